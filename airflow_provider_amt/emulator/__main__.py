@@ -1,0 +1,5 @@
+import sys
+
+from airflow_provider_amt.emulator.cli import main
+
+sys.exit(main())

@@ -1,0 +1,201 @@
+"""The emulator's job catalogue: which applications, jobs, scripts, users and queues exist.
+
+A catalogue is a JSON (or YAML, when PyYAML is installed) document; ``catalog.json`` next to this
+module is the bundled one. Each job or script says how long it waits in the queue, how long it
+runs (``null`` = until stopped or killed), the completion code it ends with, and the messages it
+writes over time. Times are in simulated seconds; the emulator's ``--time-scale`` speeds them up.
+
+Message specs (``messages``), all with an optional ``severity`` (INFO, WARNING, ERROR):
+
+* ``{"at": 2, "text": "..."}`` one message ``at`` seconds after the job started;
+* ``{"at": 1, "for_each": "values", "text": "TaskValue {index}: {value}"}`` one message per TaskValue
+  or script parameter (``{key}`` and ``{param}`` are the two sides of ``NAME=value``);
+* ``{"every": 3, "text": "Progress {n}"}`` repeats from the start until the job ends;
+* ``{"at": 1, "count": 50000, "over": 10, "text": "Line {n}"}`` many messages spread over ``over`` s.
+
+Placeholders: ``{batch_request_id}``, ``{application}``, ``{name}``, ``{values}`` (all values,
+space separated), ``{user}``, ``{queue}``, and the per-item ones above.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SEVERITIES = ("INFO", "WARNING", "ERROR")
+
+
+class CatalogError(ValueError):
+    """The catalogue file is malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    queue_delay: float = 1.0
+    run_time: float | None = 5.0  # None: runs until stopped or killed
+    final_code: int = 4
+    messages: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "queue_delay": self.queue_delay,
+            "run_time": self.run_time,
+            "final_code": self.final_code,
+            "messages": list(self.messages),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str = "job") -> JobSpec:
+        if not isinstance(data, dict):
+            raise CatalogError(f"{where}: expected an object, got {data!r}")
+        run_time = data.get("run_time", 5.0)
+        spec = cls(
+            queue_delay=float(data.get("queue_delay", 1.0)),
+            run_time=None if run_time is None else float(run_time),
+            final_code=int(data.get("final_code", 4)),
+            messages=tuple(data.get("messages", ())),
+        )
+        for i, message in enumerate(spec.messages):
+            _check_message(message, f"{where}.messages[{i}]")
+        return spec
+
+
+def _check_message(message: Any, where: str) -> None:
+    if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        raise CatalogError(f"{where}: a message needs a 'text' string, got {message!r}")
+    if message.get("severity", "INFO") not in SEVERITIES:
+        raise CatalogError(f"{where}: severity must be one of {SEVERITIES}")
+    if "every" in message and float(message["every"]) <= 0:
+        raise CatalogError(f"{where}: 'every' must be > 0")
+    if message.get("for_each") not in (None, "values"):
+        raise CatalogError(f"{where}: 'for_each' can only be 'values'")
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    users: frozenset[str]
+    queues: dict[str, int]  # queue name -> how many of its requests may run at once
+    default_queue: str
+    batch_jobs: dict[str, JobSpec]
+    scripts: dict[str, JobSpec]
+    scripts_folder: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    applications: dict[str, Application] = field(default_factory=dict)
+    default_application: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Catalog:
+        if not isinstance(data, dict) or not isinstance(data.get("applications"), dict):
+            raise CatalogError("a catalogue is an object with an 'applications' object")
+        apps = {}
+        for name, app in data["applications"].items():
+            queues = {q: int(v.get("concurrency", 1)) for q, v in app.get("queues", {"default": {}}).items()}
+            default_queue = app.get("default_queue", next(iter(queues)))
+            if default_queue not in queues:
+                raise CatalogError(f"applications.{name}: default_queue {default_queue!r} is not a queue")
+            apps[name] = Application(
+                name=name,
+                users=frozenset(app.get("users", ())),
+                queues=queues,
+                default_queue=default_queue,
+                batch_jobs={
+                    j: JobSpec.from_json(s, f"applications.{name}.batch_jobs.{j}")
+                    for j, s in app.get("batch_jobs", {}).items()
+                },
+                scripts={
+                    j: JobSpec.from_json(s, f"applications.{name}.scripts.{j}")
+                    for j, s in app.get("scripts", {}).items()
+                },
+                scripts_folder=app.get("scripts_folder", f"C:\\AMT\\{name}\\Scripts"),
+            )
+        default = data.get("default_application")
+        if default is not None and default not in apps:
+            raise CatalogError(f"default_application {default!r} is not an application")
+        return cls(applications=apps, default_application=default)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Catalog:
+        """Load a catalogue file, or the bundled one when ``path`` is None."""
+        if path is None:
+            text = resources.files(__package__).joinpath("catalog.json").read_text(encoding="utf-8")
+            return cls.from_json(json.loads(text))
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:  # pragma: no cover - PyYAML comes with Airflow
+                raise CatalogError("YAML catalogues need PyYAML; use JSON instead") from None
+            return cls.from_json(yaml.safe_load(text))
+        return cls.from_json(json.loads(text))
+
+
+# --- message generation -------------------------------------------------------------------------
+
+
+class _Fields(dict):
+    """format_map() that leaves unknown placeholders as they are instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _render(template: str, fields: dict[str, Any]) -> str:
+    try:
+        return template.format_map(_Fields(fields))
+    except (ValueError, IndexError):
+        return template
+
+
+def message_stream(spec: JobSpec, context: dict[str, Any]) -> Iterator[tuple[float, str, str]]:
+    """Every message the job writes, as (seconds after start, text, severity), in time order.
+
+    The stream is deterministic for one request, so the emulator can resume it after a restart by
+    skipping the messages it already stored. ``every`` specs make it infinite.
+    """
+    values: list[str] = context.get("value_list", [])
+    streams: list[Iterator[tuple[float, int, str, str]]] = []
+    for spec_index, message in enumerate(spec.messages):
+        severity = message.get("severity", "INFO")
+        template = message["text"]
+        if "every" in message:
+            every = float(message["every"])
+            streams.append(
+                (every * n, spec_index, _render(template, {**context, "n": n}), severity) for n in itertools.count(1)
+            )
+            continue
+        at = float(message.get("at", 0.0))
+        if message.get("for_each") == "values":
+            items = []
+            for i, value in enumerate(values):
+                key, sep, rest = value.partition("=")
+                item = {
+                    **context,
+                    "index": i + 1,
+                    "value": value,
+                    "key": key if sep else "",
+                    "param": rest if sep else value,
+                }
+                items.append((at, spec_index, _render(template, item), severity))
+            streams.append(iter(items))
+        elif "count" in message:
+            count, over = int(message["count"]), float(message.get("over", 0.0))
+            step = over / count if count else 0.0
+            streams.append(
+                (at + step * (n - 1), spec_index, _render(template, {**context, "n": n}), severity)
+                for n in range(1, count + 1)
+            )
+        else:
+            streams.append(iter([(at, spec_index, _render(template, context), severity)]))
+    for offset, _, text, severity in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        yield offset, text, severity

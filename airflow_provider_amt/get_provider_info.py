@@ -1,0 +1,85 @@
+"""Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point.
+
+``package-name`` must equal the distribution name exactly, otherwise every ``airflow`` CLI command
+fails at start-up. Connection form fields are declared here (``conn-fields``,
+``ui-field-behaviour``), as Airflow 3.2+ expects, instead of in deprecated hook methods. A test
+validates this dict against the ``provider_info.schema.json`` Airflow ships.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+INTEGRATION = "Asysco AMT"
+
+
+def _modules(kind: str) -> list[dict[str, Any]]:
+    return [{"integration-name": INTEGRATION, "python-modules": [f"airflow_provider_amt.{kind}.amt"]}]
+
+
+def get_provider_info() -> dict[str, Any]:
+    from airflow_provider_amt import __version__
+
+    return {
+        "package-name": "airflow-provider-amt",
+        "name": "Asysco AMT",
+        "description": "Run and monitor Asysco AMT Batch Server batch jobs and scripts from Apache Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://github.com/airflow-provider-amt/airflow-provider-amt",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": _modules("hooks"),
+        "operators": _modules("operators"),
+        "sensors": _modules("sensors"),
+        "triggers": _modules("triggers"),
+        "connection-types": [
+            {
+                "connection-type": "amt",
+                "hook-class-name": "airflow_provider_amt.hooks.amt.AmtHook",
+                "hook-name": "Asysco AMT",
+                "conn-fields": {
+                    "verify_ssl": {
+                        "label": "Verify TLS certificate",
+                        "description": "Check the server's certificate on https URLs (turn off only for tests).",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                    "ca_bundle": {
+                        "label": "CA bundle path",
+                        "description": "PEM file of the CA that signed the Batch Server certificate.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "Request timeout (seconds)",
+                        "description": "How long to wait for an answer to one request.",
+                        "schema": {"type": ["number", "null"], "default": 30, "minimum": 1},
+                    },
+                    "connect_timeout": {
+                        "label": "Connect timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 10, "minimum": 1},
+                    },
+                    "max_retries": {
+                        "label": "Retries",
+                        "description": "Retries of a failed idempotent request (backoff with jitter).",
+                        "schema": {"type": ["integer", "null"], "default": 4, "minimum": 0, "maximum": 20},
+                    },
+                    "default_application": {
+                        "label": "Default application",
+                        "description": "AMT application used when a task names none (e.g. DEMO2).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "Batch Server URL", "login": "API user", "password": "Password"},
+                    "placeholders": {
+                        "host": "https://batchserver.example.com:4004",
+                        "login": "amtopcon",
+                    },
+                },
+            }
+        ],
+    }
