@@ -61,8 +61,11 @@ def _error(status: int, message: str, code: int | None = None, headers: dict[str
     return web.json_response(body, status=status, headers=headers)
 
 
+EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
+
+
 def _emulator(request: web.Request) -> Emulator:
-    return request.app["emulator"]
+    return request.app[EMULATOR_KEY]
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
@@ -344,7 +347,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def create_app(emulator: Emulator) -> web.Application:
     app = web.Application(middlewares=[amt_middleware])
-    app["emulator"] = emulator
+    app[EMULATOR_KEY] = emulator
     app.router.add_get(contract.HEARTBEAT_PATH, heartbeat, name="Heartbeat")
     app.router.add_post(contract.LOGON_PATH, logon, name="Logon")
     app.router.add_post(contract.JOB_ACTION_PATH, job_action, name="OpConJobAction")

@@ -188,7 +188,7 @@ class JobStore:
             while self._next_event(now):
                 pass
             for row in self.db.execute("SELECT * FROM requests WHERE started_at IS NOT NULL AND ended_at IS NULL"):
-                self._emit(row, now)
+                self._emit(row, (now - row["started_at"]) * row["time_scale"])
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -226,7 +226,7 @@ class JobStore:
             self.db.execute("UPDATE requests SET started_at=?, code=? WHERE id=?", (at, int(Code.RUNNING), row["id"]))
         else:
             spec = json.loads(row["spec"])
-            self._emit(row, at)
+            self._emit(row, spec["run_time"])  # by simulated offset: epoch floats lose the last instant
             self.db.execute("UPDATE requests SET ended_at=?, code=? WHERE id=?", (at, spec["final_code"], row["id"]))
             self._free_slot(row["queue"], at)
         return True
@@ -242,8 +242,8 @@ class JobStore:
     def _free_slot(self, queue: str, at: float) -> None:
         self.db.execute("INSERT OR REPLACE INTO queue_free (queue, since) VALUES (?, ?)", (queue, at))
 
-    def _emit(self, row: sqlite3.Row, until: float) -> None:
-        """Store the messages the job has written by ``until`` that are not stored yet."""
+    def _emit(self, row: sqlite3.Row, elapsed: float) -> None:
+        """Store the messages the job wrote in its first ``elapsed`` simulated seconds, not stored yet."""
         scale = row["time_scale"]
         spec = JobSpec.from_json(json.loads(row["spec"]))
         values = json.loads(row["vals"])
@@ -256,7 +256,6 @@ class JobStore:
             "user": row["run_as_user"] or row["submit_user"],
             "queue": row["queue"],
         }
-        elapsed = (until - row["started_at"]) * scale
         emitted = row["emitted"]
         batch = []
         for offset, text, severity in itertools.islice(message_stream(spec, context), emitted, None):
@@ -269,7 +268,7 @@ class JobStore:
 
     def _append(self, row: sqlite3.Row, text: str, at: float, severity: str) -> None:
         """A message outside the job's script (a stop notice); it goes after those already stored."""
-        self._emit(row, at)
+        self._emit(row, (at - row["started_at"]) * row["time_scale"])
         count = self.db.execute("SELECT COUNT(*) FROM messages WHERE request_id=?", (row["id"],)).fetchone()[0]
         self._store_messages(row["id"], [(row["id"], count, text, at, severity)])
 

@@ -1,0 +1,138 @@
+"""Start and stop ``amt-emulator`` as a child process, and drive its admin routes.
+
+Used by the test suite, ``make demo`` and the benchmarks, so that all of them run the same real
+server over loopback rather than an in-process fake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+class EmulatorProcess:
+    """``with EmulatorProcess(state=path) as emu: emu.url`` runs an emulator for the block."""
+
+    def __init__(
+        self,
+        state: str | Path = ":memory:",
+        *,
+        time_scale: float = 1.0,
+        port: int = 0,
+        catalog: str | Path | None = None,
+        user: str = "amtopcon",
+        password: str = "amtopcon",
+        token_ttl: float | None = None,
+        faults: dict[str, Any] | None = None,
+        log_file: str | Path | None = None,
+    ):
+        self.state = str(state)
+        self.time_scale = time_scale
+        self.port = port
+        self.catalog = catalog
+        self.user = user
+        self.password = password
+        self.token_ttl = token_ttl
+        self.faults = faults
+        self.log_file = log_file
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def argv(self) -> list[str]:
+        args = [sys.executable, "-m", "airflow_provider_amt.emulator", "--port", str(self.port)]
+        args += ["--state", self.state, "--time-scale", str(self.time_scale)]
+        args += ["--user", self.user, "--password", self.password]
+        if self.catalog:
+            args += ["--catalog", str(self.catalog)]
+        if self.token_ttl is not None:
+            args += ["--token-ttl", str(self.token_ttl)]
+        if self.faults:
+            args += ["--faults", json.dumps(self.faults)]
+        return args
+
+    def start(self, timeout: float = 60.0) -> EmulatorProcess:
+        stderr = open(self.log_file, "a") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            self.argv(), stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+        deadline = time.monotonic() + timeout
+        line = self._proc.stdout.readline() if self._proc.stdout else ""
+        if not line.startswith("http") or time.monotonic() > deadline:
+            self.stop()
+            raise RuntimeError(f"amt-emulator did not start (first line {line!r})")
+        self.url = line.strip()
+        if self.port == 0:
+            # Restarting must reuse the port, so clients configured with this URL keep working.
+            self.port = int(self.url.rsplit(":", 1)[1])
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout:
+            proc.stdout.close()
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(5)
+        self.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- admin routes -----------------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def set_faults(self, rules: list[dict[str, Any]] | None = None, **settings: Any) -> Any:
+        return self._admin("PUT", "/admin/faults", {"rules": rules or [], **settings})
+
+    def expire_tokens(self) -> int:
+        return self._admin("POST", "/admin/tokens/expire", {})["expired"]
+
+    def requests(self, route: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+        entries = self._admin("GET", "/admin/requests" + (f"?route={route}" if route else ""))
+        return [e for e in entries if action is None or e["action"] == action]
+
+    def clear_requests(self) -> None:
+        self._admin("DELETE", "/admin/requests")
+
+    def connection_uri(self, **extra: Any) -> str:
+        """The connection as ``AIRFLOW_CONN_<ID>`` JSON, the form Airflow accepts in env vars."""
+        return json.dumps(
+            {"conn_type": "amt", "host": self.url, "login": self.user, "password": self.password, "extra": extra}
+        )

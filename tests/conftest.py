@@ -1,0 +1,106 @@
+"""Shared fixtures: a real emulator over loopback and an isolated Airflow home.
+
+Environment variables are set before Airflow is imported anywhere, so the suite never touches
+``~/airflow`` and the connection ``amt_default`` always points at the test emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="amt-airflow-home-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+from airflow_provider_amt.emulator.process import EmulatorProcess  # noqa: E402
+from airflow_provider_amt.hooks._client_core import RetryPolicy  # noqa: E402
+
+#: Simulated seconds per real second in the shared emulator: REPORTTEST01 (1 s queue + 6 s) ~0.7 s.
+TIME_SCALE = 10.0
+FAST_RETRIES = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("emulator") / "state.sqlite"
+    with EmulatorProcess(state, time_scale=TIME_SCALE) as emu:
+        yield emu
+
+
+@pytest.fixture(autouse=True)
+def _clean_emulator(request: pytest.FixtureRequest):
+    """Faults and token lifetime set by one test never leak into the next."""
+    yield
+    if "emulator" in request.fixturenames:
+        emu = request.getfixturevalue("emulator")
+        if emu.running:
+            emu.set_faults([], token_ttl=3600)
+
+
+@pytest.fixture
+def amt_conn(emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``amt_default`` as an env-var connection (works for triggers under ``dags test`` too)."""
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_DEFAULT", emulator.connection_uri(timeout=5, connect_timeout=2))
+    return "amt_default"
+
+
+class AsyncDriver:
+    """Runs an ``AmtAsyncHook`` on one event loop and exposes its methods synchronously.
+
+    It lets one test body check both hooks with the same assertions.
+    """
+
+    def __init__(self, hook):
+        self.hook = hook
+        self.loop = asyncio.new_event_loop()
+
+    def __getattr__(self, name):
+        attr = getattr(self.hook, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            return self.loop.run_until_complete(attr(*args, **kwargs))
+
+        return call
+
+    def close(self):
+        self.loop.run_until_complete(self.hook.close())
+        self.loop.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def hook(request: pytest.FixtureRequest, amt_conn: str):
+    """Each hook-level test runs once with ``AmtHook`` and once with ``AmtAsyncHook``."""
+    from airflow_provider_amt.hooks.amt import AmtAsyncHook, AmtHook
+
+    if request.param == "sync":
+        AmtHook._token_slots.clear()
+        sync = AmtHook(amt_conn, retry_policy=FAST_RETRIES)
+        yield sync
+        sync.close()
+    else:
+        driver = AsyncDriver(AmtAsyncHook(amt_conn, retry_policy=FAST_RETRIES))
+        yield driver
+        driver.close()
+
+
+@pytest.fixture(scope="session")
+def existing_id(emulator) -> int:
+    """A batch request that exists on the shared emulator (for read-only calls)."""
+    import requests
+
+    from airflow_provider_amt import api_contract as contract
+
+    session = requests.Session()
+    body = {"userName": emulator.user, "password": emulator.password}
+    token = session.post(emulator.url + contract.LOGON_PATH, json=body).json()["amtLogonToken"]
+    session.headers[contract.TOKEN_HEADER] = token
+    start = contract.start_request(contract.build_start("BatchJob", "DEMO2", "REPORTTEST01", ["fixture"]))
+    return session.post(emulator.url + start.path, json=start.json_body).json()["batchRequestId"]

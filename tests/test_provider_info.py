@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import airflow
+import jsonschema
+
+from airflow_provider_amt.get_provider_info import get_provider_info
+
+
+def test_provider_info_matches_the_schema_airflow_ships():
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_package_name_is_the_distribution_name():
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="apache_airflow_provider") if e.dist.name == "airflow-provider-amt"]
+    assert ep.load()()["package-name"] == ep.dist.name == "airflow-provider-amt"
+
+
+def test_connection_type_points_at_a_real_hook_with_matching_attributes():
+    from airflow_provider_amt.hooks.amt import AmtHook
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert conn_type["hook-class-name"] == f"{AmtHook.__module__}.{AmtHook.__name__}"
+    assert (AmtHook.conn_type, AmtHook.hook_name, AmtHook.default_conn_name) == ("amt", "Asysco AMT", "amt_default")
+    assert set(conn_type["conn-fields"]) >= {"verify_ssl", "ca_bundle", "timeout", "default_application"}
+    assert conn_type["ui-field-behaviour"]["relabeling"]["host"] == "Batch Server URL"
+
+
+def test_every_listed_module_imports():
+    import importlib
+
+    info = get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
+def test_airflow_providers_list_shows_the_provider():
+    out = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "airflow"), "providers", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    providers = {p["package_name"]: p for p in json.loads(out.stdout)}
+    assert "airflow-provider-amt" in providers
+    assert providers["airflow-provider-amt"]["version"] == "0.1.0"
