@@ -62,3 +62,36 @@ async def aget_connection(conn_id: str) -> Any:
     import asyncio  # pragma: no cover - Airflow 3.0
 
     return await asyncio.to_thread(BaseHook.get_connection, conn_id)  # pragma: no cover
+
+
+try:  # 3.1+: task-facing names live in the Task SDK
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+    )
+
+#: ``next_method`` of a task the framework resumes only to fail it (trigger timeout or crash).
+TRIGGER_FAIL_REPR = "__fail__"
+
+
+def default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+__all__ = [
+    "AIRFLOW_V_3_3_PLUS",
+    "TRIGGER_FAIL_REPR",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "AirflowTaskTimeout",
+    "aget_connection",
+    "amask_secret",
+    "conf",
+    "default_deferrable",
+    "mask_secret",
+]

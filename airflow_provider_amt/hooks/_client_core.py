@@ -237,7 +237,7 @@ class AmtApiMethods:
             station=station,
             task_id=task_id,
         )
-        return self._call(contract.start_request(start), contract.parse_start)
+        return self.start(start)
 
     def start_script(
         self,
@@ -263,6 +263,10 @@ class AmtApiMethods:
             station=station,
             task_id=task_id,
         )
+        return self.start(start)
+
+    def start(self, start: contract.StartRequest) -> int:
+        """Send an already validated Start (see ``api_contract.build_start``); returns the BatchRequestId."""
         return self._call(contract.start_request(start), contract.parse_start)
 
     def get_job_status(self, batch_request_id: int) -> JobStatus:
