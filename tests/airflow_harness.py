@@ -1,0 +1,226 @@
+"""Real Airflow for tests: an isolated AIRFLOW_HOME, the CLI, and (optionally) a running cluster.
+
+``AirflowHome`` runs ``airflow`` commands (``db migrate``, ``dags test``) in subprocesses with a
+SQLite metadata DB and reads task states and XComs straight from that DB. ``AirflowCluster``
+starts a real scheduler (LocalExecutor), triggerer, dag-processor and api-server, and talks to
+the REST API the way the UI does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowHome:
+    def __init__(self, home: Path, dags_folder: Path, connection: str, extra_env: dict[str, str] | None = None):
+        self.home = home
+        self.dags_folder = dags_folder
+        home.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW_CONN_AMT_DEFAULT": connection,
+            "PYTHONWARNINGS": "ignore",
+            **(extra_env or {}),
+        }
+
+    def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.home
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def migrate(self) -> None:
+        self.run("db", "migrate")
+
+    def dags_test(
+        self, dag_id: str, conf: dict[str, Any] | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        args = ["dags", "test", dag_id]
+        if conf:
+            args += ["-c", json.dumps(conf)]
+        return self.run(*args, check=check)
+
+    # --- metadata DB reads --------------------------------------------------------------------
+
+    def _query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            return db.execute(sql, params).fetchall()
+
+    def latest_run_id(self, dag_id: str) -> str:
+        rows = self._query("SELECT run_id FROM dag_run WHERE dag_id=? ORDER BY id DESC LIMIT 1", dag_id)
+        assert rows, f"no run of {dag_id}"
+        return rows[0][0]
+
+    def task_states(self, dag_id: str, run_id: str | None = None) -> dict[str, str]:
+        run_id = run_id or self.latest_run_id(dag_id)
+        return dict(self._query("SELECT task_id, state FROM task_instance WHERE dag_id=? AND run_id=?", dag_id, run_id))
+
+    def xcom(self, dag_id: str, task_id: str, key: str = "return_value", run_id: str | None = None) -> Any:
+        run_id = run_id or self.latest_run_id(dag_id)
+        rows = self._query(
+            "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key=?", dag_id, run_id, task_id, key
+        )
+        if not rows:
+            return None
+        value = rows[0][0]
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+    def try_number(self, dag_id: str, task_id: str, run_id: str | None = None) -> int:
+        run_id = run_id or self.latest_run_id(dag_id)
+        return self._query(
+            "SELECT try_number FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=?", dag_id, run_id, task_id
+        )[0][0]
+
+
+class AirflowCluster:
+    """scheduler + triggerer + dag-processor + api-server on one AirflowHome."""
+
+    COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
+
+    def __init__(self, home: AirflowHome):
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home.env.update(
+            {
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                "AIRFLOW__CORE__PARALLELISM": "8",
+            }
+        )
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.session = requests.Session()
+
+    def start(self, component: str) -> None:
+        log = open(self.home.home / f"{component}.out", "ab")  # noqa: SIM115
+        self.processes[component] = subprocess.Popen(
+            [AIRFLOW, component],
+            env=self.home.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.home.home,
+            start_new_session=True,
+        )
+
+    def stop(self, component: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        proc = self.processes.pop(component, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def __enter__(self) -> AirflowCluster:
+        for component in self.COMPONENTS:
+            self.start(component)
+        self.wait_for_api()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for component in list(self.processes):
+            self.stop(component)
+
+    def wait_for_api(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok:
+                    token = requests.post(f"{self.url}/auth/token", json={}, timeout=5)
+                    if token.ok:
+                        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"api-server did not come up:\n{(self.home.home / 'api-server.out').read_text()[-3000:]}")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text[:2000]}"
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.session.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=10)
+            if response.ok:
+                self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+                return
+            time.sleep(1)
+        raise AssertionError(f"DAG {dag_id} never appeared")
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        body = {"logical_date": None, "conf": conf or {}}
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+
+    def wait_for_state(
+        self, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 120
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        ti: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            ti = self.task_instance(dag_id, run_id, task_id)
+            if ti.get("state") in states:
+                return ti
+            time.sleep(0.5)
+        raise AssertionError(f"{dag_id}.{task_id} never reached {states}: {ti.get('state')}")
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        self.api(
+            "PATCH",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+            json={"new_state": state},
+        )
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
+        body = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+            headers={"Accept": "application/json"},
+        )
+        return body["content"]

@@ -1,0 +1,78 @@
+"""DAGs the test suite runs in real Airflow (dags test, and a real scheduler + triggerer).
+
+``amt_outcomes_<mode>`` holds one independent task per scenario, so a single ``dags test`` per
+mode covers success, every failure code, skip, a missing script and the execution timeout.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+
+from airflow.sdk import DAG, Param
+from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+VALUES = ["<x>", "a&b", 'q="1"', "it's", "ÄÖÜ €", 7]
+
+for mode, deferrable in (("deferrable", True), ("sync", False)):
+    with DAG(dag_id=f"amt_outcomes_{mode}", start_date=START, schedule=None, catchup=False):
+        common = {"application_name": "DEMO2", "deferrable": deferrable, "poll_interval": 1}
+        AmtBatchJobOperator(task_id="done", job_name="REPORTTEST01", task_values=VALUES, **common)
+        AmtScriptOperator(
+            task_id="script_done",
+            script_name="RUN_PARAMETERSTEST.ps1",
+            script_parameters=["MODE=" + mode, "TEXT=<&>\"'="],
+            **common,
+        )
+        AmtBatchJobOperator(task_id="aborted", job_name="ABORTINGREPORT", **common)
+        AmtBatchJobOperator(task_id="error", job_name="FAILINGREPORT", **common)
+        AmtBatchJobOperator(task_id="invalid_user", job_name="REPORTTEST01", amt_user="NOBODY", **common)
+        AmtBatchJobOperator(task_id="skipped", job_name="SKIPPEDREPORT", skip_on_skipped_by_ops=True, **common)
+        AmtScriptOperator(task_id="missing_script", script_name="NOT_THERE.ps1", **common)
+        AmtBatchJobOperator(
+            task_id="timeout", job_name="LONGRUNNINGREPORT", execution_timeout=timedelta(seconds=4), **common
+        )
+
+with DAG(
+    dag_id="amt_templated",
+    start_date=START,
+    schedule=None,
+    catchup=False,
+    render_template_as_native_obj=True,
+    params={"job": Param("REPORTTEST01", type="string"), "values": Param(["A"], type="array")},
+):
+    AmtBatchJobOperator(
+        task_id="job", application_name="DEMO2", job_name="{{ params.job }}", task_values="{{ params['values'] }}"
+    )
+
+# for the cluster tests: a job that runs until killed, watched by the triggerer
+with DAG(
+    dag_id="amt_cluster_kill",
+    start_date=START,
+    schedule=None,
+    catchup=False,
+    params={"job": Param("LONGRUNNINGREPORT", type="string")},
+):
+    AmtBatchJobOperator(
+        task_id="job", application_name="DEMO2", job_name="{{ params.job }}", deferrable=True, poll_interval=1
+    )
+
+# a sync task with a retry: the worker is killed while it waits, the retry must reconnect
+with DAG(
+    dag_id="amt_cluster_retry",
+    start_date=START,
+    schedule=None,
+    catchup=False,
+    params={"job": Param("CHATTYREPORT", type="string")},
+):
+    AmtBatchJobOperator(
+        task_id="job",
+        application_name="DEMO2",
+        job_name="{{ params.job }}",
+        deferrable=False,
+        poll_interval=1,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+    )

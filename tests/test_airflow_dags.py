@@ -1,0 +1,153 @@
+"""Operators, trigger and sensor in real Airflow via ``airflow dags test`` against the emulator.
+
+``dags test`` runs triggers inline in the same process, so these cover the deferrable path end
+to end (operator -> trigger -> resume) as well as the sync path.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_amt.codes import AmtCompletionCode
+from tests.airflow_harness import ROOT, AirflowHome
+
+pytestmark = pytest.mark.airflow_e2e
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory, emulator):
+    home = AirflowHome(tmp_path_factory.mktemp("af-scenarios"), ROOT / "tests" / "dags", emulator.connection_uri())
+    home.migrate()
+    return home
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory, emulator):
+    home = AirflowHome(tmp_path_factory.mktemp("af-examples"), ROOT / "example_dags", emulator.connection_uri())
+    home.migrate()
+    return home
+
+
+def _job_messages(emulator, request_id):
+    from airflow_provider_amt.hooks.amt import AmtHook
+
+    return [m.text for m in AmtHook("amt_default").get_messages(request_id)]
+
+
+def test_every_example_dag_imports_without_errors():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "example_dags"))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"amt_report", "amt_failure_handling", "amt_fire_and_forget"}
+
+
+def test_example_report_runs_with_taskvalues_and_script_parameters(examples, emulator, amt_conn):
+    result = examples.dags_test("amt_report")
+    assert examples.task_states("amt_report") == {"run_report": "success", "publish_report": "success"}, result.stdout[
+        -3000:
+    ]
+    report = examples.xcom("amt_report", "run_report")
+    assert report["completion_code"] == 4 and report["status"] == "DONE"
+    assert examples.xcom("amt_report", "run_report", key="batch_request_id") == report["batch_request_id"]
+    texts = _job_messages(emulator, report["batch_request_id"])
+    assert 'TaskValue 2: REGION=Zürich <HQ> & "Annex"' in texts
+    script = examples.xcom("amt_report", "publish_report")
+    assert f"Parameter REPORT_REQUEST = {report['batch_request_id']}" in _job_messages(
+        emulator, script["batch_request_id"]
+    )
+    # every AMT message is in the task log output, once
+    for index, text in enumerate(texts):
+        assert result.stdout.count(f"AMT [{index}] {text}") == 1, text
+    assert "Completion Code : DONE (4)" in result.stdout
+
+
+def test_example_failure_handling_fails_and_the_downstream_reacts(examples):
+    result = examples.dags_test("amt_failure_handling")
+    states = examples.task_states("amt_failure_handling")
+    assert states == {"failing_report": "failed", "notify_operations": "success"}, result.stdout[-3000:]
+    assert "ended with completion code 11 ERROR: ended in error" in result.stdout
+    assert "division by zero" in result.stdout
+    assert "operations notified" in examples.xcom("amt_failure_handling", "notify_operations")
+
+
+def test_example_fire_and_forget_then_sensor(examples):
+    result = examples.dags_test("amt_fire_and_forget")
+    states = examples.task_states("amt_fire_and_forget")
+    assert set(states.values()) == {"success"}, result.stdout[-3000:]
+    started = examples.xcom("amt_fire_and_forget", "start_report")
+    assert started["completion_code"] in (1, 2)  # returned at once, not waited for
+    assert "Completion Code : DONE (4)" in result.stdout
+
+
+OUTCOMES = {
+    "aborted": (AmtCompletionCode.ABORTED, "failed"),
+    "error": (AmtCompletionCode.ERROR, "failed"),
+    "invalid_user": (AmtCompletionCode.INVALID_AMT_USER, "failed"),
+    "skipped": (AmtCompletionCode.SKIPPED_BY_OPS, "skipped"),
+    "missing_script": (AmtCompletionCode.ERROR, "failed"),
+}
+VALUES = ["<x>", "a&b", 'q="1"', "it's", "ÄÖÜ €", "7"]
+
+
+@pytest.fixture(scope="module", params=["deferrable", "sync"])
+def outcomes(request, scenarios, emulator):
+    """One ``dags test`` per mode; the tests below read what it left behind."""
+    dag_id = f"amt_outcomes_{request.param}"
+    result = scenarios.dags_test(dag_id)
+    return dag_id, scenarios.task_states(dag_id), result.stdout
+
+
+def test_success_with_values_intact(outcomes, scenarios, emulator, amt_conn):
+    dag_id, states, stdout = outcomes
+    assert states["done"] == "success" and states["script_done"] == "success", stdout[-3000:]
+    job = scenarios.xcom(dag_id, "done")
+    assert job["status"] == "DONE" and job["completion_code"] == 4
+    texts = _job_messages(emulator, job["batch_request_id"])
+    for i, value in enumerate(VALUES, start=1):
+        assert f"TaskValue {i}: {value}" in texts
+    for index, text in enumerate(texts):
+        assert stdout.count(f"AMT [{index}] {text}") == 1, text  # every message in the log, once
+    script = scenarios.xcom(dag_id, "script_done")
+    assert "Parameter TEXT = <&>\"'=" in _job_messages(emulator, script["batch_request_id"])
+
+
+@pytest.mark.parametrize("task_id", sorted(OUTCOMES))
+def test_failure_codes_fail_the_task_with_the_code_and_meaning(outcomes, task_id):
+    dag_id, states, stdout = outcomes
+    code, state = OUTCOMES[task_id]
+    assert states[task_id] == state, stdout[-3000:]
+    assert f"ended with completion code {int(code)} {code.amt_name}: {code.description}" in stdout
+    assert f"Completion Code : {code.amt_name} ({int(code)})" in stdout
+
+
+def test_failure_messages_quote_the_jobs_last_messages(outcomes):
+    _, _, stdout = outcomes
+    assert "Last messages:" in stdout and "division by zero" in stdout
+    assert "File not found: C:\\AMT\\DEMO2\\Scripts\\NOT_THERE.ps1" in stdout
+    assert "Invalid AMT user 'NOBODY'" in stdout
+
+
+def test_execution_timeout_kills_the_amt_job(outcomes, scenarios, amt_conn):
+    from airflow_provider_amt.hooks.amt import AmtHook
+
+    dag_id, states, stdout = outcomes
+    assert states["timeout"] == "failed"
+    request_id = scenarios.xcom(dag_id, "timeout", key="batch_request_id")
+    assert AmtHook("amt_default").get_job_status(request_id).code == AmtCompletionCode.KILLED
+    assert f"Killed AMT batch request {request_id}" in stdout
+
+
+def test_templated_values_render_as_native_lists(scenarios, emulator, amt_conn):
+    result = scenarios.dags_test("amt_templated", {"values": ["X=1", 2]})
+    assert scenarios.task_states("amt_templated") == {"job": "success"}, result.stdout[-3000:]
+    job = scenarios.xcom("amt_templated", "job")
+    assert {"TaskValue 1: X=1", "TaskValue 2: 2"} <= set(_job_messages(emulator, job["batch_request_id"]))
+
+
+def test_bad_arguments_fail_before_anything_is_sent(scenarios, emulator):
+    emulator.clear_requests()
+    result = scenarios.dags_test("amt_templated", {"values": [str(i) for i in range(21)]})
+    assert scenarios.task_states("amt_templated")["job"] == "failed"
+    assert "task_values has 21 entries; AMT accepts at most 20" in result.stdout
+    assert emulator.requests("OpConJobAction", action="Start") == []
