@@ -55,7 +55,8 @@ class AirflowHome:
         )
         if check and result.returncode != 0:
             raise AssertionError(
-                f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+                f"airflow {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
             )
         return result
 

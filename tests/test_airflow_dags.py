@@ -114,7 +114,7 @@ def test_success_with_values_intact(outcomes, scenarios, emulator, amt_conn):
 
 @pytest.mark.parametrize("task_id", sorted(OUTCOMES))
 def test_failure_codes_fail_the_task_with_the_code_and_meaning(outcomes, task_id):
-    dag_id, states, stdout = outcomes
+    _, states, stdout = outcomes
     code, state = OUTCOMES[task_id]
     assert states[task_id] == state, stdout[-3000:]
     assert f"ended with completion code {int(code)} {code.amt_name}: {code.description}" in stdout

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-
 from airflow.sdk import DAG, Param
+
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")

@@ -1,0 +1,47 @@
+# airflow-provider-amt: the two commands a fresh clone needs are `make demo` and `make test`.
+# Both create .venv from uv.lock first (uv is installed with pip when it is missing).
+
+PYTHON ?= python3
+VENV   := .venv
+UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help env test test-fast lint format demo bench clean
+
+help:
+	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
+	@echo "make test   create the environment and run the whole test suite"
+	@echo "make lint   ruff"
+	@echo "make bench  benchmarks (figures, not pass/fail)"
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+env: $(VENV)/.synced
+
+test: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+test-fast: env
+	$(VENV)/bin/pytest -p no:cacheprovider -m "not airflow_e2e"
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: env
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+demo: env
+	$(VENV)/bin/python scripts/demo.py
+
+bench: env
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
