@@ -159,6 +159,9 @@ class AirflowCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for proc in self.processes.values():  # signal all first, then wait: shutdowns overlap
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
         for component in list(self.processes):
             self.stop(component)
 

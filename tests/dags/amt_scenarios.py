@@ -65,7 +65,7 @@ with DAG(
     start_date=START,
     schedule=None,
     catchup=False,
-    params={"job": Param("CHATTYREPORT", type="string")},
+    params={"job": Param("SLOWREPORT", type="string")},
 ):
     AmtBatchJobOperator(
         task_id="job",
@@ -75,4 +75,16 @@ with DAG(
         poll_interval=1,
         retries=1,
         retry_delay=timedelta(seconds=1),
+    )
+
+# deferred and watched by the triggerer while it is stopped and started again
+with DAG(
+    dag_id="amt_cluster_restart",
+    start_date=START,
+    schedule=None,
+    catchup=False,
+    params={"job": Param("CHATTYREPORT", type="string")},
+):
+    AmtBatchJobOperator(
+        task_id="job", application_name="DEMO2", job_name="{{ params.job }}", deferrable=True, poll_interval=1
     )

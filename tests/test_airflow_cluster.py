@@ -1,0 +1,125 @@
+"""A real scheduler (LocalExecutor) + triggerer + dag-processor + api-server, driven by REST.
+
+These cover what only exists in a running deployment: a user marking a deferred task failed
+(the trigger's ``on_kill`` kills the AMT job), a triggerer restart (the job is left alone), and
+a worker crash (the retry reconnects to the running job instead of starting a second one).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import psutil
+import pytest
+
+from airflow_provider_amt.codes import AmtCompletionCode
+from airflow_provider_amt.emulator.process import EmulatorProcess
+from airflow_provider_amt.hooks.amt import AmtHook
+from tests.airflow_harness import ROOT, AirflowCluster, AirflowHome
+
+pytestmark = pytest.mark.airflow_e2e
+
+
+@pytest.fixture(scope="module")
+def cluster_emulator(tmp_path_factory):
+    with EmulatorProcess(tmp_path_factory.mktemp("cluster-emu") / "state.sqlite", time_scale=1) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, cluster_emulator):
+    home = AirflowHome(
+        tmp_path_factory.mktemp("af-cluster"), ROOT / "tests" / "dags", cluster_emulator.connection_uri()
+    )
+    home.migrate()
+    with AirflowCluster(home) as running:
+        for dag_id in ("amt_cluster_kill", "amt_cluster_restart", "amt_cluster_retry"):
+            running.wait_for_dag(dag_id)
+        yield running
+
+
+@pytest.fixture
+def amt(cluster_emulator, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_CLUSTER", cluster_emulator.connection_uri())
+    AmtHook._token_slots.clear()
+    return AmtHook("amt_cluster")
+
+
+def _started(emulator, since_seq: int, job: str) -> list[dict]:
+    return [
+        e
+        for e in emulator.requests("OpConJobAction", action="Start")
+        if e["seq"] > since_seq and json.loads(e["detail"])["name"] == job and e["status"] == 200
+    ]
+
+
+def _last_seq(emulator) -> int:
+    entries = emulator.requests()
+    return entries[-1]["seq"] if entries else 0
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_marking_a_deferred_task_failed_kills_the_amt_job(cluster, cluster_emulator, amt):
+    run_id = cluster.trigger("amt_cluster_kill")
+    cluster.wait_for_state("amt_cluster_kill", run_id, "job", {"deferred"})
+    request_id = cluster.home.xcom("amt_cluster_kill", "job", key="batch_request_id", run_id=run_id)
+    _wait(lambda: amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING, 20, "the job to run")
+    cluster.set_task_state("amt_cluster_kill", run_id, "job", "failed")
+    _wait(lambda: amt.get_job_status(request_id).code == AmtCompletionCode.KILLED, 40, "the AMT job to be killed")
+    assert cluster.task_instance("amt_cluster_kill", run_id, "job")["state"] == "failed"
+
+
+def test_a_triggerer_restart_does_not_kill_the_job(cluster, cluster_emulator, amt):
+    since = _last_seq(cluster_emulator)
+    run_id = cluster.trigger("amt_cluster_restart")
+    cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"deferred"})
+    request_id = cluster.home.xcom("amt_cluster_restart", "job", key="batch_request_id", run_id=run_id)
+    time.sleep(2)
+    cluster.stop("triggerer")  # SIGTERM: a graceful restart, as in a rolling deploy
+    time.sleep(2)
+    assert amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING
+    cluster.start("triggerer")
+    ti = cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"success", "failed"}, timeout=120)
+    assert ti["state"] == "success"
+    kills = [e for e in cluster_emulator.requests("OpConJobAction", action="Kill") if e["seq"] > since]
+    assert kills == [] and amt.get_job_status(request_id).code == AmtCompletionCode.DONE
+
+
+def _task_processes(cluster: AirflowCluster) -> list[psutil.Process]:
+    scheduler = psutil.Process(cluster.processes["scheduler"].pid)
+    busy = []
+    for proc in scheduler.children(recursive=True):
+        title = " ".join(proc.cmdline())
+        if title.startswith("airflow worker") and "<idle>" not in title:
+            busy.append(proc)
+    return busy
+
+
+def test_a_retry_after_a_killed_worker_reconnects_instead_of_starting_again(cluster, cluster_emulator, amt):
+    since = _last_seq(cluster_emulator)
+    run_id = cluster.trigger("amt_cluster_retry")
+    cluster.wait_for_state("amt_cluster_retry", run_id, "job", {"running"})
+    _wait(lambda: _started(cluster_emulator, since, "SLOWREPORT"), 60, "the Start")
+    time.sleep(2)  # the operator is now polling on the worker
+    victims = _wait(lambda: _task_processes(cluster), 20, "the worker processes")
+    for proc in victims:  # the worker and its task process die at once, as in a crash
+        proc.send_signal(signal.SIGKILL)
+    ti = cluster.wait_for_state("amt_cluster_retry", run_id, "job", {"success", "failed"}, timeout=150)
+    assert ti["state"] == "success" and ti["try_number"] == 2, ti
+    starts = _started(cluster_emulator, since, "SLOWREPORT")
+    assert len(starts) == 1, starts  # one job on AMT, not two
+    request_id = cluster.home.xcom("amt_cluster_retry", "job", run_id=run_id)["batch_request_id"]
+    assert amt.get_job_status(request_id).code == AmtCompletionCode.DONE
+    log = cluster.task_log("amt_cluster_retry", run_id, "job", try_number=2)
+    assert any("Reconnecting to AMT batch request" in str(line.get("event", line)) for line in log)
