@@ -129,13 +129,17 @@ def drain_messages(hook: Any, batch_request_id: int, cursor: MessageCursor, log:
             return count
 
 
-async def adrain_messages(hook: Any, batch_request_id: int, cursor: MessageCursor, log: Any, page_size: int) -> int:
-    """The same for the async hook (trigger)."""
+async def adrain_messages(
+    hook: Any, batch_request_id: int, cursor: MessageCursor, log: Any, page_size: int, after_page: Any = None
+) -> int:
+    """The same for the async hook (trigger); ``after_page(cursor)`` runs after each logged page."""
     count = 0
     while True:
         page = await hook.get_messages(batch_request_id, cursor.offset, page_size)
         log_messages(log, page)
         cursor.advance(page)
         count += len(page)
+        if page and after_page is not None:
+            await after_page(cursor)
         if len(page) < page_size:
             return count

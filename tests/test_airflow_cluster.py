@@ -123,3 +123,35 @@ def test_a_retry_after_a_killed_worker_reconnects_instead_of_starting_again(clus
     assert amt.get_job_status(request_id).code == AmtCompletionCode.DONE
     log = cluster.task_log("amt_cluster_retry", run_id, "job", try_number=2)
     assert any("Reconnecting to AMT batch request" in str(line.get("event", line)) for line in log)
+
+
+def _amt_log(cluster, dag_id, run_id, try_number=1):
+    """The task log as the UI reads it (REST, all files merged), reduced to the AMT parts."""
+    events = [str(line.get("event", "")) for line in cluster.task_log(dag_id, run_id, "job", try_number)]
+    indexes = [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
+    return events, indexes
+
+
+def _assert_jors(events, indexes, total, code_line):
+    assert indexes == list(range(total)), f"messages not exactly once / in order: {indexes}"
+    info = events.index("---------- AMT job information ----------")
+    first = next(i for i, e in enumerate(events) if e.startswith("AMT [0]"))
+    completion = events.index(code_line)
+    assert info < first < completion
+    assert any(e.startswith("Batch Request Id  : ") for e in events[info:first])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
+def test_task_log_has_every_message_once_across_a_triggerer_restart(cluster, cluster_emulator, amt, sig):
+    run_id = cluster.trigger("amt_cluster_restart")
+    cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"deferred"})
+    request_id = cluster.home.xcom("amt_cluster_restart", "job", key="batch_request_id", run_id=run_id)
+    _wait(lambda: len(amt.get_messages(request_id)) >= 8, 30, "some messages")
+    cluster.stop("triggerer", sig=sig)
+    time.sleep(2)  # the job keeps writing while no triggerer runs
+    cluster.start("triggerer")
+    ti = cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"success", "failed"}, timeout=120)
+    assert ti["state"] == "success"
+    total = len(amt.get_messages(request_id))
+    events, indexes = _amt_log(cluster, "amt_cluster_restart", run_id)
+    _assert_jors(events, indexes, total, "Completion Code : DONE (4)")

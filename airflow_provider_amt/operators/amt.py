@@ -254,9 +254,15 @@ class AmtBaseOperator(BaseOperator):
             self._defer(batch_request_id, deadline, cursor)
         if self.rules.is_final(status.code):
             return self._finish(batch_request_id, status.code, cursor, start)
+        return self._wait_here(batch_request_id, cursor, start, deadline)
+
+    def _wait_here(
+        self, batch_request_id: int, cursor: MessageCursor, start: contract.StartRequest, deadline: float | None
+    ) -> dict[str, Any]:
+        """Wait on the worker (non-deferrable mode, or after the triggerer lost track of AMT)."""
         verdict, code = _worker.wait(
             self.log,
-            hook,
+            self.hook,
             self.rules,
             batch_request_id,
             cursor,
@@ -329,10 +335,15 @@ class AmtBaseOperator(BaseOperator):
         if kind == "error":
             code = _worker.recheck(self.hook, batch_request_id, message)
             if not self.rules.is_final(code):
-                if self.deferrable:
-                    self.log.warning("AMT reported trouble (%s) but the job is %s; waiting again", message, code)
-                    self._defer(batch_request_id, deadline, cursor)
-                raise AmtError(f"AMT batch request {batch_request_id} could not be watched: {message}")
+                # Deferring again in this try would reuse (and truncate) this try's trigger log
+                # file on the same triggerer, so the rest of the wait happens here.
+                self.log.warning(
+                    "AMT could not be watched (%s) but batch request %s is %s; waiting on the worker",
+                    message,
+                    batch_request_id,
+                    code.amt_name,
+                )
+                return self._wait_here(batch_request_id, cursor, start, deadline)
         assert code is not None
         return self._finish(batch_request_id, code, cursor, start)
 

@@ -32,6 +32,7 @@ from airflow_provider_amt.exceptions import AmtError, AmtResponseError, AmtServe
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import MessageCursor, adrain_messages
 from airflow_provider_amt.outcome import Rules
+from airflow_provider_amt.triggers import _checkpoint
 from airflow_provider_amt.watch import JobWatch, Verdict
 
 #: Time the trigger allows on_kill's Kill call (the framework's own bound is 30 s by default).
@@ -142,7 +143,16 @@ class AmtJobTrigger(BaseTrigger):
             undefined_grace_period=self.undefined_grace_period,
         )
         cursor = MessageCursor(self.message_offset)
-        self.log.info("Watching AMT batch request %s (poll every <= %ss)", self.batch_request_id, self.poll_interval)
+        saved = await _checkpoint.load(self.task_instance, self.batch_request_id, self.log)
+        if saved is not None and saved > cursor.offset:
+            # An earlier instance of this trigger (before a restart or a move) logged these already.
+            cursor.offset = saved
+        self.log.info(
+            "Watching AMT batch request %s from message %s (poll every <= %ss)",
+            self.batch_request_id,
+            cursor.offset,
+            self.poll_interval,
+        )
         try:
             async for event in self._watch(watch, cursor):
                 yield event
@@ -157,7 +167,7 @@ class AmtJobTrigger(BaseTrigger):
                 status = await self.hook.get_job_status(self.batch_request_id)
                 code = status.code
                 if self.stream_messages:
-                    await adrain_messages(self.hook, self.batch_request_id, cursor, self.log, MAX_MESSAGES_PAGE)
+                    await self._stream(cursor)
                 verdict = watch.on_status(code, str(status))
             except (AmtServerUnavailableError, AmtResponseError) as err:
                 self.log.warning("AMT status check failed, will retry: %s", err)
@@ -169,6 +179,18 @@ class AmtJobTrigger(BaseTrigger):
                 continue
             yield self._event(verdict.event_status or verdict.kind, cursor, code, verdict.message)
             return
+
+    async def _stream(self, cursor: MessageCursor) -> None:
+        """Log new messages a page at a time, saving the cursor after each page."""
+        before = cursor.offset
+        logged = await adrain_messages(
+            self.hook, self.batch_request_id, cursor, self.log, MAX_MESSAGES_PAGE, after_page=self._save
+        )
+        if logged and cursor.offset != before:
+            self.log.debug("Logged %s AMT messages, next offset %s", logged, cursor.offset)
+
+    async def _save(self, cursor: MessageCursor) -> None:
+        await _checkpoint.save(self.task_instance, self.batch_request_id, cursor.offset, self.log)
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: kill the AMT job too (idempotent; stale rows are fine)."""

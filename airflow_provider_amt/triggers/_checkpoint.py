@@ -1,0 +1,66 @@
+"""The trigger's message cursor, kept in XCom of its own task instance.
+
+A trigger holds no state outside its kwargs, and its kwargs carry the offset it was *started*
+with. After a triggerer restart, or when a trigger moves to another triggerer, a fresh instance
+would log every message from that offset again. The triggerer proxies XCom reads and writes from
+a trigger for its own task instance (through the API server), and XComs live as long as the try,
+so the trigger saves ``{"batch_request_id": n, "offset": m}`` after each page it logs and resumes
+from it. Where XCom is not reachable (for instance triggers run inline by ``airflow dags test``),
+the checkpoint is simply skipped: the kwargs offset still holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+XCOM_KEY = "amt_message_cursor"
+
+
+def _ti_keys(task_instance: Any) -> dict[str, Any] | None:
+    if task_instance is None:
+        return None
+    try:
+        keys = {
+            "dag_id": task_instance.dag_id,
+            "task_id": task_instance.task_id,
+            "run_id": task_instance.run_id,
+            "map_index": getattr(task_instance, "map_index", -1),
+        }
+    except AttributeError:
+        return None
+    if keys["map_index"] is None:
+        keys["map_index"] = -1
+    return keys if all(keys[k] for k in ("dag_id", "task_id", "run_id")) else None
+
+
+async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | None:
+    """The offset a previous instance of this trigger reached for this job, if it saved one."""
+    keys = _ti_keys(task_instance)
+    if keys is None:
+        return None
+    try:
+        from airflow.sdk.bases.xcom import BaseXCom
+
+        value = await BaseXCom.aget_one(key=XCOM_KEY, **keys)
+    except Exception as err:  # no supervisor channel (dags test) or an older Airflow
+        log.debug("AMT message checkpoint not readable: %s", err)
+        return None
+    if isinstance(value, dict) and value.get("batch_request_id") == batch_request_id:
+        offset = value.get("offset")
+        if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0:
+            return offset
+    return None
+
+
+async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any) -> bool:
+    keys = _ti_keys(task_instance)
+    if keys is None:
+        return False
+    try:
+        from airflow.sdk.bases.xcom import BaseXCom
+
+        await BaseXCom.aset(XCOM_KEY, {"batch_request_id": batch_request_id, "offset": offset}, **keys)
+    except Exception as err:
+        log.debug("AMT message checkpoint not writable: %s", err)
+        return False
+    return True
