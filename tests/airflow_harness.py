@@ -124,7 +124,9 @@ class AirflowCluster:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
                 "AIRFLOW__CORE__PARALLELISM": "8",
+                "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "airflow_provider_amt.log.config.LOGGING_CONFIG",
             }
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -219,6 +221,10 @@ class AirflowCluster:
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
             json={"new_state": state},
         )
+
+    def log_files(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[Path]:
+        folder = self.home.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return sorted(folder.glob(f"attempt={try_number}.log*"))
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
         body = self.api(

@@ -80,22 +80,6 @@ def test_marking_a_deferred_task_failed_kills_the_amt_job(cluster, cluster_emula
     assert cluster.task_instance("amt_cluster_kill", run_id, "job")["state"] == "failed"
 
 
-def test_a_triggerer_restart_does_not_kill_the_job(cluster, cluster_emulator, amt):
-    since = _last_seq(cluster_emulator)
-    run_id = cluster.trigger("amt_cluster_restart")
-    cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"deferred"})
-    request_id = cluster.home.xcom("amt_cluster_restart", "job", key="batch_request_id", run_id=run_id)
-    time.sleep(2)
-    cluster.stop("triggerer")  # SIGTERM: a graceful restart, as in a rolling deploy
-    time.sleep(2)
-    assert amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING
-    cluster.start("triggerer")
-    ti = cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"success", "failed"}, timeout=120)
-    assert ti["state"] == "success"
-    kills = [e for e in cluster_emulator.requests("OpConJobAction", action="Kill") if e["seq"] > since]
-    assert kills == [] and amt.get_job_status(request_id).code == AmtCompletionCode.DONE
-
-
 def _task_processes(cluster: AirflowCluster) -> list[psutil.Process]:
     scheduler = psutil.Process(cluster.processes["scheduler"].pid)
     busy = []
@@ -132,6 +116,16 @@ def _amt_log(cluster, dag_id, run_id, try_number=1):
     return events, indexes
 
 
+def _file_indexes(cluster, dag_id, run_id, try_number=1):
+    indexes = []
+    for path in cluster.log_files(dag_id, run_id, "job", try_number):
+        for line in path.read_text().splitlines():
+            record = json.loads(line) if line.startswith("{") else {}
+            if str(record.get("event", "")).startswith("AMT ["):
+                indexes.append(record["amt_index"])
+    return indexes
+
+
 def _assert_jors(events, indexes, total, code_line):
     assert indexes == list(range(total)), f"messages not exactly once / in order: {indexes}"
     info = events.index("---------- AMT job information ----------")
@@ -142,16 +136,46 @@ def _assert_jors(events, indexes, total, code_line):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
-def test_task_log_has_every_message_once_across_a_triggerer_restart(cluster, cluster_emulator, amt, sig):
+def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster, cluster_emulator, amt, sig):
+    since = _last_seq(cluster_emulator)
     run_id = cluster.trigger("amt_cluster_restart")
     cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"deferred"})
     request_id = cluster.home.xcom("amt_cluster_restart", "job", key="batch_request_id", run_id=run_id)
     _wait(lambda: len(amt.get_messages(request_id)) >= 8, 30, "some messages")
-    cluster.stop("triggerer", sig=sig)
-    time.sleep(2)  # the job keeps writing while no triggerer runs
+    cluster.stop("triggerer", sig=sig)  # SIGTERM: a rolling deploy; SIGKILL: a crash
+    time.sleep(1.5)  # the job keeps writing while no triggerer runs
+    assert amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING
     cluster.start("triggerer")
     ti = cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"success", "failed"}, timeout=120)
     assert ti["state"] == "success"
+    kills = [e for e in cluster_emulator.requests("OpConJobAction", action="Kill") if e["seq"] > since]
+    assert kills == [] and amt.get_job_status(request_id).code == AmtCompletionCode.DONE
     total = len(amt.get_messages(request_id))
+    # the files themselves hold every message once (the log handler's de-duplication not involved)
+    assert sorted(_file_indexes(cluster, "amt_cluster_restart", run_id)) == list(range(total))
     events, indexes = _amt_log(cluster, "amt_cluster_restart", run_id)
     _assert_jors(events, indexes, total, "Completion Code : DONE (4)")
+
+
+def test_log_handler_reports_an_unreachable_amt_and_fills_lost_files(cluster, cluster_emulator, amt):
+    run_id = cluster.trigger("amt_cluster_restart")
+    ti = cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"success", "failed"}, timeout=120)
+    assert ti["state"] == "success"
+    request_id = cluster.home.xcom("amt_cluster_restart", "job", key="batch_request_id", run_id=run_id)
+    total = len(amt.get_messages(request_id))
+    # AMT unreachable while the log is read: the files are shown as they are, and the reason
+    cluster_emulator.set_faults([{"route": "GetMessages", "action": "error", "status": 503}])
+    try:
+        events, indexes = _amt_log(cluster, "amt_cluster_restart", run_id)
+    finally:
+        cluster_emulator.set_faults([])
+    assert indexes == list(range(total)) and "Completion Code : DONE (4)" in events
+    assert any("could not be checked against AMT" in e and "HTTP 503" in e for e in events)
+    # the triggerer's machine and its log files are gone: the handler adds what AMT has
+    trigger_files = [p for p in cluster.log_files("amt_cluster_restart", run_id, "job") if ".trigger." in p.name]
+    assert trigger_files
+    for path in trigger_files:
+        path.unlink()
+    events, indexes = _amt_log(cluster, "amt_cluster_restart", run_id)
+    assert indexes == list(range(total))
+    assert any("were not in the task log files; added from AMT" in e for e in events)

@@ -35,14 +35,11 @@ from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, AirflowTaskTimeout, d
 from airflow_provider_amt.exceptions import AmtError, AmtNotFoundError, AmtValidationError
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import JobDescription, MessageCursor, log_job_information
+from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID
 from airflow_provider_amt.operators import _worker
 from airflow_provider_amt.outcome import Rules, parse_success_codes, validate_event
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 
-XCOM_BATCH_REQUEST_ID = "batch_request_id"
-#: Key in ``task_state_store`` (Airflow 3.3+) holding the id across retries. Renaming it breaks
-#: reconnection for tasks in flight.
-STATE_KEY = "amt_batch_request_id"
 #: Extra time given to the framework's deferral timeout, so the trigger's own ``timeout`` event
 #: (which lets the operator kill the job and log why) always arrives first.
 DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
@@ -277,15 +274,15 @@ class AmtBaseOperator(BaseOperator):
         batch_request_id = hook.start(start)
         store = context.get("task_state_store")
         if store is not None:
-            store.set(STATE_KEY, batch_request_id)
-        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=batch_request_id)
+            store.set(STATE_BATCH_REQUEST_ID, batch_request_id)
+        self._push_ids(context, batch_request_id)
         self.log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, start.task_id)
         return batch_request_id
 
     def _reconnect(self, context: Any, hook: AmtHook) -> int | None:
         """Find the job an earlier try of this task started and that is still running."""
         store = context.get("task_state_store")
-        stored = store.get(STATE_KEY) if store is not None else None
+        stored = store.get(STATE_BATCH_REQUEST_ID) if store is not None else None
         if not isinstance(stored, int) or isinstance(stored, bool):
             return None
         try:
@@ -296,8 +293,12 @@ class AmtBaseOperator(BaseOperator):
             self.log.info("AMT batch request %s of an earlier try already ended (%s); starting anew", stored, status)
             return None
         self.log.warning("Reconnecting to AMT batch request %s started by an earlier try (%s)", stored, status)
-        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=stored)
+        self._push_ids(context, stored)
         return stored
+
+    def _push_ids(self, context: Any, batch_request_id: int) -> None:
+        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=batch_request_id)
+        context["ti"].xcom_push(key=XCOM_CONN_ID, value=self.amt_conn_id)
 
     def _defer(self, batch_request_id: int, deadline: float | None, cursor: MessageCursor) -> None:
         timeout = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-XCOM_KEY = "amt_message_cursor"
+from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
 
 
 def _ti_keys(task_instance: Any) -> dict[str, Any] | None:
