@@ -151,3 +151,17 @@ def test_bad_arguments_fail_before_anything_is_sent(scenarios, emulator):
     assert scenarios.task_states("amt_templated")["job"] == "failed"
     assert "task_values has 21 entries; AMT accepts at most 20" in result.stdout
     assert emulator.requests("OpConJobAction", action="Start") == []
+
+
+def test_fifty_thousand_messages_all_reach_the_task_log_once(scenarios, amt_conn):
+    import re
+
+    result = scenarios.dags_test("amt_biglog")
+    assert scenarios.task_states("amt_biglog") == {"sync": "success", "deferrable": "success"}, result.stdout[-2000:]
+    for task_id in ("sync", "deferrable"):
+        request_id = scenarios.xcom("amt_biglog", task_id, key="batch_request_id")
+        # each task's lines sit between its "Batch Request Id" line and its completion block
+        start = result.stdout.index(f"Batch Request Id  : {request_id}")
+        end = result.stdout.index("Completion Code : DONE (4)", start)
+        indexes = [int(i) for i in re.findall(r"AMT \[(\d+)\] ", result.stdout[start:end])]
+        assert indexes == list(range(50_002)), (task_id, len(indexes))

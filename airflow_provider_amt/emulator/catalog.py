@@ -157,44 +157,43 @@ def _render(template: str, fields: dict[str, Any]) -> str:
         return template
 
 
+def _every(interval: float, spec_index: int, template: str, severity: str, context: dict[str, Any]):
+    for n in itertools.count(1):
+        yield interval * n, spec_index, _render(template, {**context, "n": n}), severity
+
+
+def _count(at: float, count: int, over: float, spec_index: int, template: str, severity: str, context: dict[str, Any]):
+    step = over / count if count else 0.0
+    for n in range(1, count + 1):
+        yield at + step * (n - 1), spec_index, _render(template, {**context, "n": n}), severity
+
+
+def _each_value(at: float, spec_index: int, template: str, severity: str, context: dict[str, Any]):
+    for i, value in enumerate(context.get("value_list", [])):
+        key, sep, rest = value.partition("=")
+        item = {**context, "index": i + 1, "value": value, "key": key if sep else "", "param": rest if sep else value}
+        yield at, spec_index, _render(template, item), severity
+
+
 def message_stream(spec: JobSpec, context: dict[str, Any]) -> Iterator[tuple[float, str, str]]:
     """Every message the job writes, as (seconds after start, text, severity), in time order.
 
     The stream is deterministic for one request, so the emulator can resume it after a restart by
-    skipping the messages it already stored. ``every`` specs make it infinite.
+    skipping the messages it already stored. ``every`` specs make it infinite. Each spec gets its
+    own generator function so that its arguments are bound now, not when the merge reads it.
     """
-    values: list[str] = context.get("value_list", [])
     streams: list[Iterator[tuple[float, int, str, str]]] = []
     for spec_index, message in enumerate(spec.messages):
         severity = message.get("severity", "INFO")
         template = message["text"]
-        if "every" in message:
-            every = float(message["every"])
-            streams.append(
-                (every * n, spec_index, _render(template, {**context, "n": n}), severity) for n in itertools.count(1)
-            )
-            continue
         at = float(message.get("at", 0.0))
-        if message.get("for_each") == "values":
-            items = []
-            for i, value in enumerate(values):
-                key, sep, rest = value.partition("=")
-                item = {
-                    **context,
-                    "index": i + 1,
-                    "value": value,
-                    "key": key if sep else "",
-                    "param": rest if sep else value,
-                }
-                items.append((at, spec_index, _render(template, item), severity))
-            streams.append(iter(items))
+        if "every" in message:
+            streams.append(_every(float(message["every"]), spec_index, template, severity, context))
+        elif message.get("for_each") == "values":
+            streams.append(_each_value(at, spec_index, template, severity, context))
         elif "count" in message:
             count, over = int(message["count"]), float(message.get("over", 0.0))
-            step = over / count if count else 0.0
-            streams.append(
-                (at + step * (n - 1), spec_index, _render(template, {**context, "n": n}), severity)
-                for n in range(1, count + 1)
-            )
+            streams.append(_count(at, count, over, spec_index, template, severity, context))
         else:
             streams.append(iter([(at, spec_index, _render(template, context), severity)]))
     for offset, _, text, severity in heapq.merge(*streams, key=lambda item: (item[0], item[1])):

@@ -88,3 +88,10 @@ with DAG(
     AmtBatchJobOperator(
         task_id="job", application_name="DEMO2", job_name="{{ params.job }}", deferrable=True, poll_interval=1
     )
+
+# 50,000 messages, streamed page by page: from the worker and from the trigger
+with DAG(dag_id="amt_biglog", start_date=START, schedule=None, catchup=False):
+    for mode, deferrable in (("sync", False), ("deferrable", True)):
+        AmtBatchJobOperator(
+            task_id=mode, application_name="DEMO2", job_name="BIGLOGREPORT", deferrable=deferrable, poll_interval=1
+        )
