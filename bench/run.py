@@ -1,0 +1,13 @@
+"""``make bench``: run every benchmark and print its figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+for script in ("log_memory.py", "trigger_concurrency.py"):
+    print(f"\n## {script}\n", flush=True)
+    subprocess.run([sys.executable, str(HERE / script)], check=True)
