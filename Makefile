@@ -7,7 +7,7 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env test test-fast lint format demo bench clean
+.PHONY: help env test test-fast lint format demo bench clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
@@ -45,3 +45,9 @@ bench: env
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
+
+# Opt-in: headless Chromium (Debian's package) opens the Airflow UI log page; saves docs/img/task-log.png.
+ui-check: env
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(UV) sync --frozen --python $(PYTHON) --group browser
+	$(VENV)/bin/pytest -p no:cacheprovider -m browser tests/test_ui_browser.py

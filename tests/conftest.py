@@ -104,3 +104,27 @@ def existing_id(emulator) -> int:
     session.headers[contract.TOKEN_HEADER] = token
     start = contract.start_request(contract.build_start("BatchJob", "DEMO2", "REPORTTEST01", ["fixture"]))
     return session.post(emulator.url + start.path, json=start.json_body).json()["batchRequestId"]
+
+
+# --- a real Airflow deployment (scheduler, triggerer, dag-processor, api-server) ------------------
+
+
+@pytest.fixture(scope="module")
+def cluster_emulator(tmp_path_factory):
+    """An emulator at real speed for the cluster tests (jobs must outlive Airflow's reactions)."""
+    with EmulatorProcess(tmp_path_factory.mktemp("cluster-emu") / "state.sqlite", time_scale=1) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, cluster_emulator):
+    from tests.airflow_harness import ROOT, AirflowCluster, AirflowHome
+
+    home = AirflowHome(
+        tmp_path_factory.mktemp("af-cluster"), ROOT / "tests" / "dags", cluster_emulator.connection_uri()
+    )
+    home.migrate()
+    with AirflowCluster(home) as running:
+        for dag_id in ("amt_cluster_kill", "amt_cluster_restart", "amt_cluster_retry"):
+            running.wait_for_dag(dag_id)
+        yield running

@@ -15,29 +15,10 @@ import psutil
 import pytest
 
 from airflow_provider_amt.codes import AmtCompletionCode
-from airflow_provider_amt.emulator.process import EmulatorProcess
 from airflow_provider_amt.hooks.amt import AmtHook
-from tests.airflow_harness import ROOT, AirflowCluster, AirflowHome
+from tests.airflow_harness import AirflowCluster
 
 pytestmark = pytest.mark.airflow_e2e
-
-
-@pytest.fixture(scope="module")
-def cluster_emulator(tmp_path_factory):
-    with EmulatorProcess(tmp_path_factory.mktemp("cluster-emu") / "state.sqlite", time_scale=1) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, cluster_emulator):
-    home = AirflowHome(
-        tmp_path_factory.mktemp("af-cluster"), ROOT / "tests" / "dags", cluster_emulator.connection_uri()
-    )
-    home.migrate()
-    with AirflowCluster(home) as running:
-        for dag_id in ("amt_cluster_kill", "amt_cluster_restart", "amt_cluster_retry"):
-            running.wait_for_dag(dag_id)
-        yield running
 
 
 @pytest.fixture
@@ -142,6 +123,9 @@ def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster,
     cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"deferred"})
     request_id = cluster.home.xcom("amt_cluster_restart", "job", key="batch_request_id", run_id=run_id)
     _wait(lambda: len(amt.get_messages(request_id)) >= 8, 30, "some messages")
+    # live: while the task is still deferred, a log reader (REST, as the UI) already sees them
+    _wait(lambda: 7 in _amt_log(cluster, "amt_cluster_restart", run_id)[1], 10, "message 7 in the live log")
+    assert cluster.task_instance("amt_cluster_restart", run_id, "job")["state"] == "deferred"
     cluster.stop("triggerer", sig=sig)  # SIGTERM: a rolling deploy; SIGKILL: a crash
     time.sleep(1.5)  # the job keeps writing while no triggerer runs
     assert amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING
