@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,7 +57,13 @@ def _emit(log: Any, level: int, text: str, **fields: Any) -> None:
         log.log(level, text, extra=fields)
 
 
-def log_job_information(log: Any, server: str, job: JobDescription, batch_request_id: int) -> None:
+def _same(text: str) -> str:
+    return text
+
+
+def log_job_information(
+    log: Any, server: str, job: JobDescription, batch_request_id: int, redact: Callable[[str], str] = _same
+) -> None:
     label = "Parameters" if job.task_type == "Script" else "TaskValues"
     lines = [
         "---------- AMT job information ----------",
@@ -73,7 +79,7 @@ def log_job_information(log: Any, server: str, job: JobDescription, batch_reques
         "---------- AMT job log ----------",
     ]
     for line in lines:
-        _emit(log, logging.INFO, line)
+        _emit(log, logging.INFO, redact(line))
 
 
 def message_text(message: AmtMessage) -> str:
@@ -84,13 +90,13 @@ def message_text(message: AmtMessage) -> str:
     return f"AMT [{message.index}] {text}"
 
 
-def log_messages(log: Any, messages: Iterable[AmtMessage]) -> None:
+def log_messages(log: Any, messages: Iterable[AmtMessage], redact: Callable[[str], str] = _same) -> None:
     for message in messages:
         level = _LEVELS.get((message.severity or "").upper(), logging.INFO)
         _emit(
             log,
             level,
-            message_text(message),
+            redact(message_text(message)),
             amt_index=message.index,
             amt_timestamp=message.timestamp,
             amt_severity=message.severity,
@@ -122,7 +128,7 @@ def drain_messages(hook: Any, batch_request_id: int, cursor: MessageCursor, log:
     count = 0
     while True:
         page = hook.get_messages(batch_request_id, cursor.offset, page_size)
-        log_messages(log, page)
+        log_messages(log, page, hook.redactor())
         cursor.advance(page)
         count += len(page)
         if len(page) < page_size:
@@ -136,7 +142,7 @@ async def adrain_messages(
     count = 0
     while True:
         page = await hook.get_messages(batch_request_id, cursor.offset, page_size)
-        log_messages(log, page)
+        log_messages(log, page, hook.redactor())
         cursor.advance(page)
         count += len(page)
         if page and after_page is not None:

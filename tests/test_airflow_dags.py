@@ -165,3 +165,21 @@ def test_fifty_thousand_messages_all_reach_the_task_log_once(scenarios, amt_conn
         end = result.stdout.index("Completion Code : DONE (4)", start)
         indexes = [int(i) for i in re.findall(r"AMT \[(\d+)\] ", result.stdout[start:end])]
         assert indexes == list(range(50_002)), (task_id, len(indexes))
+
+
+def test_job_messages_never_show_the_connections_password(tmp_path_factory):
+    from airflow_provider_amt.emulator.process import EmulatorProcess
+
+    secret = "Zq8-very-secret-pw"
+    with EmulatorProcess(time_scale=10, password=secret) as emu:
+        home = AirflowHome(tmp_path_factory.mktemp("af-secret"), ROOT / "tests" / "dags", emu.connection_uri())
+        home.migrate()
+        result = home.dags_test("amt_secret_echo")
+        assert home.task_states("amt_secret_echo") == {"sync": "success", "deferrable": "success"}
+        for task_id in ("sync", "deferrable"):
+            request_id = home.xcom("amt_secret_echo", task_id, key="batch_request_id")
+            assert f"/R:{request_id}" in result.stdout
+        # the job really did echo it (AMT has it), but the task log shows the mask instead
+        assert emu.requests("OpConJobAction", action="Start")
+    assert secret not in result.stdout and secret not in result.stderr
+    assert "TaskValue 1: ***" in result.stdout

@@ -216,3 +216,10 @@ def test_retry_decisions_for_start_versus_reads():
     assert not policy.should_retry(read, 0, status=400, sent=True)
     assert not policy.should_retry(read, policy.max_retries, status=503, sent=True)
     assert 0.0 <= policy.delay(0) <= policy.base_delay and policy.delay(9, retry_after=7.5) == 7.5
+
+
+def test_the_redactor_masks_password_and_current_token(mocked):
+    mocked.get(URL + "/api/MonitorJob/5", json={"batchRequestId": 5, "completionCode": 2})
+    hook = AmtHook("amt_mock")
+    hook.get_job_status(5)
+    assert hook.redactor()(f"echo {SECRET} and tok-123 done") == "echo *** and *** done"

@@ -15,6 +15,7 @@ import email.utils
 import hashlib
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -204,6 +205,17 @@ class AmtApiMethods:
 
     def _call(self, request: ApiRequest, parser: contract.Parser) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+    def _secrets(self) -> list[str | None]:  # pragma: no cover
+        raise NotImplementedError
+
+    def redactor(self) -> Callable[[str], str]:
+        """A function that masks this hook's password and current token in a text.
+
+        The job log passes every line through it, so a job that echoes a credential never shows
+        it in the task log, even where Airflow's own masker is not wired in (``airflow dags test``).
+        """
+        return lambda text: contract.redact(text, self._secrets())
 
     def heartbeat(self) -> str:
         """Ask the server whether it is up (no logon needed). Returns a short status text."""

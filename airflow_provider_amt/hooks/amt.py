@@ -103,6 +103,9 @@ class AmtHook(_AmtHookBase):
             self.session.close()
             del self.__dict__["session"]
 
+    def _secrets(self) -> list[str | None]:
+        return [self.config.password, self._token_slot().token]
+
     def _token_entry(self) -> tuple[TokenSlot, threading.Lock]:
         with self._slots_lock:
             return self._token_slots.setdefault(self.config.cache_key, (TokenSlot(), threading.Lock()))
@@ -204,6 +207,10 @@ class AmtAsyncHook(_AmtHookBase):
         self._config: AmtServerConfig | None = None
         self._client: _SharedAsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _secrets(self) -> list[str | None]:
+        password = self._config.password if self._config else None
+        return [password, self._client.tokens.token if self._client else None]
 
     async def get_config(self) -> AmtServerConfig:
         if self._config is None:

@@ -64,10 +64,10 @@ def _amt_index(message: Any) -> int | None:
     return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
-def _as_log_line(message: AmtMessage) -> StructuredLogMessage:
+def _as_log_line(message: AmtMessage, redact: Any) -> StructuredLogMessage:
     level = (message.severity or "info").lower()
     return StructuredLogMessage(
-        event=message_text(message),
+        event=redact(message_text(message)),
         timestamp=message.timestamp,
         level="warning" if level == "warn" else level,
         amt_index=message.index,
@@ -140,6 +140,7 @@ class AmtTaskLogHandler(FileTaskHandler):
             event=f"::group::{len(missing)} of {total} AMT messages of batch request {request_id} were not in "
             "the task log files; added from AMT"
         )
+        redact = hook.redactor()
         for message in missing:
-            yield _as_log_line(message)
+            yield _as_log_line(message, redact)
         yield StructuredLogMessage(event="::endgroup::")

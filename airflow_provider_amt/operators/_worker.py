@@ -45,7 +45,7 @@ def finish(
     last = list(cursor.last)
     if not last and cursor.offset:  # the trigger logged them: fetch the tail again for the error text
         last = hook.get_messages(batch_request_id, max(0, cursor.offset - LAST_MESSAGES), LAST_MESSAGES)
-    message = failure_message(what, batch_request_id, code, last)
+    message = hook.redactor()(failure_message(what, batch_request_id, code, last))
     if outcome is Outcome.SKIPPED:
         raise AirflowSkipException(message)
     raise AmtJobFailedError(message)

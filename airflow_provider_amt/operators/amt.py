@@ -241,7 +241,7 @@ class AmtBaseOperator(BaseOperator):
         hook = self.hook
         batch_request_id = self._reconnect(context, hook) or self._submit(context, hook, start)
         self._running_id = batch_request_id
-        log_job_information(self.log, hook.config.base_url, self._job(start), batch_request_id)
+        log_job_information(self.log, hook.config.base_url, self._job(start), batch_request_id, redact=hook.redactor())
         status = hook.get_job_status(batch_request_id)
         if not self.wait_for_completion:
             self.log.info("wait_for_completion is off: AMT batch request %s is %s", batch_request_id, status)

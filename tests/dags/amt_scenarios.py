@@ -95,3 +95,15 @@ with DAG(dag_id="amt_biglog", start_date=START, schedule=None, catchup=False):
         AmtBatchJobOperator(
             task_id=mode, application_name="DEMO2", job_name="BIGLOGREPORT", deferrable=deferrable, poll_interval=1
         )
+
+# a (badly written) DAG that sends the connection password as a TaskValue: the job echoes it
+with DAG(dag_id="amt_secret_echo", start_date=START, schedule=None, catchup=False):
+    for mode, deferrable in (("sync", False), ("deferrable", True)):
+        AmtBatchJobOperator(
+            task_id=mode,
+            application_name="DEMO2",
+            job_name="REPORTTEST01",
+            task_values=["{{ conn.amt_default.password }}"],
+            deferrable=deferrable,
+            poll_interval=1,
+        )
