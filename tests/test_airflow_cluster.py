@@ -119,17 +119,19 @@ def _assert_jors(events, indexes, total, code_line):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
 def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster, cluster_emulator, amt, sig):
     since = _last_seq(cluster_emulator)
-    run_id = cluster.trigger("amt_cluster_restart")
+    run_id = cluster.trigger("amt_cluster_restart", {"job": "STREAMREPORT"})  # 30 s, a message every 0.4 s
     cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"deferred"})
     request_id = cluster.home.xcom("amt_cluster_restart", "job", key="batch_request_id", run_id=run_id)
     _wait(lambda: len(amt.get_messages(request_id)) >= 8, 30, "some messages")
     # live: while the task is still deferred, a log reader (REST, as the UI) already sees them
     _wait(lambda: 7 in _amt_log(cluster, "amt_cluster_restart", run_id)[1], 10, "message 7 in the live log")
     assert cluster.task_instance("amt_cluster_restart", run_id, "job")["state"] == "deferred"
-    cluster.stop("triggerer", sig=sig)  # SIGTERM: a rolling deploy; SIGKILL: a crash
-    time.sleep(1.5)  # the job keeps writing while no triggerer runs
-    assert amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING
-    cluster.start("triggerer")
+    try:
+        cluster.stop("triggerer", sig=sig)  # SIGTERM: a rolling deploy; SIGKILL: a crash
+        time.sleep(1.5)  # the job keeps writing while no triggerer runs
+        assert amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING
+    finally:
+        cluster.start("triggerer")
     ti = cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"success", "failed"}, timeout=120)
     assert ti["state"] == "success"
     kills = [e for e in cluster_emulator.requests("OpConJobAction", action="Kill") if e["seq"] > since]

@@ -86,16 +86,19 @@ def test_failures_are_reported_with_their_codes(hook):
 
 
 def test_stop_and_kill(hook):
-    running = hook.start_batch_job("DEMO2", "LONGRUNNINGREPORT")
+    # SERIAL runs one request at a time: while `running` holds the slot, `queued` stays QUEUED
+    running = hook.start_batch_job("DEMO2", "LONGRUNNINGREPORT", queue_name="SERIAL")
     deadline = time.monotonic() + 10
     while hook.get_job_status(running).code != AmtCompletionCode.RUNNING and time.monotonic() < deadline:
         time.sleep(0.05)
+    queued = hook.start_batch_job("DEMO2", "REPORTTEST01", queue_name="SERIAL")
+    assert hook.get_job_status(queued).code == AmtCompletionCode.QUEUED
+    hook.stop_job(queued)
+    assert hook.get_job_status(queued).code == AmtCompletionCode.DEL_QUEUE
     hook.kill_job(running)
     assert hook.get_job_status(running).code == AmtCompletionCode.KILLED
     hook.kill_job(running)  # idempotent
-    queued = hook.start_batch_job("DEMO2", "LONGRUNNINGREPORT")
-    hook.stop_job(queued)
-    assert hook.get_job_status(queued).code == AmtCompletionCode.DEL_QUEUE
+    assert hook.get_job_status(running).code == AmtCompletionCode.KILLED
 
 
 def test_unknown_ids_raise_not_found(hook):

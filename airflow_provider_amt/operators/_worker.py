@@ -9,16 +9,59 @@
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_amt.api_contract import MAX_MESSAGES_PAGE
 from airflow_provider_amt.codes import AmtCompletionCode
 from airflow_provider_amt.compat import AirflowSkipException
-from airflow_provider_amt.exceptions import AmtError, AmtJobFailedError, AmtResponseError, AmtServerUnavailableError
+from airflow_provider_amt.exceptions import (
+    AmtError,
+    AmtJobFailedError,
+    AmtResponseError,
+    AmtServerUnavailableError,
+    AmtValidationError,
+)
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import LAST_MESSAGES, MessageCursor, drain_messages, log_completion
-from airflow_provider_amt.outcome import Outcome, Rules, failure_message
+from airflow_provider_amt.outcome import Outcome, Rules, failure_message, parse_success_codes
 from airflow_provider_amt.watch import JobWatch, Verdict
+
+
+class AmtWatchSettings:
+    """What the operators and the sensor share: connection, outcome rules and grace periods."""
+
+    amt_conn_id: str
+    success_codes: tuple[int, ...]
+    skip_on_skipped_by_ops: bool
+
+    def _init_watch(
+        self,
+        amt_conn_id: str,
+        success_codes: Any,
+        skip_on_skipped_by_ops: bool,
+        outage_grace_period: float,
+        undefined_grace_period: float,
+    ) -> None:
+        self.amt_conn_id = amt_conn_id
+        self.success_codes = parse_success_codes(success_codes)
+        self.skip_on_skipped_by_ops = skip_on_skipped_by_ops
+        self.outage_grace_period = positive_seconds(outage_grace_period, "outage_grace_period")
+        self.undefined_grace_period = positive_seconds(undefined_grace_period, "undefined_grace_period")
+
+    @cached_property
+    def hook(self) -> AmtHook:
+        return AmtHook(self.amt_conn_id)
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(success_codes=self.success_codes, skip_on_skipped_by_ops=self.skip_on_skipped_by_ops)
+
+
+def positive_seconds(value: Any, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise AmtValidationError(f"{argument} must be a positive number of seconds, got {value!r}.")
+    return float(value)
 
 
 def result(batch_request_id: int, code: AmtCompletionCode) -> dict[str, Any]:

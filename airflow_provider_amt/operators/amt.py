@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -37,7 +36,7 @@ from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import JobDescription, MessageCursor, log_job_information
 from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID
 from airflow_provider_amt.operators import _worker
-from airflow_provider_amt.outcome import Rules, parse_success_codes, validate_event
+from airflow_provider_amt.outcome import validate_event
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 
 #: Extra time given to the framework's deferral timeout, so the trigger's own ``timeout`` event
@@ -57,7 +56,7 @@ def _templated(value: Any) -> bool:
     return False
 
 
-class AmtBaseOperator(BaseOperator):
+class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
     """Start a predefined AMT task and, by default, wait for its completion code.
 
     :param application_name: AMT application (e.g. ``DEMO2``); None uses the connection's
@@ -112,19 +111,13 @@ class AmtBaseOperator(BaseOperator):
         self.queue_name = queue_name
         self.submit_user = submit_user
         self.station = station
-        self.amt_conn_id = amt_conn_id
+        self._init_watch(
+            amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
+        )
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
+        self.poll_interval = _worker.positive_seconds(poll_interval, "poll_interval")
         self.wait_for_completion = wait_for_completion
-        self.success_codes = parse_success_codes(success_codes)
         self.cancel_on_kill = cancel_on_kill
-        self.skip_on_skipped_by_ops = skip_on_skipped_by_ops
-        self.outage_grace_period = outage_grace_period
-        self.undefined_grace_period = undefined_grace_period
-        for argument in ("poll_interval", "outage_grace_period", "undefined_grace_period"):
-            value = getattr(self, argument)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise AmtValidationError(f"{argument} must be a positive number of seconds, got {value!r}.")
         self._running_id: int | None = None
 
     # --- subclasses say what they start --------------------------------------------------------
@@ -165,14 +158,6 @@ class AmtBaseOperator(BaseOperator):
             station=self.station,
             task_id=fields.get("task_id"),
         )
-
-    @cached_property
-    def hook(self) -> AmtHook:
-        return AmtHook(self.amt_conn_id)
-
-    @property
-    def rules(self) -> Rules:
-        return Rules(success_codes=self.success_codes, skip_on_skipped_by_ops=self.skip_on_skipped_by_ops)
 
     def _start_request(self, context: Any) -> contract.StartRequest:
         application = self.application_name or self.hook.config.default_application

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
@@ -23,11 +22,11 @@ from airflow_provider_amt.exceptions import AmtError
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import MessageCursor
 from airflow_provider_amt.operators import _worker
-from airflow_provider_amt.outcome import Rules, parse_success_codes, validate_event
+from airflow_provider_amt.outcome import validate_event
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 
 
-class AmtJobSensor(BaseSensorOperator):
+class AmtJobSensor(_worker.AmtWatchSettings, BaseSensorOperator):
     """Succeed when an AMT batch request ends with a success code; fail when it ends otherwise.
 
     :param batch_request_id: the BatchRequestId (an int or a numeric string). Templated, e.g.
@@ -57,22 +56,12 @@ class AmtJobSensor(BaseSensorOperator):
     ):
         super().__init__(**kwargs)
         self.batch_request_id = batch_request_id
-        self.amt_conn_id = amt_conn_id
-        self.success_codes = parse_success_codes(success_codes)
-        self.skip_on_skipped_by_ops = skip_on_skipped_by_ops
+        self._init_watch(
+            amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
+        )
         self.deferrable = deferrable
-        self.outage_grace_period = outage_grace_period
-        self.undefined_grace_period = undefined_grace_period
         if not (isinstance(batch_request_id, str) and "{{" in batch_request_id):
             validation.batch_request_id(batch_request_id)
-
-    @cached_property
-    def hook(self) -> AmtHook:
-        return AmtHook(self.amt_conn_id)
-
-    @property
-    def rules(self) -> Rules:
-        return Rules(success_codes=self.success_codes, skip_on_skipped_by_ops=self.skip_on_skipped_by_ops)
 
     def _id(self) -> int:
         return validation.batch_request_id(self.batch_request_id)
