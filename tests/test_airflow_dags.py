@@ -121,6 +121,23 @@ def test_failure_codes_fail_the_task_with_the_code_and_meaning(outcomes, task_id
     assert f"Completion Code : {code.amt_name} ({int(code)})" in stdout
 
 
+def test_sensor_waits_for_a_job_started_elsewhere(outcomes, scenarios):
+    dag_id, states, stdout = outcomes
+    assert states["fire"] == "success" and states["sensor"] == "success", stdout[-3000:]
+    fired = scenarios.xcom(dag_id, "fire")
+    assert fired["completion_code"] in (1, 2)  # returned without waiting
+    assert f"AMT batch request {fired['batch_request_id']} is" in stdout  # the sensor checked it
+
+
+def test_severity_sets_the_log_level(outcomes):
+    import re
+
+    _, _, stdout = outcomes
+    assert re.search(r"\[error\s*\] AMT \[\d+\] Error: division by zero", stdout)
+    assert re.search(r"\[warning\s*\] AMT \[\d+\] Input file .*INPUT.DAT is empty", stdout)
+    assert re.search(r"\[info\s*\] AMT \[0\] Started Rev", stdout)
+
+
 def test_failure_messages_quote_the_jobs_last_messages(outcomes):
     _, _, stdout = outcomes
     assert "Last messages:" in stdout and "division by zero" in stdout

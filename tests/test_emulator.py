@@ -265,3 +265,12 @@ def test_state_survives_a_restart_and_jobs_go_on_by_the_clock(tmp_path):
         assert wait_code(session, running, {4}, timeout=3)["completionCode"] == 4
         assert messages(session, running)["messages"][-1]["text"] == "Done"
         assert emu.requests("OpConJobAction", action="Start")  # the request log is persisted too
+
+
+def test_faults_can_be_set_at_start_up():
+    rules = [{"route": "Heartbeat", "action": "error", "status": 502, "count": 1}]
+    with EmulatorProcess(faults={"rules": rules, "token_ttl": 5}) as emu:
+        assert requests.get(emu.url + contract.HEARTBEAT_PATH).status_code == 502
+        assert requests.get(emu.url + contract.HEARTBEAT_PATH).status_code == 200
+        logon = requests.post(emu.url + contract.LOGON_PATH, json={"userName": "amtopcon", "password": "amtopcon"})
+        assert logon.json()["expiresIn"] == 5

@@ -12,6 +12,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
+from airflow_provider_amt.sensors.amt import AmtJobSensor
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 VALUES = ["<x>", "a&b", 'q="1"', "it's", "ÄÖÜ €", 7]
@@ -33,6 +34,14 @@ for mode, deferrable in (("deferrable", True), ("sync", False)):
         AmtScriptOperator(task_id="missing_script", script_name="NOT_THERE.ps1", **common)
         AmtBatchJobOperator(
             task_id="timeout", job_name="LONGRUNNINGREPORT", execution_timeout=timedelta(seconds=4), **common
+        )
+        fire = AmtBatchJobOperator(task_id="fire", job_name="REPORTTEST01", wait_for_completion=False, **common)
+        fire >> AmtJobSensor(
+            task_id="sensor",
+            batch_request_id="{{ ti.xcom_pull(task_ids='fire', key='batch_request_id') }}",
+            deferrable=deferrable,
+            poke_interval=1,
+            timeout=120,
         )
 
 with DAG(

@@ -1,0 +1,61 @@
+"""DAG-parse-time behaviour of the operators and the sensor: bad static arguments fail early."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_amt.exceptions import AmtValidationError
+from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
+from airflow_provider_amt.sensors.amt import AmtJobSensor
+from airflow_provider_amt.triggers.amt import AmtJobTrigger
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"task_values": [str(i) for i in range(21)]}, "task_values has 21 entries"),
+        ({"task_values": "25"}, "task_values must be a list"),
+        ({"job_name": ""}, "job_name is required"),
+        ({"amt_user": 5}, "amt_user must be a string"),
+        ({"poll_interval": 0}, "poll_interval must be a positive number"),
+        ({"success_codes": [17]}, "unknown AMT completion code 17"),
+        ({"submit_user": ""}, "submit_user is required"),
+    ],
+)
+def test_batch_job_operator_refuses_bad_static_arguments(kwargs, match):
+    with pytest.raises(AmtValidationError, match=match):
+        AmtBatchJobOperator(task_id="t", **{"application_name": "DEMO2", "job_name": "J", **kwargs})
+
+
+def test_script_operator_checks_name_value_form():
+    with pytest.raises(AmtValidationError, match=r"script_parameters\[1\] is 'NOPE'"):
+        AmtScriptOperator(task_id="s", script_name="X.ps1", script_parameters=["A=1", "NOPE"])
+
+
+def test_templated_arguments_are_checked_after_rendering_only():
+    op = AmtBatchJobOperator(task_id="t", job_name="{{ params.job }}", task_values="{{ params['values'] }}")
+    assert op.template_fields == ("application_name", "amt_user", "queue_name", "job_name", "task_values")
+    script = AmtScriptOperator(task_id="s", script_name="X.ps1", script_parameters={"A": "{{ ds }}"})
+    assert "script_parameters" in script.template_fields
+
+
+@pytest.mark.parametrize("bad", [0, -3, "abc", True])
+def test_sensor_refuses_bad_ids_but_accepts_templates_and_numeric_strings(bad):
+    with pytest.raises(AmtValidationError, match="batch_request_id must be a positive integer"):
+        AmtJobSensor(task_id="w", batch_request_id=bad)
+    assert AmtJobSensor(task_id="w2", batch_request_id="{{ ti.xcom_pull('x') }}").template_fields == (
+        "batch_request_id",
+    )
+    assert AmtJobSensor(task_id="w3", batch_request_id="42")._id() == 42
+
+
+def test_trigger_serializes_to_plain_json_and_back():
+    import json
+
+    trigger = AmtJobTrigger(batch_request_id=5, poll_interval=3, deadline=1.5e9, message_offset=7, success_codes=[4, 6])
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_provider_amt.triggers.amt.AmtJobTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert AmtJobTrigger(**kwargs).serialize() == (path, kwargs)
+    with pytest.raises(ValueError, match="batch_request_id must be a positive int"):
+        AmtJobTrigger(batch_request_id="5")
