@@ -14,6 +14,7 @@ help:
 	@echo "make test   create the environment and run the whole test suite"
 	@echo "make lint   ruff"
 	@echo "make bench  benchmarks (figures, not pass/fail)"
+	@echo "make ui-check  headless Chromium reads a task log in the Airflow UI (installs chromium; opt-in)"
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
