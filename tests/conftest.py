@@ -125,6 +125,6 @@ def cluster(tmp_path_factory, cluster_emulator):
     )
     home.migrate()
     with AirflowCluster(home) as running:
-        for dag_id in ("amt_cluster_kill", "amt_cluster_restart", "amt_cluster_retry"):
+        for dag_id in ("amt_cluster_kill", "amt_cluster_kill_sync", "amt_cluster_restart", "amt_cluster_retry"):
             running.wait_for_dag(dag_id)
         yield running

@@ -61,11 +61,25 @@ def test_marking_a_deferred_task_failed_kills_the_amt_job(cluster, cluster_emula
     assert cluster.task_instance("amt_cluster_kill", run_id, "job")["state"] == "failed"
 
 
+def test_marking_a_task_waiting_on_the_worker_failed_kills_the_amt_job(cluster, cluster_emulator, amt):
+    run_id = cluster.trigger("amt_cluster_kill_sync")
+    cluster.wait_for_state("amt_cluster_kill_sync", run_id, "job", {"running"})
+    request_id = _wait(
+        lambda: cluster.home.xcom("amt_cluster_kill_sync", "job", key="batch_request_id", run_id=run_id), 30, "the id"
+    )
+    _wait(lambda: amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING, 20, "the job to run")
+    cluster.set_task_state("amt_cluster_kill_sync", run_id, "job", "failed")
+    _wait(lambda: amt.get_job_status(request_id).code == AmtCompletionCode.KILLED, 40, "the AMT job to be killed")
+
+
 def _task_processes(cluster: AirflowCluster) -> list[psutil.Process]:
     scheduler = psutil.Process(cluster.processes["scheduler"].pid)
     busy = []
     for proc in scheduler.children(recursive=True):
-        title = " ".join(proc.cmdline())
+        try:
+            title = " ".join(proc.cmdline())
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue  # a worker of an earlier, killed task that is not reaped yet
         if title.startswith("airflow worker") and "<idle>" not in title:
             busy.append(proc)
     return busy

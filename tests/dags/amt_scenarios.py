@@ -68,6 +68,12 @@ with DAG(
         task_id="job", application_name="DEMO2", job_name="{{ params.job }}", deferrable=True, poll_interval=1
     )
 
+# the same, waiting on the worker: killing the task must kill the AMT job through on_kill
+with DAG(dag_id="amt_cluster_kill_sync", start_date=START, schedule=None, catchup=False):
+    AmtBatchJobOperator(
+        task_id="job", application_name="DEMO2", job_name="LONGRUNNINGREPORT", deferrable=False, poll_interval=1
+    )
+
 # a sync task with a retry: the worker is killed while it waits, the retry must reconnect
 with DAG(
     dag_id="amt_cluster_retry",
