@@ -166,8 +166,10 @@ class AmtJobTrigger(BaseTrigger):
             try:
                 status = await self.hook.get_job_status(self.batch_request_id)
                 code = status.code
-                if self.stream_messages:
-                    await self._stream(cursor)
+                if self.stream_messages:  # log new messages page by page, saving the cursor after each
+                    await adrain_messages(
+                        self.hook, self.batch_request_id, cursor, self.log, MAX_MESSAGES_PAGE, after_page=self._save
+                    )
                 verdict = watch.on_status(code, str(status))
             except (AmtServerUnavailableError, AmtResponseError) as err:
                 self.log.warning("AMT status check failed, will retry: %s", err)
@@ -179,15 +181,6 @@ class AmtJobTrigger(BaseTrigger):
                 continue
             yield self._event(verdict.event_status or verdict.kind, cursor, code, verdict.message)
             return
-
-    async def _stream(self, cursor: MessageCursor) -> None:
-        """Log new messages a page at a time, saving the cursor after each page."""
-        before = cursor.offset
-        logged = await adrain_messages(
-            self.hook, self.batch_request_id, cursor, self.log, MAX_MESSAGES_PAGE, after_page=self._save
-        )
-        if logged and cursor.offset != before:
-            self.log.debug("Logged %s AMT messages, next offset %s", logged, cursor.offset)
 
     async def _save(self, cursor: MessageCursor) -> None:
         await _checkpoint.save(self.task_instance, self.batch_request_id, cursor.offset, self.log)
