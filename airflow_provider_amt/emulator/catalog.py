@@ -157,44 +157,59 @@ def _render(template: str, fields: dict[str, Any]) -> str:
         return template
 
 
-def _every(interval: float, spec_index: int, template: str, severity: str, context: dict[str, Any]):
+# Each spec's generator yields (offset, spec_index, template, fields, severity) *unrendered*:
+# the emulator skips the messages it already stored on every call, and rendering only the ones it
+# keeps is what makes a 50,000-message job cheap to poll.
+
+
+def _every(interval: float, spec_index: int, template: str, severity: str):
     for n in itertools.count(1):
-        yield interval * n, spec_index, _render(template, {**context, "n": n}), severity
+        yield interval * n, spec_index, template, {"n": n}, severity
 
 
-def _count(at: float, count: int, over: float, spec_index: int, template: str, severity: str, context: dict[str, Any]):
+def _count(at: float, count: int, over: float, spec_index: int, template: str, severity: str):
     step = over / count if count else 0.0
     for n in range(1, count + 1):
-        yield at + step * (n - 1), spec_index, _render(template, {**context, "n": n}), severity
+        yield at + step * (n - 1), spec_index, template, {"n": n}, severity
 
 
-def _each_value(at: float, spec_index: int, template: str, severity: str, context: dict[str, Any]):
-    for i, value in enumerate(context.get("value_list", [])):
+def _each_value(at: float, spec_index: int, template: str, severity: str, values: list[str]):
+    for i, value in enumerate(values):
         key, sep, rest = value.partition("=")
-        item = {**context, "index": i + 1, "value": value, "key": key if sep else "", "param": rest if sep else value}
-        yield at, spec_index, _render(template, item), severity
+        fields = {"index": i + 1, "value": value, "key": key if sep else "", "param": rest if sep else value}
+        yield at, spec_index, template, fields, severity
 
 
-def message_stream(spec: JobSpec, context: dict[str, Any]) -> Iterator[tuple[float, str, str]]:
-    """Every message the job writes, as (seconds after start, text, severity), in time order.
+def raw_stream(spec: JobSpec, context: dict[str, Any]) -> Iterator[tuple[float, str, dict[str, Any], str]]:
+    """The job's messages in time order as (offset, template, per-item fields, severity), unrendered.
 
-    The stream is deterministic for one request, so the emulator can resume it after a restart by
-    skipping the messages it already stored. ``every`` specs make it infinite. Each spec gets its
-    own generator function so that its arguments are bound now, not when the merge reads it.
+    Deterministic for one request, so the emulator resumes it after a restart by skipping what it
+    already stored; ``every`` specs make it infinite. Each spec gets its own generator function so
+    that its arguments are bound now, not when the merge reads it.
     """
-    streams: list[Iterator[tuple[float, int, str, str]]] = []
+    streams: list[Iterator[tuple[float, int, str, dict[str, Any], str]]] = []
     for spec_index, message in enumerate(spec.messages):
         severity = message.get("severity", "INFO")
         template = message["text"]
         at = float(message.get("at", 0.0))
         if "every" in message:
-            streams.append(_every(float(message["every"]), spec_index, template, severity, context))
+            streams.append(_every(float(message["every"]), spec_index, template, severity))
         elif message.get("for_each") == "values":
-            streams.append(_each_value(at, spec_index, template, severity, context))
+            streams.append(_each_value(at, spec_index, template, severity, context.get("value_list", [])))
         elif "count" in message:
             count, over = int(message["count"]), float(message.get("over", 0.0))
-            streams.append(_count(at, count, over, spec_index, template, severity, context))
+            streams.append(_count(at, count, over, spec_index, template, severity))
         else:
-            streams.append(iter([(at, spec_index, _render(template, context), severity)]))
-    for offset, _, text, severity in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
-        yield offset, text, severity
+            streams.append(iter([(at, spec_index, template, {}, severity)]))
+    for offset, _, template, fields, severity in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        yield offset, template, fields, severity
+
+
+def render(template: str, context: dict[str, Any], fields: dict[str, Any]) -> str:
+    return _render(template, {**context, **fields})
+
+
+def message_stream(spec: JobSpec, context: dict[str, Any]) -> Iterator[tuple[float, str, str]]:
+    """Every message the job writes, rendered, as (seconds after start, text, severity)."""
+    for offset, template, fields, severity in raw_stream(spec, context):
+        yield offset, render(template, context, fields), severity

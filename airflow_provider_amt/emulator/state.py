@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_amt.codes import AmtCompletionCode as Code
-from airflow_provider_amt.emulator.catalog import Catalog, JobSpec, message_stream
+from airflow_provider_amt.emulator.catalog import Catalog, JobSpec, raw_stream, render
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -258,10 +258,10 @@ class JobStore:
         }
         emitted = row["emitted"]
         batch = []
-        for offset, text, severity in itertools.islice(message_stream(spec, context), emitted, None):
+        for offset, template, fields, severity in itertools.islice(raw_stream(spec, context), emitted, None):
             if offset > elapsed + 1e-9:
                 break
-            batch.append((row["id"], emitted + len(batch), text, row["started_at"] + offset / scale, severity))
+            batch.append((render(template, context, fields), row["started_at"] + offset / scale, severity))
         if batch:
             self._store_messages(row["id"], batch)
             self.db.execute("UPDATE requests SET emitted=? WHERE id=?", (emitted + len(batch), row["id"]))
@@ -269,15 +269,15 @@ class JobStore:
     def _append(self, row: sqlite3.Row, text: str, at: float, severity: str) -> None:
         """A message outside the job's script (a stop notice); it goes after those already stored."""
         self._emit(row, (at - row["started_at"]) * row["time_scale"])
-        count = self.db.execute("SELECT COUNT(*) FROM messages WHERE request_id=?", (row["id"],)).fetchone()[0]
-        self._store_messages(row["id"], [(row["id"], count, text, at, severity)])
+        self._store_messages(row["id"], [(text, at, severity)])
 
-    def _store_messages(self, request_id: int, batch: list[tuple[Any, ...]]) -> None:
-        # Message indexes come from the stored count, so appended notices never collide.
+    def _store_messages(self, request_id: int, batch: list[tuple[str, float, str]]) -> None:
+        """Append (text, timestamp, severity) rows; indexes continue from what is stored, so appended
+        notices and the job's own messages never collide."""
         base = self.db.execute("SELECT COUNT(*) FROM messages WHERE request_id=?", (request_id,)).fetchone()[0]
         self.db.executemany(
             "INSERT INTO messages (request_id, idx, text, ts, severity) VALUES (?,?,?,?,?)",
-            [(rid, base + i, text, ts, sev) for i, (rid, _, text, ts, sev) in enumerate(batch)],
+            [(request_id, base + i, text, ts, severity) for i, (text, ts, severity) in enumerate(batch)],
         )
 
     # --- request log ------------------------------------------------------------------------
