@@ -1,8 +1,9 @@
 """Everything that differs between Airflow 3.x minor versions, in one small module.
 
-The provider targets Airflow >= 3.0 and is developed on 3.3.2. Features that only exist in newer
-versions (``amask_secret``, the task state store, ``BaseTrigger.on_kill``) are looked up here, and
-the rest of the code asks this module instead of checking versions itself.
+The provider targets Airflow >= 3.0 and is developed on 3.3.2. Names that moved or only exist in
+newer versions (``amask_secret``, ``aget_connection``, the Task SDK exceptions) are looked up here
+by feature, not by version number. Features that are simply absent on older versions need no code:
+``BaseTrigger.on_kill`` is never called there, and ``context["task_state_store"]`` is missing.
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ def default_deferrable() -> bool:
 
 
 __all__ = [
-    "AIRFLOW_V_3_3_PLUS",
     "TRIGGER_FAIL_REPR",
     "AirflowSensorTimeout",
     "AirflowSkipException",

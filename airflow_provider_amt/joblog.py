@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_amt.codes import AmtCompletionCode, AmtMessage
@@ -26,7 +26,7 @@ _LEVELS = {"ERROR": logging.ERROR, "WARNING": logging.WARNING, "WARN": logging.W
 
 @dataclass(frozen=True)
 class JobDescription:
-    """What was started, as the job information block shows it. Plain JSON, so triggers can carry it."""
+    """What was started, as the job information block shows it."""
 
     task_type: str  # "Batch Job" or "Script"
     application_name: str
@@ -40,13 +40,6 @@ class JobDescription:
     @property
     def what(self) -> str:
         return f"{self.task_type.lower()} {self.application_name}/{self.name}"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobDescription:
-        return cls(**data)
 
 
 def _emit(log: Any, level: int, text: str, **fields: Any) -> None:

@@ -174,7 +174,6 @@ class TokenSlot:
 
     token: str | None = None
     expires_at: float | None = None
-    logons: int = 0
 
     def valid(self) -> str | None:
         if self.token and (self.expires_at is None or time.monotonic() < self.expires_at):
@@ -183,7 +182,6 @@ class TokenSlot:
 
     def store(self, token: str, lifetime: float | None) -> None:
         self.token = token
-        self.logons += 1
         # Renew 10% (at most 30 s) early so a poll does not race the expiry.
         self.expires_at = None if lifetime is None else time.monotonic() + lifetime - min(30.0, lifetime * 0.1)
 

@@ -79,7 +79,8 @@ class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated before it is a failure.
     """
 
-    task_type_label = "Batch Job"
+    amt_task_type = "BatchJob"  # AMT's taskType
+    task_type_label = "Batch Job"  # as the job information block prints it
     name_argument = "job_name"
     values_argument = "task_values"
     values_validator = staticmethod(validation.task_values)
@@ -146,9 +147,8 @@ class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
                 check(value, argument)
 
     def _build_start(self, application: Any, name: Any, values: Any, fields: dict[str, Any]) -> contract.StartRequest:
-        task_type = "BatchJob" if self.task_type_label == "Batch Job" else "Script"
         return contract.build_start(
-            task_type,
+            self.amt_task_type,
             application,
             name,
             values,
@@ -391,6 +391,7 @@ class AmtScriptOperator(AmtBaseOperator):
     :param script_parameters: a dict ``{"NAME": "value"}`` or a list of ``"NAME=value"``. Templated.
     """
 
+    amt_task_type = "Script"
     task_type_label = "Script"
     name_argument = "script_name"
     values_argument = "script_parameters"
