@@ -98,13 +98,11 @@ def validate_event(event: Any, expected_id: int | None) -> dict[str, Any]:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise AmtResponseError(f"AMT trigger event has no valid message_offset: {event!r}")
     code = event.get("completion_code")
-    if status in ("success", "failed", "cancelled"):
+    if code is not None or status in ("success", "failed", "cancelled"):  # final events need one
         try:
             AmtCompletionCode.parse(code)
         except ValueError as err:
             raise AmtResponseError(f"AMT trigger event: {err}: {event!r}") from None
-    elif code is not None:
-        AmtCompletionCode.parse(code)
     if not isinstance(event.get("message", ""), str):
         raise AmtResponseError(f"AMT trigger event message must be a string: {event!r}")
     return event

@@ -106,6 +106,7 @@ GOOD = {"status": "failed", "batch_request_id": 7, "completion_code": 11, "messa
         ({"completion_code": 17}, "unknown AMT completion code 17"),
         ({"completion_code": None}, "must be an integer"),
         ({"message": 5}, "message must be a string"),
+        ({"status": "timeout", "completion_code": 17}, "unknown AMT completion code 17"),
     ],
 )
 def test_malformed_trigger_events_are_refused(change, match):
