@@ -1,40 +1,52 @@
 """Everything that differs between Airflow 3.x minor versions, in one small module.
 
 The provider targets Airflow >= 3.0 and is developed on 3.3.2. Names that moved or only exist in
-newer versions (``amask_secret``, ``aget_connection``, the Task SDK exceptions) are looked up here
-by feature, not by version number. Features that are simply absent on older versions need no code:
-``BaseTrigger.on_kill`` is never called there, and ``context["task_state_store"]`` is missing.
+newer versions (``BaseHook``, ``amask_secret``, ``aget_connection``, the Task SDK exceptions) are
+looked up here by feature, not by version number. Features that are simply absent on older
+versions need no code: ``BaseTrigger.on_kill`` is never called there, and
+``context["task_state_store"]`` is missing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Any
-
-from packaging.version import Version
-
-try:
-    from airflow import __version__ as _airflow_version
-except ImportError:  # pragma: no cover - airflow is a hard dependency
-    _airflow_version = "0"
-
-AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
-AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= AIRFLOW_VERSION
+import importlib
+from typing import TYPE_CHECKING, Any
 
 
-def _secrets_masker() -> Any:
-    try:
-        from airflow.sdk.log import mask_secret  # 3.1+
-    except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.sdk.execution_time.secrets_masker import mask_secret
-    return mask_secret
+def _first(*candidates: str) -> Any:
+    """The first of ``module:name`` that imports: the same feature under its newer or older home."""
+    for candidate in candidates:
+        module, _, name = candidate.partition(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError(f"none of {candidates} is available in this Airflow")
+
+
+if TYPE_CHECKING:  # the type checker reads the newest homes (the locked Airflow)
+    from airflow.sdk import BaseHook
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
+else:
+    BaseHook = _first("airflow.sdk:BaseHook", "airflow.hooks.base:BaseHook")  # 3.1+ | 3.0
+    conf = _first("airflow.sdk.configuration:conf", "airflow.configuration:conf")
+    AirflowSensorTimeout = _first(
+        "airflow.sdk.exceptions:AirflowSensorTimeout", "airflow.exceptions:AirflowSensorTimeout"
+    )
+    AirflowSkipException = _first(
+        "airflow.sdk.exceptions:AirflowSkipException", "airflow.exceptions:AirflowSkipException"
+    )
+    AirflowTaskTimeout = _first("airflow.sdk.exceptions:AirflowTaskTimeout", "airflow.exceptions:AirflowTaskTimeout")
 
 
 def mask_secret(secret: str | None) -> None:
     """Register a secret with Airflow's masker (task process and, where possible, supervisor)."""
     if secret:
         with contextlib.suppress(Exception):
-            _secrets_masker()(secret)
+            _first("airflow.sdk.log:mask_secret", "airflow.sdk.execution_time.secrets_masker:mask_secret")(secret)
 
 
 async def amask_secret(secret: str | None) -> None:
@@ -42,46 +54,29 @@ async def amask_secret(secret: str | None) -> None:
     if not secret:
         return
     try:
-        from airflow.sdk.log import amask_secret as _amask  # 3.2+
-    except ImportError:  # pragma: no cover - older Airflow: masker only, no supervisor round trip
+        amask = _first("airflow.sdk.log:amask_secret")
+    except ImportError:  # older Airflow: the local masker only, no supervisor round trip
         with contextlib.suppress(Exception):
-            from airflow.sdk.execution_time.secrets_masker import _secrets_masker as _masker
-
-            _masker().add_mask(secret)
+            _first("airflow.sdk.execution_time.secrets_masker:_secrets_masker")().add_mask(secret)
         return
     with contextlib.suppress(Exception):
-        await _amask(secret)
+        await amask(secret)
 
 
 async def aget_connection(conn_id: str) -> Any:
     """Fetch a connection without blocking the event loop (``BaseHook.aget_connection`` on 3.1+)."""
-    from airflow.sdk import BaseHook
-
     getter = getattr(BaseHook, "aget_connection", None)
     if getter is not None:
         return await getter(conn_id)
-    import asyncio  # pragma: no cover - Airflow 3.0
+    return await asyncio.to_thread(BaseHook.get_connection, conn_id)  # pragma: no cover - Airflow 3.0
 
-    return await asyncio.to_thread(BaseHook.get_connection, conn_id)  # pragma: no cover
-
-
-try:  # 3.1+: task-facing names live in the Task SDK
-    from airflow.sdk.configuration import conf
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
-except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.configuration import conf  # type: ignore[no-redef]
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        AirflowTaskTimeout,
-    )
 
 #: ``next_method`` of a task the framework resumes only to fail it (trigger timeout or crash).
 TRIGGER_FAIL_REPR = "__fail__"
 
 
 def default_deferrable() -> bool:
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
 
 __all__ = [
@@ -89,6 +84,7 @@ __all__ = [
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",
+    "BaseHook",
     "aget_connection",
     "amask_secret",
     "conf",

@@ -26,11 +26,8 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Run and monitor Asysco AMT Batch Server batch jobs and scripts from Apache Airflow.",
         "versions": [__version__],
         "integrations": [
-            {
-                "integration-name": INTEGRATION,
-                "external-doc-url": "https://github.com/airflow-provider-amt/airflow-provider-amt",
-                "tags": ["service"],
-            }
+            # No external-doc-url: the documentation ships with the package (docs/ in the sdist).
+            {"integration-name": INTEGRATION, "tags": ["service"]}
         ],
         "hooks": _modules("hooks"),
         "operators": _modules("operators"),
@@ -69,6 +66,18 @@ def get_provider_info() -> dict[str, Any]:
                     "default_application": {
                         "label": "Default application",
                         "description": "AMT application used when a task names none (e.g. DEMO2).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "api_paths": {
+                        "label": "API paths (advanced)",
+                        "description": "Only if your Batch Server serves other paths than the assumed ones: "
+                        '{"logon": "/api/Logon", "monitor": "/api/MonitorJob/{batch_request_id}", ...} '
+                        "(names: heartbeat, logon, job_action, monitor, messages).",
+                        "schema": {"type": ["object", "null"]},
+                    },
+                    "token_header": {
+                        "label": "Logon token header (advanced)",
+                        "description": "Only if your Batch Server expects another header than X-AMT-LogonToken.",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

@@ -1,45 +1,28 @@
 """The AMT job log in the Airflow task log, laid out like OpCon's JORS view.
 
-Three parts, in order: a job information block, the AMT messages (one log record each, at the log
-level their severity maps to, with the AMT timestamp, severity and index as structured fields),
-and a closing block with ``Completion Code : <NAME> (<code>)`` and the outcome. The worker
-(operators, sensor) and the trigger both write through these functions, so every path looks the
-same in the log.
+Three parts, in order: a job information block (what was started, from the one
+:class:`~amt_client.StartRequest`), the AMT messages (one log record each, at the log level their
+severity maps to, with the AMT timestamp, severity and index as structured fields), and a closing
+block with ``Completion Code : <NAME> (<code>)`` and the outcome. The worker (operators, sensor),
+the trigger and the log handler all write through these functions, so every path looks the same;
+the log handler also reads the block back (:func:`job_reference`) to know which job a log shows.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
+import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_amt.codes import AmtCompletionCode, AmtMessage
+from amt_client import AmtCompletionCode, AmtMessage, ServerConfig, StartRequest
 
 #: A single message longer than this is cut (with a marker saying how much), never dropped.
 MAX_MESSAGE_CHARS = 8000
-#: How many of the last messages a failure message quotes.
-LAST_MESSAGES = 5
 _LEVELS = {"ERROR": logging.ERROR, "WARNING": logging.WARNING, "WARN": logging.WARNING}
-
-
-@dataclass(frozen=True)
-class JobDescription:
-    """What was started, as the job information block shows it."""
-
-    task_type: str  # "Batch Job" or "Script"
-    application_name: str
-    name: str
-    values: list[str] = field(default_factory=list)
-    submit_user: str = "BATCH"
-    station: str = "OPCON"
-    run_as_user: str | None = None
-    queue_name: str | None = None
-
-    @property
-    def what(self) -> str:
-        return f"{self.task_type.lower()} {self.application_name}/{self.name}"
+CONNECTION_LABEL = "Connection"
+BATCH_REQUEST_ID_LABEL = "Batch Request Id"
+_REFERENCE = re.compile(rf"^({CONNECTION_LABEL}|{BATCH_REQUEST_ID_LABEL})\s*: (\S+)$")
 
 
 def _emit(log: Any, level: int, text: str, **fields: Any) -> None:
@@ -54,25 +37,44 @@ def _same(text: str) -> str:
     return text
 
 
+def _line(label: str, value: object) -> str:
+    return f"{label:<18}: {value}"
+
+
 def log_job_information(
-    log: Any, server: str, job: JobDescription, batch_request_id: int, redact: Callable[[str], str] = _same
+    log: Any,
+    server: ServerConfig,
+    start: StartRequest,
+    batch_request_id: int,
+    conn_id: str,
+    redact: Callable[[str], str] = _same,
 ) -> None:
-    label = "Parameters" if job.task_type == "Script" else "TaskValues"
+    """The JORS job information block; the API contract shows only where it differs from the default."""
+    differences = server.contract.differences()
     lines = [
         "---------- AMT job information ----------",
-        f"Server            : {server}",
-        f"Application       : {job.application_name}",
-        f"Submit User       : {job.submit_user}",
-        f"Station           : {job.station}",
-        f"Run-as User       : {job.run_as_user or '(application user)'}",
-        f"Queue Name        : {job.queue_name or '(default queue)'}",
-        f"{job.task_type:<18}: {job.name}",
-        f"{label:<18}: {' '.join(job.values) if job.values else '(none)'}",
-        f"Batch Request Id  : {batch_request_id}",
+        _line("Server", server.base_url),
+        _line(CONNECTION_LABEL, conn_id),
+        *([_line("API Contract", ", ".join(differences))] if differences else []),
+        _line("Application", start.application_name),
+        _line("Submit User", start.submit_user),
+        _line("Station", start.station),
+        _line("Run-as User", start.run_as_user or "(application user)"),
+        _line("Queue Name", start.queue_name or "(default queue)"),
+        _line(start.task_type.label, start.name),
+        _line(start.task_type.values_label, " ".join(start.values) if start.values else "(none)"),
+        _line("Task Id", start.task_id or "(none)"),
+        _line(BATCH_REQUEST_ID_LABEL, batch_request_id),
         "---------- AMT job log ----------",
     ]
     for line in lines:
         _emit(log, logging.INFO, redact(line))
+
+
+def job_reference(text: str) -> tuple[str, str] | None:
+    """``("Connection", "amt_default")`` or ``("Batch Request Id", "7")`` for those block lines, else None."""
+    match = _REFERENCE.match(text)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def message_text(message: AmtMessage) -> str:
@@ -101,44 +103,3 @@ def log_completion(log: Any, code: AmtCompletionCode, outcome: str) -> None:
     _emit(log, level, "---------- AMT completion ----------")
     _emit(log, level, f"Completion Code : {code.amt_name} ({int(code)})", amt_completion_code=int(code))
     _emit(log, level, f"Outcome         : {outcome} ({code.description})")
-
-
-class MessageCursor:
-    """Where a reader of one job's messages stands, and the last few it saw (for failure texts)."""
-
-    def __init__(self, offset: int = 0):
-        self.offset = offset
-        self.last: collections.deque[AmtMessage] = collections.deque(maxlen=LAST_MESSAGES)
-
-    def advance(self, page: list[AmtMessage]) -> None:
-        if page:
-            self.offset = page[-1].index + 1
-            self.last.extend(page)
-
-
-def drain_messages(hook: Any, batch_request_id: int, cursor: MessageCursor, log: Any, page_size: int) -> int:
-    """Log every message from the cursor on, a page at a time (sync hook); returns how many."""
-    count = 0
-    while True:
-        page = hook.get_messages(batch_request_id, cursor.offset, page_size)
-        log_messages(log, page, hook.redactor())
-        cursor.advance(page)
-        count += len(page)
-        if len(page) < page_size:
-            return count
-
-
-async def adrain_messages(
-    hook: Any, batch_request_id: int, cursor: MessageCursor, log: Any, page_size: int, after_page: Any = None
-) -> int:
-    """The same for the async hook (trigger); ``after_page(cursor)`` runs after each logged page."""
-    count = 0
-    while True:
-        page = await hook.get_messages(batch_request_id, cursor.offset, page_size)
-        log_messages(log, page, hook.redactor())
-        cursor.advance(page)
-        count += len(page)
-        if page and after_page is not None:
-            await after_page(cursor)
-        if len(page) < page_size:
-            return count

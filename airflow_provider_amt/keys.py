@@ -6,8 +6,6 @@ api-server), so renaming one breaks tasks in flight: change them only with a mig
 
 #: XCom: the BatchRequestId, pushed as soon as AMT accepted the Start.
 XCOM_BATCH_REQUEST_ID = "batch_request_id"
-#: XCom: the connection id, so ``AmtTaskLogHandler`` can reach the server when the log is read.
-XCOM_CONN_ID = "amt_conn_id"
 #: XCom: the trigger's message cursor ``{"batch_request_id": n, "offset": m}``.
 XCOM_MESSAGE_CURSOR = "amt_message_cursor"
 #: task_state_store (Airflow 3.3+): the BatchRequestId across retries of one task instance.

@@ -18,8 +18,9 @@ os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
-from airflow_provider_amt.emulator.process import EmulatorProcess  # noqa: E402
-from airflow_provider_amt.hooks._client_core import RetryPolicy  # noqa: E402
+from amt_client import AmtClient, RetryPolicy, StartRequest  # noqa: E402
+from amt_client.contract import DEFAULT_CONTRACT  # noqa: E402
+from amt_emulator import EmulatorProcess  # noqa: E402
 
 #: Simulated seconds per real second in the shared emulator: REPORTTEST01 (1 s queue + 6 s) ~0.7 s.
 TIME_SCALE = 10.0
@@ -81,7 +82,7 @@ def hook(request: pytest.FixtureRequest, amt_conn: str):
     from airflow_provider_amt.hooks.amt import AmtAsyncHook, AmtHook
 
     if request.param == "sync":
-        AmtHook._token_slots.clear()
+        AmtClient.forget_tokens()
         sync = AmtHook(amt_conn, retry_policy=FAST_RETRIES)
         yield sync
         sync.close()
@@ -96,13 +97,11 @@ def existing_id(emulator) -> int:
     """A batch request that exists on the shared emulator (for read-only calls)."""
     import requests
 
-    from airflow_provider_amt import api_contract as contract
-
     session = requests.Session()
     body = {"userName": emulator.user, "password": emulator.password}
-    token = session.post(emulator.url + contract.LOGON_PATH, json=body).json()["amtLogonToken"]
-    session.headers[contract.TOKEN_HEADER] = token
-    start = contract.start_request(contract.build_start("BatchJob", "DEMO2", "REPORTTEST01", ["fixture"]))
+    token = session.post(emulator.url + DEFAULT_CONTRACT.paths.logon, json=body).json()["amtLogonToken"]
+    session.headers[DEFAULT_CONTRACT.token_header] = token
+    start = DEFAULT_CONTRACT.start_request(StartRequest.batch_job("DEMO2", "REPORTTEST01", ["fixture"]))
     return session.post(emulator.url + start.path, json=start.json_body).json()["batchRequestId"]
 
 

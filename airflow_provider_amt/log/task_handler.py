@@ -12,25 +12,24 @@ handler is for deployments that also want the log checked against AMT itself whe
 * if AMT cannot be reached, the log is shown as it is and the source details say why the AMT
   part is missing.
 
-It reads the batch request id and connection id that the operators push to XCom, so it only
-acts on tasks of ``AmtBatchJobOperator`` / ``AmtScriptOperator``.
+It learns which job (batch request id) on which connection a log shows from the log itself: the
+job information block every AMT operator writes first. So it needs no metadata-database access
+and acts only on logs that hold such a block.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from airflow.utils.log.file_task_handler import FileTaskHandler, StructuredLogMessage
 from airflow.utils.state import TaskInstanceState
 
-from airflow_provider_amt.api_contract import MAX_MESSAGES_PAGE
-from airflow_provider_amt.codes import AmtMessage
-from airflow_provider_amt.exceptions import AmtError
-from airflow_provider_amt.hooks._client_core import RetryPolicy
-from airflow_provider_amt.joblog import message_text
-from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID
+from airflow_provider_amt.hooks.amt import AmtHook
+from airflow_provider_amt.joblog import BATCH_REQUEST_ID_LABEL, CONNECTION_LABEL, job_reference, message_text
+from amt_client import AmtError, AmtMessage, MessageCursor, RetryPolicy
+from amt_client.validation import is_int
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +40,8 @@ _FINISHED = (
     TaskInstanceState.UPSTREAM_FAILED,
     TaskInstanceState.UP_FOR_RETRY,
 )
-
-
-def _xcom(ti: Any, key: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(
-                run_id=ti.run_id, key=key, dag_ids=ti.dag_id, task_ids=ti.task_id, map_indexes=ti.map_index
-            ).limit(1)
-        ).first()
-        return XComModel.deserialize_value(row) if row is not None else None
+#: The most messages the handler holds in memory for one log view (the api-server must stay small).
+MAX_ADDED_MESSAGES = 100_000
 
 
 def _amt_index(message: Any) -> int | None:
@@ -61,72 +49,69 @@ def _amt_index(message: Any) -> int | None:
     if index is None:
         extra = getattr(message, "model_extra", None) or {}
         index = extra.get("amt_index")
-    return index if isinstance(index, int) and not isinstance(index, bool) else None
+    return index if is_int(index) else None
 
 
 def _as_log_line(message: AmtMessage, redact: Any) -> StructuredLogMessage:
     level = (message.severity or "info").lower()
-    return StructuredLogMessage(
-        event=redact(message_text(message)),
-        timestamp=message.timestamp,
-        level="warning" if level == "warn" else level,
-        amt_index=message.index,
-        amt_timestamp=message.timestamp,
-        amt_severity=message.severity,
-        logger="airflow_provider_amt.log",
+    return StructuredLogMessage.model_validate(
+        {
+            "event": redact(message_text(message)),
+            "timestamp": message.timestamp,
+            "level": "warning" if level == "warn" else level,
+            "amt_index": message.index,
+            "amt_timestamp": message.timestamp,
+            "amt_severity": message.severity,
+            "logger": "airflow_provider_amt.log",
+        }
     )
 
 
 class AmtTaskLogHandler(FileTaskHandler):
     """``FileTaskHandler`` plus the AMT job log as a source (see the module docstring)."""
 
-    #: Requests made while a user waits for the log view: no retries, short timeouts.
+    #: Requests made while a user waits for the log view: no retries.
     retry_policy = RetryPolicy(max_retries=0)
 
     def _read(self, ti: Any, try_number: int, metadata: Any = None) -> tuple[Any, Any]:
         stream, out_metadata = super()._read(ti, try_number, metadata)
         if metadata and metadata.get("log_pos"):
             return stream, out_metadata  # tailing a live log: leave positions alone
-        if ti.state not in _FINISHED or try_number != ti.try_number:
-            return stream, out_metadata  # still running, or an older try whose XCom is gone
-        try:
-            request_id = _xcom(ti, XCOM_BATCH_REQUEST_ID)
-            conn_id = _xcom(ti, XCOM_CONN_ID) or "amt_default"
-        except Exception as err:  # never break the log view
-            log.warning("AMT log source: could not read the task's XCom: %s", err)
-            return stream, out_metadata
-        if not isinstance(request_id, int):
-            return stream, out_metadata
-        return self._with_amt(stream, request_id, conn_id), out_metadata
+        if ti.state not in _FINISHED:
+            return stream, out_metadata  # still running: the trigger is still writing
+        return self._with_amt(stream), out_metadata
 
-    def _with_amt(self, stream: Iterable[Any], request_id: int, conn_id: str) -> Iterator[Any]:
+    def _with_amt(self, stream: Iterable[Any]) -> Iterator[Any]:
         seen: set[int] = set()
+        job: dict[str, str] = {}
         for message in stream:
             index = _amt_index(message)
             if index is not None:
                 if index in seen:
                     continue
                 seen.add(index)
+            else:
+                reference = job_reference(str(getattr(message, "event", "")))
+                if reference is not None:
+                    job.setdefault(*reference)
             yield message
-        yield from self._missing_from_amt(request_id, conn_id, seen)
+        batch_request_id = job.get(BATCH_REQUEST_ID_LABEL, "")
+        if batch_request_id.isdigit():
+            yield from self._missing_from_amt(int(batch_request_id), job.get(CONNECTION_LABEL, "amt_default"), seen)
 
     def _missing_from_amt(self, request_id: int, conn_id: str, seen: set[int]) -> Iterator[Any]:
-        from airflow_provider_amt.hooks.amt import AmtHook
-
         missing: list[AmtMessage] = []
         total = 0
+
+        def collect(page: Sequence[AmtMessage]) -> bool:
+            nonlocal total
+            total += len(page)
+            missing.extend(m for m in page if m.index not in seen)
+            return len(missing) < MAX_ADDED_MESSAGES
+
         hook = AmtHook(conn_id, retry_policy=self.retry_policy)
         try:
-            offset = 0
-            while True:
-                page = hook.get_messages(request_id, offset, MAX_MESSAGES_PAGE)
-                missing.extend(m for m in page if m.index not in seen)
-                total += len(page)
-                offset += len(page)
-                if len(page) < MAX_MESSAGES_PAGE:
-                    break
-                if len(missing) > 100_000:  # bounded: never hold an unbounded log in the api-server
-                    break
+            hook.read_messages(request_id, MessageCursor(0), collect)
         except AmtError as err:
             yield StructuredLogMessage(
                 event=f"AMT job log of batch request {request_id} could not be checked against AMT: {err}"

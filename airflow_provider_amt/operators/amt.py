@@ -1,12 +1,13 @@
 """Operators that start an AMT batch job or script and wait for it, on the worker or deferred.
 
-``AmtBatchJobOperator`` and ``AmtScriptOperator`` share :class:`AmtBaseOperator`; they differ
-only in the name of the thing they start and in how its values are checked (TaskValues versus
-``NAME=value`` script parameters).
+``AmtBatchJobOperator`` and ``AmtScriptOperator`` share :class:`AmtBaseOperator`; they differ only
+in their :class:`~amt_client.TaskType` (which names the arguments and checks the values: TaskValues
+versus ``NAME=value`` script parameters).
 
 Guarantees, and where they come from:
 
-* Nothing is sent until every argument (after templating) and the trigger kwargs are valid.
+* Nothing is sent until every argument (after templating) and the trigger kwargs are valid: the
+  one ``StartRequest`` is built and the trigger is serialised first.
 * The BatchRequestId is pushed to XCom and kept in ``task_state_store`` right after the Start;
   a retry after a worker crash reconnects to a job that is still running instead of starting a
   second one.
@@ -18,45 +19,35 @@ Guarantees, and where they come from:
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_amt import api_contract as contract
-from airflow_provider_amt import validation
-from airflow_provider_amt.codes import AmtCompletionCode
 from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, AirflowTaskTimeout, default_deferrable
-from airflow_provider_amt.exceptions import AmtError, AmtNotFoundError, AmtValidationError
-from airflow_provider_amt.hooks.amt import AmtHook
-from airflow_provider_amt.joblog import JobDescription, MessageCursor, log_job_information
-from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID
-from airflow_provider_amt.operators import _worker
-from airflow_provider_amt.outcome import validate_event
-from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from airflow_provider_amt.events import read_event
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
+from airflow_provider_amt.joblog import log_job_information
+from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, XCOM_BATCH_REQUEST_ID
+from airflow_provider_amt.templating import check_untemplated
+from airflow_provider_amt.worker_watch import AmtJobWatcher, WatchedJob, result
+from amt_client import (
+    AmtCompletionCode,
+    AmtError,
+    AmtNotFoundError,
+    AmtValidationError,
+    MessageCursor,
+    StartRequest,
+    validation,
+)
+from amt_client.start import COMMON_FIELDS, TaskType
 
-#: Extra time given to the framework's deferral timeout, so the trigger's own ``timeout`` event
-#: (which lets the operator kill the job and log why) always arrives first.
-DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
 _TASK_ID_NAMESPACE = uuid.UUID("5b0c7f44-6a55-4c1e-9d0e-4f1f0c6a8a11")
 
 
-def _templated(value: Any) -> bool:
-    """True when a value still holds Jinja and can only be checked after rendering."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, dict):
-        return any(_templated(k) or _templated(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_templated(v) for v in value)
-    return False
-
-
-class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
+class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     """Start a predefined AMT task and, by default, wait for its completion code.
 
     :param application_name: AMT application (e.g. ``DEMO2``); None uses the connection's
@@ -79,11 +70,8 @@ class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated before it is a failure.
     """
 
-    amt_task_type = "BatchJob"  # AMT's taskType
-    task_type_label = "Batch Job"  # as the job information block prints it
-    name_argument = "job_name"
-    values_argument = "task_values"
-    values_validator = staticmethod(validation.task_values)
+    #: What this operator starts; it names the arguments (``job_name`` / ``script_name``...).
+    amt_task_type: ClassVar[TaskType] = TaskType.BATCH_JOB
     template_fields: Sequence[str] = ("application_name", "amt_user", "queue_name")
     ui_color = "#c6e2ff"
 
@@ -95,7 +83,7 @@ class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
         queue_name: str | None = None,
         submit_user: str = "BATCH",
         station: str = "OPCON",
-        amt_conn_id: str = AmtHook.default_conn_name,
+        amt_conn_id: str = DEFAULT_CONN_NAME,
         deferrable: bool = default_deferrable(),
         poll_interval: float = 10.0,
         wait_for_completion: bool = True,
@@ -116,76 +104,52 @@ class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
             amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
         )
         self.deferrable = deferrable
-        self.poll_interval = _worker.positive_seconds(poll_interval, "poll_interval")
+        self.poll_interval = validation.seconds(poll_interval, "poll_interval", minimum=0.1, exclusive=False)
         self.wait_for_completion = wait_for_completion
         self.cancel_on_kill = cancel_on_kill
         self._running_id: int | None = None
 
-    # --- subclasses say what they start --------------------------------------------------------
+    # --- what is started ------------------------------------------------------------------------------
 
-    def _name(self) -> Any:
-        return getattr(self, self.name_argument)
-
-    def _values(self) -> Any:
-        return getattr(self, self.values_argument)
-
-    # --- validation ------------------------------------------------------------------------------
+    def _fields(self) -> dict[str, Any]:
+        """The Start's fields as this task holds them (rendered once ``execute`` runs)."""
+        kind = self.amt_task_type
+        return {
+            "application_name": self.application_name,
+            "name": getattr(self, kind.name_argument),
+            "values": getattr(self, kind.values_argument),
+            "run_as_user": self.amt_user,
+            "queue_name": self.queue_name,
+            "submit_user": self.submit_user,
+            "station": self.station,
+        }
 
     def _validate_static(self) -> None:
         """Fail at parse time for arguments that hold no template and are already wrong."""
-        checks = {
-            "application_name": (self.application_name, validation.optional_text),
-            self.name_argument: (self._name(), validation.require_text),
-            self.values_argument: (self._values(), self.values_validator),
-            "amt_user": (self.amt_user, validation.optional_text),
-            "queue_name": (self.queue_name, validation.optional_text),
-            "submit_user": (self.submit_user, validation.require_text),
-            "station": (self.station, validation.require_text),
+        kind = self.amt_task_type
+        fields = self._fields()
+        checks: dict[str, tuple[Any, Callable[[Any, str], Any]]] = {
+            "application_name": (fields["application_name"], validation.optional_text),
+            kind.name_argument: (fields["name"], validation.require_text),
+            kind.values_argument: (fields["values"], kind.normalise_values),
+            "amt_user": (fields["run_as_user"], COMMON_FIELDS["run_as_user"]),
+            "queue_name": (fields["queue_name"], COMMON_FIELDS["queue_name"]),
+            "submit_user": (fields["submit_user"], COMMON_FIELDS["submit_user"]),
+            "station": (fields["station"], COMMON_FIELDS["station"]),
         }
-        for argument, (value, check) in checks.items():
-            if not _templated(value):
-                check(value, argument)
+        check_untemplated(checks)
 
-    def _build_start(self, application: Any, name: Any, values: Any, fields: dict[str, Any]) -> contract.StartRequest:
-        return contract.build_start(
-            self.amt_task_type,
-            application,
-            name,
-            values,
-            run_as_user=fields.get("run_as_user"),
-            queue_name=fields.get("queue_name"),
-            submit_user=self.submit_user,
-            station=self.station,
-            task_id=fields.get("task_id"),
-        )
-
-    def _start_request(self, context: Any) -> contract.StartRequest:
-        application = self.application_name or self.hook.config.default_application
-        if not application:
+    def _start_request(self, context: Any) -> StartRequest:
+        fields = self._fields()
+        fields["application_name"] = fields["application_name"] or self.hook.config.default_application
+        if not fields["application_name"]:
             raise AmtValidationError(
                 "application_name is required: set it on the task or 'default_application' in the "
                 f"extras of connection {self.amt_conn_id!r}."
             )
         ti = context["ti"]
         key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}/{ti.try_number}"
-        fields = {
-            "run_as_user": self.amt_user,
-            "queue_name": self.queue_name,
-            "task_id": str(uuid.uuid5(_TASK_ID_NAMESPACE, key)),
-        }
-        return self._build_start(application, self._name(), self._values(), fields)
-
-    def _job(self, start: contract.StartRequest) -> JobDescription:
-        return JobDescription(
-            task_type=self.task_type_label,
-            application_name=start.application_name,
-            name=start.name,
-            values=start.values,
-            submit_user=start.submit_user,
-            station=start.station,
-            run_as_user=start.run_as_user,
-            queue_name=start.queue_name,
-        )
+        return StartRequest(self.amt_task_type, task_id=str(uuid.uuid5(_TASK_ID_NAMESPACE, key)), **fields)
 
     def _deadline(self, context: Any) -> float | None:
         if not self.execution_timeout:
@@ -194,27 +158,8 @@ class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
         began = started.timestamp() if started is not None else time.time()
         return began + self.execution_timeout.total_seconds()
 
-    def _trigger(self, batch_request_id: int, deadline: float | None, offset: int) -> AmtJobTrigger:
-        return AmtJobTrigger(
-            batch_request_id=batch_request_id,
-            amt_conn_id=self.amt_conn_id,
-            poll_interval=float(self.poll_interval),
-            deadline=deadline,
-            message_offset=offset,
-            success_codes=list(self.success_codes),
-            cancel_on_kill=self.cancel_on_kill,
-            outage_grace_period=float(self.outage_grace_period),
-            undefined_grace_period=float(self.undefined_grace_period),
-        )
-
-    def _check_trigger_kwargs(self, deadline: float | None) -> None:
-        """Trigger kwargs must survive serde as plain JSON; find out before a job is started."""
-        _, kwargs = self._trigger(1, deadline, 0).serialize()
-        try:
-            if json.loads(json.dumps(kwargs)) != kwargs:
-                raise TypeError("kwargs change in a JSON round trip")
-        except (TypeError, ValueError) as err:
-            raise AmtValidationError(f"the AMT trigger arguments are not plain JSON ({err}): {kwargs!r}") from None
+    def _job(self, start: StartRequest, batch_request_id: int, deadline: float | None) -> WatchedJob:
+        return WatchedJob(batch_request_id, start.what, MessageCursor(0), deadline)
 
     # --- the task ---------------------------------------------------------------------------------
 
@@ -222,134 +167,81 @@ class AmtBaseOperator(_worker.AmtWatchSettings, BaseOperator):
         start = self._start_request(context)
         deadline = self._deadline(context)
         if self.deferrable and self.wait_for_completion:
-            self._check_trigger_kwargs(deadline)
+            probe = self._job(start, 1, deadline)  # any valid id: only the kwargs' shape is checked
+            self._check_trigger_kwargs(self._trigger(probe, self.poll_interval, self.cancel_on_kill))
         hook = self.hook
-        batch_request_id = self._reconnect(context, hook) or self._submit(context, hook, start)
-        self._running_id = batch_request_id
-        log_job_information(self.log, hook.config.base_url, self._job(start), batch_request_id, redact=hook.redactor())
-        status = hook.get_job_status(batch_request_id)
+        job = self._job(start, self._reconnect(context) or self._submit(context, start), deadline)
+        self._running_id = job.batch_request_id
+        log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
+        status = hook.get_job_status(job.batch_request_id)
         if not self.wait_for_completion:
-            self.log.info("wait_for_completion is off: AMT batch request %s is %s", batch_request_id, status)
-            return _worker.result(batch_request_id, status.code)
-        cursor = MessageCursor(0)
-        if self.deferrable and not self.rules.is_final(status.code):
-            self._defer(batch_request_id, deadline, cursor)
+            self.log.info("wait_for_completion is off: AMT batch request %s is %s", job.batch_request_id, status)
+            return result(job.batch_request_id, status.code)
         if self.rules.is_final(status.code):
-            return self._finish(batch_request_id, status.code, cursor, start)
-        return self._wait_here(batch_request_id, cursor, start, deadline)
+            return self._finish(job, status.code)
+        if self.deferrable:
+            self._defer_watch(job, self.poll_interval, self.cancel_on_kill)
+        return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
 
-    def _wait_here(
-        self, batch_request_id: int, cursor: MessageCursor, start: contract.StartRequest, deadline: float | None
-    ) -> dict[str, Any]:
-        """Wait on the worker (non-deferrable mode, or after the triggerer lost track of AMT)."""
-        verdict, code = _worker.wait(
-            self.log,
-            self.hook,
-            self.rules,
-            batch_request_id,
-            cursor,
-            poll_interval=float(self.poll_interval),
-            deadline=deadline,
-            outage_grace_period=float(self.outage_grace_period),
-            undefined_grace_period=float(self.undefined_grace_period),
-        )
-        return self._conclude(verdict.kind, verdict.message, batch_request_id, code, cursor, start, deadline)
-
-    def _submit(self, context: Any, hook: AmtHook, start: contract.StartRequest) -> int:
-        batch_request_id = hook.start(start)
+    def _submit(self, context: Any, start: StartRequest) -> int:
+        batch_request_id = self.hook.start(start)
         store = context.get("task_state_store")
         if store is not None:
             store.set(STATE_BATCH_REQUEST_ID, batch_request_id)
-        self._push_ids(context, batch_request_id)
+        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=batch_request_id)
         self.log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, start.task_id)
         return batch_request_id
 
-    def _reconnect(self, context: Any, hook: AmtHook) -> int | None:
+    def _reconnect(self, context: Any) -> int | None:
         """Find the job an earlier try of this task started and that is still running."""
         store = context.get("task_state_store")
         stored = store.get(STATE_BATCH_REQUEST_ID) if store is not None else None
-        if not isinstance(stored, int) or isinstance(stored, bool):
+        if not validation.is_int(stored):
             return None
         try:
-            status = hook.get_job_status(stored)
+            status = self.hook.get_job_status(stored)
         except AmtNotFoundError:
             return None
         if self.rules.is_final(status.code):
             self.log.info("AMT batch request %s of an earlier try already ended (%s); starting anew", stored, status)
             return None
         self.log.warning("Reconnecting to AMT batch request %s started by an earlier try (%s)", stored, status)
-        self._push_ids(context, stored)
-        return stored
-
-    def _push_ids(self, context: Any, batch_request_id: int) -> None:
-        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=batch_request_id)
-        context["ti"].xcom_push(key=XCOM_CONN_ID, value=self.amt_conn_id)
-
-    def _defer(self, batch_request_id: int, deadline: float | None, cursor: MessageCursor) -> None:
-        timeout = None
-        if deadline is not None:
-            timeout = timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_TIMEOUT_PADDING
-        self.defer(
-            trigger=self._trigger(batch_request_id, deadline, cursor.offset),
-            method_name="execute_complete",
-            kwargs={"deadline": deadline},
-            timeout=timeout,
-        )
-
-    def _finish(
-        self, batch_request_id: int, code: AmtCompletionCode, cursor: MessageCursor, start: contract.StartRequest
-    ) -> dict[str, Any]:
-        self._running_id = None
-        return _worker.finish(self.log, self.hook, self.rules, self._job(start).what, batch_request_id, code, cursor)
-
-    def _conclude(
-        self,
-        kind: str,
-        message: str,
-        batch_request_id: int,
-        code: AmtCompletionCode | None,
-        cursor: MessageCursor,
-        start: contract.StartRequest,
-        deadline: float | None,
-    ) -> dict[str, Any]:
-        if kind == "timeout":
-            self._kill(batch_request_id, "execution_timeout was reached")
-            _worker.log_rest(self.log, self.hook, batch_request_id, cursor, "timeout")
-            raise AirflowTaskTimeout(
-                f"AMT {self._job(start).what} (batch request {batch_request_id}) was killed: {message}"
-            )
-        if kind == "error":
-            code = _worker.recheck(self.hook, batch_request_id, message)
-            if not self.rules.is_final(code):
-                # Deferring again in this try would reuse (and truncate) this try's trigger log
-                # file on the same triggerer, so the rest of the wait happens here.
-                self.log.warning(
-                    "AMT could not be watched (%s) but batch request %s is %s; waiting on the worker",
-                    message,
-                    batch_request_id,
-                    code.amt_name,
-                )
-                return self._wait_here(batch_request_id, cursor, start, deadline)
-        assert code is not None
-        return self._finish(batch_request_id, code, cursor, start)
+        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=stored)
+        return int(stored)
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         """Resume after the trigger: check the event strictly, then finish from its message cursor."""
         expected = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
-        event = validate_event(event, expected if isinstance(expected, int) else None)
-        batch_request_id = event["batch_request_id"]
-        self._running_id = batch_request_id
-        start = self._start_request(context)
-        cursor = MessageCursor(event["message_offset"])
-        code = None if event["completion_code"] is None else AmtCompletionCode.parse(event["completion_code"])
-        kind = event["status"] if event["status"] in ("timeout", "error") else "final"
-        return self._conclude(kind, event.get("message", ""), batch_request_id, code, cursor, start, deadline)
+        checked = read_event(event, expected if validation.is_int(expected) else None)
+        self._running_id = checked.batch_request_id
+        job = self._job(self._start_request(context), checked.batch_request_id, deadline)
+        return self._conclude_event(job, checked)
+
+    # --- how this operator ends a watch that did not end by itself -----------------------------------
+
+    def _timed_out(self, job: WatchedJob, message: str) -> BaseException:
+        self._kill(job.batch_request_id, "execution_timeout was reached")
+        self._log_rest(job, "timeout")
+        return AirflowTaskTimeout(f"AMT {job.what} (batch request {job.batch_request_id}) was killed: {message}")
+
+    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> dict[str, Any]:
+        # Deferring again in this try would reuse (and truncate) this try's trigger log file on the
+        # same triggerer, so the rest of the wait happens here.
+        self.log.warning(
+            "AMT could not be watched (%s) but batch request %s is %s; waiting on the worker",
+            message,
+            job.batch_request_id,
+            code.amt_name,
+        )
+        return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
+
+    # --- killing --------------------------------------------------------------------------------------
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """The framework's deferral timeout resumes with ``__fail__``: kill the AMT job on that path too."""
         if next_method == TRIGGER_FAIL_REPR:
             batch_request_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
-            if isinstance(batch_request_id, int):
+            if validation.is_int(batch_request_id):
                 self._kill(batch_request_id, f"the deferral failed ({(next_kwargs or {}).get('error', 'unknown')})")
         return super().resume_execution(next_method, next_kwargs, context)
 
@@ -391,11 +283,7 @@ class AmtScriptOperator(AmtBaseOperator):
     :param script_parameters: a dict ``{"NAME": "value"}`` or a list of ``"NAME=value"``. Templated.
     """
 
-    amt_task_type = "Script"
-    task_type_label = "Script"
-    name_argument = "script_name"
-    values_argument = "script_parameters"
-    values_validator = staticmethod(validation.script_parameters)
+    amt_task_type = TaskType.SCRIPT
     template_fields: Sequence[str] = (*AmtBaseOperator.template_fields, "script_name", "script_parameters")
 
     def __init__(

@@ -7,17 +7,20 @@ import time
 import pytest
 import requests
 
-from airflow_provider_amt import api_contract as contract
-from airflow_provider_amt.emulator.process import EmulatorProcess
+from amt_client import DEFAULT_CONTRACT
+from amt_emulator import EmulatorProcess
+
+PATHS = DEFAULT_CONTRACT.paths
+TOKEN_HEADER = DEFAULT_CONTRACT.token_header
 
 
 @pytest.fixture
 def api(emulator):
     session = requests.Session()
     token = session.post(
-        emulator.url + contract.LOGON_PATH, json={"userName": "amtopcon", "password": "amtopcon"}
+        emulator.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}
     ).json()["amtLogonToken"]
-    session.headers[contract.TOKEN_HEADER] = token
+    session.headers[TOKEN_HEADER] = token
     session.base = emulator.url
     return session
 
@@ -32,7 +35,7 @@ def start(api, **fields):
         "amtStation": "OPCON",
         **fields,
     }
-    return api.post(api.base + contract.JOB_ACTION_PATH, json=body)
+    return api.post(api.base + PATHS.job_action, json=body)
 
 
 def status(api, request_id):
@@ -54,19 +57,19 @@ def messages(api, request_id, offset=0, limit=1000):
 
 
 def test_heartbeat_needs_no_token(emulator):
-    assert requests.get(emulator.url + contract.HEARTBEAT_PATH).json()["status"] == "up"
+    assert requests.get(emulator.url + PATHS.heartbeat).json()["status"] == "up"
 
 
 @pytest.mark.parametrize("token", [None, "not-a-token"])
 def test_api_routes_refuse_missing_or_bad_tokens_with_401(emulator, token):
-    headers = {contract.TOKEN_HEADER: token} if token else {}
+    headers = {TOKEN_HEADER: token} if token else {}
     response = requests.get(emulator.url + "/api/MonitorJob/1", headers=headers)
     assert response.status_code == 401
     assert response.json()["completionCode"] == 24
 
 
 def test_logon_with_bad_password_is_401(emulator):
-    response = requests.post(emulator.url + contract.LOGON_PATH, json={"userName": "amtopcon", "password": "x"})
+    response = requests.post(emulator.url + PATHS.logon, json={"userName": "amtopcon", "password": "x"})
     assert response.status_code == 401 and "invalid API user or password" in response.json()["message"]
 
 
@@ -95,7 +98,7 @@ def test_messages_are_readable_while_running_and_from_an_offset(api):
     page = messages(api, request_id, offset=1, limit=2)
     assert [m["index"] for m in page["messages"]] == [1, 2]
     assert page["messages"][0]["text"] == first["messages"][1]["text"]
-    api.post(api.base + contract.JOB_ACTION_PATH, json={"action": "Kill", "batchRequestId": request_id})
+    api.post(api.base + PATHS.job_action, json={"action": "Kill", "batchRequestId": request_id})
 
 
 def test_script_echoes_each_parameter_and_keeps_special_characters(api):
@@ -152,7 +155,7 @@ def test_bad_requests_are_400_with_a_message(api, fields, reason):
 
 
 def test_non_json_body_is_400(api):
-    response = api.post(api.base + contract.JOB_ACTION_PATH, data="{nope")
+    response = api.post(api.base + PATHS.job_action, data="{nope")
     assert response.status_code == 400 and "not valid JSON" in response.json()["message"]
 
 
@@ -163,12 +166,12 @@ def test_unknown_ids_are_404(api, path):
 
 def test_kill_and_stop_of_unknown_id_are_404(api):
     for action in ("Kill", "Stop"):
-        response = api.post(api.base + contract.JOB_ACTION_PATH, json={"action": action, "batchRequestId": 999999})
+        response = api.post(api.base + PATHS.job_action, json={"action": action, "batchRequestId": 999999})
         assert response.status_code == 404
 
 
 def _action(api, action, request_id):
-    return api.post(api.base + contract.JOB_ACTION_PATH, json={"action": action, "batchRequestId": request_id})
+    return api.post(api.base + PATHS.job_action, json={"action": action, "batchRequestId": request_id})
 
 
 def test_kill_ends_a_running_job_and_stop_removes_a_queued_one(api):
@@ -195,7 +198,7 @@ def test_queue_concurrency_holds_extra_requests_in_queued(api):
     wait_code(api, first, {2})
     time.sleep(0.5)  # well past the queue delay: the only slot is taken
     assert status(api, second)["completionCode"] == 1
-    api.post(api.base + contract.JOB_ACTION_PATH, json={"action": "Kill", "batchRequestId": first})
+    api.post(api.base + PATHS.job_action, json={"action": "Kill", "batchRequestId": first})
     wait_code(api, second, {2, 4})
     assert wait_code(api, second, {4})["startedAt"] >= status(api, first)["endedAt"]
 
@@ -208,12 +211,14 @@ def test_request_log_records_routes_actions_and_task_ids(emulator, api):
 
 
 def test_openapi_document_lists_exactly_the_registered_routes(emulator):
-    from airflow_provider_amt.emulator.app import Emulator, create_app
-    from airflow_provider_amt.emulator.openapi import openapi_document
+    from amt_emulator.app import Emulator, EmulatorConfig, create_app
+    from amt_emulator.openapi import openapi_document
 
     document = requests.get(emulator.url + "/openapi.json").json()
     assert document == openapi_document()
-    app = create_app(Emulator.__new__(Emulator))
+    unstarted = Emulator.__new__(Emulator)
+    unstarted.config = EmulatorConfig()
+    app = create_app(unstarted)
     registered = {(r.method.lower(), r.resource.canonical) for r in app.router.routes() if r.method != "HEAD"}
     documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
     assert registered == documented
@@ -226,12 +231,12 @@ def test_injected_errors_delays_and_drops(emulator, api):
     assert api.get(api.base + "/api/MonitorJob/1").status_code == 200  # count 1: retired
     emulator.set_faults([{"route": "Heartbeat", "action": "delay", "seconds": 0.5}])
     began = time.monotonic()
-    requests.get(emulator.url + contract.HEARTBEAT_PATH)
+    requests.get(emulator.url + PATHS.heartbeat)
     assert time.monotonic() - began >= 0.5
     emulator.set_faults([{"route": "Heartbeat", "action": "drop", "count": 1}])
     with pytest.raises(requests.ConnectionError):
-        requests.get(emulator.url + contract.HEARTBEAT_PATH)
-    assert requests.get(emulator.url + contract.HEARTBEAT_PATH).status_code == 200
+        requests.get(emulator.url + PATHS.heartbeat)
+    assert requests.get(emulator.url + PATHS.heartbeat).status_code == 200
 
 
 def test_malformed_fault_documents_are_400(emulator):
@@ -246,9 +251,9 @@ def test_state_survives_a_restart_and_jobs_go_on_by_the_clock(tmp_path):
 
         def logon():
             token = session.post(
-                emu.url + contract.LOGON_PATH, json={"userName": "amtopcon", "password": "amtopcon"}
+                emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}
             ).json()["amtLogonToken"]
-            session.headers[contract.TOKEN_HEADER] = token
+            session.headers[TOKEN_HEADER] = token
 
         logon()
         done = start(session, taskValues=["A"]).json()["batchRequestId"]
@@ -270,7 +275,37 @@ def test_state_survives_a_restart_and_jobs_go_on_by_the_clock(tmp_path):
 def test_faults_can_be_set_at_start_up():
     rules = [{"route": "Heartbeat", "action": "error", "status": 502, "count": 1}]
     with EmulatorProcess(faults={"rules": rules, "token_ttl": 5}) as emu:
-        assert requests.get(emu.url + contract.HEARTBEAT_PATH).status_code == 502
-        assert requests.get(emu.url + contract.HEARTBEAT_PATH).status_code == 200
-        logon = requests.post(emu.url + contract.LOGON_PATH, json={"userName": "amtopcon", "password": "amtopcon"})
+        assert requests.get(emu.url + PATHS.heartbeat).status_code == 502
+        assert requests.get(emu.url + PATHS.heartbeat).status_code == 200
+        logon = requests.post(emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"})
         assert logon.json()["expiresIn"] == 5
+
+
+CUSTOM = {"paths": {"logon": "/amt/v2/Logon", "monitor": "/amt/v2/jobs/{batch_request_id}"}, "token_header": "X-Token"}
+
+
+def test_the_emulator_serves_another_contract_when_told():
+    with EmulatorProcess(contract=CUSTOM) as emu:
+        assert requests.post(emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}).status_code == 404
+        token = requests.post(
+            emu.url + "/amt/v2/Logon", json={"userName": "amtopcon", "password": "amtopcon"}
+        ).json()["amtLogonToken"]
+        assert requests.get(emu.url + "/amt/v2/jobs/1", headers={TOKEN_HEADER: token}).status_code == 401
+        assert requests.get(emu.url + "/amt/v2/jobs/1", headers={"X-Token": token}).status_code == 404  # no job 1 yet
+        document = requests.get(emu.url + "/openapi.json").json()
+        assert "/amt/v2/jobs/{batch_request_id}" in document["paths"]
+        assert document["components"]["securitySchemes"]["logonToken"]["name"] == "X-Token"
+
+
+def test_admin_routes_are_off_on_a_non_loopback_bind_unless_a_token_is_given():
+    with EmulatorProcess(host="0.0.0.0") as emu:
+        url = f"http://127.0.0.1:{emu.port}"
+        refused = requests.get(url + "/admin/requests")
+        assert refused.status_code == 403 and "--admin-token" in refused.json()["message"]
+        assert requests.get(url + PATHS.heartbeat).status_code == 200  # the API itself still answers
+    with EmulatorProcess(host="0.0.0.0", admin_token="let-me-in") as emu:
+        url = f"http://127.0.0.1:{emu.port}"
+        assert requests.get(url + "/admin/requests").status_code == 403
+        allowed = requests.get(url + "/admin/requests", headers={"X-AMT-Emulator-Admin-Token": "let-me-in"})
+        assert allowed.status_code == 200
+        assert emu.requests() == allowed.json()  # EmulatorProcess sends its token itself

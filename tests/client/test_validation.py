@@ -1,17 +1,15 @@
-"""Bad input is refused before anything is sent, with a message naming the argument."""
+"""Bad input is refused before anything is sent, with a message naming the argument (no Airflow here)."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_amt import validation
-from airflow_provider_amt.api_contract import build_start
-from airflow_provider_amt.exceptions import AmtValidationError
+from amt_client import AmtValidationError, StartRequest, TaskType, validation
 
 
 def test_task_values_accepts_strings_and_numbers_and_keeps_special_characters():
-    assert validation.task_values(["25", 7, 1.5, "A=<&>\"'é"]) == ["25", "7", "1.5", "A=<&>\"'é"]
-    assert validation.task_values(None) == []
+    assert validation.task_values(["25", 7, 1.5, "A=<&>\"'é"]) == ("25", "7", "1.5", "A=<&>\"'é")
+    assert validation.task_values(None) == ()
 
 
 @pytest.mark.parametrize(
@@ -30,8 +28,8 @@ def test_bad_task_values_name_the_argument(value, match):
 
 
 def test_script_parameters_from_dict_or_list():
-    assert validation.script_parameters({"A": 1, "B": "x=y"}) == ["A=1", "B=x=y"]
-    assert validation.script_parameters(["A=1", "EMPTY="]) == ["A=1", "EMPTY="]
+    assert validation.script_parameters({"A": 1, "B": "x=y"}) == ("A=1", "B=x=y")
+    assert validation.script_parameters(["A=1", "EMPTY="]) == ("A=1", "EMPTY=")
 
 
 @pytest.mark.parametrize(
@@ -74,4 +72,37 @@ def test_bad_batch_request_ids(raw):
 def test_start_requests_validate_every_field(kwargs, match):
     args = {"application_name": "DEMO2", "name": "REPORTTEST01", **kwargs}
     with pytest.raises(AmtValidationError, match=match):
-        build_start("BatchJob", args.pop("application_name"), args.pop("name"), None, **args)
+        StartRequest(TaskType.BATCH_JOB, args.pop("application_name"), args.pop("name"), None, **args)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: validation.seconds(float("nan"), "poll_interval"), "finite number of seconds"),
+        (lambda: validation.seconds(float("inf"), "timeout"), "finite number of seconds"),
+        (lambda: validation.seconds(0, "timeout"), "> 0"),
+        (lambda: validation.seconds("soon", "timeout"), "got 'soon'"),
+        (lambda: validation.integer(21, "max_retries", minimum=0, maximum=20), "from 0 to 20"),
+        (lambda: validation.integer(True, "max_retries", minimum=0, maximum=20), "from 0 to 20"),
+        (lambda: validation.flag("maybe", "verify_ssl"), "true or false"),
+        (lambda: validation.offset(-1), "integer >= 0"),
+    ],
+)
+def test_numbers_and_flags_are_finite_bounded_and_typed(call, match):
+    with pytest.raises(AmtValidationError, match=match):
+        call()
+
+
+def test_numeric_strings_from_connection_extras_are_accepted():
+    assert validation.seconds("12", "timeout") == 12.0
+    assert validation.integer(" 3 ", "max_retries", minimum=0, maximum=20) == 3
+    assert validation.flag("False", "verify_ssl") is False and validation.flag("on", "verify_ssl") is True
+
+
+def test_a_start_request_is_normalised_once_and_names_its_arguments_by_type():
+    start = StartRequest.script("DEMO2", "X.ps1", {"A": 1}, run_as_user=" ")
+    assert (start.values, start.run_as_user, start.what) == (("A=1",), None, "script DEMO2/X.ps1")
+    with pytest.raises(AmtValidationError, match="script_name is required"):
+        StartRequest.script("DEMO2", "")
+    with pytest.raises(AmtValidationError, match="NAME=value"):
+        StartRequest.script("DEMO2", "X.ps1", ["NOPE"])

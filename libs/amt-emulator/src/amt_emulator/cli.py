@@ -9,17 +9,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
+import os
 import signal
 import socket
 import sys
+from typing import Any
 
 from aiohttp import web
 
-from airflow_provider_amt.emulator.app import Emulator, EmulatorConfig, create_app
-from airflow_provider_amt.emulator.catalog import Catalog, CatalogError
-from airflow_provider_amt.emulator.faults import FaultError, Faults
-from airflow_provider_amt.emulator.state import JobStore
+from amt_client.contract import DEFAULT_CONTRACT, WireContract
+from amt_client.errors import AmtConfigurationError
+from amt_emulator.app import Emulator, EmulatorConfig, create_app
+from amt_emulator.catalog import Catalog, CatalogError
+from amt_emulator.faults import FaultError, Faults
+from amt_emulator.state import JobStore
 
 DEFAULT_PORT = 42000
 DEFAULT_STATE = "amt-emulator-state.sqlite"
@@ -44,23 +49,59 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--token-ttl", type=float, default=3600.0, help="logon token lifetime in seconds (default 3600)"
     )
     parser.add_argument("--faults", default=None, help="fault document as JSON text or @file (see docs/emulator.md)")
+    parser.add_argument(
+        "--contract",
+        default=None,
+        help='serve other paths / token header: JSON text or @file, e.g. {"paths": {"logon": "/amt/Logon"}, '
+        '"token_header": "X-Token"}',
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("AMT_EMULATOR_ADMIN_TOKEN"),
+        help="token the admin routes require (header X-AMT-Emulator-Admin-Token); without one they are open "
+        "on a loopback bind and off on any other (default: $AMT_EMULATOR_ADMIN_TOKEN)",
+    )
     args = parser.parse_args(argv)
     if args.time_scale <= 0:
         parser.error("--time-scale must be > 0")
     return args
 
 
-def _faults(text: str | None, ttl: float) -> Faults:
+def _document(text: str | None) -> Any:
+    """A JSON option given inline or as ``@file``."""
     if text and text.startswith("@"):
         with open(text[1:], encoding="utf-8") as handle:
             text = handle.read()
-    return Faults.from_json(json.loads(text) if text else None, default_ttl=ttl)
+    return json.loads(text) if text else None
+
+
+def _contract(text: str | None) -> WireContract:
+    document = _document(text) or {}
+    if not isinstance(document, dict) or set(document) - {"paths", "token_header"}:
+        raise ValueError('--contract takes {"paths": {...}, "token_header": "..."}')
+    return DEFAULT_CONTRACT.with_overrides(document.get("paths"), document.get("token_header"))
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def serve(args: argparse.Namespace) -> None:
     store = JobStore(args.state, Catalog.load(args.catalog), time_scale=args.time_scale)
-    emulator = Emulator(store=store, config=EmulatorConfig(user=args.user, password=args.password))
-    emulator.faults = _faults(args.faults, args.token_ttl)
+    config = EmulatorConfig(
+        user=args.user,
+        password=args.password,
+        contract=_contract(args.contract),
+        admin_open=_loopback(args.host),
+        admin_token=args.admin_token or None,
+    )
+    emulator = Emulator(store=store, config=config)
+    emulator.faults = Faults.from_json(_document(args.faults), default_ttl=args.token_ttl)
     runner = web.AppRunner(create_app(emulator), access_log=None, handle_signals=False)
     await runner.setup()
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -68,9 +109,13 @@ async def serve(args: argparse.Namespace) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     await web.SockSite(runner, sock).start()
-    host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+    # A wildcard bind is reached on loopback from this machine: print the URL a local client uses.
+    local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(args.host, args.host)
+    host = f"[{local}]" if family == socket.AF_INET6 else local
     print(f"http://{host}:{sock.getsockname()[1]}", flush=True)
     print(f"amt-emulator: state {args.state}, time scale {args.time_scale}, user {args.user}", flush=True)
+    if not config.admin_open and not config.admin_token:
+        print("amt-emulator: admin routes are off (non-loopback bind without --admin-token)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         asyncio.run(serve(args))
-    except (CatalogError, FaultError, OSError, ValueError) as err:
+    except (AmtConfigurationError, CatalogError, FaultError, OSError, ValueError) as err:
         print(f"amt-emulator: {err}", file=sys.stderr)
         return 2
     return 0

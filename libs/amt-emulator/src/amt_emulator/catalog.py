@@ -157,23 +157,26 @@ def _render(template: str, fields: dict[str, Any]) -> str:
         return template
 
 
+#: (offset, spec_index, template, fields, severity)
+_Raw = tuple[float, int, str, dict[str, Any], str]
+
 # Each spec's generator yields (offset, spec_index, template, fields, severity) *unrendered*:
 # the emulator skips the messages it already stored on every call, and rendering only the ones it
 # keeps is what makes a 50,000-message job cheap to poll.
 
 
-def _every(interval: float, spec_index: int, template: str, severity: str):
+def _every(interval: float, spec_index: int, template: str, severity: str) -> Iterator[_Raw]:
     for n in itertools.count(1):
         yield interval * n, spec_index, template, {"n": n}, severity
 
 
-def _count(at: float, count: int, over: float, spec_index: int, template: str, severity: str):
+def _count(at: float, count: int, over: float, spec_index: int, template: str, severity: str) -> Iterator[_Raw]:
     step = over / count if count else 0.0
     for n in range(1, count + 1):
         yield at + step * (n - 1), spec_index, template, {"n": n}, severity
 
 
-def _each_value(at: float, spec_index: int, template: str, severity: str, values: list[str]):
+def _each_value(at: float, spec_index: int, template: str, severity: str, values: list[str]) -> Iterator[_Raw]:
     for i, value in enumerate(values):
         key, sep, rest = value.partition("=")
         fields = {"index": i + 1, "value": value, "key": key if sep else "", "param": rest if sep else value}

@@ -1,10 +1,10 @@
-"""The emulator's HTTP service: the AMT contract of ``api_contract`` plus admin routes for tests.
+"""The emulator's HTTP service: the AMT wire contract of ``amt_client.contract`` plus admin routes.
 
-Built on aiohttp's server because aiohttp is already a runtime dependency (the async hook uses its
-client), it runs the whole service on one event loop with no extra process or framework, and it
-gives the fault injector the raw transport, so it can drop a connection mid-request, which an
-ASGI server does not allow. The OpenAPI document is written by hand in ``openapi.py`` and a test
-checks it lists exactly the routes registered here.
+Built on aiohttp's server because aiohttp is already a dependency of the client library, it runs
+the whole service on one event loop with no extra process or framework, and it gives the fault
+injector the raw transport, so it can drop a connection mid-request, which an ASGI server does
+not allow. The OpenAPI document is written by hand in ``openapi.py`` and a test checks it lists
+exactly the routes registered here.
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_provider_amt import api_contract as contract
-from airflow_provider_amt.codes import AmtCompletionCode as Code
-from airflow_provider_amt.emulator.catalog import Catalog, JobSpec
-from airflow_provider_amt.emulator.faults import FaultError, Faults
-from airflow_provider_amt.emulator.openapi import openapi_document
-from airflow_provider_amt.emulator.state import JobStore, Submission, iso
+from amt_client.codes import AmtCompletionCode as Code
+from amt_client.contract import DEFAULT_CONTRACT, WireContract
+from amt_client.errors import AmtValidationError
+from amt_client.start import Action, TaskType
+from amt_emulator.catalog import Catalog, JobSpec
+from amt_emulator.faults import FaultError, Faults
+from amt_emulator.openapi import openapi_document
+from amt_emulator.state import JobStore, iso
 
-MAX_VALUES = 20
+#: Header that carries the admin token when admin routes are protected (non-loopback binds).
+ADMIN_TOKEN_HEADER = "X-AMT-Emulator-Admin-Token"
 API_ROUTES = ("Heartbeat", "Logon", "OpConJobAction", "MonitorJob", "GetMessages")
 _PUBLIC = ("Heartbeat", "Logon")
 
@@ -36,9 +39,19 @@ class BadRequest(Exception):
 
 @dataclass
 class EmulatorConfig:
+    """The API login, the served contract, and who may use the admin routes.
+
+    Admin routes change what the server does (faults, token expiry) and show every request: on a
+    loopback bind they are open, as tests need them; otherwise they need ``admin_token`` in the
+    ``X-AMT-Emulator-Admin-Token`` header, and without one they are off.
+    """
+
     user: str = "amtopcon"
     password: str = "amtopcon"
     version: str = "8.0.24223.0 (emulator)"
+    contract: WireContract = DEFAULT_CONTRACT
+    admin_open: bool = True
+    admin_token: str | None = None
 
 
 @dataclass
@@ -78,25 +91,36 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _close(request: web.Request) -> None:
+    """Drop the connection without an answer (the ``drop`` and ``drop_after`` faults)."""
+    if request.transport is not None:
+        request.transport.close()
+
+
 # --- middleware: faults, authentication, request log ------------------------------------------
 
 
 @web.middleware
 async def amt_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    route = request.match_info.route.name
+    route = request.match_info.route.name or ""
+    emu = _emulator(request)
+    if route.startswith("admin_"):
+        refusal = _admin_refusal(emu.config, request)
+        return refusal if refusal is not None else await handler(request)
     if route not in API_ROUTES:
         return await handler(request)
-    emu = _emulator(request)
+    fields = emu.config.contract.fields
     action = None
     if route == "OpConJobAction":
         try:
             raw = await request.json()
-            action = raw.get("action") if isinstance(raw, dict) else None
+            action = raw.get(fields.action) if isinstance(raw, dict) else None
         except ValueError:
             action = None
     entry = {"at": time.time(), "method": request.method, "route": route, "path": request.path_qs, "action": action}
-    if route == "OpConJobAction" and action == "Start":
-        entry["detail"] = json.dumps({"taskId": raw.get("taskId"), "name": raw.get("jobName") or raw.get("scriptName")})
+    if route == "OpConJobAction" and action == Action.START.value:
+        name = raw.get(fields.job_name) or raw.get(fields.script_name)
+        entry["detail"] = json.dumps({"taskId": raw.get(fields.task_id), "name": name})
     drop_after = False
     for rule in emu.faults.pick(route, action):
         if rule.action == "delay":
@@ -107,12 +131,12 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
             return _error(rule.status, "injected fault", headers=headers)
         elif rule.action == "drop":
             emu.store.log_request(**entry, fault="drop")
-            request.transport.close()
+            _close(request)
             raise asyncio.CancelledError
         elif rule.action == "drop_after":
             drop_after = True
     if route not in _PUBLIC:
-        token = request.headers.get(contract.TOKEN_HEADER)
+        token = request.headers.get(emu.config.contract.token_header)
         expiry = emu.tokens.get(token or "")
         if expiry is None or expiry < time.monotonic():
             emu.tokens.pop(token or "", None)
@@ -127,9 +151,20 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         response = _error(err.status, err.text or err.reason)
     emu.store.log_request(**entry, status=response.status, fault="drop_after" if drop_after else None)
     if drop_after:
-        request.transport.close()
+        _close(request)
         raise asyncio.CancelledError
     return response
+
+
+def _admin_refusal(config: EmulatorConfig, request: web.Request) -> web.Response | None:
+    if config.admin_token is not None:
+        given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+        if secrets.compare_digest(given.encode(), config.admin_token.encode()):
+            return None
+        return _error(403, f"admin routes need the {ADMIN_TOKEN_HEADER} header")
+    if not config.admin_open:
+        return _error(403, "admin routes are off on a non-loopback bind; start the emulator with --admin-token")
+    return None
 
 
 # --- API routes -------------------------------------------------------------------------------
@@ -142,29 +177,15 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def logon(request: web.Request) -> web.Response:
     emu = _emulator(request)
     body = await _json_object(request)
-    user, password = body.get("userName"), body.get("password")
+    fields = emu.config.contract.fields
+    user, password = body.get(fields.user_name), body.get(fields.password)
     if not isinstance(user, str) or not isinstance(password, str):
-        raise BadRequest("userName and password are required strings")
+        raise BadRequest(f"{fields.user_name} and {fields.password} are required strings")
     if not (secrets.compare_digest(user, emu.config.user) and secrets.compare_digest(password, emu.config.password)):
         return _error(401, "invalid API user or password", int(Code.AUTHENTICATION_ERROR))
     token = secrets.token_urlsafe(24)
     emu.tokens[token] = time.monotonic() + emu.faults.token_ttl
-    return web.json_response({"amtLogonToken": token, "expiresIn": emu.faults.token_ttl})
-
-
-def _string_list(body: dict[str, Any], name: str, need_pair: bool) -> list[str]:
-    values = body.get(name)
-    if values is None:
-        return []
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise BadRequest(f"{name} must be a list of strings")
-    if len(values) > MAX_VALUES:
-        raise BadRequest(f"{name} has {len(values)} entries; at most {MAX_VALUES} are allowed")
-    if need_pair:
-        for value in values:
-            if "=" not in value or not value.partition("=")[0].strip():
-                raise BadRequest(f"{name}: {value!r} is not in NAME=value form")
-    return values
+    return web.json_response({fields.token: token, fields.expires_in: emu.faults.token_ttl})
 
 
 def _refused(message: str) -> web.Response:
@@ -175,67 +196,45 @@ def _refused(message: str) -> web.Response:
 async def job_action(request: web.Request) -> web.Response:
     emu = _emulator(request)
     body = await _json_object(request)
-    action = body.get("action")
-    if action in ("Stop", "Kill"):
-        request_id = body.get("batchRequestId")
+    fields = emu.config.contract.fields
+    action = body.get(fields.action)
+    if action in (Action.STOP.value, Action.KILL.value):
+        request_id = body.get(fields.batch_request_id)
         if isinstance(request_id, bool) or not isinstance(request_id, int):
-            raise BadRequest("batchRequestId must be an integer")
-        code = emu.store.stop(request_id, kill=action == "Kill")
+            raise BadRequest(f"{fields.batch_request_id} must be an integer")
+        code = emu.store.stop(request_id, kill=action == Action.KILL.value)
         if code is None:
             return _error(404, f"batch request {request_id} does not exist")
-        return web.json_response({"batchRequestId": request_id, "completionCode": code})
-    if action != "Start":
-        raise BadRequest("action must be Start, Stop or Kill")
+        return web.json_response({fields.batch_request_id: request_id, fields.completion_code: code})
+    if action != Action.START.value:
+        raise BadRequest(f"{fields.action} must be Start, Stop or Kill")
     return _start(emu, body)
 
 
 def _start(emu: Emulator, body: dict[str, Any]) -> web.Response:
-    task_type = body.get("taskType")
-    if task_type not in ("BatchJob", "Script"):
-        raise BadRequest("taskType must be BatchJob or Script")
-    name_field = "jobName" if task_type == "BatchJob" else "scriptName"
-    for required in (name_field, "amtSubmitUser", "amtStation"):
-        if not isinstance(body.get(required), str) or not body[required].strip():
-            raise BadRequest(f"{required} is required")
-    for optional in ("applicationName", "amtUser", "amtQueueName", "taskId"):
-        if body.get(optional) is not None and not isinstance(body[optional], str):
-            raise BadRequest(f"{optional} must be a string")
-    values = _string_list(
-        body, "taskValues" if task_type == "BatchJob" else "scriptParameters", need_pair=task_type == "Script"
-    )
-    app_name = body.get("applicationName") or emu.catalog.default_application
-    app = emu.catalog.applications.get(app_name or "")
+    contract = emu.config.contract
+    try:
+        start = contract.parse_start_body(body, emu.catalog.default_application)
+    except AmtValidationError as err:
+        raise BadRequest(str(err)) from None
+    app = emu.catalog.applications.get(start.application_name)
     if app is None:
-        return _refused(f"application '{app_name}' is not defined on this server")
-    if body["amtSubmitUser"] != "BATCH" or body["amtStation"] != "OPCON":
+        return _refused(f"application '{start.application_name}' is not defined on this server")
+    if start.submit_user != "BATCH" or start.station != "OPCON":
         return _refused("submit user must be BATCH and station OPCON for requests from the scheduler")
-    queue = body.get("amtQueueName") or app.default_queue
+    queue = start.queue_name or app.default_queue
     if queue not in app.queues:
         return _refused(f"queue '{queue}' does not exist in application '{app.name}'")
-    name = body[name_field]
-    if task_type == "BatchJob":
-        spec = app.batch_jobs.get(name)
+    if start.task_type is TaskType.BATCH_JOB:
+        spec = app.batch_jobs.get(start.name)
         if spec is None:
-            return _refused(f"batch job '{name}' is not defined in application '{app.name}'")
+            return _refused(f"batch job '{start.name}' is not defined in application '{app.name}'")
     else:
-        spec = app.scripts.get(name) or _missing_script(app.scripts_folder, name)
-    run_as = body.get("amtUser") or None
-    request_id = emu.store.submit(
-        Submission(
-            task_id=body.get("taskId"),
-            task_type=task_type,
-            application=app.name,
-            name=name,
-            values=values,
-            submit_user=body["amtSubmitUser"],
-            station=body["amtStation"],
-            run_as_user=run_as,
-            queue=queue,
-            spec=spec,
-            invalid_user=run_as is not None and run_as not in app.users,
-        )
-    )
-    return web.json_response({"batchRequestId": request_id, "taskId": body.get("taskId")})
+        spec = app.scripts.get(start.name) or _missing_script(app.scripts_folder, start.name)
+    invalid_user = start.run_as_user is not None and start.run_as_user not in app.users
+    request_id = emu.store.submit(start, queue=queue, spec=spec, invalid_user=invalid_user)
+    fields = contract.fields
+    return web.json_response({fields.batch_request_id: request_id, fields.task_id: start.task_id})
 
 
 def _missing_script(folder: str, name: str) -> JobSpec:
@@ -262,10 +261,11 @@ async def monitor_job(request: web.Request) -> web.Response:
     if row is None:
         return _error(404, f"batch request {request_id} does not exist")
     code = Code(row["code"])
+    fields = emu.config.contract.fields
     return web.json_response(
         {
-            "batchRequestId": row["id"],
-            "completionCode": int(code),
+            fields.batch_request_id: row["id"],
+            fields.completion_code: int(code),
             "completionCodeName": code.amt_name,
             "taskType": row["task_type"],
             "applicationName": row["application"],
@@ -282,32 +282,34 @@ async def monitor_job(request: web.Request) -> web.Response:
 async def get_messages(request: web.Request) -> web.Response:
     emu = _emulator(request)
     request_id = _request_id(request)
+    page_limit = emu.config.contract.max_messages_page
     try:
         offset = int(request.query.get("offset", "0"))
-        limit = int(request.query.get("limit", str(contract.MAX_MESSAGES_PAGE)))
+        limit = int(request.query.get("limit", str(page_limit)))
     except ValueError:
         raise BadRequest("offset and limit must be integers") from None
-    if offset < 0 or not 1 <= limit <= contract.MAX_MESSAGES_PAGE:
-        raise BadRequest(f"offset must be >= 0 and limit between 1 and {contract.MAX_MESSAGES_PAGE}")
+    if offset < 0 or not 1 <= limit <= page_limit:
+        raise BadRequest(f"offset must be >= 0 and limit between 1 and {page_limit}")
     row = emu.store.get(request_id)
     if row is None:
         return _error(404, f"batch request {request_id} does not exist")
     rows, total = emu.store.messages(request_id, offset, limit)
+    f = emu.config.contract.fields
     return web.json_response(
         {
-            "batchRequestId": request_id,
-            "offset": offset,
+            f.batch_request_id: request_id,
+            f.offset: offset,
             "totalMessages": total,
             "jobCompleted": row["ended_at"] is not None,
-            "messages": [
-                {"index": m["idx"], "text": m["text"], "timestamp": iso(m["ts"]), "severity": m["severity"]}
+            f.messages: [
+                {f.index: m["idx"], f.text: m["text"], f.timestamp: iso(m["ts"]), f.severity: m["severity"]}
                 for m in rows
             ],
         }
     )
 
 
-# --- admin routes (tests only; no authentication, loopback only) ------------------------------
+# --- admin routes (tests; open on loopback, token-protected or off elsewhere) -------------------
 
 
 async def get_faults(request: web.Request) -> web.Response:
@@ -342,17 +344,18 @@ async def clear_requests(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(_emulator(request).config.contract))
 
 
 def create_app(emulator: Emulator) -> web.Application:
     app = web.Application(middlewares=[amt_middleware])
     app[EMULATOR_KEY] = emulator
-    app.router.add_get(contract.HEARTBEAT_PATH, heartbeat, name="Heartbeat")
-    app.router.add_post(contract.LOGON_PATH, logon, name="Logon")
-    app.router.add_post(contract.JOB_ACTION_PATH, job_action, name="OpConJobAction")
-    app.router.add_get(contract.MONITOR_PATH, monitor_job, name="MonitorJob")
-    app.router.add_get(contract.MESSAGES_PATH, get_messages, name="GetMessages")
+    paths = emulator.config.contract.paths
+    app.router.add_get(paths.heartbeat, heartbeat, name="Heartbeat")
+    app.router.add_post(paths.logon, logon, name="Logon")
+    app.router.add_post(paths.job_action, job_action, name="OpConJobAction")
+    app.router.add_get(paths.monitor, monitor_job, name="MonitorJob")
+    app.router.add_get(paths.messages, get_messages, name="GetMessages")
     app.router.add_get("/openapi.json", openapi, name="openapi")
     app.router.add_get("/admin/faults", get_faults, name="admin_get_faults")
     app.router.add_put("/admin/faults", put_faults, name="admin_put_faults")

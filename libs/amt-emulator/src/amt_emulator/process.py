@@ -1,7 +1,7 @@
 """Start and stop ``amt-emulator`` as a child process, and drive its admin routes.
 
-Used by the test suite, ``make demo`` and the benchmarks, so that all of them run the same real
-server over loopback rather than an in-process fake.
+Used by the provider's test suite, ``make demo`` and the benchmarks, so that all of them run the
+same real server over loopback rather than an in-process fake.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from amt_emulator.app import ADMIN_TOKEN_HEADER
+
 
 class EmulatorProcess:
     """``with EmulatorProcess(state=path) as emu: emu.url`` runs an emulator for the block."""
@@ -23,6 +25,7 @@ class EmulatorProcess:
         self,
         state: str | Path = ":memory:",
         *,
+        host: str = "127.0.0.1",
         time_scale: float = 1.0,
         port: int = 0,
         catalog: str | Path | None = None,
@@ -30,6 +33,8 @@ class EmulatorProcess:
         password: str = "amtopcon",
         token_ttl: float | None = None,
         faults: dict[str, Any] | None = None,
+        contract: dict[str, Any] | None = None,
+        admin_token: str | None = None,
         log_file: str | Path | None = None,
     ):
         self.state = str(state)
@@ -40,12 +45,15 @@ class EmulatorProcess:
         self.password = password
         self.token_ttl = token_ttl
         self.faults = faults
+        self.contract = contract
+        self.host = host
+        self.admin_token = admin_token
         self.log_file = log_file
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def argv(self) -> list[str]:
-        args = [sys.executable, "-m", "airflow_provider_amt.emulator", "--port", str(self.port)]
+        args = [sys.executable, "-m", "amt_emulator", "--host", self.host, "--port", str(self.port)]
         args += ["--state", self.state, "--time-scale", str(self.time_scale)]
         args += ["--user", self.user, "--password", self.password]
         if self.catalog:
@@ -54,6 +62,10 @@ class EmulatorProcess:
             args += ["--token-ttl", str(self.token_ttl)]
         if self.faults:
             args += ["--faults", json.dumps(self.faults)]
+        if self.contract:
+            args += ["--contract", json.dumps(self.contract)]
+        if self.admin_token:
+            args += ["--admin-token", self.admin_token]
         return args
 
     def start(self) -> EmulatorProcess:
@@ -110,9 +122,10 @@ class EmulatorProcess:
 
     def _admin(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.admin_token:
+            headers[ADMIN_TOKEN_HEADER] = self.admin_token
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 

@@ -1,6 +1,7 @@
 """OpenAPI 3.1 description of the contract the emulator serves (``GET /openapi.json``).
 
-Paths come from ``api_contract`` so they cannot drift; a test checks that the document lists every
+Paths and the token header come from the served :class:`~amt_client.contract.WireContract`, so they
+cannot drift; a test checks that the document lists every
 route the emulator registers and nothing else.
 """
 
@@ -8,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_amt import __version__
-from airflow_provider_amt import api_contract as contract
-from airflow_provider_amt.codes import AmtCompletionCode
+from amt_client.codes import AmtCompletionCode
+from amt_client.contract import DEFAULT_CONTRACT, WireContract
+from amt_emulator import __version__
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ID_PARAM = {"name": "batch_request_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
@@ -36,18 +37,19 @@ _AUTH_ERRORS = {"401": _err("missing, invalid or expired logon token"), "503": _
 _STRINGS = {"type": "array", "items": {"type": "string"}, "maxItems": 20}
 
 
-def openapi_document() -> dict[str, Any]:
-    secured = [{"logonToken": []}]
+def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any]:
+    paths = contract.paths
+    secured: list[dict[str, list[str]]] = [{"logonToken": []}]
     admin = {"tags": ["admin (emulator only)"]}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "AMT Batch Server (AMTOpCon interface) - emulator",
             "version": __version__,
-            "description": "The contract airflow-provider-amt assumes; see docs/api-contract.md.",
+            "description": "The contract the AMT client assumes (amt_client.contract); see docs/api-contract.md.",
         },
         "components": {
-            "securitySchemes": {"logonToken": {"type": "apiKey", "in": "header", "name": contract.TOKEN_HEADER}},
+            "securitySchemes": {"logonToken": {"type": "apiKey", "in": "header", "name": contract.token_header}},
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -144,14 +146,14 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "paths": {
-            contract.HEARTBEAT_PATH: {
+            paths.heartbeat: {
                 "get": {
                     "operationId": "Heartbeat",
                     "summary": "Is the server up (no token)",
                     "responses": {"200": _ok("Heartbeat")},
                 }
             },
-            contract.LOGON_PATH: {
+            paths.logon: {
                 "post": {
                     "operationId": "Logon",
                     "summary": "Exchange API user and password for a logon token",
@@ -163,7 +165,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            contract.JOB_ACTION_PATH: {
+            paths.job_action: {
                 "post": {
                     "operationId": "OpConJobAction",
                     "summary": "Start, Stop or Kill a batch job or script",
@@ -177,7 +179,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            contract.MONITOR_PATH: {
+            paths.monitor: {
                 "get": {
                     "operationId": "MonitorJob",
                     "summary": "Current completion code of a batch request",
@@ -186,7 +188,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _ok("JobStatus"), "404": _err("unknown batch request id"), **_AUTH_ERRORS},
                 }
             },
-            contract.MESSAGES_PATH: {
+            paths.messages: {
                 "get": {
                     "operationId": "GetMessages",
                     "summary": "Messages the job wrote, from an offset, readable while it runs",
@@ -197,7 +199,7 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "name": "limit",
                             "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": contract.MAX_MESSAGES_PAGE},
+                            "schema": {"type": "integer", "minimum": 1, "maximum": contract.max_messages_page},
                         },
                     ],
                     "responses": {

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from airflow_provider_amt.emulator.catalog import Catalog, CatalogError, JobSpec, message_stream
+from amt_emulator.catalog import Catalog, CatalogError, JobSpec, message_stream
 
 
 def test_mixed_specs_keep_their_own_text_offset_and_order():

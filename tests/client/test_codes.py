@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_amt import AmtCompletionCode, CodeClass
-from airflow_provider_amt.codes import JobStatus
+from amt_client import AmtCompletionCode, CodeClass, JobStatus
 
 PUBLISHED = {
     0: "IDLE",

@@ -15,13 +15,14 @@ import itertools
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_amt.codes import AmtCompletionCode as Code
-from airflow_provider_amt.emulator.catalog import Catalog, JobSpec, raw_stream, render
+from amt_client.codes import AmtCompletionCode as Code
+from amt_client.start import StartRequest
+from amt_emulator.catalog import Catalog, JobSpec, raw_stream, render
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -72,25 +73,12 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class Submission:
-    task_id: str | None
-    task_type: str  # BatchJob | Script
-    application: str
-    name: str
-    values: list[str]
-    submit_user: str
-    station: str
-    run_as_user: str | None
-    queue: str
-    spec: JobSpec
-    invalid_user: bool = False
-
-
 class JobStore:
     """SQLite-backed batch requests; every public method first brings them up to ``now``."""
 
-    def __init__(self, path: str | Path, catalog: Catalog, time_scale: float = 1.0, clock=time.time):
+    def __init__(
+        self, path: str | Path, catalog: Catalog, time_scale: float = 1.0, clock: Callable[[], float] = time.time
+    ):
         self.path = str(path)
         self.catalog = catalog
         self.time_scale = time_scale
@@ -107,32 +95,32 @@ class JobStore:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def submit(self, sub: Submission) -> int:
+    def submit(self, start: StartRequest, *, queue: str, spec: JobSpec, invalid_user: bool = False) -> int:
+        """Queue a validated Start on ``queue``; the job then follows ``spec`` by the clock."""
         now = self.clock()
         scale = self.time_scale
-        spec = sub.spec
-        if sub.invalid_user:
+        if invalid_user:
             # AMT accepts the request and the job ends at once with 99 INVALID AMT USER.
             spec = JobSpec(
                 queue_delay=spec.queue_delay,
                 run_time=0.0,
                 final_code=int(Code.INVALID_AMT_USER),
-                messages=({"at": 0, "severity": "ERROR", "text": f"Invalid AMT user '{sub.run_as_user}'"},),
+                messages=({"at": 0, "severity": "ERROR", "text": f"Invalid AMT user '{start.run_as_user}'"},),
             )
         cur = self.db.execute(
             "INSERT INTO requests (task_id, task_type, application, name, vals, submit_user, station,"
             " run_as_user, queue, spec, time_scale, submitted_at, eligible_at, code)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                sub.task_id,
-                sub.task_type,
-                sub.application,
-                sub.name,
-                json.dumps(sub.values),
-                sub.submit_user,
-                sub.station,
-                sub.run_as_user,
-                sub.queue,
+                start.task_id,
+                start.task_type.value,
+                start.application_name,
+                start.name,
+                json.dumps(list(start.values)),
+                start.submit_user,
+                start.station,
+                start.run_as_user,
+                queue,
                 json.dumps(spec.to_json()),
                 scale,
                 now,
@@ -140,7 +128,8 @@ class JobStore:
                 int(Code.QUEUED),
             ),
         )
-        request_id = int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT always has one
+        request_id = cur.lastrowid
         self.advance()
         return request_id
 

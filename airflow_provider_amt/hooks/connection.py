@@ -1,0 +1,76 @@
+"""An Airflow connection of type ``amt`` -> the client library's :class:`~amt_client.ServerConfig`.
+
+This is the only place that knows the connection's fields and extras; every value is checked by
+the client library's validation, and any problem becomes one ``AmtConfigurationError`` that names
+the connection and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from amt_client import validation
+from amt_client.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ServerConfig
+from amt_client.contract import DEFAULT_CONTRACT
+from amt_client.errors import AmtConfigurationError, AmtError
+
+#: The extras a connection may carry (the form in ``get_provider_info`` declares the same names).
+EXTRA_FIELDS = (
+    "verify_ssl",
+    "ca_bundle",
+    "timeout",
+    "connect_timeout",
+    "max_retries",
+    "default_application",
+    "api_paths",
+    "token_header",
+)
+
+
+def _base_url(conn: Any) -> str:
+    host = (conn.host or "").strip()
+    if host and "://" not in host:
+        host = f"{(conn.schema or 'http').strip() or 'http'}://{host}"
+    if host and conn.port and host.count(":") < 2:  # the URL has no port of its own
+        host = f"{host.rstrip('/')}:{conn.port}"
+    return host
+
+
+def _api_paths(value: Any) -> Any:
+    """The form stores an object; a hand-written extra may hold it as JSON text."""
+    if isinstance(value, str) and value.strip():
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise AmtConfigurationError(f"api_paths must be a JSON object of name -> path, got {value!r}.") from None
+    return value or None
+
+
+def config_from_connection(conn: Any) -> ServerConfig:
+    """Read the Batch Server URL, API user, password and extras of ``conn`` (validated)."""
+    conn_id = conn.conn_id or "<unnamed>"
+    extra = conn.extra_dejson or {}
+    try:
+        ca_bundle = extra.get("ca_bundle") or None
+        verify_ssl = extra.get("verify_ssl")
+        verify: bool | str = ca_bundle or (
+            True if verify_ssl in (None, "") else validation.flag(verify_ssl, "verify_ssl")
+        )
+        return ServerConfig(
+            base_url=_base_url(conn),
+            user=conn.login,
+            password=conn.password,
+            verify=verify,
+            timeout=_or_default(extra.get("timeout"), DEFAULT_TIMEOUT),
+            connect_timeout=_or_default(extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
+            max_retries=_or_default(extra.get("max_retries"), DEFAULT_MAX_RETRIES),
+            default_application=extra.get("default_application") or None,
+            contract=DEFAULT_CONTRACT.with_overrides(_api_paths(extra.get("api_paths")), extra.get("token_header")),
+        )
+    except AmtError as err:
+        raise AmtConfigurationError(f"Connection {conn_id!r}: {err}") from None
+
+
+def _or_default(value: Any, default: Any) -> Any:
+    return default if value in (None, "") else value

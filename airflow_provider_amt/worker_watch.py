@@ -1,0 +1,202 @@
+"""What the operators and the sensor share on the worker: watching an AMT job and ending the task.
+
+* :class:`WatchedJob` is the job a task instance watches (id, description, message cursor, deadline).
+* :class:`AmtJobWatcher` (a mixin) holds the connection, the outcome rules and the grace periods,
+  defers to :class:`~airflow_provider_amt.triggers.amt.AmtJobTrigger` or waits on the worker
+  (both through the client library's one polling loop), and turns how the watch ended into the
+  task's outcome in :meth:`AmtJobWatcher._conclude`. The operators and the sensor differ only in
+  what a timeout and an unwatchable-but-running job mean to them (two small hooks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, NoReturn
+
+from airflow_provider_amt.compat import AirflowSkipException
+from airflow_provider_amt.events import AmtTriggerEvent
+from airflow_provider_amt.hooks.amt import AmtHook
+from airflow_provider_amt.joblog import log_completion, log_messages
+from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from amt_client import (
+    AmtCompletionCode,
+    AmtError,
+    AmtJobFailedError,
+    AmtMessage,
+    AmtValidationError,
+    MessageCursor,
+    Outcome,
+    Rules,
+    VerdictKind,
+    WatchResult,
+    WatchSettings,
+    validation,
+)
+from amt_client.policy import LAST_MESSAGES, failure_message
+
+#: Extra time given to the framework's deferral timeout, so the trigger's own ``timeout`` event
+#: (which lets the task kill the job and log why) always arrives first.
+DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
+
+
+@dataclass
+class WatchedJob:
+    """The AMT batch request a task instance watches, and how far its messages are in the task log."""
+
+    batch_request_id: int
+    what: str  # "batch job DEMO2/REPORTTEST01", for messages
+    cursor: MessageCursor
+    deadline: float | None = None  # epoch seconds (execution_timeout / sensor timeout)
+
+
+def result(batch_request_id: int, code: AmtCompletionCode) -> dict[str, Any]:
+    """The task's return value (XCom ``return_value``)."""
+    return {"batch_request_id": batch_request_id, "completion_code": int(code), "status": code.amt_name}
+
+
+class AmtJobWatcher:
+    """Mixin for ``BaseOperator`` subclasses that watch an AMT job (see the module docstring)."""
+
+    log: Any  # from BaseOperator
+    amt_conn_id: str
+    success_codes: tuple[int, ...]
+    skip_on_skipped_by_ops: bool
+    outage_grace_period: float
+    undefined_grace_period: float
+
+    def _init_watch(
+        self,
+        amt_conn_id: str,
+        success_codes: Any,
+        skip_on_skipped_by_ops: bool,
+        outage_grace_period: float,
+        undefined_grace_period: float,
+    ) -> None:
+        self.amt_conn_id = validation.connection_id(amt_conn_id)
+        self.success_codes = validation.success_codes(success_codes)
+        self.skip_on_skipped_by_ops = bool(skip_on_skipped_by_ops)
+        self.outage_grace_period = validation.seconds(outage_grace_period, "outage_grace_period")
+        self.undefined_grace_period = validation.seconds(undefined_grace_period, "undefined_grace_period")
+
+    @cached_property
+    def hook(self) -> AmtHook:
+        return AmtHook(self.amt_conn_id)
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(success_codes=self.success_codes, skip_on_skipped_by_ops=self.skip_on_skipped_by_ops)
+
+    def _watch_settings(self, poll_interval: float, deadline: float | None) -> WatchSettings:
+        return WatchSettings(
+            rules=self.rules,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            outage_grace_period=self.outage_grace_period,
+            undefined_grace_period=self.undefined_grace_period,
+        )
+
+    # --- waiting: in the triggerer, or here ---------------------------------------------------------
+
+    def _trigger(self, job: WatchedJob, poll_interval: float, cancel_on_kill: bool) -> AmtJobTrigger:
+        return AmtJobTrigger.for_job(
+            job.batch_request_id,
+            self.amt_conn_id,
+            self._watch_settings(poll_interval, job.deadline),
+            message_offset=job.cursor.offset,
+            cancel_on_kill=cancel_on_kill,
+        )
+
+    def _check_trigger_kwargs(self, trigger: AmtJobTrigger) -> None:
+        """Trigger kwargs must survive serde as plain JSON; find out before a job is started."""
+        _, kwargs = trigger.serialize()
+        try:
+            if json.loads(json.dumps(kwargs)) != kwargs:
+                raise TypeError("kwargs change in a JSON round trip")
+        except (TypeError, ValueError) as err:
+            raise AmtValidationError(f"the AMT trigger arguments are not plain JSON ({err}): {kwargs!r}") from None
+
+    def _defer_watch(self, job: WatchedJob, poll_interval: float, cancel_on_kill: bool) -> NoReturn:
+        timeout = None
+        if job.deadline is not None:
+            timeout = timedelta(seconds=max(0.0, job.deadline - time.time())) + DEFERRAL_TIMEOUT_PADDING
+        self.defer(  # type: ignore[attr-defined]
+            trigger=self._trigger(job, poll_interval, cancel_on_kill),
+            method_name="execute_complete",
+            kwargs={"deadline": job.deadline},
+            timeout=timeout,
+        )
+        raise AssertionError("defer() always raises")  # pragma: no cover
+
+    def _wait_on_worker(self, job: WatchedJob, poll_interval: float) -> WatchResult:
+        """The non-deferrable wait: the same polling loop as the trigger, streaming messages into the log."""
+        return self.hook.watch_job(
+            job.batch_request_id, job.cursor, self._watch_settings(poll_interval, job.deadline), self._log_page
+        )
+
+    def _log_page(self, page: Sequence[AmtMessage]) -> None:
+        log_messages(self.log, page, self.hook.redactor())
+
+    # --- ending the task ------------------------------------------------------------------------------
+
+    def _conclude(self, job: WatchedJob, ended: WatchResult) -> dict[str, Any]:
+        """Turn how the watch ended into the task's outcome (the one place that does)."""
+        if ended.kind is VerdictKind.TIMEOUT:
+            raise self._timed_out(job, ended.message)
+        code = ended.code
+        if ended.kind is VerdictKind.ERROR:
+            code = self._recheck(job, ended.message)
+            if not self.rules.is_final(code):
+                return self._still_running(job, ended.message, code)
+        assert code is not None  # a final verdict always carries its code
+        return self._finish(job, code)
+
+    def _conclude_event(self, job: WatchedJob, event: AmtTriggerEvent) -> dict[str, Any]:
+        job.cursor.offset = event.message_offset
+        return self._conclude(job, event.result)
+
+    def _timed_out(self, job: WatchedJob, message: str) -> BaseException:  # pragma: no cover - subclasses say
+        raise NotImplementedError
+
+    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> dict[str, Any]:
+        """AMT could not be watched, but asking once more says the job still runs."""
+        raise AmtError(f"AMT {job.what} (batch request {job.batch_request_id}) could not be watched: {message}")
+
+    def _recheck(self, job: WatchedJob, reason: str) -> AmtCompletionCode:
+        """After an ``error`` ending: ask AMT once more before failing the task."""
+        try:
+            return self.hook.get_job_status(job.batch_request_id).code
+        except AmtError as err:
+            raise type(err)(f"{reason}; checking batch request {job.batch_request_id} again failed too: {err}") from err
+
+    def _finish(self, job: WatchedJob, code: AmtCompletionCode) -> dict[str, Any]:
+        """Log the messages still missing and the completion block; return, skip or fail by the rules."""
+        self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
+        outcome = self.rules.outcome(code)
+        if outcome is Outcome.WAIT:  # 19 UNDEFINED past its grace period
+            outcome = Outcome.FAILED
+        log_completion(self.log, code, outcome.value)
+        if outcome is Outcome.SUCCESS:
+            return result(job.batch_request_id, code)
+        last = list(job.cursor.last)
+        if not last and job.cursor.offset:  # the trigger logged them: fetch the tail again for the error text
+            last = self.hook.get_messages(
+                job.batch_request_id, max(0, job.cursor.offset - LAST_MESSAGES), LAST_MESSAGES
+            )
+        message = self.hook.redactor()(failure_message(job.what, job.batch_request_id, code, last))
+        if outcome is Outcome.SKIPPED:
+            raise AirflowSkipException(message)
+        raise AmtJobFailedError(message)
+
+    def _log_rest(self, job: WatchedJob, outcome: str) -> None:
+        """After the job was killed (timeout): the messages still missing and the completion block."""
+        try:
+            code = self.hook.get_job_status(job.batch_request_id).code
+            self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
+            log_completion(self.log, code, outcome)
+        except AmtError as err:
+            self.log.warning("Could not read the end of the AMT job log: %s", err)

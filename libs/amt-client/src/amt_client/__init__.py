@@ -1,0 +1,71 @@
+"""A client for the Asysco AMT Batch Server, usable with or without Airflow.
+
+::
+
+    from amt_client import AmtClient, ServerConfig
+
+    with AmtClient(ServerConfig("https://batchserver:4004", "amtopcon", password)) as amt:
+        request_id = amt.start_batch_job("DEMO2", "REPORTTEST01", task_values=["25"])
+        print(amt.get_job_status(request_id))
+
+Layers: ``contract`` (the wire contract as data), ``engine`` (every retry, re-logon, paging and
+polling decision, as sans-IO step generators), ``sync`` / ``aio`` (thin drivers over ``requests``
+and ``aiohttp``). See the README of the distribution.
+"""
+
+from __future__ import annotations
+
+from amt_client.aio import AsyncAmtClient
+from amt_client.codes import AmtCompletionCode, AmtMessage, CodeClass, JobStatus
+from amt_client.config import ServerConfig
+from amt_client.contract import DEFAULT_CONTRACT, ApiPaths, FieldNames, WireContract
+from amt_client.engine import Engine, RetryPolicy
+from amt_client.errors import (
+    AmtAuthenticationError,
+    AmtConfigurationError,
+    AmtError,
+    AmtJobFailedError,
+    AmtNotFoundError,
+    AmtResponseError,
+    AmtServerUnavailableError,
+    AmtValidationError,
+)
+from amt_client.policy import MessageCursor, Outcome, Rules, VerdictKind, WatchResult, WatchSettings
+from amt_client.start import Action, StartRequest, TaskType
+from amt_client.sync import AmtClient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_CONTRACT",
+    "Action",
+    "AmtAuthenticationError",
+    "AmtClient",
+    "AmtCompletionCode",
+    "AmtConfigurationError",
+    "AmtError",
+    "AmtJobFailedError",
+    "AmtMessage",
+    "AmtNotFoundError",
+    "AmtResponseError",
+    "AmtServerUnavailableError",
+    "AmtValidationError",
+    "ApiPaths",
+    "AsyncAmtClient",
+    "CodeClass",
+    "Engine",
+    "FieldNames",
+    "JobStatus",
+    "MessageCursor",
+    "Outcome",
+    "RetryPolicy",
+    "Rules",
+    "ServerConfig",
+    "StartRequest",
+    "TaskType",
+    "VerdictKind",
+    "WatchResult",
+    "WatchSettings",
+    "WireContract",
+    "__version__",
+]

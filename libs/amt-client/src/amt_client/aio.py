@@ -1,0 +1,232 @@
+"""``AsyncAmtClient``: the engine driven over ``aiohttp``, for event loops (Airflow's triggerer).
+
+One ``aiohttp`` session, one token and one logon lock per (event loop, server login), shared by
+every client on that loop: thousands of watchers make one logon and reuse one connection pool.
+Sessions are bound to their loop, hence the key. The last client to :meth:`close` on a loop closes
+the session. All decisions are the engine's; this module only sends, sleeps and locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ssl
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+from typing_extensions import Self, Unpack
+
+from amt_client._base import ClientBase
+from amt_client.codes import AmtMessage, JobStatus
+from amt_client.config import ServerConfig
+from amt_client.engine import (
+    Engine,
+    FailureKind,
+    NeedToken,
+    Reply,
+    Response,
+    Send,
+    Sleep,
+    Step,
+    Steps,
+    TokenSlot,
+    TransportFailure,
+)
+from amt_client.errors import AmtConfigurationError, AmtError
+from amt_client.policy import MessageCursor, WatchResult, WatchSettings
+from amt_client.start import Action, StartOptions, StartRequest
+
+T = TypeVar("T")
+#: May return an awaitable (it is awaited); its result ``False`` stops reading.
+AsyncPageCallback = Callable[[Sequence[AmtMessage]], object]
+
+
+@dataclass
+class _SharedSession:
+    """One aiohttp session, token and logon lock per (event loop, server login)."""
+
+    session: aiohttp.ClientSession
+    tokens: TokenSlot = field(default_factory=TokenSlot)
+    logon_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+_shared_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], _SharedSession]]
+_shared_sessions = weakref.WeakKeyDictionary()
+
+
+def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
+    if isinstance(verify, str):
+        try:
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as err:
+            raise AmtConfigurationError(f"CA bundle {verify!r} cannot be used: {err}") from None
+    return bool(verify)
+
+
+def _failure_kind(err: BaseException) -> FailureKind:
+    if isinstance(err, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
+        return FailureKind.TLS
+    if isinstance(err, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+        return FailureKind.NOT_SENT
+    return FailureKind.MAYBE_SENT
+
+
+class AsyncAmtClient(ClientBase):
+    """Asynchronous AMT client: the methods of :class:`~amt_client.sync.AmtClient`, awaitable.
+
+    ``async with AsyncAmtClient(config) as amt: status = await amt.get_job_status(7)``
+    """
+
+    def __init__(self, config: ServerConfig | None = None, **options: Any):
+        super().__init__(config, **options)
+        self._engine: Engine | None = None
+        self._shared_session: _SharedSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def get_config(self) -> ServerConfig:
+        if self._config is None:
+            self._config = await self._resolve_config()
+        return self._config
+
+    async def _resolve_config(self) -> ServerConfig:
+        """Settings when none were given (the Airflow hook reads its connection here)."""
+        raise AmtConfigurationError("AsyncAmtClient was made without a ServerConfig.")
+
+    async def _shared(self) -> _SharedSession:
+        loop = asyncio.get_running_loop()
+        shared = self._shared_session
+        if shared is not None and self._loop is loop and not shared.session.closed:
+            return shared
+        config = await self.get_config()
+        sessions = _shared_sessions.setdefault(loop, {})
+        shared = sessions.get(config.cache_key)
+        if shared is None or shared.session.closed:
+            connector = aiohttp.TCPConnector(limit=100, limit_per_host=50, ssl=_ssl_setting(config.verify))
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout, sock_read=config.timeout)
+            shared = sessions[config.cache_key] = _SharedSession(
+                aiohttp.ClientSession(connector=connector, timeout=timeout)
+            )
+        shared.users += 1
+        self._shared_session, self._loop = shared, loop
+        return shared
+
+    async def close(self) -> None:
+        """Let go of the shared session; the last user on this loop closes it. Closing twice is harmless."""
+        shared, self._shared_session = self._shared_session, None
+        if shared is None:
+            return
+        shared.users -= 1
+        if shared.users <= 0 and not shared.session.closed:
+            await shared.session.close()
+            sessions = _shared_sessions.get(self._loop) if self._loop else None
+            if sessions and self._config and sessions.get(self._config.cache_key) is shared:
+                del sessions[self._config.cache_key]
+
+    async def __aenter__(self) -> Self:
+        await self._shared()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- the driver ------------------------------------------------------------------------------
+
+    async def _call(self, operation: Callable[[Engine], Steps[T]], on_page: AsyncPageCallback | None = None) -> T:
+        if self._engine is None:
+            self._engine = Engine(await self.get_config(), self._retry_policy, self._amt_log)
+        steps = operation(self._engine)
+        reply: Any = None
+        error: AmtError | None = None
+        while True:
+            try:
+                step = steps.throw(error) if error else steps.send(reply)
+            except StopIteration as done:
+                return done.value
+            reply, error = None, None
+            try:
+                reply = await self._perform(step, on_page)
+            except AmtError as err:
+                error = err
+
+    async def _perform(self, step: Step, on_page: AsyncPageCallback | None) -> Any:
+        if isinstance(step, Send):
+            return await self._send(step)
+        if isinstance(step, Sleep):
+            return await asyncio.sleep(step.seconds)
+        if isinstance(step, NeedToken):
+            return await self._token(step)
+        result = on_page(step.messages) if on_page else None
+        return await result if inspect.isawaitable(result) else result
+
+    async def _send(self, send: Send) -> Reply:
+        shared = await self._shared()
+        try:
+            async with shared.session.request(
+                send.method, send.url, json=send.json, params=send.params or None, headers=dict(send.headers)
+            ) as response:
+                return Response(response.status, await response.text(), response.headers.get("Retry-After"))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            return TransportFailure(_failure_kind(err), f"{type(err).__name__}: {err}")
+
+    async def _token(self, need: NeedToken) -> str:
+        shared = await self._shared()
+        async with shared.logon_lock:  # one logon for every concurrent caller on this loop
+            token = shared.tokens.current(need)
+            if token is None:
+                token = shared.tokens.store(*await self._call(Engine.logon))
+                await self._on_token(token)
+            return token
+
+    async def _on_token(self, token: str) -> None:
+        """Awaited with every new logon token (the Airflow hook registers it with the masker)."""
+
+    def _current_token(self) -> str | None:
+        return self._shared_session.tokens.token if self._shared_session else None
+
+    # --- the API: AmtClient's methods, awaitable -----------------------------------------------
+
+    async def heartbeat(self) -> str:
+        return await self._call(Engine.heartbeat)
+
+    async def test_connection(self) -> tuple[bool, str]:
+        try:
+            return await self._call(Engine.check)
+        except AmtError as err:  # the settings themselves could not be resolved
+            return False, str(err)
+
+    async def start(self, start: StartRequest) -> int:
+        return await self._call(lambda engine: engine.start(start))
+
+    async def start_batch_job(
+        self, application_name: str, job_name: str, *, task_values: Any = None, **options: Unpack[StartOptions]
+    ) -> int:
+        return await self.start(StartRequest.batch_job(application_name, job_name, task_values, **options))
+
+    async def start_script(
+        self, application_name: str, script_name: str, *, script_parameters: Any = None, **options: Unpack[StartOptions]
+    ) -> int:
+        return await self.start(StartRequest.script(application_name, script_name, script_parameters, **options))
+
+    async def get_job_status(self, batch_request_id: int) -> JobStatus:
+        return await self._call(lambda engine: engine.status(batch_request_id))
+
+    async def get_messages(self, batch_request_id: int, offset: int = 0, limit: int | None = None) -> list[AmtMessage]:
+        return await self._call(lambda engine: engine.messages(batch_request_id, offset, limit))
+
+    async def read_messages(self, batch_request_id: int, cursor: MessageCursor, on_page: AsyncPageCallback) -> int:
+        return await self._call(lambda engine: engine.drain(batch_request_id, cursor), on_page)
+
+    async def watch_job(
+        self, batch_request_id: int, cursor: MessageCursor, settings: WatchSettings, on_page: AsyncPageCallback
+    ) -> WatchResult:
+        return await self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page)
+
+    async def stop_job(self, batch_request_id: int) -> int:
+        return await self._call(lambda engine: engine.action(Action.STOP, batch_request_id))
+
+    async def kill_job(self, batch_request_id: int) -> int:
+        return await self._call(lambda engine: engine.action(Action.KILL, batch_request_id))

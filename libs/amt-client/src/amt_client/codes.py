@@ -1,0 +1,175 @@
+"""The AMT completion-code table: the single place that names and classifies every code.
+
+Both clients, the Airflow provider and the emulator read codes from here (the wire contract in
+``contract.py`` names this table as its code table), so a change in how a code is treated is one
+edit. Names are spelled exactly as Asysco publishes them (a mix of spaces and underscores) because
+that is what operators recognise from OpCon's JORS view; the enum member names are the Python-safe
+spelling of the same thing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class CodeClass(str, enum.Enum):
+    """What a completion code means for someone waiting on the job."""
+
+    WAITING = "waiting"  # not started yet; keep polling
+    RUNNING = "running"  # started; keep polling
+    SUCCESS = "success"  # terminal, the job did what it should
+    FAILED = "failed"  # terminal, the job did not
+    AMBIGUOUS = "ambiguous"  # 19 UNDEFINED: not terminal at first, failed after a grace period
+    ERROR = "error"  # 23/24: the client could not talk to the server; not a job state
+
+
+class AmtCompletionCode(enum.IntEnum):
+    """Every published AMT completion code, with its published name, meaning and classification.
+
+    Code 17 appears in no source and is deliberately absent: a server that sends it gets an
+    "unknown code" error instead of a guess.
+    """
+
+    IDLE = 0
+    QUEUED = 1
+    RUNNING = 2
+    KILLED = 3
+    DONE = 4
+    SUSPENDED = 5
+    SKIPPED_BY_OPS = 6
+    RUN_MANUAL = 7
+    RUN_FORCED = 8
+    RUN_DEBUG = 9
+    DEL_QUEUE = 10
+    ERROR = 11
+    ABORTED = 12
+    WAIT_FOR_FILE = 13
+    WAIT_FOR_INPUT_REQUEST = 14
+    WAIT_FOR_JOB = 15
+    WAIT_FOR_REPORT = 16
+    RECOVER_CP = 18
+    UNDEFINED = 19
+    WAIT_FOR_QUEUE = 20
+    WAIT_FOR_DEBUGGER = 21
+    ABORTED_WITH_RECOVER = 22
+    WEB_SERVER_ERROR = 23
+    AUTHENTICATION_ERROR = 24
+    INVALID_AMT_USER = 99
+
+    @property
+    def amt_name(self) -> str:
+        """The name exactly as AMT and OpCon print it (e.g. ``WAIT FOR FILE``)."""
+        return _TABLE[self][0]
+
+    @property
+    def description(self) -> str:
+        return _TABLE[self][1]
+
+    @property
+    def code_class(self) -> CodeClass:
+        return _TABLE[self][2]
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the job will not change state any more (19 UNDEFINED is not, at first)."""
+        return self.code_class in (CodeClass.SUCCESS, CodeClass.FAILED)
+
+    @property
+    def is_successful(self) -> bool:
+        """Only 4 DONE, as in OpCon's default failure criteria; operators can widen this."""
+        return self.code_class is CodeClass.SUCCESS
+
+    @classmethod
+    def parse(cls, value: object) -> AmtCompletionCode:
+        """Turn a server-supplied value into a code, or raise ``ValueError`` naming the bad value."""
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"completion code must be an integer, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"completion code must be an integer, got {value!r}") from None
+        try:
+            return cls(number)
+        except ValueError:
+            known = ", ".join(str(int(c)) for c in cls)
+            raise ValueError(f"unknown AMT completion code {number} (known codes: {known})") from None
+
+
+_W, _R, _S, _F, _A, _E = (
+    CodeClass.WAITING,
+    CodeClass.RUNNING,
+    CodeClass.SUCCESS,
+    CodeClass.FAILED,
+    CodeClass.AMBIGUOUS,
+    CodeClass.ERROR,
+)
+
+_TABLE: dict[AmtCompletionCode, tuple[str, str, CodeClass]] = {
+    AmtCompletionCode.IDLE: ("IDLE", "job is idle", _W),
+    AmtCompletionCode.QUEUED: ("QUEUED", "queued for a future start in the current timeframe", _W),
+    AmtCompletionCode.RUNNING: ("RUNNING", "started manually or by the scheduler", _R),
+    AmtCompletionCode.KILLED: ("KILLED", "terminated by a kill command", _F),
+    AmtCompletionCode.DONE: ("DONE", "completed normally", _S),
+    AmtCompletionCode.SUSPENDED: ("SUSPENDED", "queued job has not started on time", _W),
+    AmtCompletionCode.SKIPPED_BY_OPS: ("SKIPPED_BY_OPS", "suspended job skipped by control center", _F),
+    AmtCompletionCode.RUN_MANUAL: ("RUN_MANUAL", "started by control center", _R),
+    AmtCompletionCode.RUN_FORCED: ("RUN_FORCED", "forced start even when the job server is halted", _R),
+    AmtCompletionCode.RUN_DEBUG: ("RUN_DEBUG", "report started from Visual Studio", _R),
+    AmtCompletionCode.DEL_QUEUE: ("DEL_QUEUE", "deleted from queue", _F),
+    AmtCompletionCode.ERROR: ("ERROR", "ended in error (also: script file not found)", _F),
+    AmtCompletionCode.ABORTED: ("ABORTED", "aborted on purpose in the business logic", _F),
+    AmtCompletionCode.WAIT_FOR_FILE: ("WAIT FOR FILE", "waiting for a file", _W),
+    AmtCompletionCode.WAIT_FOR_INPUT_REQUEST: ("WAIT FOR INPUT REQUEST", "waiting for a request", _W),
+    AmtCompletionCode.WAIT_FOR_JOB: ("WAIT FOR JOB", "waiting for another job to finish", _W),
+    AmtCompletionCode.WAIT_FOR_REPORT: ("WAIT FOR REPORT", "waiting for a report to finish", _W),
+    AmtCompletionCode.RECOVER_CP: ("RECOVER_CP", "request to recover from a saved critical point", _R),
+    AmtCompletionCode.UNDEFINED: ("UNDEFINED", "state is undefined", _A),
+    AmtCompletionCode.WAIT_FOR_QUEUE: ("WAIT_FOR QUEUE", "waiting for the queue start time", _W),
+    AmtCompletionCode.WAIT_FOR_DEBUGGER: ("WAIT_FOR_DEBUGGER", "waiting for a LION debugger", _W),
+    AmtCompletionCode.ABORTED_WITH_RECOVER: ("ABORTED_WITH_RECOVER", "aborted with recover", _F),
+    AmtCompletionCode.WEB_SERVER_ERROR: ("WEB_SERVER_ERROR", "the AMT Batch Server could not be reached", _E),
+    AmtCompletionCode.AUTHENTICATION_ERROR: ("AUTHENTICATION_ERROR", "the AMT credentials were rejected", _E),
+    AmtCompletionCode.INVALID_AMT_USER: (
+        "INVALID AMT USER",
+        "the job was run with a named AMT user that is invalid",
+        _F,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """The state of one AMT batch request, as MonitorJob reports it."""
+
+    batch_request_id: int
+    code: AmtCompletionCode
+
+    @property
+    def name(self) -> str:
+        return self.code.amt_name
+
+    @property
+    def description(self) -> str:
+        return self.code.description
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.code.is_terminal
+
+    @property
+    def is_successful(self) -> bool:
+        return self.code.is_successful
+
+    def __str__(self) -> str:
+        return f"{self.name} ({int(self.code)})"
+
+
+@dataclass(frozen=True)
+class AmtMessage:
+    """One message the AMT job wrote, with its position in the job's message list."""
+
+    index: int
+    text: str
+    timestamp: str | None = None
+    severity: str | None = None

@@ -1,0 +1,415 @@
+"""The AMT Batch Server wire contract as data: paths, token header, JSON field names, code table.
+
+The real ``AmtOpConService`` paths and bodies are not published (see ``docs/api-contract.md``), so
+most of this is *assumed*. It is one typed object, :class:`WireContract`, with the documented or
+assumed defaults, because a site must be able to align with its real Batch Server without a code
+change: :meth:`WireContract.with_overrides` takes other paths and another token header (the
+Airflow connection passes them from its extras). Field names and the code table are part of the
+same object, so the clients and the emulator cannot disagree on them.
+
+The module does no I/O: it turns arguments into :class:`ApiRequest` objects and JSON bodies back
+into Python objects, raising the typed errors of ``errors.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Generic, TypeVar
+
+from amt_client import validation
+from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus
+from amt_client.errors import (
+    AmtAuthenticationError,
+    AmtConfigurationError,
+    AmtError,
+    AmtNotFoundError,
+    AmtResponseError,
+    AmtServerUnavailableError,
+    AmtValidationError,
+)
+from amt_client.start import Action, StartRequest, TaskType
+
+T = TypeVar("T")
+
+#: The placeholder the per-job paths carry.
+ID_PLACEHOLDER = "{batch_request_id}"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*$")
+
+
+@dataclass(frozen=True)
+class ApiPaths:
+    """Where each AMT function is served (all *assumed*); the per-job ones carry ``{batch_request_id}``."""
+
+    heartbeat: str = "/api/Heartbeat"
+    logon: str = "/api/Logon"
+    job_action: str = "/api/OpConJobAction"
+    monitor: str = "/api/MonitorJob/{batch_request_id}"
+    messages: str = "/api/GetMessages/{batch_request_id}"
+
+    def __post_init__(self) -> None:
+        for name, path in dataclasses.asdict(self).items():
+            per_job = name in ("monitor", "messages")
+            if not isinstance(path, str) or not _PATH.match(path):
+                raise AmtConfigurationError(
+                    f"api path {name!r} must be a URL path starting with '/' (no spaces, query or fragment), "
+                    f"got {path!r}."
+                )
+            braces = path.count("{") + path.count("}")
+            if per_job and (path.count(ID_PLACEHOLDER) != 1 or braces != 2):
+                raise AmtConfigurationError(f"api path {name!r} must contain {ID_PLACEHOLDER} once, got {path!r}.")
+            if not per_job and braces:
+                raise AmtConfigurationError(f"api path {name!r} takes no placeholder, got {path!r}.")
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """JSON field names. The Start fields come from SMA's connector code; the rest are *assumed*."""
+
+    user_name: str = "userName"
+    password: str = "password"
+    token: str = "amtLogonToken"
+    expires_in: str = "expiresIn"
+    status: str = "status"
+    version: str = "version"
+    action: str = "action"
+    task_type: str = "taskType"
+    task_id: str = "taskId"
+    application: str = "applicationName"
+    submit_user: str = "amtSubmitUser"
+    station: str = "amtStation"
+    run_as_user: str = "amtUser"
+    queue: str = "amtQueueName"
+    job_name: str = "jobName"
+    task_values: str = "taskValues"
+    script_name: str = "scriptName"
+    script_parameters: str = "scriptParameters"
+    batch_request_id: str = "batchRequestId"
+    completion_code: str = "completionCode"
+    message: str = "message"
+    error: str = "error"
+    messages: str = "messages"
+    index: str = "index"
+    text: str = "text"
+    timestamp: str = "timestamp"
+    severity: str = "severity"
+    offset: str = "offset"
+    limit: str = "limit"
+
+    def name_field(self, task_type: TaskType) -> str:
+        return self.job_name if task_type is TaskType.BATCH_JOB else self.script_name
+
+    def values_field(self, task_type: TaskType) -> str:
+        return self.task_values if task_type is TaskType.BATCH_JOB else self.script_parameters
+
+
+@dataclass(frozen=True)
+class ApiRequest(Generic[T]):
+    """One HTTP call and how to read its answer, independent of the client library that sends it."""
+
+    method: str
+    path: str
+    #: Short human description for logs and errors ("Start batch job DEMO2/REPORTTEST01").
+    what: str
+    parse: Callable[[Any, str], T] = field(repr=False)
+    json_body: dict[str, Any] | None = field(default=None, repr=False)
+    params: dict[str, str] = field(default_factory=dict)
+    needs_token: bool = True
+    #: Safe to send again after an ambiguous failure (read timeout, dropped connection, 5xx).
+    idempotent: bool = True
+
+    def describe(self, server: str) -> str:
+        """``POST http://host:42000/api/OpConJobAction (Start batch job DEMO2/X)``: never a body or secret."""
+        return f"{self.method} {server}{self.path} ({self.what})"
+
+
+@dataclass(frozen=True)
+class WireContract:
+    """Everything the clients and the emulator must agree on. Defaults are the documented/assumed ones."""
+
+    paths: ApiPaths = ApiPaths()
+    #: From SMA's sample code [code]: every call after the logon carries the token in this header.
+    token_header: str = "X-AMT-LogonToken"
+    fields: FieldNames = FieldNames()
+    #: The completion-code table the status answer is read with.
+    codes: type[AmtCompletionCode] = AmtCompletionCode
+    #: Largest page of messages one GetMessages call may ask for (assumed server limit).
+    max_messages_page: int = 1000
+    #: HTTP statuses after which an idempotent call is tried again.
+    retryable_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.token_header, str) or not _HEADER_NAME.match(self.token_header):
+            raise AmtConfigurationError(f"token_header must be an HTTP header name, got {self.token_header!r}.")
+
+    def with_overrides(self, paths: Mapping[str, Any] | None = None, token_header: str | None = None) -> WireContract:
+        """This contract with some paths and/or the token header replaced (validated).
+
+        ``paths`` maps names of :class:`ApiPaths` (``logon``, ``monitor``...) to paths.
+        """
+        if paths is not None and not isinstance(paths, Mapping):
+            raise AmtConfigurationError(f"api_paths must be an object of name -> path, got {paths!r}.")
+        unknown = sorted(set(paths or {}) - {f.name for f in dataclasses.fields(ApiPaths)})
+        if unknown:
+            known = ", ".join(f.name for f in dataclasses.fields(ApiPaths))
+            raise AmtConfigurationError(f"api_paths has unknown names {unknown}; known: {known}.")
+        return dataclasses.replace(
+            self,
+            paths=dataclasses.replace(self.paths, **dict(paths or {})),
+            token_header=token_header or self.token_header,
+        )
+
+    def differences(self) -> list[str]:
+        """What differs from the default contract, e.g. ``["logon=/amt/Logon", "token header=X-Token"]``."""
+        default = WireContract()
+        result = [
+            f"{name}={path}"
+            for name, path in dataclasses.asdict(self.paths).items()
+            if path != getattr(default.paths, name)
+        ]
+        if self.token_header != default.token_header:
+            result.append(f"token header={self.token_header}")
+        return result
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def heartbeat_request(self) -> ApiRequest[str]:
+        return ApiRequest("GET", self.paths.heartbeat, "heartbeat", self.parse_heartbeat, needs_token=False)
+
+    def logon_request(self, user: str, password: str) -> ApiRequest[tuple[str, float | None]]:
+        # The body holds the password; ApiRequest.describe() never prints bodies.
+        body = {self.fields.user_name: user, self.fields.password: password}
+        return ApiRequest(
+            "POST", self.paths.logon, f"logon as {user}", self.parse_logon, json_body=body, needs_token=False
+        )
+
+    def start_request(self, start: StartRequest) -> ApiRequest[int]:
+        return ApiRequest(
+            "POST",
+            self.paths.job_action,
+            f"Start {start.what}",
+            self.parse_start,
+            json_body=self.start_body(start),
+            # A repeated Start may create a second job: the server is not known to de-duplicate taskId.
+            idempotent=False,
+        )
+
+    def action_request(self, action: Action, batch_request_id: int) -> ApiRequest[int]:
+        """Stop or Kill: asking twice has the same effect as asking once, so it may be retried."""
+        action = Action(action)
+        if action is Action.START:
+            raise AmtValidationError("use start_request for a Start; action_request is for Stop and Kill.")
+        batch_request_id = validation.batch_request_id(batch_request_id)
+        f = self.fields
+        return ApiRequest(
+            "POST",
+            self.paths.job_action,
+            f"{action.value} batch request {batch_request_id}",
+            self.parse_action,
+            json_body={f.action: action.value, f.batch_request_id: batch_request_id},
+        )
+
+    def status_request(self, batch_request_id: int) -> ApiRequest[JobStatus]:
+        batch_request_id = validation.batch_request_id(batch_request_id)
+        return ApiRequest(
+            "GET",
+            self._job_path(self.paths.monitor, batch_request_id),
+            f"MonitorJob {batch_request_id}",
+            self.parse_status,
+        )
+
+    def messages_request(
+        self, batch_request_id: int, offset: int = 0, limit: int | None = None
+    ) -> ApiRequest[list[AmtMessage]]:
+        batch_request_id = validation.batch_request_id(batch_request_id)
+        offset = validation.offset(offset)
+        page = self.max_messages_page
+        limit = page if limit is None else validation.integer(limit, "limit", minimum=1, maximum=page)
+        return ApiRequest(
+            "GET",
+            self._job_path(self.paths.messages, batch_request_id),
+            f"GetMessages {batch_request_id} from {offset}",
+            partial(self.parse_messages, offset=offset),
+            params={self.fields.offset: str(offset), self.fields.limit: str(limit)},
+        )
+
+    @staticmethod
+    def _job_path(template: str, batch_request_id: int) -> str:
+        return template.replace(ID_PLACEHOLDER, str(batch_request_id))
+
+    # --- the Start body, both ways ----------------------------------------------------------------
+
+    def start_body(self, start: StartRequest) -> dict[str, Any]:
+        f = self.fields
+        return {
+            f.action: Action.START.value,
+            f.task_type: start.task_type.value,
+            f.task_id: start.task_id,
+            f.application: start.application_name,
+            f.submit_user: start.submit_user,
+            f.station: start.station,
+            f.run_as_user: start.run_as_user,
+            f.queue: start.queue_name,
+            f.name_field(start.task_type): start.name,
+            f.values_field(start.task_type): list(start.values),
+        }
+
+    def parse_start_body(self, body: Mapping[str, Any], default_application: str | None = None) -> StartRequest:
+        """The server side of :meth:`start_body`: raises ``AmtValidationError`` naming the bad wire field."""
+        f = self.fields
+        try:
+            task_type = TaskType(body.get(f.task_type))
+        except ValueError:
+            raise AmtValidationError(f"{f.task_type} must be one of {[t.value for t in TaskType]}") from None
+        name_field, values_field = f.name_field(task_type), f.values_field(task_type)
+        for required in (name_field, f.submit_user, f.station):
+            validation.require_text(body.get(required), required)
+        for optional in (f.application, f.run_as_user, f.queue, f.task_id):
+            validation.optional_text(body.get(optional), optional)
+        return StartRequest(
+            task_type,
+            validation.require_text(body.get(f.application) or default_application, f.application),
+            body[name_field],
+            task_type.normalise_values(body.get(values_field), values_field),
+            run_as_user=body.get(f.run_as_user),
+            queue_name=body.get(f.queue),
+            submit_user=body[f.submit_user],
+            station=body[f.station],
+            task_id=body.get(f.task_id),
+        )
+
+    # --- answers ----------------------------------------------------------------------------------
+
+    def parse_heartbeat(self, body: Any, where: str) -> str:
+        """The heartbeat returns ``{"status": "up", "version": "..."}``; anything else is "down"."""
+        status = _field(body, self.fields.status, str, where)
+        if status.lower() != "up":
+            raise AmtServerUnavailableError(f"{where}: the AMT Batch Server reports status {status!r}.")
+        version = body.get(self.fields.version)
+        return f"AMT Batch Server is up (version {version})" if version else "AMT Batch Server is up"
+
+    def parse_logon(self, body: Any, where: str) -> tuple[str, float | None]:
+        """The logon token and, when the server says, its lifetime in seconds."""
+        token = _field(body, self.fields.token, str, where)
+        if not token:
+            raise AmtResponseError(f"{where}: the server returned an empty logon token.")
+        expires = body.get(self.fields.expires_in)
+        if expires is not None and not validation.is_number(expires):
+            raise AmtResponseError(f"{where}: field {self.fields.expires_in!r} has an unexpected value {expires!r}")
+        return token, (float(expires) if expires is not None else None)
+
+    def parse_start(self, body: Any, where: str) -> int:
+        """A BatchRequestId above 0 means the request was accepted; 0 or below means it was not."""
+        request_id = _field(body, self.fields.batch_request_id, int, where)
+        if request_id <= 0:
+            reason = body.get(self.fields.message) or "no reason given"
+            raise AmtValidationError(f"{where}: AMT did not accept the request (BatchRequestId {request_id}): {reason}")
+        return int(request_id)
+
+    def parse_status(self, body: Any, where: str) -> JobStatus:
+        request_id = _field(body, self.fields.batch_request_id, int, where)
+        raw = _field(body, self.fields.completion_code, (int, str), where)
+        try:
+            code = self.codes.parse(raw)
+        except ValueError as err:
+            raise AmtResponseError(
+                f"{where}: {err}. The client does not guess what an unknown code means; "
+                "report it so that it can be added to the code table."
+            ) from None
+        return JobStatus(batch_request_id=request_id, code=code)
+
+    def parse_action(self, body: Any, where: str) -> int:
+        return int(_field(body, self.fields.batch_request_id, int, where))
+
+    def parse_messages(self, body: Any, where: str, offset: int) -> list[AmtMessage]:
+        """Messages from ``offset`` on, checked to be contiguous so a cursor can never skip or repeat."""
+        f = self.fields
+        raw = _field(body, f.messages, list, where)
+        result = []
+        for i, item in enumerate(raw):
+            at = f"{where} message {i}"
+            index = _field(item, f.index, int, at)
+            if index != offset + i:
+                raise AmtResponseError(
+                    f"{where}: message {i} has index {index}, expected {offset + i}; the server's "
+                    "message list is not contiguous."
+                )
+            timestamp, severity = item.get(f.timestamp), item.get(f.severity)
+            result.append(
+                AmtMessage(
+                    index=index,
+                    text=_field(item, f.text, str, at),
+                    timestamp=timestamp if isinstance(timestamp, str) else None,
+                    severity=severity if isinstance(severity, str) else None,
+                )
+            )
+        return result
+
+    # --- errors -----------------------------------------------------------------------------------
+
+    def error_for_status(self, status: int, text: str, request: ApiRequest[Any], server: str) -> AmtError:
+        """The typed error for a non-2xx answer, with the server's own message when it gave one."""
+        detail = self._server_message(text)
+        where = f"{request.describe(server)} failed with HTTP {status}"
+        if detail:
+            where += f": {detail}"
+        if status in (401, 403):
+            hint = (
+                "Check the API user and password."
+                if request.path == self.paths.logon
+                else "The logon token was refused even after logging on again."
+            )
+            return AmtAuthenticationError(f"{where}. {hint} (AMT completion code 24 AUTHENTICATION_ERROR)")
+        if status == 404:
+            return AmtNotFoundError(f"{where}. Check the batch request id / job name, and the API paths.")
+        if status in (400, 409, 422):
+            return AmtValidationError(f"{where}. Fix the request; retrying it will not help.")
+        if status in self.retryable_statuses:
+            return AmtServerUnavailableError(
+                f"{where}. The AMT Batch Server is failing or overloaded; try again later "
+                "(AMT completion code 23 WEB_SERVER_ERROR)."
+            )
+        return AmtResponseError(f"{where}. This status is not part of the AMT API contract.")
+
+    def _server_message(self, text: str) -> str:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return snippet(text)
+        if isinstance(body, dict):
+            return snippet(str(body.get(self.fields.message) or body.get(self.fields.error) or ""))
+        return ""
+
+
+def decode_json(text: str, request: ApiRequest[Any], server: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        raise AmtResponseError(
+            f"{request.describe(server)} returned a body that is not JSON: {snippet(text)!r}. "
+            "Check that the URL points at the AMT Batch Server and not at a proxy page."
+        ) from None
+
+
+def _field(body: Any, name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(body, dict) or name not in body:
+        raise AmtResponseError(f"{where}: the response has no field {name!r}: {snippet(body)!r}")
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise AmtResponseError(f"{where}: field {name!r} has an unexpected value {snippet(value)!r}")
+    return value
+
+
+def snippet(value: Any, limit: int = 200) -> str:
+    """At most ``limit`` characters of a server-supplied value, for error messages."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+#: The contract with every documented/assumed default.
+DEFAULT_CONTRACT = WireContract()

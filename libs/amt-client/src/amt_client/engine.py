@@ -1,0 +1,364 @@
+"""The sans-IO engine: every AMT rule about *what* to send and *what to do next*, with no I/O.
+
+Each operation is a generator of steps. It yields
+
+* :class:`Send`: send this HTTP request and give me back a :class:`Response` or a
+  :class:`TransportFailure`;
+* :class:`Sleep`: wait this long;
+* :class:`NeedToken`: give me a valid logon token (log on if there is none, or if ``stale`` is
+  the current one, or if ``fresh`` asks for a new logon);
+* :class:`Deliver`: here is a page of messages for the caller (the reply may be ``False`` to stop
+  reading);
+
+and finally *returns* its result (``StopIteration.value``). An :class:`~amt_client.errors.AmtError`
+the driver meets while carrying out a step is thrown into the generator at that step.
+
+The two clients (``sync.AmtClient`` over ``requests``, ``aio.AsyncAmtClient`` over ``aiohttp``) are
+thin drivers of these generators, so retries, re-logon, backoff, ``Retry-After``, paging and the
+polling loop exist once, here, and are tested with a fake clock and no sockets.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus
+from amt_client.config import ServerConfig
+from amt_client.contract import ApiRequest, decode_json
+from amt_client.errors import TRANSIENT_ERRORS, AmtConfigurationError, AmtError, AmtServerUnavailableError
+from amt_client.policy import JobWatch, MessageCursor, Verdict, VerdictKind, WatchResult, WatchSettings
+from amt_client.start import Action, StartRequest
+
+T = TypeVar("T")
+
+
+# --- steps and replies -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send this request; the reply is a :class:`Response` or a :class:`TransportFailure`."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    json: Any = field(default=None, repr=False)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class NeedToken:
+    """Reply with a valid logon token. ``stale``: the server refused this one; ``fresh``: log on anew."""
+
+    stale: str | None = None
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """A page of messages for the caller; reply ``False`` to stop reading, anything else to go on."""
+
+    messages: Sequence[AmtMessage]
+
+
+Step = Send | Sleep | NeedToken | Deliver
+Steps = Generator[Step, Any, T]
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    text: str = field(repr=False)
+    retry_after: str | None = None
+
+
+class FailureKind(enum.Enum):
+    NOT_SENT = "not sent"  # the connection failed: the server provably never saw the request
+    MAYBE_SENT = "maybe sent"  # read timeout, dropped connection: the server may have acted on it
+    TLS = "tls"  # the TLS handshake failed: configuration, retrying cannot help
+
+
+@dataclass(frozen=True)
+class TransportFailure:
+    kind: FailureKind
+    detail: str
+
+
+Reply = Response | TransportFailure
+
+
+# --- retries ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter; ``Retry-After`` wins when the server sends it."""
+
+    max_retries: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 15.0
+    max_retry_after: float = 120.0
+
+    def should_retry(
+        self, request: ApiRequest[Any], attempt: int, *, status: int | None, sent: bool, retryable: frozenset[int]
+    ) -> bool:
+        """``attempt`` counts from 0. ``sent`` is False when the request provably never left.
+
+        A Start (not idempotent) is repeated only when it cannot have reached the server: a failed
+        connect, or HTTP 429 (the server refused it before doing anything).
+        """
+        if attempt >= self.max_retries:
+            return False
+        if status is not None:
+            return status in retryable and (request.idempotent or status == 429)
+        return request.idempotent or not sent
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        cap = min(self.max_delay, self.base_delay * (2**attempt))
+        return (rng or random).uniform(cap / 2, cap)
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """``Retry-After`` as seconds (either form the RFC allows), or None when absent or malformed."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+# --- tokens ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenSlot:
+    """One cached logon token, renewed a little before the lifetime the server announced.
+
+    Drivers keep one per server login, shared by every caller (threads or coroutines), and ask it
+    under their lock: :meth:`current` answers a :class:`NeedToken` step, :meth:`store` keeps the
+    result of a logon.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None
+
+    def current(self, need: NeedToken) -> str | None:
+        """The token to use for ``need``, or None when a logon is due."""
+        if need.fresh or (need.stale is not None and need.stale == self.token):
+            self.token = self.expires_at = None
+        if self.token and (self.expires_at is None or self.clock() < self.expires_at):
+            return self.token
+        return None
+
+    def store(self, token: str, lifetime: float | None) -> str:
+        self.token = token
+        # Renew 10% (at most 30 s) early so a poll does not race the expiry.
+        self.expires_at = None if lifetime is None else self.clock() + lifetime - min(30.0, lifetime * 0.1)
+        return token
+
+
+# --- the engine ------------------------------------------------------------------------------------
+
+
+class Engine:
+    """The operations of one server login, as step generators (see the module docstring).
+
+    :param config: the server settings (validated).
+    :param policy: retry policy; default: ``RetryPolicy(max_retries=config.max_retries)``.
+    :param log: where retries and re-logons are reported (a ``logging.Logger`` or alike).
+    :param rng: random source for backoff jitter (tests pass a seeded one).
+    :param clock: monotonic clock of the polling policy (tests pass a fake one).
+    :param wall_clock: epoch clock the watch deadline is compared with.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        policy: RetryPolicy | None = None,
+        log: Any = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
+        self.config = config
+        self.contract = config.contract
+        self.policy = policy or RetryPolicy(max_retries=config.max_retries)
+        self.log = log or logging.getLogger("amt_client")
+        self.random = rng or random.Random()
+        self.clock = clock
+        self.wall_clock = wall_clock
+
+    # --- one call: retries and re-logon ----------------------------------------------------------
+
+    def call(self, request: ApiRequest[T]) -> Steps[T]:
+        """Send ``request`` until it succeeds, fails for good, or retries run out; return the parsed answer."""
+        server = self.config.base_url
+        attempt, relogged, stale = 0, False, None
+        while True:
+            headers = {"Accept": "application/json"}
+            token = None
+            if request.needs_token:
+                token = yield NeedToken(stale=stale)
+                headers[self.contract.token_header] = token
+            reply = yield Send(
+                request.method, self.config.url(request.path), headers, request.json_body, request.params
+            )
+            if isinstance(reply, TransportFailure):
+                if reply.kind is FailureKind.TLS:
+                    raise tls_error(request, server, reply.detail)
+                sent = reply.kind is FailureKind.MAYBE_SENT
+                if not self._may_retry(request, attempt, status=None, sent=sent):
+                    raise unreachable_error(request, server, reply, attempt + 1)
+                delay, reason = self.policy.delay(attempt, rng=self.random), reply.detail.split(":")[0]
+            elif reply.status == 401 and request.needs_token and not relogged:
+                relogged, stale = True, token
+                self.log.info("AMT refused the logon token for %s; logging on again", request.what)
+                continue
+            elif reply.status >= 400:
+                if not self._may_retry(request, attempt, status=reply.status, sent=True):
+                    raise self.contract.error_for_status(reply.status, reply.text, request, server)
+                retry_after = parse_retry_after(reply.retry_after, self.wall_clock)
+                delay = self.policy.delay(attempt, retry_after, rng=self.random)
+                reason = f"HTTP {reply.status}"
+            else:
+                return request.parse(decode_json(reply.text, request, server), request.describe(server))
+            attempt += 1
+            self.log.warning(
+                "%s failed (%s); retry %d of %d in %.1f s",
+                request.describe(server),
+                reason,
+                attempt,
+                self.policy.max_retries,
+                delay,
+            )
+            yield Sleep(delay)
+
+    def _may_retry(self, request: ApiRequest[Any], attempt: int, *, status: int | None, sent: bool) -> bool:
+        retryable = self.contract.retryable_statuses
+        return self.policy.should_retry(request, attempt, status=status, sent=sent, retryable=retryable)
+
+    # --- the AMT operations ----------------------------------------------------------------------
+
+    def logon(self) -> Steps[tuple[str, float | None]]:
+        return self.call(self.contract.logon_request(self.config.user, self.config.password))
+
+    def heartbeat(self) -> Steps[str]:
+        return self.call(self.contract.heartbeat_request())
+
+    def start(self, start: StartRequest) -> Steps[int]:
+        return self.call(self.contract.start_request(start))
+
+    def status(self, batch_request_id: int) -> Steps[JobStatus]:
+        return self.call(self.contract.status_request(batch_request_id))
+
+    def messages(self, batch_request_id: int, offset: int = 0, limit: int | None = None) -> Steps[list[AmtMessage]]:
+        return self.call(self.contract.messages_request(batch_request_id, offset, limit))
+
+    def action(self, action: Action, batch_request_id: int) -> Steps[int]:
+        return self.call(self.contract.action_request(action, batch_request_id))
+
+    def check(self) -> Steps[tuple[bool, str]]:
+        """Heartbeat (server up) and a fresh logon (credentials accepted): ``(ok, text)``, never raises AmtError."""
+        try:
+            status = yield from self.heartbeat()
+            yield NeedToken(fresh=True)
+        except AmtError as err:
+            return False, str(err)
+        return True, f"{status}; logon as {self.config.user} succeeded."
+
+    # --- paging and polling ----------------------------------------------------------------------
+
+    def drain(self, batch_request_id: int, cursor: MessageCursor) -> Steps[int]:
+        """Deliver every message from the cursor on, a page at a time; returns how many were delivered.
+
+        The cursor is advanced before each page is delivered. Reading stops early when the
+        caller replies ``False`` to a :class:`Deliver`.
+        """
+        page_size = self.contract.max_messages_page
+        count = 0
+        while True:
+            page = yield from self.messages(batch_request_id, cursor.offset, page_size)
+            cursor.advance(page)
+            count += len(page)
+            if page and (yield Deliver(page)) is False:
+                return count
+            if len(page) < page_size:
+                return count
+
+    def watch(self, batch_request_id: int, cursor: MessageCursor, settings: WatchSettings) -> Steps[WatchResult]:
+        """Poll a job until it is final, the deadline passes, or AMT cannot be asked; deliver its messages.
+
+        Each round asks the status, then delivers the messages written since the cursor, so a
+        caller that logs pages sees them within one poll, and when the job is final every message
+        it wrote has been delivered. Transient failures are ridden out for the grace period; any
+        other error (authentication, not found, configuration) ends the watch with ``ERROR``.
+        """
+        watch = JobWatch(settings, clock=self.clock, wall_clock=self.wall_clock, rng=self.random)
+        while True:
+            code: AmtCompletionCode | None = None
+            try:
+                status = yield from self.status(batch_request_id)
+                code = status.code
+                yield from self.drain(batch_request_id, cursor)
+                verdict = watch.on_status(code, str(status))
+            except TRANSIENT_ERRORS as err:
+                self.log.warning("AMT status check failed, will retry: %s", err)
+                verdict = watch.on_transient_error(err)
+            except AmtError as err:
+                verdict = Verdict(VerdictKind.ERROR, str(err))
+            if verdict.kind is not VerdictKind.WAIT:
+                return WatchResult(verdict.kind, code, verdict.message)
+            yield Sleep(verdict.pause)
+
+
+# --- errors the engine raises ----------------------------------------------------------------------
+
+
+def unreachable_error(
+    request: ApiRequest[Any], server: str, failure: TransportFailure, attempts: int
+) -> AmtServerUnavailableError:
+    """Says truthfully whether the request may have reached the server."""
+    if failure.kind is FailureKind.NOT_SENT:
+        what = "could not reach the AMT Batch Server"
+    else:
+        what = "got no answer from the AMT Batch Server (the request may have arrived)"
+    return AmtServerUnavailableError(
+        f"{request.describe(server)} {what} after {attempts} attempt(s): {failure.detail}. Check the URL and "
+        "port of the connection and that the server is running (AMT completion code 23 WEB_SERVER_ERROR)."
+    )
+
+
+def tls_error(request: ApiRequest[Any], server: str, detail: str) -> AmtConfigurationError:
+    """Certificate problems are configuration problems: retrying cannot fix them."""
+    return AmtConfigurationError(
+        f"{request.describe(server)}: TLS handshake failed ({detail}). Set 'ca_bundle' to the CA that "
+        "signed the server certificate, or, for tests only, 'verify_ssl': false."
+    )
+
+
+def redact(text: str, secrets: Sequence[str | None]) -> str:
+    """Replace every secret in ``text`` by ``***`` (a belt over any logging framework's masker)."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,45 @@
+"""Typed errors, so callers can tell a bad request from a down server.
+
+Every message names the server and the request (method and path) that failed and says what to do;
+none ever contains the password or the logon token. The classes do not depend on Airflow: the
+Airflow provider re-exports these very classes, so ``except AmtError`` works the same in a DAG, in
+a hook user's code and in a plain script.
+"""
+
+from __future__ import annotations
+
+
+class AmtError(Exception):
+    """Base class of every error the AMT client (and the provider built on it) raises."""
+
+
+class AmtConfigurationError(AmtError):
+    """The server settings are incomplete or malformed (no URL, bad extras, unusable TLS setup)."""
+
+
+class AmtValidationError(AmtError, ValueError):
+    """A request was refused (or would be) because an argument is wrong: fix the caller, do not retry."""
+
+
+class AmtAuthenticationError(AmtError):
+    """The server rejected the API user or password (AMT completion code 24)."""
+
+
+class AmtNotFoundError(AmtError):
+    """The server does not know the batch request id (or route) that was asked for."""
+
+
+class AmtServerUnavailableError(AmtError):
+    """The server could not be reached or kept failing after retries (AMT completion code 23)."""
+
+
+class AmtResponseError(AmtError):
+    """The server answered with something the client cannot understand (malformed body, unknown code)."""
+
+
+class AmtJobFailedError(AmtError):
+    """An AMT job ended with a completion code that the caller does not count as success."""
+
+
+#: Errors after which watching a job may simply go on: the server may recover.
+TRANSIENT_ERRORS: tuple[type[AmtError], ...] = (AmtServerUnavailableError, AmtResponseError)

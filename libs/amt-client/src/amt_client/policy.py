@@ -1,0 +1,209 @@
+"""Decisions without I/O about a job being watched: what a code means, when to poll, when to stop.
+
+* :class:`Rules` turns a completion code into an :class:`Outcome` (OpCon-style success criteria).
+* :class:`WatchSettings` holds the validated polling settings a watcher is given.
+* :class:`JobWatch` decides after each status check (or failed check) whether the job is final,
+  has run out of time, has stayed 19 UNDEFINED too long, or whether to wait and for how long: fast
+  at first (short jobs finish quickly), growing to ``poll_interval``, with jitter so many watchers
+  started together do not poll in lock-step.
+* :class:`MessageCursor` is where a reader of one job's messages stands.
+
+The engine's ``watch`` drives these for both clients, so the Airflow trigger and the worker-side
+wait follow one policy. Clocks are parameters, so tests run them with a fake clock.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from amt_client import validation
+from amt_client.codes import AmtCompletionCode, AmtMessage
+
+#: How much the pause between polls grows after each poll, until it reaches ``poll_interval``.
+GROWTH = 1.5
+#: Jitter applied to every pause (+-15 %).
+JITTER = 0.15
+#: How many of the last messages a cursor remembers (for failure messages).
+LAST_MESSAGES = 5
+
+
+class Outcome(str, enum.Enum):
+    """What a completion code means for the caller waiting on the job."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAIT = "wait"  # not terminal yet
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How a caller reads completion codes (``success_codes`` and the SKIPPED_BY_OPS mapping)."""
+
+    success_codes: tuple[int, ...] = (int(AmtCompletionCode.DONE),)
+    skip_on_skipped_by_ops: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "success_codes", validation.success_codes(self.success_codes))
+
+    def is_final(self, code: AmtCompletionCode) -> bool:
+        return code.is_terminal or int(code) in self.success_codes
+
+    def outcome(self, code: AmtCompletionCode) -> Outcome:
+        if int(code) in self.success_codes:
+            return Outcome.SUCCESS
+        if not code.is_terminal:
+            return Outcome.WAIT
+        if code is AmtCompletionCode.SKIPPED_BY_OPS and self.skip_on_skipped_by_ops:
+            return Outcome.SKIPPED
+        return Outcome.FAILED
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """How to watch a job. Validated on creation: finite, positive numbers only.
+
+    :param rules: which codes count as success.
+    :param poll_interval: longest pause between two status checks, in seconds.
+    :param initial_interval: first pause (the pause grows from here to ``poll_interval``).
+    :param deadline: epoch seconds after which the watch ends with ``TIMEOUT`` (None: no deadline).
+    :param outage_grace_period: seconds of failing checks tolerated before the watch ends with ``ERROR``.
+    :param undefined_grace_period: seconds 19 UNDEFINED may last before it counts as failed.
+    """
+
+    rules: Rules = Rules()
+    poll_interval: float = 10.0
+    initial_interval: float = 1.0
+    deadline: float | None = None
+    outage_grace_period: float = 300.0
+    undefined_grace_period: float = 60.0
+
+    def __post_init__(self) -> None:
+        poll = validation.seconds(self.poll_interval, "poll_interval", minimum=0.1, exclusive=False)
+        checked = {
+            "poll_interval": poll,
+            "initial_interval": min(
+                poll, validation.seconds(self.initial_interval, "initial_interval", minimum=0.05, exclusive=False)
+            ),
+            "deadline": validation.optional_seconds(self.deadline, "deadline"),
+            "outage_grace_period": validation.seconds(self.outage_grace_period, "outage_grace_period", exclusive=False),
+            "undefined_grace_period": validation.seconds(
+                self.undefined_grace_period, "undefined_grace_period", exclusive=False
+            ),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+class VerdictKind(enum.Enum):
+    FINAL = "final"  # the job reached a final code (or stayed UNDEFINED too long)
+    TIMEOUT = "timeout"  # the deadline passed first
+    ERROR = "error"  # AMT could not be asked (for longer than the grace period, or in a way that will not pass)
+    WAIT = "wait"  # poll again after ``pause`` seconds
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: VerdictKind
+    message: str = ""
+    pause: float = 0.0
+
+
+class JobWatch:
+    """The polling state of one watch (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: WatchSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ):
+        self.settings = settings
+        self.interval = settings.initial_interval
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.random = rng or random.Random()
+        self.failing_since: float | None = None
+        self.undefined_since: float | None = None
+
+    def _pause(self) -> float:
+        pause = self.interval * self.random.uniform(1 - JITTER, 1 + JITTER)
+        self.interval = min(self.settings.poll_interval, self.interval * GROWTH)
+        if self.settings.deadline is not None:
+            pause = max(0.0, min(pause, self.settings.deadline - self.wall_clock()))
+        return pause
+
+    def _timed_out(self) -> bool:
+        return self.settings.deadline is not None and self.wall_clock() >= self.settings.deadline
+
+    def on_status(self, code: AmtCompletionCode, label: str) -> Verdict:
+        self.failing_since = None
+        if self.settings.rules.is_final(code):
+            return Verdict(VerdictKind.FINAL, f"{label}: {code.description}")
+        if code is AmtCompletionCode.UNDEFINED:
+            self.undefined_since = self.undefined_since or self.clock()
+            if self.clock() - self.undefined_since >= self.settings.undefined_grace_period:
+                grace = self.settings.undefined_grace_period
+                return Verdict(VerdictKind.FINAL, f"state stayed 19 UNDEFINED for {grace:.0f} s")
+        else:
+            self.undefined_since = None
+        if self._timed_out():
+            return Verdict(VerdictKind.TIMEOUT, f"the deadline (execution_timeout) passed while the job was {label}")
+        return Verdict(VerdictKind.WAIT, pause=self._pause())
+
+    def on_transient_error(self, error: Exception) -> Verdict:
+        """A status check failed in a way that may pass (server down, 5xx, malformed answer)."""
+        now = self.clock()
+        self.failing_since = self.failing_since or now
+        if now - self.failing_since >= self.settings.outage_grace_period:
+            return Verdict(VerdictKind.ERROR, f"AMT unreachable for {now - self.failing_since:.0f} s: {error}")
+        if self._timed_out():
+            return Verdict(
+                VerdictKind.TIMEOUT, f"the deadline (execution_timeout) passed while AMT was unreachable: {error}"
+            )
+        return Verdict(VerdictKind.WAIT, pause=self._pause())
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    """How a watch ended: the verdict, the last code seen (None if AMT could not be asked), and why."""
+
+    kind: VerdictKind
+    code: AmtCompletionCode | None
+    message: str = ""
+
+
+@dataclass
+class MessageCursor:
+    """Where a reader of one job's messages stands, and the last few it saw (for failure texts)."""
+
+    offset: int = 0
+    last: collections.deque[AmtMessage] = field(default_factory=lambda: collections.deque(maxlen=LAST_MESSAGES))
+
+    def __post_init__(self) -> None:
+        self.offset = validation.offset(self.offset, "message offset")
+
+    def advance(self, page: Sequence[AmtMessage]) -> None:
+        if page:
+            self.offset = page[-1].index + 1
+            self.last.extend(page)
+
+
+def failure_message(what: str, batch_request_id: int, code: AmtCompletionCode, last: Sequence[AmtMessage]) -> str:
+    """``AMT batch job DEMO2/X (batch request 7) ended with 11 ERROR: ended in error. Last messages: ...``."""
+    text = (
+        f"AMT {what} (batch request {batch_request_id}) ended with completion code {int(code)} "
+        f"{code.amt_name}: {code.description}."
+    )
+    if last:
+        text += " Last messages:\n" + "\n".join(f"  [{m.index}] {m.text}" for m in last)
+    else:
+        text += " The job wrote no messages."
+    return text

@@ -1,0 +1,220 @@
+"""``AmtClient``: the engine driven over ``requests``, for scripts and Airflow workers.
+
+One pooled ``requests.Session`` per client (a context manager, like ``requests.Session`` itself)
+and one logon token per server login for the whole process, so several clients in one worker
+share one logon. All decisions are the engine's; this module only sends, sleeps and locks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from typing_extensions import Self, Unpack
+
+from amt_client._base import ClientBase
+from amt_client.codes import AmtMessage, JobStatus
+from amt_client.config import ServerConfig
+from amt_client.engine import (
+    Engine,
+    FailureKind,
+    NeedToken,
+    Reply,
+    Response,
+    Send,
+    Sleep,
+    Step,
+    Steps,
+    TokenSlot,
+    TransportFailure,
+)
+from amt_client.errors import AmtConfigurationError, AmtError
+from amt_client.policy import MessageCursor, WatchResult, WatchSettings
+from amt_client.start import Action, StartOptions, StartRequest
+
+T = TypeVar("T")
+PageCallback = Callable[[Sequence[AmtMessage]], object]
+
+
+def _never_sent(err: requests.RequestException) -> bool:
+    """True when requests failed before the request could reach the server (safe to resend)."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+class AmtClient(ClientBase):
+    """Synchronous AMT client.
+
+    ``with AmtClient(ServerConfig("http://batch:42000", "amtopcon", "...")) as amt:
+    amt.start_batch_job("DEMO2", "REPORTTEST01")``
+    """
+
+    _slots_lock: ClassVar[threading.Lock] = threading.Lock()
+    #: Process-wide by design: every client of one server login shares one token and one logon.
+    _token_slots: ClassVar[dict[tuple[str, ...], tuple[TokenSlot, threading.Lock]]] = {}
+
+    @property
+    def config(self) -> ServerConfig:
+        if self._config is None:
+            self._config = self._resolve_config()
+        return self._config
+
+    def _resolve_config(self) -> ServerConfig:
+        """Settings when none were given (the Airflow hook reads its connection here)."""
+        raise AmtConfigurationError("AmtClient was made without a ServerConfig.")
+
+    @cached_property
+    def engine(self) -> Engine:
+        return Engine(self.config, self._retry_policy, self._amt_log)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.verify = self.config.verify
+        return session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.__dict__.pop("session").close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @classmethod
+    def forget_tokens(cls) -> None:
+        """Drop every cached logon token of this process (the next call logs on again)."""
+        with cls._slots_lock:
+            cls._token_slots.clear()
+
+    # --- the driver ------------------------------------------------------------------------------
+
+    def _call(self, operation: Callable[[Engine], Steps[T]], on_page: PageCallback | None = None) -> T:
+        steps = operation(self.engine)
+        reply: Any = None
+        error: AmtError | None = None
+        while True:
+            try:
+                step = steps.throw(error) if error else steps.send(reply)
+            except StopIteration as done:
+                return done.value
+            reply, error = None, None
+            try:
+                reply = self._perform(step, on_page)
+            except AmtError as err:
+                error = err
+
+    def _perform(self, step: Step, on_page: PageCallback | None) -> Any:
+        if isinstance(step, Send):
+            return self._send(step)
+        if isinstance(step, Sleep):
+            return time.sleep(step.seconds)
+        if isinstance(step, NeedToken):
+            return self._token(step)
+        return on_page(step.messages) if on_page else None
+
+    def _send(self, send: Send) -> Reply:
+        config = self.config
+        try:
+            response = self.session.request(
+                send.method,
+                send.url,
+                json=send.json,
+                params=send.params or None,
+                headers=dict(send.headers),
+                timeout=(config.connect_timeout, config.timeout),
+            )
+        except requests.exceptions.SSLError as err:
+            return TransportFailure(FailureKind.TLS, f"{type(err).__name__}: {err}")
+        except (requests.ConnectionError, requests.Timeout) as err:
+            kind = FailureKind.NOT_SENT if _never_sent(err) else FailureKind.MAYBE_SENT
+            return TransportFailure(kind, f"{type(err).__name__}: {err}")
+        return Response(response.status_code, response.text, response.headers.get("Retry-After"))
+
+    def _slot(self) -> tuple[TokenSlot, threading.Lock]:
+        with self._slots_lock:
+            return self._token_slots.setdefault(self.config.cache_key, (TokenSlot(), threading.Lock()))
+
+    def _token(self, need: NeedToken) -> str:
+        slot, lock = self._slot()
+        with lock:  # threads of one process share one logon
+            token = slot.current(need)
+            if token is None:
+                token = slot.store(*self._call(Engine.logon))
+                self._on_token(token)
+            return token
+
+    def _on_token(self, token: str) -> None:
+        """Called with every new logon token (the Airflow hook registers it with the masker)."""
+
+    def _current_token(self) -> str | None:
+        return self._slot()[0].token
+
+    # --- the API ---------------------------------------------------------------------------------
+
+    def heartbeat(self) -> str:
+        """Ask the server whether it is up (no logon needed). Returns a short status text."""
+        return self._call(Engine.heartbeat)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Heartbeat (server up) and a fresh logon (credentials accepted): ``(ok, message)``."""
+        try:
+            return self._call(Engine.check)
+        except AmtError as err:  # the settings themselves could not be resolved
+            return False, str(err)
+
+    def start(self, start: StartRequest) -> int:
+        """Send a Start; returns the BatchRequestId (> 0). Never re-sent once it may have arrived."""
+        return self._call(lambda engine: engine.start(start))
+
+    def start_batch_job(
+        self, application_name: str, job_name: str, *, task_values: Any = None, **options: Unpack[StartOptions]
+    ) -> int:
+        """Start a predefined AMT batch job with up to 20 TaskValues; returns its BatchRequestId."""
+        return self.start(StartRequest.batch_job(application_name, job_name, task_values, **options))
+
+    def start_script(
+        self, application_name: str, script_name: str, *, script_parameters: Any = None, **options: Unpack[StartOptions]
+    ) -> int:
+        """Start an AMT script with up to 20 ``NAME=value`` parameters; returns its BatchRequestId."""
+        return self.start(StartRequest.script(application_name, script_name, script_parameters, **options))
+
+    def get_job_status(self, batch_request_id: int) -> JobStatus:
+        """MonitorJob: the current completion code of a batch request."""
+        return self._call(lambda engine: engine.status(batch_request_id))
+
+    def get_messages(self, batch_request_id: int, offset: int = 0, limit: int | None = None) -> list[AmtMessage]:
+        """GetMessages from ``offset`` on (at most ``limit``, default one full page)."""
+        return self._call(lambda engine: engine.messages(batch_request_id, offset, limit))
+
+    def read_messages(self, batch_request_id: int, cursor: MessageCursor, on_page: PageCallback) -> int:
+        """Hand every message from ``cursor`` on to ``on_page``, a page at a time; ``False`` stops."""
+        return self._call(lambda engine: engine.drain(batch_request_id, cursor), on_page)
+
+    def watch_job(
+        self, batch_request_id: int, cursor: MessageCursor, settings: WatchSettings, on_page: PageCallback
+    ) -> WatchResult:
+        """Poll until the job is final (or the deadline passes), handing new messages to ``on_page``."""
+        return self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page)
+
+    def stop_job(self, batch_request_id: int) -> int:
+        """Ask AMT to stop the job (a queued job is removed from its queue)."""
+        return self._call(lambda engine: engine.action(Action.STOP, batch_request_id))
+
+    def kill_job(self, batch_request_id: int) -> int:
+        """Kill the job at once; it ends with 3 KILLED. Killing an ended job changes nothing."""
+        return self._call(lambda engine: engine.action(Action.KILL, batch_request_id))

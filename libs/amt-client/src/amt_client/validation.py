@@ -1,0 +1,197 @@
+"""Every check of a caller-supplied value, in one module, raising :class:`AmtValidationError`.
+
+The Start request, the request builders, the server settings, the polling settings, and in the
+Airflow provider the operators, the sensor and the trigger all validate through these functions, so
+a value is judged the same way wherever it enters, and nothing is sent for a value that is wrong.
+Messages name the argument and say what to write instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeGuard
+
+from amt_client.codes import AmtCompletionCode
+from amt_client.errors import AmtValidationError
+
+#: AMT accepts at most this many TaskValues, and at most this many script parameters.
+MAX_LIST_ITEMS = 20
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """An ``int`` that is not a ``bool`` (``True`` is an int to Python, never to AMT)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def require_text(value: Any, argument: str) -> str:
+    """A required, non-blank string argument (application, job, script, submit user, station)."""
+    if value is None:
+        raise AmtValidationError(f"{argument} is required.")
+    if not isinstance(value, str):
+        raise AmtValidationError(f"{argument} must be a string, got {type(value).__name__} {value!r}.")
+    if not value.strip():
+        raise AmtValidationError(f"{argument} is required and must not be empty.")
+    return value
+
+
+def optional_text(value: Any, argument: str) -> str | None:
+    """An optional string argument: None or blank means "let AMT use its default"."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise AmtValidationError(f"{argument} must be a string or None, got {type(value).__name__} {value!r}.")
+    return value if value.strip() else None
+
+
+def _scalar_text(value: Any, where: str) -> str:
+    # bool is an int subclass, but True -> "True" is almost certainly a caller bug, so refuse it.
+    if not (isinstance(value, str) or is_number(value)):
+        raise AmtValidationError(
+            f"{where} must be a string or a number, got {type(value).__name__} {value!r}. Convert it to a string."
+        )
+    return value if isinstance(value, str) else str(value)
+
+
+def _check_count(items: Sequence[Any], argument: str) -> None:
+    if len(items) > MAX_LIST_ITEMS:
+        raise AmtValidationError(
+            f"{argument} has {len(items)} entries; AMT accepts at most {MAX_LIST_ITEMS}. "
+            "Combine values or move them into the job definition."
+        )
+
+
+def task_values(values: Any, argument: str = "task_values") -> tuple[str, ...]:
+    """Normalise TaskValues: up to 20 strings (numbers are turned into strings).
+
+    Both bare values (``"25"``) and ``name=value`` strings are accepted, as AMT sites use both.
+    """
+    if values is None:
+        return ()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise AmtValidationError(
+            f"{argument} must be a list of strings, got {type(values).__name__} {values!r}. "
+            'Write task_values=["25", "MODE=FULL"] rather than a single string.'
+        )
+    _check_count(values, argument)
+    return tuple(_scalar_text(v, f"{argument}[{i}]") for i, v in enumerate(values))
+
+
+def script_parameters(params: Any, argument: str = "script_parameters") -> tuple[str, ...]:
+    """Normalise script parameters to up to 20 ``NAME=value`` strings.
+
+    A mapping ``{"NAME": "value"}`` or a list ``["NAME=value"]`` is accepted; everything after the
+    first ``=`` is the value and passes through unchanged, so values may hold ``=`` themselves.
+    """
+    if params is None:
+        return ()
+    if isinstance(params, Mapping):
+        items = list(params.items())
+        _check_count(items, argument)
+        for name, _ in items:
+            if not isinstance(name, str) or not name.strip() or "=" in name:
+                raise AmtValidationError(
+                    f"{argument} has an invalid parameter name {name!r}: names must be non-empty strings without '='."
+                )
+        return tuple(f"{name}={_scalar_text(value, f'{argument}[{name!r}]')}" for name, value in items)
+    if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+        raise AmtValidationError(
+            f"{argument} must be a dict or a list of 'NAME=value' strings, got {type(params).__name__} {params!r}."
+        )
+    _check_count(params, argument)
+    result = []
+    for i, item in enumerate(params):
+        text = _scalar_text(item, f"{argument}[{i}]")
+        name, sep, _ = text.partition("=")
+        if not sep or not name.strip():
+            raise AmtValidationError(
+                f"{argument}[{i}] is {text!r}, which is not in NAME=value form. "
+                "Write it as 'NAME=value' or pass a dict."
+            )
+        result.append(text)
+    return tuple(result)
+
+
+def batch_request_id(value: Any, argument: str = "batch_request_id") -> int:
+    """A batch request id: a positive int, or a numeric string (as rendered by a template)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not is_int(value) or value <= 0:
+        raise AmtValidationError(
+            f"{argument} must be a positive integer (the BatchRequestId AMT returned), got {value!r}."
+        )
+    return int(value)
+
+
+def offset(value: Any, argument: str = "offset") -> int:
+    """A message index to read from: an int >= 0."""
+    if not is_int(value) or value < 0:
+        raise AmtValidationError(f"{argument} must be an integer >= 0, got {value!r}.")
+    return int(value)
+
+
+def integer(value: Any, argument: str, *, minimum: int, maximum: int) -> int:
+    """An int within ``[minimum, maximum]``; numeric strings (from connection extras) are accepted."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if not is_int(value) or not minimum <= value <= maximum:
+        raise AmtValidationError(f"{argument} must be an integer from {minimum} to {maximum}, got {value!r}.")
+    return int(value)
+
+
+def seconds(value: Any, argument: str, *, minimum: float = 0.0, exclusive: bool = True) -> float:
+    """A finite number of seconds above ``minimum`` (or at least it, with ``exclusive=False``).
+
+    NaN and infinity are refused: either would start a job and then break the wait for it.
+    Numeric strings (from connection extras) are accepted.
+    """
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = value
+    if not is_number(number) or not math.isfinite(number) or number < minimum or (exclusive and number == minimum):
+        bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
+        raise AmtValidationError(f"{argument} must be a finite number of seconds {bound}, got {value!r}.")
+    return float(number)
+
+
+def optional_seconds(value: Any, argument: str, *, minimum: float = 0.0) -> float | None:
+    return None if value is None else seconds(value, argument, minimum=minimum, exclusive=False)
+
+
+def flag(value: Any, argument: str) -> bool:
+    """A yes/no setting: a bool, or one of the strings connection forms store (``"true"``, ``"0"``...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise AmtValidationError(f"{argument} must be true or false, got {value!r}.")
+
+
+def success_codes(codes: Any, argument: str = "success_codes") -> tuple[int, ...]:
+    """OpCon-style success criteria: known completion codes, at least one."""
+    if isinstance(codes, (str, bytes)) or not isinstance(codes, Iterable):
+        raise AmtValidationError(f"{argument} must be a list of completion codes, got {codes!r}.")
+    result = []
+    for code in codes:
+        try:
+            result.append(int(AmtCompletionCode.parse(code)))
+        except ValueError as err:
+            raise AmtValidationError(f"{argument}: {err}.") from None
+    if not result:
+        raise AmtValidationError(f"{argument} must name at least one completion code (usually 4 DONE).")
+    return tuple(result)
+
+
+def connection_id(value: Any, argument: str = "amt_conn_id") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AmtValidationError(f"{argument} must be the id of an Airflow connection, got {value!r}.")
+    return value

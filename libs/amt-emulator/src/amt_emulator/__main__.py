@@ -1,0 +1,5 @@
+import sys
+
+from amt_emulator.cli import main
+
+sys.exit(main())
