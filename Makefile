@@ -12,11 +12,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
 	@echo "make test   create the environment and run the whole test suite"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make bench  benchmarks (figures, not pass/fail)"
 	@echo "make ui-check  headless Chromium reads a task log in the Airflow UI (installs chromium; opt-in)"
 
-$(VENV)/.synced: pyproject.toml uv.lock
+$(VENV)/.synced: pyproject.toml uv.lock libs/amt-client/pyproject.toml libs/amt-emulator/pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
@@ -25,14 +25,16 @@ env: $(VENV)/.synced
 
 test: env
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -p no:cacheprovider
+	$(VENV)/bin/mypy
+	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider
 
 test-fast: env
-	$(VENV)/bin/pytest -p no:cacheprovider -m "not airflow_e2e"
+	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider -m "not airflow_e2e"
 
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: env
 	$(VENV)/bin/ruff format .

@@ -29,17 +29,19 @@ def _first(*candidates: str) -> Any:
 if TYPE_CHECKING:  # the type checker reads the newest homes (the locked Airflow)
     from airflow.sdk import BaseHook
     from airflow.sdk.configuration import conf
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
+    from airflow.sdk.exceptions import (
+        AirflowNotFoundException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+    )
 else:
     BaseHook = _first("airflow.sdk:BaseHook", "airflow.hooks.base:BaseHook")  # 3.1+ | 3.0
     conf = _first("airflow.sdk.configuration:conf", "airflow.configuration:conf")
-    AirflowSensorTimeout = _first(
-        "airflow.sdk.exceptions:AirflowSensorTimeout", "airflow.exceptions:AirflowSensorTimeout"
+    AirflowNotFoundException, AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout = (
+        _first(f"airflow.sdk.exceptions:{name}", f"airflow.exceptions:{name}")
+        for name in ("AirflowNotFoundException", "AirflowSensorTimeout", "AirflowSkipException", "AirflowTaskTimeout")
     )
-    AirflowSkipException = _first(
-        "airflow.sdk.exceptions:AirflowSkipException", "airflow.exceptions:AirflowSkipException"
-    )
-    AirflowTaskTimeout = _first("airflow.sdk.exceptions:AirflowTaskTimeout", "airflow.exceptions:AirflowTaskTimeout")
 
 
 def mask_secret(secret: str | None) -> None:
@@ -81,6 +83,7 @@ def default_deferrable() -> bool:
 
 __all__ = [
     "TRIGGER_FAIL_REPR",
+    "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",

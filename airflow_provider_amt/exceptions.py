@@ -7,24 +7,5 @@ exception, so they need no Airflow base class.
 
 from __future__ import annotations
 
-from amt_client.errors import (
-    AmtAuthenticationError,
-    AmtConfigurationError,
-    AmtError,
-    AmtJobFailedError,
-    AmtNotFoundError,
-    AmtResponseError,
-    AmtServerUnavailableError,
-    AmtValidationError,
-)
-
-__all__ = [
-    "AmtAuthenticationError",
-    "AmtConfigurationError",
-    "AmtError",
-    "AmtJobFailedError",
-    "AmtNotFoundError",
-    "AmtResponseError",
-    "AmtServerUnavailableError",
-    "AmtValidationError",
-]
+from amt_client.errors import *  # noqa: F403 - the very classes, under the names DAGs import
+from amt_client.errors import __all__ as __all__

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from airflow_provider_amt.emulator.process import EmulatorProcess
+from amt_emulator import EmulatorProcess
 
 
 def catalogue(jobs: dict[str, dict]) -> Path:

@@ -1,7 +1,7 @@
 """Worker memory while a job's messages are written to the task log.
 
 Side by side, for jobs writing N messages:
-* provider: ``joblog.drain_messages`` (pages of 1000, logged and dropped as it goes);
+* provider: ``AmtHook.read_messages`` (pages of 1000, logged and dropped as it goes);
 * baseline: read every page first, then log them (what "fetch the log at completion" does).
 Peak Python memory is measured with tracemalloc around each run; figures go to stdout.
 """
@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import emulator, wait_done
 
-from airflow_provider_amt.joblog import MessageCursor, drain_messages, log_messages
+from airflow_provider_amt.joblog import log_messages
+from amt_client import MessageCursor
 
 SIZES = (1_000, 10_000, 50_000)
 
@@ -33,8 +34,7 @@ def _null_logger() -> logging.Logger:
 
 
 def provider(hook, request_id: int, log) -> int:
-    cursor = MessageCursor()
-    return drain_messages(hook, request_id, cursor, log, 1000)
+    return hook.read_messages(request_id, MessageCursor(), lambda page: log_messages(log, page, hook.redactor()))
 
 
 def baseline(hook, request_id: int, log) -> int:

@@ -22,7 +22,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import aiohttp
 from _common import emulator
 
-from airflow_provider_amt import api_contract as contract
+from amt_client import DEFAULT_CONTRACT
+
+HEADER = DEFAULT_CONTRACT.token_header
 
 N = int(os.environ.get("AMT_BENCH_TRIGGERS", "200"))
 JOB = {
@@ -50,7 +52,9 @@ async def baseline(url: str, token: str, request_ids: list[int]) -> None:
             # a session (and a connection) per poll
             async with (
                 aiohttp.ClientSession() as session,
-                session.get(f"{url}/api/MonitorJob/{request_id}", headers={contract.TOKEN_HEADER: token}) as response,
+                session.get(
+                    f"{url}/api/MonitorJob/{request_id}", headers={DEFAULT_CONTRACT.token_header: token}
+                ) as response,
             ):
                 code = (await response.json())["completionCode"]
             if code == 4:
@@ -77,7 +81,8 @@ def main() -> None:
         from airflow_provider_amt.hooks.amt import AmtHook
 
         hook = AmtHook("amt_default")
-        token = hook._token()
+        logon = {"userName": emu.user, "password": emu.password}  # the baseline logs on once, by hand
+        token = hook.session.post(emu.url + DEFAULT_CONTRACT.paths.logon, json=logon).json()["amtLogonToken"]
         print(f"{'variant':<9} | {'jobs':>5} | {'wall s':>7} | {'cpu s':>7} | {'requests':>8} | {'logons':>6}")
         ids = [hook.start_batch_job("BENCH", "TENSECONDS") for _ in range(N)]
         _, cpu_p, _, _ = measure("provider", emu, lambda: provider(ids))

@@ -97,7 +97,7 @@ def show_task_log(log_path: Path) -> None:
 
 
 def main() -> int:
-    from airflow_provider_amt.emulator.process import EmulatorProcess
+    from amt_emulator import EmulatorProcess
 
     DEMO.mkdir(exist_ok=True)
     state = DEMO / "amt-state.sqlite"

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_amt.codes import AmtCompletionCode
 from airflow_provider_amt.hooks.amt import AmtHook
+from amt_client import AmtClient
 from tests.airflow_harness import AirflowCluster
 
 pytestmark = pytest.mark.airflow_e2e
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.airflow_e2e
 @pytest.fixture
 def amt(cluster_emulator, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AMT_CLUSTER", cluster_emulator.connection_uri())
-    AmtHook._token_slots.clear()
+    AmtClient.forget_tokens()
     return AmtHook("amt_cluster")
 
 

@@ -185,7 +185,7 @@ def test_fifty_thousand_messages_all_reach_the_task_log_once(scenarios, amt_conn
 
 
 def test_job_messages_never_show_the_connections_password(tmp_path_factory):
-    from airflow_provider_amt.emulator.process import EmulatorProcess
+    from amt_emulator import EmulatorProcess
 
     secret = "Zq8-very-secret-pw"
     with EmulatorProcess(time_scale=10, password=secret) as emu:

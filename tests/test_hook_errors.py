@@ -16,6 +16,7 @@ from airflow_provider_amt.exceptions import (
     AmtServerUnavailableError,
 )
 from airflow_provider_amt.hooks.amt import AmtAsyncHook, AmtHook
+from amt_client import AmtClient
 from tests.conftest import FAST_RETRIES, AsyncDriver
 
 SECRET = "s3cr3t-Pa55"
@@ -23,7 +24,7 @@ SECRET = "s3cr3t-Pa55"
 
 def _make(kind, conn_id):
     if kind == "sync":
-        AmtHook._token_slots.clear()
+        AmtClient.forget_tokens()
         return AmtHook(conn_id, retry_policy=FAST_RETRIES)
     return AsyncDriver(AmtAsyncHook(conn_id, retry_policy=FAST_RETRIES))
 
@@ -74,10 +75,19 @@ def test_unreachable_server_is_retried_then_reported(kind, monkeypatch):
 @pytest.mark.parametrize(
     ("fields", "match"),
     [
-        ({"login": "u", "password": "p"}, "has no Batch Server URL"),
+        ({"login": "u", "password": "p"}, "'amt_bad': the Batch Server URL is missing"),
         ({"host": "ftp://x", "login": "u", "password": "p"}, "is not an http"),
-        ({"host": "http://x:1"}, "needs the AMT API user"),
-        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"timeout": "soon"}}, "must be a number"),
+        ({"host": "http://x:1"}, "API user \\(login\\) and password are required"),
+        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"timeout": "soon"}}, "finite number"),
+        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"max_retries": 99}}, "from 0 to 20"),
+        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"verify_ssl": "perhaps"}}, "true or false"),
+        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"logn": "/x"}}}, "unknown"),
+        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"logon": "x"}}}, "start"),
+        (
+            {"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"monitor": "/m"}}},
+            "must contain \\{batch_request_id\\}",
+        ),
+        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"token_header": "X Bad"}}, "header name"),
     ],
 )
 def test_incomplete_connections_say_what_is_missing(monkeypatch, fields, match):
@@ -115,7 +125,7 @@ URL = "http://amt.test:42000"
 @pytest.fixture
 def mocked(monkeypatch):
     _set_conn(monkeypatch, "amt_mock", host=URL, login="u", password=SECRET)
-    AmtHook._token_slots.clear()
+    AmtClient.forget_tokens()
     with requests_mock.Mocker() as mock:
         mock.post(URL + "/api/Logon", json={"amtLogonToken": "tok-123", "expiresIn": 600})
         yield mock
@@ -175,13 +185,13 @@ def test_concurrent_async_callers_share_one_session_and_one_logon(amt_conn, emul
         hooks = [AmtAsyncHook(amt_conn) for _ in range(25)]
         emulator.clear_requests()
         await asyncio.gather(*(h.get_job_status(existing_id) for h in hooks))
-        sessions = {id((await h._shared()).session) for h in hooks}
+        sessions = {id(h._shared_session.session) for h in hooks}
         logons = len(emulator.requests("Logon"))
         emulator.expire_tokens()
         emulator.clear_requests()
         await asyncio.gather(*(h.get_job_status(existing_id) for h in hooks))
         relogons = len(emulator.requests("Logon"))
-        session = (await hooks[0]._shared()).session
+        session = hooks[0]._shared_session.session
         for h in hooks:
             await h.close()
             await h.close()  # closing twice is harmless
@@ -195,27 +205,10 @@ def test_each_event_loop_gets_its_own_session(amt_conn):
     async def session_id():
         async with AmtAsyncHook(amt_conn) as hook:
             await hook.heartbeat()
-            return (await hook._shared()).session
+            return hook._shared_session.session
 
     first, second = asyncio.run(session_id()), asyncio.run(session_id())
     assert first is not second and first.closed and second.closed
-
-
-def test_retry_decisions_for_start_versus_reads():
-    from airflow_provider_amt import api_contract as contract
-    from airflow_provider_amt.api_contract import build_start
-
-    policy = FAST_RETRIES
-    start = contract.start_request(build_start("BatchJob", "DEMO2", "JOB", None))
-    read = contract.status_request(1)
-    assert policy.should_retry(start, 0, status=None, sent=False)  # connect failed: never arrived
-    assert not policy.should_retry(start, 0, status=None, sent=True)  # read timeout / dropped
-    assert not policy.should_retry(start, 0, status=503, sent=True)
-    assert policy.should_retry(start, 0, status=429, sent=True)
-    assert policy.should_retry(read, 0, status=None, sent=True) and policy.should_retry(read, 0, status=502, sent=True)
-    assert not policy.should_retry(read, 0, status=400, sent=True)
-    assert not policy.should_retry(read, policy.max_retries, status=503, sent=True)
-    assert 0.0 <= policy.delay(0) <= policy.base_delay and policy.delay(9, retry_after=7.5) == 7.5
 
 
 def test_the_redactor_masks_password_and_current_token(mocked):

@@ -17,7 +17,9 @@ from airflow_provider_amt.triggers.amt import AmtJobTrigger
         ({"task_values": "25"}, "task_values must be a list"),
         ({"job_name": ""}, "job_name is required"),
         ({"amt_user": 5}, "amt_user must be a string"),
-        ({"poll_interval": 0}, "poll_interval must be a positive number"),
+        ({"poll_interval": 0}, "poll_interval must be a finite number of seconds >= 0.1"),
+        ({"poll_interval": float("nan")}, "poll_interval must be a finite number"),
+        ({"outage_grace_period": float("inf")}, "outage_grace_period must be a finite number"),
         ({"success_codes": [17]}, "unknown AMT completion code 17"),
         ({"submit_user": ""}, "submit_user is required"),
     ],
@@ -46,7 +48,7 @@ def test_sensor_refuses_bad_ids_but_accepts_templates_and_numeric_strings(bad):
     assert AmtJobSensor(task_id="w2", batch_request_id="{{ ti.xcom_pull('x') }}").template_fields == (
         "batch_request_id",
     )
-    assert AmtJobSensor(task_id="w3", batch_request_id="42")._id() == 42
+    assert AmtJobSensor(task_id="w3", batch_request_id="42")._watched().batch_request_id == 42
 
 
 def test_trigger_serializes_to_plain_json_and_back():
@@ -57,5 +59,29 @@ def test_trigger_serializes_to_plain_json_and_back():
     assert path == "airflow_provider_amt.triggers.amt.AmtJobTrigger"
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert AmtJobTrigger(**kwargs).serialize() == (path, kwargs)
-    with pytest.raises(ValueError, match="batch_request_id must be a positive int"):
-        AmtJobTrigger(batch_request_id="5")
+    with pytest.raises(AmtValidationError, match="batch_request_id must be a positive integer"):
+        AmtJobTrigger(batch_request_id="five")
+    with pytest.raises(AmtValidationError, match="poll_interval must be a finite number"):
+        AmtJobTrigger(batch_request_id=5, poll_interval=float("nan"))
+    with pytest.raises(AmtValidationError, match="unknown arguments"):
+        AmtJobTrigger(batch_request_id=5, stream_message=True)
+
+
+def test_a_trigger_serialized_by_provider_0_1_0_is_read_by_this_version():
+    """A task deferred before an upgrade resumes after it: the old kwargs still construct the trigger."""
+    old_kwargs = {
+        "batch_request_id": 5,
+        "amt_conn_id": "amt_default",
+        "poll_interval": 10.0,
+        "deadline": None,
+        "message_offset": 3,
+        "success_codes": [4],
+        "stream_messages": True,
+        "cancel_on_kill": True,
+        "outage_grace_period": 300.0,
+        "undefined_grace_period": 60.0,
+        "initial_interval": 1.0,
+    }
+    trigger = AmtJobTrigger(**old_kwargs)
+    _, kwargs = trigger.serialize()
+    assert kwargs == {k: v for k, v in old_kwargs.items() if k != "stream_messages"}

@@ -30,7 +30,9 @@ def test_connection_type_points_at_a_real_hook_with_matching_attributes():
     (conn_type,) = get_provider_info()["connection-types"]
     assert conn_type["hook-class-name"] == f"{AmtHook.__module__}.{AmtHook.__name__}"
     assert (AmtHook.conn_type, AmtHook.hook_name, AmtHook.default_conn_name) == ("amt", "Asysco AMT", "amt_default")
-    assert set(conn_type["conn-fields"]) >= {"verify_ssl", "ca_bundle", "timeout", "default_application"}
+    from airflow_provider_amt.hooks.connection import EXTRA_FIELDS
+
+    assert set(conn_type["conn-fields"]) == set(EXTRA_FIELDS)  # the form offers exactly what the hook reads
     assert conn_type["ui-field-behaviour"]["relabeling"]["host"] == "Batch Server URL"
 
 
@@ -54,4 +56,12 @@ def test_airflow_providers_list_shows_the_provider():
     )
     providers = {p["package_name"]: p for p in json.loads(out.stdout)}
     assert "airflow-provider-amt" in providers
-    assert providers["airflow-provider-amt"]["version"] == "0.1.0"
+    from importlib.metadata import version
+
+    from airflow_provider_amt import __version__
+
+    assert providers["airflow-provider-amt"]["version"] == __version__ == version("airflow-provider-amt")
+
+
+def test_no_integration_points_at_a_page_that_does_not_exist():
+    assert all("external-doc-url" not in i for i in get_provider_info()["integrations"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_amt.compat import BaseHook, aget_connection, amask_secret, mask_secret
-from airflow_provider_amt.hooks.connection import config_from_connection
+from airflow_provider_amt.hooks.connection import config_from_connection, connection_lookup
 from amt_client import AmtClient, AsyncAmtClient, RetryPolicy, ServerConfig
 
 #: Kept for code that imported these names from here in 0.1.0.
@@ -20,21 +20,24 @@ AmtServerConfig = ServerConfig
 
 __all__ = ["AmtAsyncHook", "AmtHook", "AmtServerConfig", "RetryPolicy"]
 
-CONN_NAME_ATTR = "amt_conn_id"
 DEFAULT_CONN_NAME = "amt_default"
 
 
-class AmtHook(AmtClient, BaseHook):
+class _AmtConnectionType:
+    """What both hooks declare to Airflow's connection machinery (connection form, ``conn_id`` argument)."""
+
+    conn_name_attr = "amt_conn_id"
+    default_conn_name = DEFAULT_CONN_NAME
+    conn_type = "amt"
+    hook_name = "Asysco AMT"
+
+
+class AmtHook(AmtClient, _AmtConnectionType, BaseHook):
     """Synchronous AMT client for workers: every method of ``amt_client.AmtClient``.
 
     :param amt_conn_id: Airflow connection of type ``amt`` (Batch Server URL, API user, password).
     :param retry_policy: override the connection's retry settings (tests, special cases).
     """
-
-    conn_name_attr = CONN_NAME_ATTR
-    default_conn_name = DEFAULT_CONN_NAME
-    conn_type = "amt"
-    hook_name = "Asysco AMT"
 
     def __init__(self, amt_conn_id: str = DEFAULT_CONN_NAME, *, retry_policy: RetryPolicy | None = None):
         BaseHook.__init__(self)
@@ -42,7 +45,8 @@ class AmtHook(AmtClient, BaseHook):
         self.amt_conn_id = amt_conn_id
 
     def _resolve_config(self) -> ServerConfig:
-        config = config_from_connection(self.get_connection(self.amt_conn_id))
+        with connection_lookup(self.amt_conn_id):
+            config = config_from_connection(self.get_connection(self.amt_conn_id))
         mask_secret(config.password)
         return config
 
@@ -54,17 +58,12 @@ class AmtHook(AmtClient, BaseHook):
         return self.session
 
 
-class AmtAsyncHook(AsyncAmtClient, BaseHook):
+class AmtAsyncHook(AsyncAmtClient, _AmtConnectionType, BaseHook):
     """Asynchronous AMT client for triggers: every method of ``amt_client.AsyncAmtClient``, awaitable.
 
     Call :meth:`close` (or use ``async with``) when done: the shared session is closed when the
     last hook using it on that event loop lets go.
     """
-
-    conn_name_attr = CONN_NAME_ATTR
-    default_conn_name = DEFAULT_CONN_NAME
-    conn_type = "amt"
-    hook_name = "Asysco AMT"
 
     def __init__(self, amt_conn_id: str = DEFAULT_CONN_NAME, *, retry_policy: RetryPolicy | None = None):
         BaseHook.__init__(self)
@@ -72,7 +71,8 @@ class AmtAsyncHook(AsyncAmtClient, BaseHook):
         self.amt_conn_id = amt_conn_id
 
     async def _resolve_config(self) -> ServerConfig:
-        config = config_from_connection(await aget_connection(self.amt_conn_id))
+        with connection_lookup(self.amt_conn_id):
+            config = config_from_connection(await aget_connection(self.amt_conn_id))
         await amask_secret(config.password)
         return config
 

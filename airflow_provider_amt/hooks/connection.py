@@ -7,9 +7,12 @@ the connection and the field.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
+from airflow_provider_amt.compat import AirflowNotFoundException
 from amt_client import validation
 from amt_client.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ServerConfig
 from amt_client.contract import DEFAULT_CONTRACT
@@ -70,6 +73,18 @@ def config_from_connection(conn: Any) -> ServerConfig:
         )
     except AmtError as err:
         raise AmtConfigurationError(f"Connection {conn_id!r}: {err}") from None
+
+
+@contextlib.contextmanager
+def connection_lookup(conn_id: str) -> Iterator[None]:
+    """A missing connection is a configuration error like any other (typed, and it names the id)."""
+    try:
+        yield
+    except AirflowNotFoundException:
+        raise AmtConfigurationError(
+            f"Connection {conn_id!r} is not defined. Create it (type 'amt') in the UI, the CLI, a secrets "
+            f"backend or an AIRFLOW_CONN_{conn_id.upper()} environment variable."
+        ) from None
 
 
 def _or_default(value: Any, default: Any) -> Any:

@@ -64,7 +64,9 @@ def status_body(code: int, request_id: int = 7) -> Response:
 
 
 def page(start: int, count: int) -> Response:
-    return ok({"messages": [{"index": i, "text": f"line {i}", "severity": "INFO"} for i in range(start, start + count)]})
+    return ok(
+        {"messages": [{"index": i, "text": f"line {i}", "severity": "INFO"} for i in range(start, start + count)]}
+    )
 
 
 @dataclass
@@ -163,20 +165,20 @@ def test_a_refused_token_is_replaced_once_then_the_refusal_is_an_authentication_
     assert driver.needs == [NeedToken(), NeedToken(stale="tok-1")] and driver.logons == 2
     assert [s.headers["X-AMT-LogonToken"] for s in driver.sent] == ["tok-1", "tok-2"]
     refusing = Driver(scripted(Response(401, json.dumps({"message": "expired"}))))
-    with pytest.raises(AmtAuthenticationError, match="expired.*refused even after logging on again"):
+    with pytest.raises(AmtAuthenticationError, match=r"expired.*refused even after logging on again"):
         refusing.run(engine().status(7))
     assert len(refusing.sent) == 2 and refusing.sleeps == []
 
 
 def test_a_refused_logon_says_to_check_the_user_and_password():
     driver = Driver(scripted(Response(401, json.dumps({"message": "invalid API user or password"}))))
-    with pytest.raises(AmtAuthenticationError, match="invalid API user or password. Check the API user and password"):
+    with pytest.raises(AmtAuthenticationError, match=r"invalid API user or password. Check the API user and password"):
         driver.run(engine().logon())
 
 
 def test_retryable_statuses_back_off_exponentially_with_jitter_then_give_up():
     driver = Driver(scripted(Response(503, "busy")))
-    with pytest.raises(AmtServerUnavailableError, match="HTTP 503: busy.*code 23 WEB_SERVER_ERROR"):
+    with pytest.raises(AmtServerUnavailableError, match=r"HTTP 503: busy.*code 23 WEB_SERVER_ERROR"):
         driver.run(engine(retries=3).status(7))
     assert len(driver.sent) == 4 and len(driver.sleeps) == 3
     for attempt, delay in enumerate(driver.sleeps):
@@ -199,7 +201,9 @@ def test_backoff_is_capped_and_retry_after_wins_in_both_forms_within_its_bound()
 
 def test_a_start_is_resent_only_when_it_provably_never_arrived():
     start = StartRequest.batch_job("DEMO2", "REPORTTEST01")
-    refused = Driver(scripted(TransportFailure(FailureKind.NOT_SENT, "ConnectError: refused"), ok({"batchRequestId": 9})))
+    refused = Driver(
+        scripted(TransportFailure(FailureKind.NOT_SENT, "ConnectError: refused"), ok({"batchRequestId": 9}))
+    )
     assert refused.run(engine().start(start)) == 9 and len(refused.sent) == 2
     too_many = Driver(scripted(Response(429, "{}"), ok({"batchRequestId": 9})))
     assert too_many.run(engine().start(start)) == 9 and len(too_many.sent) == 2
@@ -224,7 +228,7 @@ def test_reads_are_resent_after_any_transport_failure_and_say_why_they_gave_up()
 
 def test_tls_failures_are_configuration_errors_and_never_retried():
     driver = Driver(scripted(TransportFailure(FailureKind.TLS, "SSLError: certificate verify failed")))
-    with pytest.raises(AmtConfigurationError, match="TLS handshake failed.*ca_bundle"):
+    with pytest.raises(AmtConfigurationError, match=r"TLS handshake failed.*ca_bundle"):
         driver.run(engine().status(7))
     assert len(driver.sent) == 1
 

@@ -17,9 +17,9 @@ TOKEN_HEADER = DEFAULT_CONTRACT.token_header
 @pytest.fixture
 def api(emulator):
     session = requests.Session()
-    token = session.post(
-        emulator.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}
-    ).json()["amtLogonToken"]
+    token = session.post(emulator.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}).json()[
+        "amtLogonToken"
+    ]
     session.headers[TOKEN_HEADER] = token
     session.base = emulator.url
     return session
@@ -250,9 +250,9 @@ def test_state_survives_a_restart_and_jobs_go_on_by_the_clock(tmp_path):
         session.base = emu.url
 
         def logon():
-            token = session.post(
-                emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}
-            ).json()["amtLogonToken"]
+            token = session.post(emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}).json()[
+                "amtLogonToken"
+            ]
             session.headers[TOKEN_HEADER] = token
 
         logon()
@@ -286,10 +286,13 @@ CUSTOM = {"paths": {"logon": "/amt/v2/Logon", "monitor": "/amt/v2/jobs/{batch_re
 
 def test_the_emulator_serves_another_contract_when_told():
     with EmulatorProcess(contract=CUSTOM) as emu:
-        assert requests.post(emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}).status_code == 404
-        token = requests.post(
-            emu.url + "/amt/v2/Logon", json={"userName": "amtopcon", "password": "amtopcon"}
-        ).json()["amtLogonToken"]
+        assert (
+            requests.post(emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}).status_code
+            == 404
+        )
+        token = requests.post(emu.url + "/amt/v2/Logon", json={"userName": "amtopcon", "password": "amtopcon"}).json()[
+            "amtLogonToken"
+        ]
         assert requests.get(emu.url + "/amt/v2/jobs/1", headers={TOKEN_HEADER: token}).status_code == 401
         assert requests.get(emu.url + "/amt/v2/jobs/1", headers={"X-Token": token}).status_code == 404  # no job 1 yet
         document = requests.get(emu.url + "/openapi.json").json()

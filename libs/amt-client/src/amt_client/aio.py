@@ -12,29 +12,18 @@ import asyncio
 import inspect
 import ssl
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
 from typing_extensions import Self, Unpack
 
+from amt_client import engine as sansio
 from amt_client._base import ClientBase
 from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
-from amt_client.engine import (
-    Engine,
-    FailureKind,
-    NeedToken,
-    Reply,
-    Response,
-    Send,
-    Sleep,
-    Step,
-    Steps,
-    TokenSlot,
-    TransportFailure,
-)
+from amt_client.engine import Engine, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.policy import MessageCursor, WatchResult, WatchSettings
 from amt_client.start import Action, StartOptions, StartRequest
@@ -54,7 +43,7 @@ class _SharedSession:
     users: int = 0
 
 
-_shared_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], _SharedSession]]
+_shared_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Hashable, ...], _SharedSession]]
 _shared_sessions = weakref.WeakKeyDictionary()
 
 
@@ -67,12 +56,12 @@ def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
     return bool(verify)
 
 
-def _failure_kind(err: BaseException) -> FailureKind:
+def _failure_kind(err: BaseException) -> sansio.FailureKind:
     if isinstance(err, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
-        return FailureKind.TLS
+        return sansio.FailureKind.TLS
     if isinstance(err, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
-        return FailureKind.NOT_SENT
-    return FailureKind.MAYBE_SENT
+        return sansio.FailureKind.NOT_SENT
+    return sansio.FailureKind.MAYBE_SENT
 
 
 class AsyncAmtClient(ClientBase):
@@ -152,27 +141,27 @@ class AsyncAmtClient(ClientBase):
             except AmtError as err:
                 error = err
 
-    async def _perform(self, step: Step, on_page: AsyncPageCallback | None) -> Any:
-        if isinstance(step, Send):
+    async def _perform(self, step: sansio.Step, on_page: AsyncPageCallback | None) -> Any:
+        if isinstance(step, sansio.Send):
             return await self._send(step)
-        if isinstance(step, Sleep):
+        if isinstance(step, sansio.Sleep):
             return await asyncio.sleep(step.seconds)
-        if isinstance(step, NeedToken):
+        if isinstance(step, sansio.NeedToken):
             return await self._token(step)
         result = on_page(step.messages) if on_page else None
         return await result if inspect.isawaitable(result) else result
 
-    async def _send(self, send: Send) -> Reply:
+    async def _send(self, send: sansio.Send) -> sansio.Reply:
         shared = await self._shared()
         try:
             async with shared.session.request(
                 send.method, send.url, json=send.json, params=send.params or None, headers=dict(send.headers)
             ) as response:
-                return Response(response.status, await response.text(), response.headers.get("Retry-After"))
+                return sansio.Response(response.status, await response.text(), response.headers.get("Retry-After"))
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-            return TransportFailure(_failure_kind(err), f"{type(err).__name__}: {err}")
+            return sansio.TransportFailure(_failure_kind(err), f"{type(err).__name__}: {err}")
 
-    async def _token(self, need: NeedToken) -> str:
+    async def _token(self, need: sansio.NeedToken) -> str:
         shared = await self._shared()
         async with shared.logon_lock:  # one logon for every concurrent caller on this loop
             token = shared.tokens.current(need)

@@ -8,6 +8,7 @@ The Airflow provider builds one from a connection; a script builds one directly.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -45,7 +46,7 @@ class ServerConfig:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     default_application: str | None = None
-    contract: WireContract = DEFAULT_CONTRACT
+    contract: WireContract = field(default=DEFAULT_CONTRACT, repr=False)
 
     def __post_init__(self) -> None:
         if not self.user or not self.password:
@@ -72,10 +73,19 @@ class ServerConfig:
             object.__setattr__(self, name, value)
 
     @property
-    def cache_key(self) -> tuple[str, ...]:
+    def cache_key(self) -> tuple[Hashable, ...]:
         """Identity of a server login: a changed password gives a new key (hashed, never stored)."""
         digest = hashlib.sha256(self.password.encode()).hexdigest()
-        return (self.base_url, self.user, digest, str(self.verify), repr(self.contract))
+        contract = self.contract
+        return (
+            self.base_url,
+            self.user,
+            digest,
+            str(self.verify),
+            contract.paths,
+            contract.token_header,
+            contract.fields,
+        )
 
     def url(self, path: str) -> str:
         return self.base_url + path

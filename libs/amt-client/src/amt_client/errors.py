@@ -8,6 +8,18 @@ a hook user's code and in a plain script.
 
 from __future__ import annotations
 
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "AmtAuthenticationError",
+    "AmtConfigurationError",
+    "AmtError",
+    "AmtJobFailedError",
+    "AmtNotFoundError",
+    "AmtResponseError",
+    "AmtServerUnavailableError",
+    "AmtValidationError",
+]
+
 
 class AmtError(Exception):
     """Base class of every error the AMT client (and the provider built on it) raises."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
@@ -17,22 +17,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from typing_extensions import Self, Unpack
 
+from amt_client import engine as sansio
 from amt_client._base import ClientBase
 from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
-from amt_client.engine import (
-    Engine,
-    FailureKind,
-    NeedToken,
-    Reply,
-    Response,
-    Send,
-    Sleep,
-    Step,
-    Steps,
-    TokenSlot,
-    TransportFailure,
-)
+from amt_client.engine import Engine, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.policy import MessageCursor, WatchResult, WatchSettings
 from amt_client.start import Action, StartOptions, StartRequest
@@ -60,7 +49,7 @@ class AmtClient(ClientBase):
 
     _slots_lock: ClassVar[threading.Lock] = threading.Lock()
     #: Process-wide by design: every client of one server login shares one token and one logon.
-    _token_slots: ClassVar[dict[tuple[str, ...], tuple[TokenSlot, threading.Lock]]] = {}
+    _token_slots: ClassVar[dict[tuple[Hashable, ...], tuple[TokenSlot, threading.Lock]]] = {}
 
     @property
     def config(self) -> ServerConfig:
@@ -118,16 +107,16 @@ class AmtClient(ClientBase):
             except AmtError as err:
                 error = err
 
-    def _perform(self, step: Step, on_page: PageCallback | None) -> Any:
-        if isinstance(step, Send):
+    def _perform(self, step: sansio.Step, on_page: PageCallback | None) -> Any:
+        if isinstance(step, sansio.Send):
             return self._send(step)
-        if isinstance(step, Sleep):
+        if isinstance(step, sansio.Sleep):
             return time.sleep(step.seconds)
-        if isinstance(step, NeedToken):
+        if isinstance(step, sansio.NeedToken):
             return self._token(step)
         return on_page(step.messages) if on_page else None
 
-    def _send(self, send: Send) -> Reply:
+    def _send(self, send: sansio.Send) -> sansio.Reply:
         config = self.config
         try:
             response = self.session.request(
@@ -139,17 +128,17 @@ class AmtClient(ClientBase):
                 timeout=(config.connect_timeout, config.timeout),
             )
         except requests.exceptions.SSLError as err:
-            return TransportFailure(FailureKind.TLS, f"{type(err).__name__}: {err}")
+            return sansio.TransportFailure(sansio.FailureKind.TLS, f"{type(err).__name__}: {err}")
         except (requests.ConnectionError, requests.Timeout) as err:
-            kind = FailureKind.NOT_SENT if _never_sent(err) else FailureKind.MAYBE_SENT
-            return TransportFailure(kind, f"{type(err).__name__}: {err}")
-        return Response(response.status_code, response.text, response.headers.get("Retry-After"))
+            kind = sansio.FailureKind.NOT_SENT if _never_sent(err) else sansio.FailureKind.MAYBE_SENT
+            return sansio.TransportFailure(kind, f"{type(err).__name__}: {err}")
+        return sansio.Response(response.status_code, response.text, response.headers.get("Retry-After"))
 
     def _slot(self) -> tuple[TokenSlot, threading.Lock]:
         with self._slots_lock:
             return self._token_slots.setdefault(self.config.cache_key, (TokenSlot(), threading.Lock()))
 
-    def _token(self, need: NeedToken) -> str:
+    def _token(self, need: sansio.NeedToken) -> str:
         slot, lock = self._slot()
         with lock:  # threads of one process share one logon
             token = slot.current(need)

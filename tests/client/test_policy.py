@@ -1,0 +1,118 @@
+"""The polling policy and outcome rules, with a fake clock (no Airflow, no I/O)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from amt_client import AmtMessage, AmtValidationError, Outcome, Rules, VerdictKind, WatchSettings
+from amt_client.codes import AmtCompletionCode as Code
+from amt_client.policy import JobWatch, failure_message
+from amt_client.validation import success_codes as parse_success_codes
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def watch(**kwargs) -> tuple[JobWatch, Clock]:
+    clock = Clock()
+    settings = WatchSettings(**{"poll_interval": 10.0, "initial_interval": 1.0, **kwargs})
+    return JobWatch(settings, clock=clock, wall_clock=clock), clock
+
+
+def test_polls_start_fast_and_back_off_to_the_poll_interval_with_jitter():
+    w, _ = watch()
+    pauses = [w.on_status(Code.RUNNING, "RUNNING").pause for _ in range(12)]
+    assert 0.85 <= pauses[0] <= 1.15
+    assert all(b >= a * 1.1 for a, b in itertools.pairwise(pauses[:5]))  # growing 1.5x, jitter 15%
+    assert all(8.5 <= p <= 11.5 for p in pauses[-3:])  # capped at poll_interval, jittered
+    assert len({round(p, 6) for p in pauses[-3:]}) > 1
+
+
+def test_final_codes_end_the_watch():
+    w, _ = watch()
+    for code in (Code.DONE, Code.ERROR, Code.KILLED, Code.DEL_QUEUE):
+        assert w.on_status(code, code.amt_name).kind is VerdictKind.FINAL
+    assert w.on_status(Code.QUEUED, "QUEUED").kind is VerdictKind.WAIT
+
+
+def test_deadline_gives_a_timeout_and_pauses_never_overshoot_it():
+    w, clock = watch(deadline=1005.0)  # the fake wall clock starts at 1000
+    assert w.on_status(Code.RUNNING, "RUNNING").kind is VerdictKind.WAIT
+    clock.now = 1004.5
+    assert w.on_status(Code.RUNNING, "RUNNING").pause <= 0.5
+    clock.now = 1005.0
+    verdict = w.on_status(Code.RUNNING, "RUNNING (2)")
+    assert verdict.kind is VerdictKind.TIMEOUT and "execution_timeout" in verdict.message
+
+
+def test_outages_are_ridden_out_for_the_grace_period_then_reported():
+    w, clock = watch(outage_grace_period=60)
+    assert w.on_transient_error(RuntimeError("503")).kind is VerdictKind.WAIT
+    clock.now += 59
+    assert w.on_transient_error(RuntimeError("503")).kind is VerdictKind.WAIT
+    clock.now += 1
+    verdict = w.on_transient_error(RuntimeError("503"))
+    assert verdict.kind is VerdictKind.ERROR and "unreachable for 60 s" in verdict.message
+    w2, clock2 = watch(outage_grace_period=60)
+    w2.on_transient_error(RuntimeError("x"))
+    clock2.now += 50
+    w2.on_status(Code.RUNNING, "RUNNING")  # a success resets the outage clock
+    clock2.now += 50
+    assert w2.on_transient_error(RuntimeError("x")).kind is VerdictKind.WAIT
+
+
+def test_undefined_is_waited_on_then_failed():
+    w, clock = watch(undefined_grace_period=30)
+    assert w.on_status(Code.UNDEFINED, "UNDEFINED").kind is VerdictKind.WAIT
+    clock.now += 30
+    verdict = w.on_status(Code.UNDEFINED, "UNDEFINED")
+    assert verdict.kind is VerdictKind.FINAL and "stayed 19 UNDEFINED for 30 s" in verdict.message
+
+
+def test_rules_map_codes_to_outcomes():
+    assert Rules().outcome(Code.DONE) is Outcome.SUCCESS
+    assert Rules().outcome(Code.SKIPPED_BY_OPS) is Outcome.FAILED
+    assert Rules(skip_on_skipped_by_ops=True).outcome(Code.SKIPPED_BY_OPS) is Outcome.SKIPPED
+    assert Rules(success_codes=(4, 6)).outcome(Code.SKIPPED_BY_OPS) is Outcome.SUCCESS
+    assert Rules().outcome(Code.WAIT_FOR_FILE) is Outcome.WAIT
+    assert parse_success_codes(["4", 12]) == (4, 12)
+    with pytest.raises(AmtValidationError, match="unknown AMT completion code 17"):
+        parse_success_codes([4, 17])
+    with pytest.raises(AmtValidationError, match="at least one"):
+        parse_success_codes([])
+
+
+def test_failure_message_names_code_meaning_and_last_messages():
+    last = [AmtMessage(1, "warning"), AmtMessage(2, "Error: disk full")]
+    text = failure_message("batch job DEMO2/X", 9, Code.ERROR, last)
+    assert text.startswith(
+        "AMT batch job DEMO2/X (batch request 9) ended with completion code 11 ERROR: ended in error"
+    )
+    assert "  [2] Error: disk full" in text
+    assert "wrote no messages" in failure_message("script DEMO2/S", 9, Code.KILLED, [])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"poll_interval": float("nan")}, "poll_interval must be a finite number"),
+        ({"poll_interval": 0.01}, "poll_interval must be a finite number of seconds >= 0.1"),
+        ({"deadline": float("inf")}, "deadline must be a finite number"),
+        ({"outage_grace_period": -1}, "outage_grace_period"),
+        ({"rules": Rules(success_codes=(4,)), "undefined_grace_period": "x"}, "undefined_grace_period"),
+    ],
+)
+def test_watch_settings_refuse_numbers_that_would_break_a_running_wait(kwargs, match):
+    with pytest.raises(AmtValidationError, match=match):
+        WatchSettings(**kwargs)
+
+
+def test_the_first_pause_never_exceeds_the_poll_interval():
+    assert WatchSettings(poll_interval=0.5, initial_interval=1.0).initial_interval == 0.5

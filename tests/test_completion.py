@@ -1,0 +1,291 @@
+"""The trigger's run loop and every branch of the operators' and the sensor's completion handling.
+
+Driven directly (no scheduler, no ``dags test``) against the real emulator: the trigger's ``run()``
+on an event loop, and ``execute_complete`` / ``resume_execution`` / ``on_kill`` with a small
+task-instance stand-in, so each branch is reached on purpose rather than by end-to-end luck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from airflow_provider_amt.compat import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
+from airflow_provider_amt.hooks.amt import AmtHook
+from airflow_provider_amt.operators.amt import AmtBatchJobOperator
+from airflow_provider_amt.sensors.amt import AmtJobSensor
+from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from amt_client import (
+    AmtClient,
+    AmtCompletionCode,
+    AmtError,
+    AmtJobFailedError,
+    AmtNotFoundError,
+    AmtResponseError,
+)
+from tests.conftest import FAST_RETRIES
+
+Code = AmtCompletionCode
+
+
+@pytest.fixture
+def amt(amt_conn) -> AmtHook:
+    AmtClient.forget_tokens()
+    hook = AmtHook(amt_conn, retry_policy=FAST_RETRIES)
+    yield hook
+    hook.close()
+
+
+def start(amt: AmtHook, job: str, **kwargs: Any) -> int:
+    return amt.start_batch_job("DEMO2", job, **kwargs)
+
+
+def wait_for(amt: AmtHook, request_id: int, codes: set[Code], timeout: float = 15.0) -> Code:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = amt.get_job_status(request_id).code
+        if code in codes:
+            return code
+        time.sleep(0.05)
+    raise AssertionError(f"batch request {request_id} never reached {codes}")
+
+
+# --- the trigger's run loop ---------------------------------------------------------------------------
+
+
+def run_trigger(trigger: AmtJobTrigger) -> list[dict[str, Any]]:
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def trigger_for(request_id: int, **kwargs: Any) -> AmtJobTrigger:
+    return AmtJobTrigger(request_id, poll_interval=0.2, initial_interval=0.05, outage_grace_period=2, **kwargs)
+
+
+def logged_indexes(output: str) -> list[int]:
+    """The AMT message indexes in the order the trigger logged them (Airflow's console log format)."""
+    return [int(index) for index in re.findall(r"AMT \[(\d+)\]", output)]
+
+
+def test_the_trigger_logs_every_message_once_in_order_and_reports_the_offset(amt, capsys):
+    request_id = start(amt, "REPORTTEST01", task_values=["A", "B"])
+    (event,) = run_trigger(trigger_for(request_id))
+    total = len(amt.get_messages(request_id))
+    assert event == {
+        "status": "success",
+        "batch_request_id": request_id,
+        "completion_code": 4,
+        "message_offset": total,
+        "message": event["message"],
+    }
+    assert logged_indexes(capsys.readouterr().out) == list(range(total))
+
+
+def test_the_trigger_resumes_from_its_offset_without_repeating_messages(amt, capsys):
+    request_id = start(amt, "REPORTTEST01", task_values=["A"])
+    wait_for(amt, request_id, {Code.DONE})
+    (event,) = run_trigger(trigger_for(request_id, message_offset=3))
+    total = len(amt.get_messages(request_id))
+    assert logged_indexes(capsys.readouterr().out) == list(range(3, total)) and event["message_offset"] == total
+
+
+@pytest.mark.parametrize(
+    ("job", "status", "code"),
+    [("FAILINGREPORT", "failed", 11), ("ABORTINGREPORT", "failed", 12), ("SKIPPEDREPORT", "failed", 6)],
+)
+def test_failed_jobs_end_the_trigger_with_their_code(amt, job, status, code):
+    (event,) = run_trigger(trigger_for(start(amt, job)))
+    assert (event["status"], event["completion_code"]) == (status, code)
+
+
+def test_a_killed_job_is_reported_as_cancelled(amt):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    wait_for(amt, request_id, {Code.RUNNING})
+    amt.kill_job(request_id)
+    (event,) = run_trigger(trigger_for(request_id))
+    assert (event["status"], event["completion_code"]) == ("cancelled", 3)
+
+
+def test_the_deadline_ends_the_trigger_with_a_timeout_and_leaves_the_job_to_the_worker(amt):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    (event,) = run_trigger(trigger_for(request_id, deadline=time.time() + 1.0))
+    assert event["status"] == "timeout" and event["completion_code"] in (1, 2)
+    assert amt.get_job_status(request_id).code in (Code.QUEUED, Code.RUNNING)  # the trigger never kills
+    amt.kill_job(request_id)
+
+
+def test_errors_that_waiting_cannot_fix_end_the_trigger_with_an_error_event(amt, monkeypatch):
+    (unknown,) = run_trigger(trigger_for(999_999))
+    assert unknown["status"] == "error" and "HTTP 404" in unknown["message"]
+    monkeypatch.delenv("AIRFLOW_CONN_AMT_MISSING", raising=False)
+    (missing,) = run_trigger(trigger_for(1, amt_conn_id="amt_missing"))
+    assert (missing["status"], missing["completion_code"]) == ("error", None)
+    assert "Connection 'amt_missing' is not defined" in missing["message"]
+
+
+def test_an_outage_longer_than_the_grace_period_ends_the_trigger_with_an_error(amt, emulator):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    emulator.set_faults([{"route": "MonitorJob", "action": "error", "status": 503}])
+    try:
+        (event,) = run_trigger(trigger_for(request_id))
+    finally:
+        emulator.set_faults([])
+    assert event["status"] == "error" and "unreachable for" in event["message"]
+    amt.kill_job(request_id)
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+def test_on_kill_kills_the_job_only_when_the_task_owns_it(amt, cancel_on_kill):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    wait_for(amt, request_id, {Code.RUNNING})
+    asyncio.run(trigger_for(request_id, cancel_on_kill=cancel_on_kill).on_kill())
+    assert amt.get_job_status(request_id).code is (Code.KILLED if cancel_on_kill else Code.RUNNING)
+    amt.kill_job(request_id)
+
+
+# --- the operator's completion handling -----------------------------------------------------------------
+
+
+@dataclass
+class TaskInstance:
+    """The parts of Airflow's RuntimeTaskInstance the operators use."""
+
+    xcom: dict[str, Any] = field(default_factory=dict)
+    dag_id: str = "unit"
+    run_id: str = "run"
+    task_id: str = "job"
+    map_index: int = -1
+    try_number: int = 1
+    start_date: Any = None
+
+    def xcom_pull(self, task_ids: str, key: str) -> Any:
+        return self.xcom.get(key)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def operator(**kwargs: Any) -> AmtBatchJobOperator:
+    op = AmtBatchJobOperator(task_id="job", application_name="DEMO2", job_name="REPORTTEST01", **kwargs)
+    op.hook._retry_policy = FAST_RETRIES
+    return op
+
+
+def complete(op: AmtBatchJobOperator, request_id: int, status: str, code: int | None, offset: int = 0) -> Any:
+    context = {"ti": TaskInstance({"batch_request_id": request_id})}
+    event = {"status": status, "batch_request_id": request_id, "completion_code": code, "message_offset": offset}
+    return op.execute_complete(context, {**event, "message": "from the trigger"})
+
+
+def test_a_successful_event_returns_the_result_and_logs_the_rest(amt):
+    request_id = start(amt, "REPORTTEST01")
+    wait_for(amt, request_id, {Code.DONE})
+    assert complete(operator(), request_id, "success", 4) == {
+        "batch_request_id": request_id,
+        "completion_code": 4,
+        "status": "DONE",
+    }
+
+
+@pytest.mark.parametrize(
+    ("job", "code", "text"),
+    [("FAILINGREPORT", 11, "11 ERROR"), ("ABORTINGREPORT", 12, "12 ABORTED"), ("SKIPPEDREPORT", 6, "6 SKIPPED_BY_OPS")],
+)
+def test_a_failed_event_fails_the_task_quoting_the_last_messages(amt, job, code, text):
+    request_id = start(amt, job)
+    wait_for(amt, request_id, {Code(code)})
+    total = len(amt.get_messages(request_id))
+    with pytest.raises(AmtJobFailedError, match=text) as err:
+        complete(operator(), request_id, "failed", code, offset=total)  # the trigger logged them all
+    last = amt.get_messages(request_id)[-1].text
+    assert last in str(err.value)
+
+
+def test_skipped_by_ops_can_skip_and_success_codes_can_widen_success(amt):
+    skipped = start(amt, "SKIPPEDREPORT")
+    wait_for(amt, skipped, {Code.SKIPPED_BY_OPS})
+    with pytest.raises(AirflowSkipException, match="SKIPPED_BY_OPS"):
+        complete(operator(skip_on_skipped_by_ops=True), skipped, "failed", 6)
+    aborted = start(amt, "ABORTINGREPORT")
+    wait_for(amt, aborted, {Code.ABORTED})
+    assert complete(operator(success_codes=[4, 12]), aborted, "success", 12)["status"] == "ABORTED"
+
+
+def test_undefined_past_its_grace_period_fails_the_task(amt):
+    request_id = start(amt, "UNDEFINEDREPORT")
+    wait_for(amt, request_id, {Code.UNDEFINED})
+    with pytest.raises(AmtJobFailedError, match="19 UNDEFINED"):
+        complete(operator(), request_id, "failed", 19)
+
+
+def test_a_timeout_event_kills_the_job_and_fails_with_a_timeout(amt):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    wait_for(amt, request_id, {Code.RUNNING})
+    with pytest.raises(AirflowTaskTimeout, match=f"batch request {request_id}\\) was killed"):
+        complete(operator(), request_id, "timeout", 2)
+    assert amt.get_job_status(request_id).code is Code.KILLED
+
+
+def test_an_error_event_is_checked_once_more_with_amt(amt):
+    done = start(amt, "REPORTTEST01")
+    wait_for(amt, done, {Code.DONE})
+    assert complete(operator(), done, "error", None)["status"] == "DONE"  # it had ended meanwhile
+    running = start(amt, "REPORTTEST01")
+    wait_for(amt, running, {Code.QUEUED, Code.RUNNING})
+    # still running: the rest of the wait happens on the worker, then the task succeeds
+    assert complete(operator(poll_interval=0.2), running, "error", None)["status"] == "DONE"
+    with pytest.raises(AmtNotFoundError, match="checking batch request 999999 again failed too"):
+        complete(operator(), 999_999, "error", None)
+
+
+def test_an_event_for_another_job_is_refused(amt):
+    context = {"ti": TaskInstance({"batch_request_id": 5})}
+    event = {"status": "success", "batch_request_id": 6, "completion_code": 4, "message_offset": 0}
+    with pytest.raises(AmtResponseError, match="is for batch request 6, but this task watches 5"):
+        operator().execute_complete(context, event)
+
+
+def test_the_frameworks_deferral_failure_path_kills_the_job(amt):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    wait_for(amt, request_id, {Code.RUNNING})
+    context = {"ti": TaskInstance({"batch_request_id": request_id})}
+    with pytest.raises(Exception, match="Trigger timeout"):
+        operator().resume_execution("__fail__", {"error": "Trigger timeout"}, context)
+    assert amt.get_job_status(request_id).code is Code.KILLED
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+def test_on_kill_on_the_worker_follows_cancel_on_kill(amt, cancel_on_kill):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    wait_for(amt, request_id, {Code.RUNNING})
+    op = operator(cancel_on_kill=cancel_on_kill)
+    op._running_id = request_id  # what execute() records once the job is started
+    op.on_kill()
+    assert amt.get_job_status(request_id).code is (Code.KILLED if cancel_on_kill else Code.RUNNING)
+    amt.kill_job(request_id)
+
+
+# --- the sensor's ------------------------------------------------------------------------------------
+
+
+def test_the_sensor_never_kills_and_says_why_it_stopped(amt):
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    wait_for(amt, request_id, {Code.RUNNING})
+    sensor = AmtJobSensor(task_id="watch", batch_request_id=str(request_id))
+    event = {"status": "timeout", "batch_request_id": request_id, "completion_code": 2, "message_offset": 0}
+    with pytest.raises(AirflowSensorTimeout, match="did not end in time"):
+        sensor.execute_complete({}, {**event, "message": "deadline"})
+    with pytest.raises(AmtError, match="could not be watched"):
+        sensor.execute_complete({}, {**event, "status": "error", "completion_code": None, "message": "503s"})
+    assert amt.get_job_status(request_id).code is Code.RUNNING
+    assert sensor.poke({}) is False  # still running
+    amt.kill_job(request_id)
+    with pytest.raises(AmtJobFailedError, match="3 KILLED"):
+        sensor.poke({})
