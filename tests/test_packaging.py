@@ -40,7 +40,7 @@ def test_the_provider_wheel_ships_no_emulator_and_no_console_script(wheels):
     assert "[console_scripts]" not in entry_points and "apache_airflow_provider" in entry_points
     assert "Requires-Dist: amt-client==0.1.0" in metadata
     assert "Requires-Dist: amt-emulator==0.1.0; extra == 'emulator'" in metadata
-    assert "airflow_provider_amt/__init__.py" in names
+    assert "airflow_provider_amt/__init__.py" in names and "airflow_provider_amt/py.typed" in names
 
 
 def test_the_libraries_are_typed_and_the_emulator_brings_its_command(wheels):
