@@ -96,7 +96,9 @@ def test_incomplete_connections_say_what_is_missing(monkeypatch, fields, match):
         AmtHook(conn).config  # noqa: B018
 
 
-def test_connection_url_forms(monkeypatch):
+def test_connection_url_forms(monkeypatch, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     conn = _set_conn(
         monkeypatch,
         "amt_parts",
@@ -105,12 +107,12 @@ def test_connection_url_forms(monkeypatch):
         schema="https",
         login="u",
         password="p",
-        extra={"ca_bundle": "/etc/ca.pem", "timeout": 12, "default_application": "DEMO2"},
+        extra={"ca_bundle": str(ca), "timeout": 12, "default_application": "DEMO2"},
     )
     config = AmtHook(conn).config
     assert (config.base_url, config.verify, config.timeout, config.default_application) == (
         "https://batch:9001",
-        "/etc/ca.pem",
+        str(ca),
         12.0,
         "DEMO2",
     )

@@ -18,6 +18,7 @@ from amt_client import (
     AmtAuthenticationError,
     AmtCompletionCode,
     AmtConfigurationError,
+    AmtError,
     AmtNotFoundError,
     AmtResponseError,
     AmtServerUnavailableError,
@@ -382,3 +383,53 @@ def test_success_codes_decide_what_is_final():
     wait_for_file_ok = settings(rules=Rules(success_codes=(4, 13)))
     ended = driver.run(engine().watch(7, MessageCursor(0), wait_for_file_ok))
     assert (ended.kind, ended.code) == (VerdictKind.FINAL, AmtCompletionCode.WAIT_FOR_FILE)
+
+
+# --- trust: what a failed Start says, redirects, size, time, secrets -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "arrived"),
+    [
+        (TransportFailure(FailureKind.NOT_SENT, "ConnectError: refused"), False),
+        (TransportFailure(FailureKind.TLS, "SSLError: bad certificate"), False),
+        (TransportFailure(FailureKind.MAYBE_SENT, "ServerDisconnected: dropped"), True),
+        (Response(503, "{}"), True),
+        (Response(200, "<html>"), True),  # it answered, but nobody can read which job it started
+        (Response(400, json.dumps({"message": "bad"})), False),
+        (Response(307, "", location="http://elsewhere/"), False),
+        (ok({"batchRequestId": 0, "message": "job not defined"}), False),
+    ],
+)
+def test_a_failed_start_says_whether_it_may_have_reached_the_server(reply, arrived):
+    driver = Driver(scripted(reply))
+    with pytest.raises(AmtError) as err:
+        driver.run(engine(retries=0).start(StartRequest.batch_job("DEMO2", "REPORTTEST01")))
+    assert err.value.request_may_have_arrived is arrived
+
+
+def test_redirects_and_oversized_answers_are_never_used():
+    moved = Driver(scripted(Response(302, "", location="https://other.example/api")))
+    with pytest.raises(AmtConfigurationError, match=r"redirecting to https://other\.example/api"):
+        moved.run(engine().status(7))
+    assert len(moved.sent) == 1
+    huge = Driver(scripted(Response(200, "{", too_large=True)))
+    with pytest.raises(AmtResponseError, match="more than 16777216 bytes"):
+        huge.run(engine().status(7))
+
+
+def test_call_timeout_bounds_all_retries_of_one_call():
+    clock = Clock()
+    config = ServerConfig(URL, "u", "pw", max_retries=20, call_timeout=30)
+    slow = Engine(config, RetryPolicy(max_retries=20), rng=random.Random(1), clock=clock, wall_clock=clock)
+    driver = Driver(scripted(Response(503, "busy", retry_after="10")), clock=clock)
+    with pytest.raises(AmtServerUnavailableError, match=r"longer than call_timeout \(30 s\)"):
+        driver.run(slow.status(7))
+    assert driver.sleeps == [10.0, 10.0, 10.0] and len(driver.sent) == 4  # a 4th wait would pass 30 s
+
+
+def test_errors_never_carry_the_password_or_the_token():
+    echo = Driver(scripted(Response(400, json.dumps({"message": "token tok-1 and password pw rejected"}))))
+    with pytest.raises(AmtValidationError) as err:
+        echo.run(engine().status(7))
+    assert "tok-1" not in str(err.value) and "password *** rejected" in str(err.value)

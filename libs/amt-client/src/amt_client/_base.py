@@ -20,10 +20,23 @@ class ClientBase:
     """
 
     def __init__(self, config: ServerConfig | None = None, *, retry_policy: RetryPolicy | None = None, log: Any = None):
-        #: The settings once known (given here, or resolved on first use by a subclass).
-        self._config = config
         self._retry_policy = retry_policy
         self._amt_log = log or logging.getLogger("amt_client")
+        #: The settings once known (given here, or resolved on first use by a subclass).
+        self._config: ServerConfig | None = None
+        if config is not None:
+            self._adopt(config)
+
+    def _adopt(self, config: ServerConfig) -> ServerConfig:
+        """Take the settings into use; says once per client when TLS verification is off."""
+        if config.verify is False and config.base_url.startswith("https:"):
+            self._amt_log.warning(
+                "TLS certificate verification is off for %s (verify_ssl: false): anyone on the path can read "
+                "the AMT password. Use it for tests only; set ca_bundle instead.",
+                config.base_url,
+            )
+        self._config = config
+        return config
 
     def _current_token(self) -> str | None:  # pragma: no cover - each driver keeps its own
         raise NotImplementedError

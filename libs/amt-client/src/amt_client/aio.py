@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+import certifi
 from typing_extensions import Self, Unpack
 
 from amt_client import engine as sansio
@@ -48,12 +49,13 @@ _shared_sessions = weakref.WeakKeyDictionary()
 
 
 def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
-    if isinstance(verify, str):
-        try:
-            return ssl.create_default_context(cafile=verify)
-        except (OSError, ssl.SSLError) as err:
-            raise AmtConfigurationError(f"CA bundle {verify!r} cannot be used: {err}") from None
-    return bool(verify)
+    """The same trust as the requests client: certifi's CAs by default, or the configured bundle."""
+    if verify is False:
+        return False
+    try:
+        return ssl.create_default_context(cafile=certifi.where() if verify is True else verify)
+    except (OSError, ssl.SSLError) as err:
+        raise AmtConfigurationError(f"the CA bundle {verify!r} cannot be used: {err}") from None
 
 
 def _failure_kind(err: BaseException) -> sansio.FailureKind:
@@ -77,9 +79,7 @@ class AsyncAmtClient(ClientBase):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def get_config(self) -> ServerConfig:
-        if self._config is None:
-            self._config = await self._resolve_config()
-        return self._config
+        return self._config if self._config is not None else self._adopt(await self._resolve_config())
 
     async def _resolve_config(self) -> ServerConfig:
         """Settings when none were given (the Airflow hook reads its connection here)."""
@@ -95,7 +95,11 @@ class AsyncAmtClient(ClientBase):
         shared = sessions.get(config.cache_key)
         if shared is None or shared.session.closed:
             connector = aiohttp.TCPConnector(limit=100, limit_per_host=50, ssl=_ssl_setting(config.verify))
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout, sock_read=config.timeout)
+            timeout = aiohttp.ClientTimeout(
+                total=config.connect_timeout + config.timeout,
+                sock_connect=config.connect_timeout,
+                sock_read=config.timeout,
+            )
             shared = sessions[config.cache_key] = _SharedSession(
                 aiohttp.ClientSession(connector=connector, timeout=timeout)
             )
@@ -153,11 +157,28 @@ class AsyncAmtClient(ClientBase):
 
     async def _send(self, send: sansio.Send) -> sansio.Reply:
         shared = await self._shared()
+        limit = (await self.get_config()).max_response_bytes
         try:
             async with shared.session.request(
-                send.method, send.url, json=send.json, params=send.params or None, headers=dict(send.headers)
+                send.method,
+                send.url,
+                json=send.json,
+                params=send.params or None,
+                headers=dict(send.headers),
+                allow_redirects=False,  # the password and the token stay with this server
             ) as response:
-                return sansio.Response(response.status, await response.text(), response.headers.get("Retry-After"))
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > limit:
+                        break
+                return sansio.Response(
+                    response.status,
+                    bytes(body[:limit]).decode(response.charset or "utf-8", errors="replace"),
+                    response.headers.get("Retry-After"),
+                    response.headers.get("Location"),
+                    too_large=len(body) > limit,
+                )
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             return sansio.TransportFailure(_failure_kind(err), f"{type(err).__name__}: {err}")
 

@@ -8,6 +8,7 @@ The Airflow provider builds one from a connection; a script builds one directly.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -21,6 +22,11 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 4
 #: The same bounds the Airflow connection form shows.
 MAX_RETRIES_LIMIT = 20
+#: No one call (all its retries and waits together) takes longer than this, by default.
+DEFAULT_CALL_TIMEOUT = 600.0
+#: The largest answer read from the server (a page of 1000 messages of 8,000 characters fits).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_HOST = re.compile(r"^[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class ServerConfig:
     :param max_retries: retries of a failed idempotent request (0 to 20).
     :param default_application: the AMT application used when a caller names none.
     :param contract: the wire contract (paths, token header), see ``contract.py``.
+    :param call_timeout: the longest one call may take, all retries and waits included.
+    :param max_response_bytes: the largest answer accepted; a larger one is an ``AmtResponseError``.
     """
 
     base_url: str
@@ -47,6 +55,8 @@ class ServerConfig:
     max_retries: int = DEFAULT_MAX_RETRIES
     default_application: str | None = None
     contract: WireContract = field(default=DEFAULT_CONTRACT, repr=False)
+    call_timeout: float = DEFAULT_CALL_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __post_init__(self) -> None:
         if not self.user or not self.password:
@@ -62,11 +72,14 @@ class ServerConfig:
                     self.max_retries, "max_retries", minimum=0, maximum=MAX_RETRIES_LIMIT
                 ),
                 "default_application": validation.optional_text(self.default_application, "default_application"),
+                "call_timeout": validation.seconds(self.call_timeout, "call_timeout"),
+                "max_response_bytes": validation.integer(
+                    self.max_response_bytes, "max_response_bytes", minimum=1024, maximum=1024**3
+                ),
+                "verify": _verify(self.verify),
             }
         except AmtValidationError as err:
             raise AmtConfigurationError(str(err)) from None
-        if not isinstance(self.verify, (bool, str)) or self.verify == "":
-            raise AmtConfigurationError(f"verify must be true, false or a CA bundle path, got {self.verify!r}.")
         if not isinstance(self.contract, WireContract):
             raise AmtConfigurationError(f"contract must be a WireContract, got {type(self.contract).__name__}.")
         for name, value in checked.items():
@@ -92,11 +105,40 @@ class ServerConfig:
 
 
 def _base_url(value: object) -> str:
+    """``scheme://host:port/prefix``; credentials in the URL are refused (and never echoed)."""
     if not isinstance(value, str) or not value.strip():
         raise AmtValidationError(
             "the Batch Server URL is missing: give the URL including the port, e.g. https://batchserver:4004."
         )
     parts = urlsplit(value.strip())
+    if parts.username is not None or parts.password is not None:
+        raise AmtValidationError(
+            "the Batch Server URL contains a user name or password (user:password@host); put them in the "
+            "connection's login and password fields instead."
+        )
+    shown = validation.brief(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AmtValidationError(f"{value!r} is not an http(s) URL of an AMT Batch Server.")
+        raise AmtValidationError(f"{shown} is not an http(s) URL of an AMT Batch Server.")
+    if not _HOST.match(parts.netloc) or parts.query or parts.fragment:
+        raise AmtValidationError(f"{shown} is not a valid Batch Server URL (spaces, query or fragment).")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise AmtValidationError(f"{shown} has a port outside 1-65535.") from None
+    if parts.port == 0:
+        raise AmtValidationError(f"{shown} has a port outside 1-65535.")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _verify(value: object) -> bool | str:
+    """TLS verification: True, False, or a CA bundle file that exists and can be read."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise AmtValidationError(f"verify must be true, false or a CA bundle path, got {validation.brief(value)}.")
+    try:
+        with open(value, "rb") as bundle:
+            bundle.read(1)
+    except OSError as err:
+        raise AmtValidationError(f"the CA bundle {value!r} cannot be read: {err.strerror or err}.") from None
+    return value

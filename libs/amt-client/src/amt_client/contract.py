@@ -210,7 +210,7 @@ class WireContract:
             "POST",
             self.paths.job_action,
             f"{action.value} batch request {batch_request_id}",
-            self.parse_action,
+            partial(self.parse_action, expected=batch_request_id),
             json_body={f.action: action.value, f.batch_request_id: batch_request_id},
         )
 
@@ -220,7 +220,7 @@ class WireContract:
             "GET",
             self._job_path(self.paths.monitor, batch_request_id),
             f"MonitorJob {batch_request_id}",
-            self.parse_status,
+            partial(self.parse_status, expected=batch_request_id),
         )
 
     def messages_request(
@@ -298,6 +298,9 @@ class WireContract:
         token = _field(body, self.fields.token, str, where)
         if not token:
             raise AmtResponseError(f"{where}: the server returned an empty logon token.")
+        if not token.isprintable() or not token.isascii() or " " in token:
+            # never quoted: it may be a valid secret with one bad character, and it would go into a header
+            raise AmtResponseError(f"{where}: the logon token holds characters an HTTP header cannot carry.")
         expires = body.get(self.fields.expires_in)
         if expires is not None and not validation.is_number(expires):
             raise AmtResponseError(f"{where}: field {self.fields.expires_in!r} has an unexpected value {expires!r}")
@@ -311,8 +314,8 @@ class WireContract:
             raise AmtValidationError(f"{where}: AMT did not accept the request (BatchRequestId {request_id}): {reason}")
         return int(request_id)
 
-    def parse_status(self, body: Any, where: str) -> JobStatus:
-        request_id = _field(body, self.fields.batch_request_id, int, where)
+    def parse_status(self, body: Any, where: str, expected: int | None = None) -> JobStatus:
+        request_id = self._request_id(body, where, expected)
         raw = _field(body, self.fields.completion_code, (int, str), where)
         try:
             code = self.codes.parse(raw)
@@ -323,8 +326,15 @@ class WireContract:
             ) from None
         return JobStatus(batch_request_id=request_id, code=code)
 
-    def parse_action(self, body: Any, where: str) -> int:
-        return int(_field(body, self.fields.batch_request_id, int, where))
+    def parse_action(self, body: Any, where: str, expected: int | None = None) -> int:
+        return self._request_id(body, where, expected)
+
+    def _request_id(self, body: Any, where: str, expected: int | None) -> int:
+        """The answer's batch request id, which must be the one asked about."""
+        request_id = int(_field(body, self.fields.batch_request_id, int, where))
+        if expected is not None and request_id != expected:
+            raise AmtResponseError(f"{where}: the answer is about batch request {request_id}, not {expected}.")
+        return request_id
 
     def parse_messages(self, body: Any, where: str, offset: int) -> list[AmtMessage]:
         """Messages from ``offset`` on, checked to be contiguous so a cursor can never skip or repeat."""
@@ -406,9 +416,8 @@ def _field(body: Any, name: str, kind: type | tuple[type, ...], where: str) -> A
 
 
 def snippet(value: Any, limit: int = 200) -> str:
-    """At most ``limit`` characters of a server-supplied value, for error messages."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+    """A server-supplied value for an error message: a text as it is, anything else as ``repr``, cut."""
+    return validation.brief(value, limit, quote=False)
 
 
 #: The contract with every documented/assumed default.

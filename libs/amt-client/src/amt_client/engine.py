@@ -29,10 +29,18 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from amt_client import validation
 from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.contract import ApiRequest, decode_json
-from amt_client.errors import TRANSIENT_ERRORS, AmtConfigurationError, AmtError, AmtServerUnavailableError
+from amt_client.errors import (
+    TRANSIENT_ERRORS,
+    AmtConfigurationError,
+    AmtError,
+    AmtResponseError,
+    AmtServerUnavailableError,
+    AmtValidationError,
+)
 from amt_client.policy import JobWatch, MessageCursor, Verdict, VerdictKind, WatchResult, WatchSettings
 from amt_client.start import Action, StartRequest
 
@@ -82,6 +90,9 @@ class Response:
     status: int
     text: str = field(repr=False)
     retry_after: str | None = None
+    location: str | None = None
+    #: The answer was larger than ``ServerConfig.max_response_bytes`` (``text`` holds its start).
+    too_large: bool = False
 
 
 class FailureKind(enum.Enum):
@@ -211,47 +222,83 @@ class Engine:
     # --- one call: retries and re-logon ----------------------------------------------------------
 
     def call(self, request: ApiRequest[T]) -> Steps[T]:
-        """Send ``request`` until it succeeds, fails for good, or retries run out; return the parsed answer."""
+        """Send ``request`` until it succeeds, fails for good, or retries or ``call_timeout`` run out.
+
+        Returns the parsed answer. Every error raised is scrubbed of the password and the token it
+        used, and for a Start says whether the request may have reached the server.
+        """
+        started = self.clock()
+        attempt, relogged, stale, token, arrived = 0, False, None, None, False
+        try:
+            while True:
+                headers = {"Accept": "application/json"}
+                if request.needs_token:
+                    token = yield NeedToken(stale=stale)
+                    headers[self.contract.token_header] = token
+                reply = yield Send(
+                    request.method, self.config.url(request.path), headers, request.json_body, request.params
+                )
+                arrived = _may_have_arrived(reply)
+                if isinstance(reply, Response) and reply.status == 401 and request.needs_token and not relogged:
+                    relogged, stale = True, token
+                    self.log.info("AMT refused the logon token for %s; logging on again", request.what)
+                    continue
+                failure = self._failure(request, reply, attempt)
+                if failure is None:
+                    assert isinstance(reply, Response)
+                    server = self.config.base_url
+                    return request.parse(decode_json(reply.text, request, server), request.describe(server))
+                error, delay = failure
+                if delay is None:
+                    raise error
+                if self.clock() - started + delay > self.config.call_timeout:
+                    limit = self.config.call_timeout
+                    raise type(error)(f"{error} Gave up: the call would take longer than call_timeout ({limit:g} s).")
+                attempt += 1
+                self.log.warning(
+                    "%s failed (%s); retry %d of %d in %.1f s",
+                    request.describe(self.config.base_url),
+                    _reason(reply),
+                    attempt,
+                    self.policy.max_retries,
+                    delay,
+                )
+                yield Sleep(delay)
+        except AmtError as err:
+            raise self._scrubbed(err, request, token, arrived) from None
+
+    def _failure(self, request: ApiRequest[Any], reply: Reply, attempt: int) -> tuple[AmtError, float | None] | None:
+        """None for a usable answer; otherwise the error and the pause before a retry (None: no retry)."""
         server = self.config.base_url
-        attempt, relogged, stale = 0, False, None
-        while True:
-            headers = {"Accept": "application/json"}
-            token = None
-            if request.needs_token:
-                token = yield NeedToken(stale=stale)
-                headers[self.contract.token_header] = token
-            reply = yield Send(
-                request.method, self.config.url(request.path), headers, request.json_body, request.params
-            )
-            if isinstance(reply, TransportFailure):
-                if reply.kind is FailureKind.TLS:
-                    raise tls_error(request, server, reply.detail)
-                sent = reply.kind is FailureKind.MAYBE_SENT
-                if not self._may_retry(request, attempt, status=None, sent=sent):
-                    raise unreachable_error(request, server, reply, attempt + 1)
-                delay, reason = self.policy.delay(attempt, rng=self.random), reply.detail.split(":")[0]
-            elif reply.status == 401 and request.needs_token and not relogged:
-                relogged, stale = True, token
-                self.log.info("AMT refused the logon token for %s; logging on again", request.what)
-                continue
-            elif reply.status >= 400:
-                if not self._may_retry(request, attempt, status=reply.status, sent=True):
-                    raise self.contract.error_for_status(reply.status, reply.text, request, server)
-                retry_after = parse_retry_after(reply.retry_after, self.wall_clock)
-                delay = self.policy.delay(attempt, retry_after, rng=self.random)
-                reason = f"HTTP {reply.status}"
-            else:
-                return request.parse(decode_json(reply.text, request, server), request.describe(server))
-            attempt += 1
-            self.log.warning(
-                "%s failed (%s); retry %d of %d in %.1f s",
-                request.describe(server),
-                reason,
-                attempt,
-                self.policy.max_retries,
-                delay,
-            )
-            yield Sleep(delay)
+        if isinstance(reply, TransportFailure):
+            if reply.kind is FailureKind.TLS:
+                return tls_error(request, server, reply.detail), None
+            sent = reply.kind is FailureKind.MAYBE_SENT
+            retry = self._may_retry(request, attempt, status=None, sent=sent)
+            delay = self.policy.delay(attempt, rng=self.random) if retry else None
+            return unreachable_error(request, server, reply, attempt + 1), delay
+        if reply.too_large:
+            limit = self.config.max_response_bytes
+            return AmtResponseError(f"{request.describe(server)} answered with more than {limit} bytes."), None
+        if 300 <= reply.status < 400:
+            return redirect_error(request, server, reply), None
+        if reply.status >= 400:
+            error = self.contract.error_for_status(reply.status, reply.text, request, server)
+            if not self._may_retry(request, attempt, status=reply.status, sent=True):
+                return error, None
+            retry_after = parse_retry_after(reply.retry_after, self.wall_clock)
+            return error, self.policy.delay(attempt, retry_after, rng=self.random)
+        return None
+
+    def _scrubbed(self, err: AmtError, request: ApiRequest[Any], token: str | None, arrived: bool) -> AmtError:
+        """The error without the password or token in its text; a Start's error says if it may have arrived."""
+        text = str(err)
+        scrubbed = redact(text, [self.config.password, token])
+        result = err if scrubbed == text else type(err)(scrubbed)
+        if not request.idempotent:
+            # a validation error is a refusal (ours before sending, or the server's): no job exists
+            result.request_may_have_arrived = arrived and not isinstance(err, AmtValidationError)
+        return result
 
     def _may_retry(self, request: ApiRequest[Any], attempt: int, *, status: int | None, sent: bool) -> bool:
         retryable = self.contract.retryable_statuses
@@ -331,7 +378,28 @@ class Engine:
             yield Sleep(verdict.pause)
 
 
+def _may_have_arrived(reply: Reply) -> bool:
+    """Whether the server may have acted on the request that got this reply."""
+    if isinstance(reply, TransportFailure):
+        return reply.kind is FailureKind.MAYBE_SENT
+    return not 300 <= reply.status < 500  # 2xx (even unreadable) and 5xx: it may have acted
+
+
+def _reason(reply: Reply) -> str:
+    return reply.detail.split(":")[0] if isinstance(reply, TransportFailure) else f"HTTP {reply.status}"
+
+
 # --- errors the engine raises ----------------------------------------------------------------------
+
+
+def redirect_error(request: ApiRequest[Any], server: str, reply: Response) -> AmtConfigurationError:
+    """Redirects are never followed: the password and the token must not go to another address."""
+    return AmtConfigurationError(
+        f"{request.describe(server)} answered HTTP {reply.status} redirecting to "
+        f"{validation.brief(reply.location or '(no Location)', quote=False)}. Redirects are not followed, so that "
+        "the password and the logon token never reach another address: set the connection URL (or api_paths) "
+        "to where the Batch Server answers."
+    )
 
 
 def unreachable_error(

@@ -24,6 +24,11 @@ __all__ = [
 class AmtError(Exception):
     """Base class of every error the AMT client (and the provider built on it) raises."""
 
+    #: For a failed Start: whether the server may have received it (and so may have started a job).
+    #: False when it provably never arrived or was refused; True after a dropped connection, a
+    #: timeout, a 5xx or an unreadable answer.
+    request_may_have_arrived: bool = False
+
 
 class AmtConfigurationError(AmtError):
     """The server settings are incomplete or malformed (no URL, bad extras, unusable TLS setup)."""

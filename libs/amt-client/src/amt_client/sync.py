@@ -40,6 +40,20 @@ def _never_sent(err: requests.RequestException) -> bool:
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
+def _read_capped(response: requests.Response, config: ServerConfig) -> tuple[bytes, bool]:
+    """The body, at most ``max_response_bytes`` of it, within the request's time (a drip-feeding
+    server cannot hold a call longer than ``connect_timeout + timeout``)."""
+    deadline = time.monotonic() + config.connect_timeout + config.timeout
+    body = bytearray()
+    while chunk := response.raw.read1(64 * 1024, decode_content=True):  # as it arrives: the clock is checked
+        body += chunk
+        if len(body) > config.max_response_bytes:
+            return bytes(body[: config.max_response_bytes]), True
+        if time.monotonic() > deadline:
+            raise requests.Timeout(f"the answer took longer than {config.connect_timeout + config.timeout:g} s")
+    return bytes(body), False
+
+
 class AmtClient(ClientBase):
     """Synchronous AMT client.
 
@@ -53,9 +67,7 @@ class AmtClient(ClientBase):
 
     @property
     def config(self) -> ServerConfig:
-        if self._config is None:
-            self._config = self._resolve_config()
-        return self._config
+        return self._config if self._config is not None else self._adopt(self._resolve_config())
 
     def _resolve_config(self) -> ServerConfig:
         """Settings when none were given (the Airflow hook reads its connection here)."""
@@ -68,6 +80,10 @@ class AmtClient(ClientBase):
     @cached_property
     def session(self) -> requests.Session:
         session = requests.Session()
+        # The connection's TLS settings, and only they, apply: requests would otherwise let
+        # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win, and read proxies and .netrc credentials from the
+        # environment (aiohttp, and so the triggerer, does neither).
+        session.trust_env = False
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -119,20 +135,30 @@ class AmtClient(ClientBase):
     def _send(self, send: sansio.Send) -> sansio.Reply:
         config = self.config
         try:
-            response = self.session.request(
+            with self.session.request(
                 send.method,
                 send.url,
                 json=send.json,
                 params=send.params or None,
                 headers=dict(send.headers),
                 timeout=(config.connect_timeout, config.timeout),
-            )
+                allow_redirects=False,  # the password and the token stay with this server
+                stream=True,
+            ) as response:
+                body, too_large = _read_capped(response, config)
+                headers = response.headers
+                return sansio.Response(
+                    response.status_code,
+                    body.decode(response.encoding or "utf-8", errors="replace"),
+                    headers.get("Retry-After"),
+                    headers.get("Location"),
+                    too_large,
+                )
         except requests.exceptions.SSLError as err:
             return sansio.TransportFailure(sansio.FailureKind.TLS, f"{type(err).__name__}: {err}")
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except requests.RequestException as err:
             kind = sansio.FailureKind.NOT_SENT if _never_sent(err) else sansio.FailureKind.MAYBE_SENT
             return sansio.TransportFailure(kind, f"{type(err).__name__}: {err}")
-        return sansio.Response(response.status_code, response.text, response.headers.get("Retry-After"))
 
     def _slot(self) -> tuple[TokenSlot, threading.Lock]:
         with self._slots_lock:

@@ -17,6 +17,33 @@ from amt_client.errors import AmtValidationError
 
 #: AMT accepts at most this many TaskValues, and at most this many script parameters.
 MAX_LIST_ITEMS = 20
+#: Longest name (application, job, script, user, queue, station) we send. AMT's own limit is not
+#: published; these bounds are ours (docs/reliability.md) and keep a runaway template from sending MBs.
+MAX_NAME_CHARS = 256
+#: Longest single TaskValue or script parameter we send.
+MAX_VALUE_CHARS = 4000
+_CONTROL = {chr(c) for c in (*range(0x20), 0x7F)}
+
+
+def brief(value: Any, limit: int = 200, *, quote: bool = True) -> str:
+    """``repr`` of a value (a string as it is, with ``quote=False``), cut to ``limit`` characters.
+
+    Every value quoted in an error message goes through it, so messages stay short whatever came in.
+    """
+    text = value if isinstance(value, str) and not quote else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def _plain(text: str, argument: str, limit: int) -> str:
+    """No control characters (a newline could forge a line of the job log), and not too long."""
+    bad = next((ch for ch in text if ch in _CONTROL), None)
+    if bad is not None:
+        raise AmtValidationError(
+            f"{argument} contains the control character {bad!r}; AMT names and values are single-line text."
+        )
+    if len(text) > limit:
+        raise AmtValidationError(f"{argument} is {len(text)} characters long; at most {limit} are accepted.")
+    return text
 
 
 def is_int(value: Any) -> TypeGuard[int]:
@@ -33,10 +60,10 @@ def require_text(value: Any, argument: str) -> str:
     if value is None:
         raise AmtValidationError(f"{argument} is required.")
     if not isinstance(value, str):
-        raise AmtValidationError(f"{argument} must be a string, got {type(value).__name__} {value!r}.")
+        raise AmtValidationError(f"{argument} must be a string, got {type(value).__name__} {brief(value)}.")
     if not value.strip():
         raise AmtValidationError(f"{argument} is required and must not be empty.")
-    return value
+    return _plain(value, argument, MAX_NAME_CHARS)
 
 
 def optional_text(value: Any, argument: str) -> str | None:
@@ -44,17 +71,19 @@ def optional_text(value: Any, argument: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise AmtValidationError(f"{argument} must be a string or None, got {type(value).__name__} {value!r}.")
-    return value if value.strip() else None
+        raise AmtValidationError(f"{argument} must be a string or None, got {type(value).__name__} {brief(value)}.")
+    return _plain(value, argument, MAX_NAME_CHARS) if value.strip() else None
 
 
 def _scalar_text(value: Any, where: str) -> str:
     # bool is an int subclass, but True -> "True" is almost certainly a caller bug, so refuse it.
     if not (isinstance(value, str) or is_number(value)):
         raise AmtValidationError(
-            f"{where} must be a string or a number, got {type(value).__name__} {value!r}. Convert it to a string."
+            f"{where} must be a string or a number, got {type(value).__name__} {brief(value)}. Convert it to a string."
         )
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise AmtValidationError(f"{where} must be a finite number, got {brief(value)}.")
+    return _plain(value if isinstance(value, str) else str(value), where, MAX_VALUE_CHARS)
 
 
 def _check_count(items: Sequence[Any], argument: str) -> None:
@@ -74,7 +103,7 @@ def task_values(values: Any, argument: str = "task_values") -> tuple[str, ...]:
         return ()
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise AmtValidationError(
-            f"{argument} must be a list of strings, got {type(values).__name__} {values!r}. "
+            f"{argument} must be a list of strings, got {type(values).__name__} {brief(values)}. "
             'Write task_values=["25", "MODE=FULL"] rather than a single string.'
         )
     _check_count(values, argument)
@@ -95,12 +124,13 @@ def script_parameters(params: Any, argument: str = "script_parameters") -> tuple
         for name, _ in items:
             if not isinstance(name, str) or not name.strip() or "=" in name:
                 raise AmtValidationError(
-                    f"{argument} has an invalid parameter name {name!r}: names must be non-empty strings without '='."
+                    f"{argument} has an invalid parameter name {brief(name)}: "
+                    "names must be non-empty strings without '='."
                 )
-        return tuple(f"{name}={_scalar_text(value, f'{argument}[{name!r}]')}" for name, value in items)
+        return tuple(f"{name}={_scalar_text(value, f'{argument}[{brief(name)}]')}" for name, value in items)
     if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
         raise AmtValidationError(
-            f"{argument} must be a dict or a list of 'NAME=value' strings, got {type(params).__name__} {params!r}."
+            f"{argument} must be a dict or a list of 'NAME=value' strings, got {type(params).__name__} {brief(params)}."
         )
     _check_count(params, argument)
     result = []
@@ -109,7 +139,7 @@ def script_parameters(params: Any, argument: str = "script_parameters") -> tuple
         name, sep, _ = text.partition("=")
         if not sep or not name.strip():
             raise AmtValidationError(
-                f"{argument}[{i}] is {text!r}, which is not in NAME=value form. "
+                f"{argument}[{i}] is {brief(text)}, which is not in NAME=value form. "
                 "Write it as 'NAME=value' or pass a dict."
             )
         result.append(text)
@@ -122,7 +152,7 @@ def batch_request_id(value: Any, argument: str = "batch_request_id") -> int:
         value = int(value.strip())
     if not is_int(value) or value <= 0:
         raise AmtValidationError(
-            f"{argument} must be a positive integer (the BatchRequestId AMT returned), got {value!r}."
+            f"{argument} must be a positive integer (the BatchRequestId AMT returned), got {brief(value)}."
         )
     return int(value)
 
@@ -130,7 +160,7 @@ def batch_request_id(value: Any, argument: str = "batch_request_id") -> int:
 def offset(value: Any, argument: str = "offset") -> int:
     """A message index to read from: an int >= 0."""
     if not is_int(value) or value < 0:
-        raise AmtValidationError(f"{argument} must be an integer >= 0, got {value!r}.")
+        raise AmtValidationError(f"{argument} must be an integer >= 0, got {brief(value)}.")
     return int(value)
 
 
@@ -139,7 +169,7 @@ def integer(value: Any, argument: str, *, minimum: int, maximum: int) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value.strip())
     if not is_int(value) or not minimum <= value <= maximum:
-        raise AmtValidationError(f"{argument} must be an integer from {minimum} to {maximum}, got {value!r}.")
+        raise AmtValidationError(f"{argument} must be an integer from {minimum} to {maximum}, got {brief(value)}.")
     return int(value)
 
 
@@ -157,7 +187,7 @@ def seconds(value: Any, argument: str, *, minimum: float = 0.0, exclusive: bool 
             number = value
     if not is_number(number) or not math.isfinite(number) or number < minimum or (exclusive and number == minimum):
         bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
-        raise AmtValidationError(f"{argument} must be a finite number of seconds {bound}, got {value!r}.")
+        raise AmtValidationError(f"{argument} must be a finite number of seconds {bound}, got {brief(value)}.")
     return float(number)
 
 
@@ -173,13 +203,13 @@ def flag(value: Any, argument: str) -> bool:
         return True
     if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
         return False
-    raise AmtValidationError(f"{argument} must be true or false, got {value!r}.")
+    raise AmtValidationError(f"{argument} must be true or false, got {brief(value)}.")
 
 
 def success_codes(codes: Any, argument: str = "success_codes") -> tuple[int, ...]:
     """OpCon-style success criteria: known completion codes, at least one."""
     if isinstance(codes, (str, bytes)) or not isinstance(codes, Iterable):
-        raise AmtValidationError(f"{argument} must be a list of completion codes, got {codes!r}.")
+        raise AmtValidationError(f"{argument} must be a list of completion codes, got {brief(codes)}.")
     result = []
     for code in codes:
         try:
@@ -193,5 +223,5 @@ def success_codes(codes: Any, argument: str = "success_codes") -> tuple[int, ...
 
 def connection_id(value: Any, argument: str = "amt_conn_id") -> str:
     if not isinstance(value, str) or not value.strip():
-        raise AmtValidationError(f"{argument} must be the id of an Airflow connection, got {value!r}.")
+        raise AmtValidationError(f"{argument} must be the id of an Airflow connection, got {brief(value)}.")
     return value
