@@ -38,10 +38,11 @@ def emulator(tmp_path_factory: pytest.TempPathFactory):
 def _clean_emulator(request: pytest.FixtureRequest):
     """Faults and token lifetime set by one test never leak into the next."""
     yield
-    if "emulator" in request.fixturenames:
-        emu = request.getfixturevalue("emulator")
-        if emu.running:
-            emu.set_faults([], token_ttl=3600)
+    for name in ("emulator", "cluster_emulator"):
+        if name in request.fixturenames:
+            emu = request.getfixturevalue(name)
+            if emu.running:
+                emu.set_faults([], token_ttl=3600)
 
 
 @pytest.fixture
@@ -119,11 +120,17 @@ def cluster_emulator(tmp_path_factory):
 def cluster(tmp_path_factory, cluster_emulator):
     from tests.airflow_harness import ROOT, AirflowCluster, AirflowHome
 
+    # amt_nolookup: a server that cannot say which batch request has a task id
+    nolookup = cluster_emulator.connection_uri(api_paths={"find_request": None})
     home = AirflowHome(
-        tmp_path_factory.mktemp("af-cluster"), ROOT / "tests" / "dags", cluster_emulator.connection_uri()
+        tmp_path_factory.mktemp("af-cluster"),
+        ROOT / "tests" / "dags",
+        cluster_emulator.connection_uri(),
+        extra_env={"AIRFLOW_CONN_AMT_NOLOOKUP": nolookup},
     )
     home.migrate()
     with AirflowCluster(home) as running:
-        for dag_id in ("amt_cluster_kill", "amt_cluster_kill_sync", "amt_cluster_restart", "amt_cluster_retry"):
+        dags = ("amt_cluster_kill", "amt_cluster_kill_sync", "amt_cluster_restart", "amt_cluster_retry")
+        for dag_id in (*dags, "amt_cluster_unclear_start", "amt_cluster_unclear_start_nolookup"):
             running.wait_for_dag(dag_id)
         yield running

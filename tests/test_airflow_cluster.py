@@ -180,3 +180,38 @@ def test_log_handler_reports_an_unreachable_amt_and_fills_lost_files(cluster, cl
     events, indexes = _amt_log(cluster, "amt_cluster_restart", run_id)
     assert indexes == list(range(total))
     assert any("were not in the task log files; added from AMT" in e for e in events)
+
+
+def _starts_of(emulator, since_seq: int) -> list[dict]:
+    """Every Start that reached the emulator (answered or not) after ``since_seq``."""
+    return [e for e in emulator.requests("OpConJobAction", action="Start") if e["seq"] > since_seq]
+
+
+def _events(cluster, dag_id, run_id, try_number):
+    """The whole task log of one try as text, error details (exception type and message) included."""
+    return " | ".join(json.dumps(line) for line in cluster.task_log(dag_id, run_id, "job", try_number))
+
+
+def test_a_retry_after_a_dropped_start_reconnects_to_the_one_job(cluster, cluster_emulator, amt):
+    since = _last_seq(cluster_emulator)
+    cluster_emulator.set_faults([{"route": "Start", "action": "drop_after", "count": 1}])
+    run_id = cluster.trigger("amt_cluster_unclear_start")
+    ti = cluster.wait_for_state("amt_cluster_unclear_start", run_id, "job", {"success", "failed"}, timeout=150)
+    assert ti["state"] == "success" and ti["try_number"] == 2, ti
+    (start,) = _starts_of(cluster_emulator, since)  # one Start reached AMT, and no second one was sent
+    assert start["fault"] == "drop_after"
+    first = _events(cluster, "amt_cluster_unclear_start", run_id, 1)
+    assert "the request may have arrived" in first
+    second = _events(cluster, "amt_cluster_unclear_start", run_id, 2)
+    assert "started by an earlier try" in second and "Completion Code : DONE (4)" in second
+
+
+def test_a_retry_that_cannot_confirm_a_start_fails_without_sending_another(cluster, cluster_emulator, amt):
+    since = _last_seq(cluster_emulator)
+    cluster_emulator.set_faults([{"route": "Start", "action": "drop_after", "count": 1}])
+    run_id = cluster.trigger("amt_cluster_unclear_start_nolookup")
+    ti = cluster.wait_for_state("amt_cluster_unclear_start_nolookup", run_id, "job", {"success", "failed"}, timeout=150)
+    assert ti["state"] == "failed" and ti["try_number"] == 2, ti
+    assert len(_starts_of(cluster_emulator, since)) == 1
+    second = _events(cluster, "amt_cluster_unclear_start_nolookup", run_id, 2)
+    assert "AmtUnconfirmedStartError" in second and "Nothing was sent" in second

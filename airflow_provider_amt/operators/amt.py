@@ -8,9 +8,10 @@ Guarantees, and where they come from:
 
 * Nothing is sent until every argument (after templating) and the trigger kwargs are valid: the
   one ``StartRequest`` is built and the trigger is serialised first.
-* The BatchRequestId is pushed to XCom and kept in ``task_state_store`` right after the Start;
-  a retry after a worker crash reconnects to a job that is still running instead of starting a
-  second one.
+* Exactly one AMT job per task instance across tries (``start_ledger``): the GUID task id is
+  stable for the task instance, the Start is recorded in ``task_state_store`` before it is sent, and
+  a retry reconnects to (or takes the success of) the job an earlier try started; a Start whose
+  outcome is unknown is never silently sent again.
 * ``execution_timeout`` is honoured while deferred (the trigger carries the deadline); the job
   is killed on timeout, also on the framework's ``__fail__`` path (``resume_execution``).
 * With ``cancel_on_kill``, killing the task kills the AMT job: the trigger's ``on_kill`` when
@@ -30,13 +31,13 @@ from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, AirflowTaskTimeout, d
 from airflow_provider_amt.events import read_event
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
 from airflow_provider_amt.joblog import log_job_information
-from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, XCOM_BATCH_REQUEST_ID
+from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
+from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try
 from airflow_provider_amt.templating import check_untemplated
 from airflow_provider_amt.worker_watch import AmtJobWatcher, WatchedJob, result
 from amt_client import (
     AmtCompletionCode,
     AmtError,
-    AmtNotFoundError,
     AmtValidationError,
     MessageCursor,
     StartRequest,
@@ -68,6 +69,9 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     :param skip_on_skipped_by_ops: end the task as skipped when AMT reports 6 SKIPPED_BY_OPS.
     :param outage_grace_period: seconds AMT may stay unreachable while a job is watched.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated before it is a failure.
+    :param allow_fresh_start: when an earlier try's Start got no answer and AMT cannot be asked whether
+        it arrived, start again anyway (there may then be two jobs). Default False: the try fails
+        with ``AmtUnconfirmedStartError`` naming the task id, and nothing is sent.
     """
 
     #: What this operator starts; it names the arguments (``job_name`` / ``script_name``...).
@@ -92,9 +96,11 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         skip_on_skipped_by_ops: bool = False,
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
+        allow_fresh_start: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.allow_fresh_start = allow_fresh_start
         self.application_name = application_name
         self.amt_user = amt_user
         self.queue_name = queue_name
@@ -148,7 +154,8 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
                 f"extras of connection {self.amt_conn_id!r}."
             )
         ti = context["ti"]
-        key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}/{ti.try_number}"
+        # The same for every try of this task instance: a retry can find what an earlier try started.
+        key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
         return StartRequest(self.amt_task_type, task_id=str(uuid.uuid5(_TASK_ID_NAMESPACE, key)), **fields)
 
     def _deadline(self, context: Any) -> float | None:
@@ -170,7 +177,18 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             probe = self._job(start, 1, deadline)  # any valid id: only the kwargs' shape is checked
             self._check_trigger_kwargs(self._trigger(probe, self.poll_interval, self.cancel_on_kill))
         hook = self.hook
-        job = self._job(start, self._reconnect(context) or self._submit(context, start), deadline)
+        ledger = StartLedger(context.get("task_state_store"), start.task_id or "")
+        earlier = job_of_earlier_try(
+            hook,
+            ledger,
+            self.rules,
+            try_number=int(getattr(context["ti"], "try_number", 1) or 1),
+            allow_fresh_start=self.allow_fresh_start,
+            log=self.log,
+        )
+        if earlier is not None:
+            context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=earlier)
+        job = self._job(start, earlier or self._submit(context, start, ledger), deadline)
         self._running_id = job.batch_request_id
         log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
         status = hook.get_job_status(job.batch_request_id)
@@ -183,31 +201,17 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             self._defer_watch(job, self.poll_interval, self.cancel_on_kill)
         return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
 
-    def _submit(self, context: Any, start: StartRequest) -> int:
-        batch_request_id = self.hook.start(start)
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(STATE_BATCH_REQUEST_ID, batch_request_id)
+    def _submit(self, context: Any, start: StartRequest, ledger: StartLedger) -> int:
+        ledger.sending()
+        try:
+            batch_request_id = self.hook.start(start)
+        except AmtError as err:
+            ledger.failed(err)
+            raise
+        ledger.started(batch_request_id)
         context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=batch_request_id)
         self.log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, start.task_id)
         return batch_request_id
-
-    def _reconnect(self, context: Any) -> int | None:
-        """Find the job an earlier try of this task started and that is still running."""
-        store = context.get("task_state_store")
-        stored = store.get(STATE_BATCH_REQUEST_ID) if store is not None else None
-        if not validation.is_int(stored):
-            return None
-        try:
-            status = self.hook.get_job_status(stored)
-        except AmtNotFoundError:
-            return None
-        if self.rules.is_final(status.code):
-            self.log.info("AMT batch request %s of an earlier try already ended (%s); starting anew", stored, status)
-            return None
-        self.log.warning("Reconnecting to AMT batch request %s started by an earlier try (%s)", stored, status)
-        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=stored)
-        return int(stored)
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         """Resume after the trigger: check the event strictly, then finish from its message cursor."""

@@ -104,6 +104,20 @@ with DAG(
         task_id="job", application_name="DEMO2", job_name="{{ params.job }}", deferrable=True, poll_interval=1
     )
 
+# retries=1 and a Start whose answer is lost: the retry must find the one job, or refuse to guess
+for suffix, conn_id in (("", "amt_default"), ("_nolookup", "amt_nolookup")):
+    with DAG(dag_id=f"amt_cluster_unclear_start{suffix}", start_date=START, schedule=None, catchup=False):
+        AmtBatchJobOperator(
+            task_id="job",
+            application_name="DEMO2",
+            job_name="REPORTTEST01",
+            amt_conn_id=conn_id,
+            deferrable=True,
+            poll_interval=1,
+            retries=1,
+            retry_delay=timedelta(seconds=1),
+        )
+
 # 50,000 messages, streamed page by page: from the worker and from the trigger
 with DAG(dag_id="amt_biglog", start_date=START, schedule=None, catchup=False):
     for mode, deferrable in (("sync", False), ("deferrable", True)):

@@ -28,6 +28,7 @@ from amt_client.errors import (
     AmtNotFoundError,
     AmtResponseError,
     AmtServerUnavailableError,
+    AmtUnconfirmedStartError,
     AmtValidationError,
 )
 from amt_client.policy import MessageCursor, Outcome, Rules, VerdictKind, WatchResult, WatchSettings
@@ -49,6 +50,7 @@ __all__ = [
     "AmtNotFoundError",
     "AmtResponseError",
     "AmtServerUnavailableError",
+    "AmtUnconfirmedStartError",
     "AmtValidationError",
     "ApiPaths",
     "AsyncAmtClient",

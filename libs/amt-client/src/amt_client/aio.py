@@ -235,6 +235,9 @@ class AsyncAmtClient(ClientBase):
     ) -> WatchResult:
         return await self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page)
 
+    async def find_batch_requests(self, task_id: str) -> list[int] | None:
+        return await self._call(lambda engine: engine.find_start(task_id))
+
     async def stop_job(self, batch_request_id: int) -> int:
         return await self._call(lambda engine: engine.action(Action.STOP, batch_request_id))
 

@@ -51,9 +51,13 @@ class ApiPaths:
     job_action: str = "/api/OpConJobAction"
     monitor: str = "/api/MonitorJob/{batch_request_id}"
     messages: str = "/api/GetMessages/{batch_request_id}"
+    #: "Which batch requests carry this GUID task id?" (our emulator answers it; None: do not ask).
+    find_request: str | None = "/api/FindBatchRequest"
 
     def __post_init__(self) -> None:
         for name, path in dataclasses.asdict(self).items():
+            if name == "find_request" and path is None:
+                continue
             per_job = name in ("monitor", "messages")
             if not isinstance(path, str) or not _PATH.match(path):
                 raise AmtConfigurationError(
@@ -90,6 +94,7 @@ class FieldNames:
     script_name: str = "scriptName"
     script_parameters: str = "scriptParameters"
     batch_request_id: str = "batchRequestId"
+    batch_request_ids: str = "batchRequestIds"
     completion_code: str = "completionCode"
     message: str = "message"
     error: str = "error"
@@ -168,7 +173,7 @@ class WireContract:
         """What differs from the default contract, e.g. ``["logon=/amt/Logon", "token header=X-Token"]``."""
         default = WireContract()
         result = [
-            f"{name}={path}"
+            f"{name}={path or 'off'}"
             for name, path in dataclasses.asdict(self.paths).items()
             if path != getattr(default.paths, name)
         ]
@@ -236,6 +241,18 @@ class WireContract:
             f"GetMessages {batch_request_id} from {offset}",
             partial(self.parse_messages, offset=offset),
             params={self.fields.offset: str(offset), self.fields.limit: str(limit)},
+        )
+
+    def find_request_request(self, task_id: str) -> ApiRequest[list[int]]:
+        """Which batch requests a Start with this GUID task id created (**assumed** capability)."""
+        task_id = validation.require_text(task_id, "task_id")
+        assert self.paths.find_request is not None, "the caller checks that the lookup is configured"
+        return ApiRequest(
+            "GET",
+            self.paths.find_request,
+            f"find the batch request of task id {task_id}",
+            self.parse_found,
+            params={self.fields.task_id: task_id},
         )
 
     @staticmethod
@@ -335,6 +352,14 @@ class WireContract:
         if expected is not None and request_id != expected:
             raise AmtResponseError(f"{where}: the answer is about batch request {request_id}, not {expected}.")
         return request_id
+
+    def parse_found(self, body: Any, where: str) -> list[int]:
+        ids = _field(body, self.fields.batch_request_ids, list, where)
+        if not all(validation.is_int(i) and i > 0 for i in ids):
+            raise AmtResponseError(
+                f"{where}: {self.fields.batch_request_ids} must be positive integers: {snippet(ids)}"
+            )
+        return sorted(ids)
 
     def parse_messages(self, body: Any, where: str, offset: int) -> list[AmtMessage]:
         """Messages from ``offset`` on, checked to be contiguous so a cursor can never skip or repeat."""

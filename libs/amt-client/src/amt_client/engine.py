@@ -37,6 +37,7 @@ from amt_client.errors import (
     TRANSIENT_ERRORS,
     AmtConfigurationError,
     AmtError,
+    AmtNotFoundError,
     AmtResponseError,
     AmtServerUnavailableError,
     AmtValidationError,
@@ -323,6 +324,16 @@ class Engine:
 
     def action(self, action: Action, batch_request_id: int) -> Steps[int]:
         return self.call(self.contract.action_request(action, batch_request_id))
+
+    def find_start(self, task_id: str) -> Steps[list[int] | None]:
+        """The batch requests a Start with this GUID task id created (oldest first), or None when the
+        server cannot say (no lookup configured, or the server has no such route: HTTP 404)."""
+        if self.contract.paths.find_request is None:
+            return None
+        try:
+            return (yield from self.call(self.contract.find_request_request(task_id)))
+        except AmtNotFoundError:
+            return None
 
     def check(self) -> Steps[tuple[bool, str]]:
         """Heartbeat (server up) and a fresh logon (credentials accepted): ``(ok, text)``, never raises AmtError."""

@@ -17,6 +17,7 @@ __all__ = [
     "AmtNotFoundError",
     "AmtResponseError",
     "AmtServerUnavailableError",
+    "AmtUnconfirmedStartError",
     "AmtValidationError",
 ]
 
@@ -52,6 +53,10 @@ class AmtServerUnavailableError(AmtError):
 
 class AmtResponseError(AmtError):
     """The server answered with something the client cannot understand (malformed body, unknown code)."""
+
+
+class AmtUnconfirmedStartError(AmtError):
+    """An earlier Start may have created a job, and AMT cannot say whether it did: nothing is sent."""
 
 
 class AmtJobFailedError(AmtError):

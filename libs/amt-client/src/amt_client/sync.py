@@ -226,6 +226,10 @@ class AmtClient(ClientBase):
         """Poll until the job is final (or the deadline passes), handing new messages to ``on_page``."""
         return self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page)
 
+    def find_batch_requests(self, task_id: str) -> list[int] | None:
+        """The batch requests a Start with this GUID task id created, or None when the server cannot say."""
+        return self._call(lambda engine: engine.find_start(task_id))
+
     def stop_job(self, batch_request_id: int) -> int:
         """Ask AMT to stop the job (a queued job is removed from its queue)."""
         return self._call(lambda engine: engine.action(Action.STOP, batch_request_id))

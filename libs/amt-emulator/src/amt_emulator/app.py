@@ -29,7 +29,7 @@ from amt_emulator.state import JobStore, iso
 
 #: Header that carries the admin token when admin routes are protected (non-loopback binds).
 ADMIN_TOKEN_HEADER = "X-AMT-Emulator-Admin-Token"
-API_ROUTES = ("Heartbeat", "Logon", "OpConJobAction", "MonitorJob", "GetMessages")
+API_ROUTES = ("Heartbeat", "Logon", "OpConJobAction", "MonitorJob", "GetMessages", "FindBatchRequest")
 _PUBLIC = ("Heartbeat", "Logon")
 
 
@@ -309,6 +309,16 @@ async def get_messages(request: web.Request) -> web.Response:
     )
 
 
+async def find_batch_request(request: web.Request) -> web.Response:
+    """Which batch requests a Start with this GUID task id created (**assumed** AMT capability)."""
+    emu = _emulator(request)
+    fields = emu.config.contract.fields
+    task_id = request.query.get(fields.task_id, "")
+    if not task_id.strip():
+        raise BadRequest(f"query parameter {fields.task_id} is required")
+    return web.json_response({fields.task_id: task_id, fields.batch_request_ids: emu.store.find(task_id)})
+
+
 # --- admin routes (tests; open on loopback, token-protected or off elsewhere) -------------------
 
 
@@ -356,6 +366,8 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_post(paths.job_action, job_action, name="OpConJobAction")
     app.router.add_get(paths.monitor, monitor_job, name="MonitorJob")
     app.router.add_get(paths.messages, get_messages, name="GetMessages")
+    if paths.find_request is not None:
+        app.router.add_get(paths.find_request, find_batch_request, name="FindBatchRequest")
     app.router.add_get("/openapi.json", openapi, name="openapi")
     app.router.add_get("/admin/faults", get_faults, name="admin_get_faults")
     app.router.add_put("/admin/faults", put_faults, name="admin_put_faults")

@@ -39,6 +39,35 @@ _STRINGS = {"type": "array", "items": {"type": "string"}, "maxItems": 20}
 
 def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any]:
     paths = contract.paths
+    lookup: dict[str, Any] = {}
+    if paths.find_request is not None:
+        lookup[paths.find_request] = {
+            "get": {
+                "operationId": "FindBatchRequest",
+                "summary": "Batch requests a Start with this GUID task id created, oldest first (assumed capability)",
+                "security": [{"logonToken": []}],
+                "parameters": [{"name": "taskId", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {
+                        "description": "OK (an empty list: no Start with this task id arrived)",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["batchRequestIds"],
+                                    "properties": {
+                                        "taskId": {"type": "string"},
+                                        "batchRequestIds": {"type": "array", "items": {"type": "integer"}},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": _err("taskId missing"),
+                    **_AUTH_ERRORS,
+                },
+            }
+        }
     secured: list[dict[str, list[str]]] = [{"logonToken": []}]
     admin = {"tags": ["admin (emulator only)"]}
     return {
@@ -210,6 +239,7 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
                     },
                 }
             },
+            **lookup,
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",

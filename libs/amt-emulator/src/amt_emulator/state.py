@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS requests (
     emitted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_active ON requests (ended_at);
+CREATE INDEX IF NOT EXISTS requests_task_id ON requests (task_id);
 CREATE TABLE IF NOT EXISTS messages (
     request_id INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -157,6 +158,11 @@ class JobStore:
     def get(self, request_id: int) -> sqlite3.Row | None:
         self.advance()
         return self.db.execute("SELECT * FROM requests WHERE id=?", (request_id,)).fetchone()
+
+    def find(self, task_id: str) -> list[int]:
+        """The batch requests submitted with this task id, oldest first."""
+        rows = self.db.execute("SELECT id FROM requests WHERE task_id=? ORDER BY id", (task_id,)).fetchall()
+        return [row[0] for row in rows]
 
     def messages(self, request_id: int, offset: int, limit: int) -> tuple[list[sqlite3.Row], int]:
         self.advance()

@@ -1,0 +1,133 @@
+"""Exactly one AMT job per task instance, across tries: the task's record of its Start.
+
+A Start is the one call that must never happen twice by accident (a payroll job run twice). The
+operators therefore keep, in ``task_state_store`` (which survives retries, Airflow 3.3+), a record
+``{"task_id": <GUID>, "batch_request_id": <id or null>}``:
+
+* written with ``batch_request_id: null`` *before* the Start is sent ("a Start is in flight"),
+* completed with the id AMT returned,
+* removed when the Start provably never reached AMT (refused, or the connection never opened).
+
+The GUID task id is stable for the task instance (all tries send the same one). A later try reads
+the record first (:func:`job_of_earlier_try`):
+
+* an id: reconnect to that job while it runs, take its success if it already succeeded, and start
+  anew only after it failed (that is what a retry is for);
+* a Start in flight with no answer: ask AMT which batch request carries the GUID (an **assumed**
+  capability, see docs/api-contract.md). Found: as above. AMT says none: the Start never arrived,
+  start. AMT cannot say: fail with :class:`~amt_client.AmtUnconfirmedStartError`, naming the GUID,
+  unless the task explicitly allows a fresh start.
+
+Without ``task_state_store`` (Airflow before 3.3) a retry asks AMT by GUID the same way, where AMT
+can answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, STATE_START
+from amt_client import AmtError, AmtNotFoundError, AmtUnconfirmedStartError, Outcome, Rules
+from amt_client.validation import is_int
+
+
+@dataclass
+class StartLedger:
+    """The task instance's record of its Start (a no-op where there is no ``task_state_store``)."""
+
+    store: Any  # context["task_state_store"], or None
+    task_id: str  # the stable GUID sent as AMT's taskId
+
+    def recorded(self) -> tuple[bool, int | None]:
+        """``(a Start was recorded, its batch request id if known)``; reads provider 0.1.0's key too."""
+        if self.store is None:
+            return False, None
+        record = self.store.get(STATE_START)
+        if isinstance(record, dict) and record.get("task_id") == self.task_id:
+            batch_request_id = record.get("batch_request_id")
+            return True, batch_request_id if is_int(batch_request_id) else None
+        legacy = self.store.get(STATE_BATCH_REQUEST_ID)
+        return (True, legacy) if is_int(legacy) else (False, None)
+
+    def sending(self) -> None:
+        if self.store is not None:
+            self.store.set(STATE_START, {"task_id": self.task_id, "batch_request_id": None})
+
+    def started(self, batch_request_id: int) -> None:
+        if self.store is not None:
+            self.store.set(STATE_START, {"task_id": self.task_id, "batch_request_id": batch_request_id})
+
+    def failed(self, error: AmtError) -> None:
+        """Forget a Start that provably never reached AMT; keep "in flight" when it may have."""
+        if self.store is not None and not error.request_may_have_arrived:
+            self.store.delete(STATE_START)
+
+
+def job_of_earlier_try(
+    hook: Any, ledger: StartLedger, rules: Rules, *, try_number: int, allow_fresh_start: bool, log: Any
+) -> int | None:
+    """The batch request this try should watch instead of starting one, or None to start one."""
+    recorded, batch_request_id = ledger.recorded()
+    if not recorded and not (ledger.store is None and try_number > 1):
+        return None  # the first Start of this task instance
+    if batch_request_id is None:
+        found = hook.find_batch_requests(ledger.task_id)
+        if found is None:
+            if ledger.store is None:
+                log.warning(
+                    "This Airflow has no task_state_store and AMT cannot be asked by task id %s whether an earlier "
+                    "try started a job; starting one.",
+                    ledger.task_id,
+                )
+                return None
+            _unconfirmed(ledger.task_id, allow_fresh_start, log)  # raises unless a fresh start is allowed
+            return None
+        if not found:
+            if recorded:
+                log.info("The earlier try's Start (task id %s) never reached AMT; starting now", ledger.task_id)
+            return None
+        batch_request_id = found[-1]
+        log.warning(
+            "AMT has batch request %s for task id %s, started by an earlier try", batch_request_id, ledger.task_id
+        )
+        ledger.started(batch_request_id)
+    return _reuse(hook, batch_request_id, rules, log)
+
+
+def _reuse(hook: Any, batch_request_id: int, rules: Rules, log: Any) -> int | None:
+    try:
+        status = hook.get_job_status(batch_request_id)
+    except AmtNotFoundError:
+        log.warning("AMT no longer knows batch request %s of an earlier try; starting anew", batch_request_id)
+        return None
+    if not rules.is_final(status.code):
+        log.warning("Reconnecting to AMT batch request %s started by an earlier try (%s)", batch_request_id, status)
+        return batch_request_id
+    if rules.outcome(status.code) is Outcome.SUCCESS:
+        log.warning(
+            "AMT batch request %s of an earlier try already succeeded (%s); not starting it again",
+            batch_request_id,
+            status,
+        )
+        return batch_request_id
+    log.info(
+        "AMT batch request %s of an earlier try ended with %s; this try starts a new job", batch_request_id, status
+    )
+    return None
+
+
+def _unconfirmed(task_id: str, allow_fresh_start: bool, log: Any) -> None:
+    if allow_fresh_start:
+        log.warning(
+            "The earlier try's Start (task id %s) got no answer and AMT cannot say whether it arrived; "
+            "starting again because allow_fresh_start is set (there may now be two jobs).",
+            task_id,
+        )
+        return
+    raise AmtUnconfirmedStartError(
+        f"An earlier try sent a Start with task id {task_id} and got no answer; it may have started an AMT job, "
+        "and this AMT Batch Server cannot be asked which batch request has that task id. Nothing was sent. "
+        f"Check in AMT (job history, taskId {task_id}) whether the job ran. If it did not, clear this task with "
+        "allow_fresh_start=True on the operator to start it; if it did, mark the task as you see fit."
+    )
