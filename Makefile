@@ -7,13 +7,14 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env test test-fast lint format demo bench clean ui-check
+.PHONY: help env test test-fast lint format demo bench faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
 	@echo "make test   create the environment and run the whole test suite"
 	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make bench  benchmarks (figures, not pass/fail)"
+	@echo "make faults the bad-input catalogue and the fault suite, written into docs/reliability.md"
 	@echo "make ui-check  headless Chromium reads a task log in the Airflow UI (installs chromium; opt-in)"
 
 $(VENV)/.synced: pyproject.toml uv.lock libs/amt-client/pyproject.toml libs/amt-emulator/pyproject.toml
@@ -45,6 +46,10 @@ demo: env
 
 bench: env
 	$(VENV)/bin/python bench/run.py
+
+# The bad-input catalogue and the fault suite (real triggers, emulator faults); rewrites their tables.
+faults: env
+	$(VENV)/bin/python scripts/reliability.py all --write
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

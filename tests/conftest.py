@@ -77,6 +77,17 @@ class AsyncDriver:
         self.loop.close()
 
 
+@pytest.fixture
+def amt(amt_conn: str):
+    """A sync hook on the shared emulator, with fast retries (tests that drive jobs directly)."""
+    from airflow_provider_amt.hooks.amt import AmtHook
+
+    AmtClient.forget_tokens()
+    sync = AmtHook(amt_conn, retry_policy=FAST_RETRIES)
+    yield sync
+    sync.close()
+
+
 @pytest.fixture(params=["sync", "async"])
 def hook(request: pytest.FixtureRequest, amt_conn: str):
     """Each hook-level test runs once with ``AmtHook`` and once with ``AmtAsyncHook``."""

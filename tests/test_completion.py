@@ -21,7 +21,6 @@ from airflow_provider_amt.operators.amt import AmtBatchJobOperator
 from airflow_provider_amt.sensors.amt import AmtJobSensor
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
-    AmtClient,
     AmtCompletionCode,
     AmtError,
     AmtJobFailedError,
@@ -31,14 +30,6 @@ from amt_client import (
 from tests.conftest import FAST_RETRIES
 
 Code = AmtCompletionCode
-
-
-@pytest.fixture
-def amt(amt_conn) -> AmtHook:
-    AmtClient.forget_tokens()
-    hook = AmtHook(amt_conn, retry_policy=FAST_RETRIES)
-    yield hook
-    hook.close()
 
 
 def start(amt: AmtHook, job: str, **kwargs: Any) -> int:

@@ -18,7 +18,6 @@ from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, STATE_START
 from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try
 from amt_client import (
-    AmtClient,
     AmtCompletionCode,
     AmtServerUnavailableError,
     AmtUnconfirmedStartError,
@@ -39,14 +38,6 @@ class Store(dict):
 
     def delete(self, key: str) -> None:
         self.pop(key, None)
-
-
-@pytest.fixture
-def amt(amt_conn) -> AmtHook:
-    AmtClient.forget_tokens()
-    hook = AmtHook(amt_conn, retry_policy=FAST_RETRIES)
-    yield hook
-    hook.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
@@ -50,6 +51,11 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
         undefined_grace_period: float = 60.0,
         **kwargs: Any,
     ):
+        for name in ("timeout", "poke_interval"):  # NaN or infinity would break the wait after it began
+            if kwargs.get(name) is not None:
+                value = kwargs[name]
+                seconds = value.total_seconds() if isinstance(value, timedelta) else value
+                validation.seconds(seconds, name, exclusive=name == "poke_interval")
         super().__init__(**kwargs)
         self.batch_request_id = batch_request_id
         self._init_watch(
