@@ -58,7 +58,8 @@ def read_event(event: Any, expected_id: int | None) -> AmtTriggerEvent:
     """Check an event field by field; ``expected_id`` is the batch request this task watches (if known)."""
     if not isinstance(event, dict):
         raise AmtResponseError(f"AMT trigger event must be a dict, got {type(event).__name__}: {event!r}")
-    kind = _KIND_OF_STATUS.get(event.get("status"))  # type: ignore[arg-type]
+    status = event.get("status")
+    kind = _KIND_OF_STATUS.get(status) if isinstance(status, str) else None
     if kind is None:
         raise AmtResponseError(f"AMT trigger event has unknown status {event.get('status')!r}: {event!r}")
     request_id = event.get("batch_request_id")

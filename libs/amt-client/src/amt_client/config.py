@@ -122,10 +122,10 @@ def _base_url(value: object) -> str:
     if not _HOST.match(parts.netloc) or parts.query or parts.fragment:
         raise AmtValidationError(f"{shown} is not a valid Batch Server URL (spaces, query or fragment).")
     try:
-        parts.port  # noqa: B018 - raises for a port out of range
+        port = parts.port  # raises for a port out of range
     except ValueError:
-        raise AmtValidationError(f"{shown} has a port outside 1-65535.") from None
-    if parts.port == 0:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
         raise AmtValidationError(f"{shown} has a port outside 1-65535.")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
