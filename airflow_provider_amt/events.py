@@ -18,9 +18,8 @@ from amt_client.validation import is_int
 FINAL_STATUSES = ("success", "failed", "cancelled")
 _STATUS_OF_KIND = {VerdictKind.TIMEOUT: "timeout", VerdictKind.ERROR: "error"}
 _KIND_OF_STATUS = {
-    **{status: VerdictKind.FINAL for status in FINAL_STATUSES},
-    "timeout": VerdictKind.TIMEOUT,
-    "error": VerdictKind.ERROR,
+    **dict.fromkeys(FINAL_STATUSES, VerdictKind.FINAL),
+    **{status: kind for kind, status in _STATUS_OF_KIND.items()},
 }
 _CANCELLED = (AmtCompletionCode.KILLED, AmtCompletionCode.DEL_QUEUE)
 

@@ -186,9 +186,8 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             allow_fresh_start=self.allow_fresh_start,
             log=self.log,
         )
-        if earlier is not None:
-            context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=earlier)
-        job = self._job(start, earlier or self._submit(context, start, ledger), deadline)
+        job = self._job(start, earlier or self._submit(start, ledger), deadline)
+        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=job.batch_request_id)
         self._running_id = job.batch_request_id
         log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
         status = hook.get_job_status(job.batch_request_id)
@@ -201,7 +200,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             self._defer_watch(job, self.poll_interval, self.cancel_on_kill)
         return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
 
-    def _submit(self, context: Any, start: StartRequest, ledger: StartLedger) -> int:
+    def _submit(self, start: StartRequest, ledger: StartLedger) -> int:
         ledger.sending()
         try:
             batch_request_id = self.hook.start(start)
@@ -209,7 +208,6 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             ledger.failed(err)
             raise
         ledger.started(batch_request_id)
-        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=batch_request_id)
         self.log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, start.task_id)
         return batch_request_id
 

@@ -48,6 +48,18 @@ KILL_TIMEOUT = 20.0
 LEGACY_KWARGS = frozenset({"stream_messages"})
 
 
+def _settings_kwargs(settings: WatchSettings) -> dict[str, Any]:
+    """The trigger kwargs that carry the watch settings (plain JSON, names as in 0.1.0)."""
+    return {
+        "poll_interval": settings.poll_interval,
+        "deadline": settings.deadline,
+        "success_codes": list(settings.rules.success_codes),
+        "outage_grace_period": settings.outage_grace_period,
+        "undefined_grace_period": settings.undefined_grace_period,
+        "initial_interval": settings.initial_interval,
+    }
+
+
 class AmtJobTrigger(BaseTrigger):
     """Wait for an AMT batch request to end, streaming its messages into the task log.
 
@@ -108,31 +120,20 @@ class AmtJobTrigger(BaseTrigger):
         return cls(
             batch_request_id,
             amt_conn_id,
-            poll_interval=settings.poll_interval,
-            deadline=settings.deadline,
             message_offset=message_offset,
-            success_codes=list(settings.rules.success_codes),
             cancel_on_kill=cancel_on_kill,
-            outage_grace_period=settings.outage_grace_period,
-            undefined_grace_period=settings.undefined_grace_period,
-            initial_interval=settings.initial_interval,
+            **_settings_kwargs(settings),
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        settings = self.settings
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "batch_request_id": self.batch_request_id,
                 "amt_conn_id": self.amt_conn_id,
-                "poll_interval": settings.poll_interval,
-                "deadline": settings.deadline,
                 "message_offset": self.message_offset,
-                "success_codes": list(settings.rules.success_codes),
                 "cancel_on_kill": self.cancel_on_kill,
-                "outage_grace_period": settings.outage_grace_period,
-                "undefined_grace_period": settings.undefined_grace_period,
-                "initial_interval": settings.initial_interval,
+                **_settings_kwargs(self.settings),
             },
         )
 

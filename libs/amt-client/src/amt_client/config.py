@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from amt_client import validation
@@ -85,9 +86,12 @@ class ServerConfig:
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
-    @property
+    @cached_property
     def cache_key(self) -> tuple[Hashable, ...]:
-        """Identity of a server login: a changed password gives a new key (hashed, never stored)."""
+        """Identity of a server login: a changed password gives a new key (hashed, never stored).
+
+        Cached: drivers look it up on every call, and the redactor on every job-log line.
+        """
         digest = hashlib.sha256(self.password.encode()).hexdigest()
         contract = self.contract
         return (
