@@ -192,12 +192,18 @@ def _events(cluster, dag_id, run_id, try_number):
     return " | ".join(json.dumps(line) for line in cluster.task_log(dag_id, run_id, "job", try_number))
 
 
+def _tries(cluster, dag_id, run_id, ti) -> str:
+    """Why a task instance ended as it did: its state, and each try's log (for an assertion message)."""
+    logs = [f"try {n}: {_events(cluster, dag_id, run_id, n)}" for n in range(1, int(ti["try_number"]) + 1)]
+    return f"state {ti['state']}, try {ti['try_number']}\n" + "\n".join(logs)
+
+
 def test_a_retry_after_a_dropped_start_reconnects_to_the_one_job(cluster, cluster_emulator, amt):
     since = _last_seq(cluster_emulator)
     cluster_emulator.set_faults([{"route": "Start", "action": "drop_after", "count": 1}])
     run_id = cluster.trigger("amt_cluster_unclear_start")
     ti = cluster.wait_for_state("amt_cluster_unclear_start", run_id, "job", {"success", "failed"}, timeout=150)
-    assert ti["state"] == "success" and ti["try_number"] == 2, ti
+    assert ti["state"] == "success" and ti["try_number"] == 2, _tries(cluster, "amt_cluster_unclear_start", run_id, ti)
     (start,) = _starts_of(cluster_emulator, since)  # one Start reached AMT, and no second one was sent
     assert start["fault"] == "drop_after"
     first = _events(cluster, "amt_cluster_unclear_start", run_id, 1)

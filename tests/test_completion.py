@@ -141,6 +141,43 @@ def test_on_kill_kills_the_job_only_when_the_task_owns_it(amt, cancel_on_kill):
     amt.kill_job(request_id)
 
 
+class _Supervisor:
+    """The triggerer's answer to ``GetTaskStates`` (what a trigger's ``on_kill`` asks before acting)."""
+
+    def __init__(self, state: str | None):
+        self.state = state
+        self.asked: list[Any] = []
+
+    async def asend(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
+
+        if not isinstance(msg, GetTaskStates):  # the connection: from the environment, as in dags test
+            raise RuntimeError("not available in this test")
+        self.asked.append(msg)
+        return TaskStatesResult(task_states={msg.run_ids[0]: {msg.task_ids[0]: self.state}})
+
+
+@pytest.mark.parametrize(
+    ("state", "killed"),
+    [("deferred", False), ("failed", True), ("success", True), (None, True), ("scheduled", True)],
+    ids=["moved-to-another-triggerer", "marked-failed", "marked-success", "cleared", "cleared-rescheduled"],
+)
+def test_on_kill_leaves_a_job_alone_while_the_task_is_still_deferred(amt, monkeypatch, state, killed):
+    from airflow.sdk.execution_time import task_runner
+
+    supervisor = _Supervisor(state)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    wait_for(amt, request_id, {Code.RUNNING})
+    trigger = trigger_for(request_id)
+    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+    asyncio.run(trigger.on_kill())
+    (asked,) = supervisor.asked
+    assert (asked.dag_id, asked.task_ids, asked.run_ids, asked.map_index) == ("unit", ["job"], ["run"], -1)
+    assert amt.get_job_status(request_id).code is (Code.KILLED if killed else Code.RUNNING)
+    amt.kill_job(request_id)
+
+
 # --- the operator's completion handling -----------------------------------------------------------------
 
 

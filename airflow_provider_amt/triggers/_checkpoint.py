@@ -14,28 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
-
-
-def _ti_keys(task_instance: Any) -> dict[str, Any] | None:
-    if task_instance is None:
-        return None
-    try:
-        keys = {
-            "dag_id": task_instance.dag_id,
-            "task_id": task_instance.task_id,
-            "run_id": task_instance.run_id,
-            "map_index": getattr(task_instance, "map_index", -1),
-        }
-    except AttributeError:
-        return None
-    if keys["map_index"] is None:
-        keys["map_index"] = -1
-    return keys if all(keys[k] for k in ("dag_id", "task_id", "run_id")) else None
+from airflow_provider_amt.triggers._task_instance import ti_keys
 
 
 async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | None:
     """The offset a previous instance of this trigger reached for this job, if it saved one."""
-    keys = _ti_keys(task_instance)
+    keys = ti_keys(task_instance)
     if keys is None:
         return None
     try:
@@ -53,7 +37,7 @@ async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | Non
 
 
 async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any) -> bool:
-    keys = _ti_keys(task_instance)
+    keys = ti_keys(task_instance)
     if keys is None:
         return False
     try:

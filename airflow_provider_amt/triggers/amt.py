@@ -14,7 +14,8 @@ Why it is built the way it is:
   (``_checkpoint``), so a restarted or moved trigger resumes where the last one stopped; the event
   reports the offset reached, so the worker finishes from there instead of logging anything twice.
 * ``on_kill`` (Airflow 3.3) kills the AMT job when a user marks the task failed/success or clears
-  it. ``cleanup`` only releases the HTTP session: it also runs on triggerer restarts.
+  it, and not when the trigger only moved to another triggerer (the task is still deferred then).
+  ``cleanup`` only releases the HTTP session: it also runs on triggerer restarts.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_messages
 from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers._task_instance import current_state
 from amt_client import (
     AmtCompletionCode,
     AmtError,
@@ -172,9 +174,24 @@ class AmtJobTrigger(BaseTrigger):
         await _checkpoint.save(self.task_instance, self.batch_request_id, page[-1].index + 1, self.log)
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: kill the AMT job too (idempotent; stale rows are fine)."""
+        """A user ended the deferred task: kill the AMT job too (idempotent; stale rows are fine).
+
+        Airflow 3.3 also calls this when the trigger merely moved: a triggerer that stalled past the
+        health threshold and resumed cancels the copies another triggerer has taken over, as if a user
+        had acted. So the task instance's state is checked first: still ``deferred`` means someone
+        (another triggerer, or a new try that reconnected to this job) is watching it, and the job is
+        left alone. Where the state cannot be read, the framework's word (a user action) is taken.
+        """
         if not self.cancel_on_kill:
             self.log.info("cancel_on_kill is off: AMT batch request %s keeps running", self.batch_request_id)
+            return
+        state = await current_state(self.task_instance, self.log)
+        if state == "deferred":
+            self.log.warning(
+                "This trigger was cancelled but the task is still deferred (the trigger moved to another "
+                "triggerer): AMT batch request %s is left running",
+                self.batch_request_id,
+            )
             return
         try:
             await asyncio.wait_for(self.hook.kill_job(self.batch_request_id), KILL_TIMEOUT)
