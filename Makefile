@@ -3,15 +3,17 @@
 
 PYTHON ?= python3
 VENV   := .venv
+VENV_DISTRIBUTED := .venv-distributed
 UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env test test-fast lint format demo bench faults clean ui-check
+.PHONY: help env test test-distributed test-fast lint format demo bench faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
 	@echo "make test   create the environment and run the whole test suite"
+	@echo "make test-distributed  CeleryExecutor + PostgreSQL + Redis + two triggerers (installs the Debian packages)"
 	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make bench  benchmarks (figures, not pass/fail)"
 	@echo "make faults the bad-input catalogue and the fault suite, written into docs/reliability.md"
@@ -28,6 +30,14 @@ test: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider
+
+# The production topology from packages: PostgreSQL and Redis from Debian (installed when missing),
+# the Celery and Postgres providers in their own venv, every service on a free loopback port.
+test-distributed: env
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server)
+	UV_PROJECT_ENVIRONMENT=$(VENV_DISTRIBUTED) $(UV) sync --frozen --python $(PYTHON) --group distributed
+	$(VENV_DISTRIBUTED)/bin/pytest -p no:cacheprovider -m distributed tests/distributed
 
 test-fast: env
 	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider -m "not airflow_e2e"
@@ -52,7 +62,7 @@ faults: env
 	$(VENV)/bin/python scripts/reliability.py all --write
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_DISTRIBUTED) .demo .pytest_cache .ruff_cache
 
 # Opt-in: headless Chromium (Debian's package) opens the Airflow UI log page; saves docs/img/task-log.png.
 ui-check: env

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from airflow_provider_amt import metrics
 from amt_client import AmtCompletionCode, AmtMessage, ServerConfig, StartRequest
 
 #: A single message longer than this is cut (with a marker saying how much), never dropped.
@@ -86,7 +87,9 @@ def message_text(message: AmtMessage) -> str:
 
 
 def log_messages(log: Any, messages: Iterable[AmtMessage], redact: Callable[[str], str] = _same) -> None:
+    logged = 0
     for message in messages:
+        logged += 1
         level = _LEVELS.get((message.severity or "").upper(), logging.INFO)
         _emit(
             log,
@@ -96,6 +99,7 @@ def log_messages(log: Any, messages: Iterable[AmtMessage], redact: Callable[[str
             amt_timestamp=message.timestamp,
             amt_severity=message.severity,
         )
+    metrics.messages_logged(logged)
 
 
 def log_completion(log: Any, code: AmtCompletionCode, outcome: str) -> None:

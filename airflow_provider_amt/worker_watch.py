@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import AirflowSkipException
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtHook
@@ -192,6 +193,7 @@ class AmtJobWatcher:
         if outcome is Outcome.WAIT:  # 19 UNDEFINED past its grace period
             outcome = Outcome.FAILED
         log_completion(self.log, code, outcome.value)
+        metrics.outcome(code)
         if outcome is Outcome.SUCCESS:
             return result(job.batch_request_id, code)
         last = list(job.cursor.last)

@@ -132,16 +132,23 @@ class AirflowCluster:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.session = requests.Session()
 
-    def start(self, component: str) -> None:
+    def start(self, component: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Start ``airflow <component> <args>``; ``component`` may name an instance: ``triggerer-2``."""
+        base = component.rsplit("-", 1)[0] if component[-1].isdigit() else component
+        command = "celery worker" if base == "worker" else base
         log = open(self.home.home / f"{component}.out", "ab")  # noqa: SIM115
         self.processes[component] = subprocess.Popen(
-            [AIRFLOW, component],
-            env=self.home.env,
+            [AIRFLOW, *command.split(), *args],
+            env={**self.home.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.home.home,
             start_new_session=True,
         )
+
+    def send_signal(self, component: str, sig: int) -> None:
+        """Send ``sig`` to a component's whole process group (SIGSTOP/SIGCONT: a stalled host)."""
+        os.killpg(self.processes[component].pid, sig)
 
     def stop(self, component: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         proc = self.processes.pop(component, None)
@@ -234,3 +241,15 @@ class AirflowCluster:
             headers={"Accept": "application/json"},
         )
         return body["content"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        """An XCom value through the REST API (any metadata database), or None."""
+        response = self.session.get(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"deserialize": "true"},
+            timeout=30,
+        )
+        if response.status_code == 404:
+            return None
+        assert response.ok, f"xcom {key}: {response.status_code} {response.text[:500]}"
+        return response.json()["value"]

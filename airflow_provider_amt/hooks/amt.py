@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import BaseHook, aget_connection, amask_secret, mask_secret
 from airflow_provider_amt.hooks.connection import config_from_connection, connection_lookup
 from amt_client import AmtClient, AsyncAmtClient, RetryPolicy, ServerConfig
@@ -41,7 +42,7 @@ class AmtHook(AmtClient, _AmtConnectionType, BaseHook):
 
     def __init__(self, amt_conn_id: str = DEFAULT_CONN_NAME, *, retry_policy: RetryPolicy | None = None):
         BaseHook.__init__(self)
-        AmtClient.__init__(self, retry_policy=retry_policy, log=self.log)
+        AmtClient.__init__(self, retry_policy=retry_policy, log=self.log, on_call=metrics.call)
         self.amt_conn_id = amt_conn_id
 
     def _resolve_config(self) -> ServerConfig:
@@ -67,7 +68,7 @@ class AmtAsyncHook(AsyncAmtClient, _AmtConnectionType, BaseHook):
 
     def __init__(self, amt_conn_id: str = DEFAULT_CONN_NAME, *, retry_policy: RetryPolicy | None = None):
         BaseHook.__init__(self)
-        AsyncAmtClient.__init__(self, retry_policy=retry_policy, log=self.log)
+        AsyncAmtClient.__init__(self, retry_policy=retry_policy, log=self.log, on_call=metrics.call)
         self.amt_conn_id = amt_conn_id
 
     async def _resolve_config(self) -> ServerConfig:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, AirflowTaskTimeout, default_deferrable
 from airflow_provider_amt.events import read_event
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
@@ -250,6 +251,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     def _kill(self, batch_request_id: int, reason: str) -> None:
         try:
             self.hook.kill_job(batch_request_id)
+            metrics.kill_sent()
             self.log.warning("Killed AMT batch request %s: %s", batch_request_id, reason)
         except AmtError as err:
             self.log.error("Could not kill AMT batch request %s (%s): %s", batch_request_id, reason, err)

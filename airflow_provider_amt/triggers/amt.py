@@ -26,6 +26,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_amt import metrics
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_messages
@@ -174,16 +175,18 @@ class AmtJobTrigger(BaseTrigger):
         await _checkpoint.save(self.task_instance, self.batch_request_id, page[-1].index + 1, self.log)
 
     async def on_kill(self) -> None:
-        """A user ended the deferred task: kill the AMT job too (idempotent; stale rows are fine).
+        """A user ended the deferred task: kill the AMT job too, once.
 
         Airflow 3.3 also calls this when the trigger merely moved: a triggerer that stalled past the
         health threshold and resumed cancels the copies another triggerer has taken over, as if a user
         had acted. So the task instance's state is checked first: still ``deferred`` means someone
         (another triggerer, or a new try that reconnected to this job) is watching it, and the job is
         left alone. Where the state cannot be read, the framework's word (a user action) is taken.
+        A job that has already ended (another copy of this trigger killed it) gets no second Kill.
         """
         if not self.cancel_on_kill:
             self.log.info("cancel_on_kill is off: AMT batch request %s keeps running", self.batch_request_id)
+            metrics.kill_skipped("cancel_on_kill_off")
             return
         state = await current_state(self.task_instance, self.log)
         if state == "deferred":
@@ -192,12 +195,22 @@ class AmtJobTrigger(BaseTrigger):
                 "triggerer): AMT batch request %s is left running",
                 self.batch_request_id,
             )
+            metrics.kill_skipped("task_still_deferred")
             return
         try:
-            await asyncio.wait_for(self.hook.kill_job(self.batch_request_id), KILL_TIMEOUT)
-            self.log.warning("Killed AMT batch request %s because the task was killed", self.batch_request_id)
+            await asyncio.wait_for(self._kill_unless_ended(), KILL_TIMEOUT)
         except Exception as err:
             self.log.error("Could not kill AMT batch request %s: %s", self.batch_request_id, err)
+
+    async def _kill_unless_ended(self) -> None:
+        status = await self.hook.get_job_status(self.batch_request_id)
+        if self.settings.rules.is_final(status.code):
+            self.log.info("AMT batch request %s has already ended (%s): no Kill sent", self.batch_request_id, status)
+            metrics.kill_skipped("already_ended")
+            return
+        await self.hook.kill_job(self.batch_request_id)
+        metrics.kill_sent()
+        self.log.warning("Killed AMT batch request %s because the task was killed", self.batch_request_id)
 
     async def cleanup(self) -> None:
         """Release the shared HTTP session; never touch the AMT job here (runs on restarts too)."""

@@ -17,10 +17,19 @@ class ClientBase:
         Airflow hooks read a connection).
     :param retry_policy: override the config's retry settings (tests, interactive use).
     :param log: where retries and re-logons are reported.
+    :param on_call: told of every HTTP attempt (see :class:`~amt_client.engine.Engine`), for metrics.
     """
 
-    def __init__(self, config: ServerConfig | None = None, *, retry_policy: RetryPolicy | None = None, log: Any = None):
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        log: Any = None,
+        on_call: Callable[[str, str], None] | None = None,
+    ):
         self._retry_policy = retry_policy
+        self._on_call = on_call
         self._amt_log = log or logging.getLogger("amt_client")
         #: The settings once known (given here, or resolved on first use by a subclass).
         self._config: ServerConfig | None = None

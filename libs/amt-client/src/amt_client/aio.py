@@ -130,7 +130,7 @@ class AsyncAmtClient(ClientBase):
 
     async def _call(self, operation: Callable[[Engine], Steps[T]], on_page: AsyncPageCallback | None = None) -> T:
         if self._engine is None:
-            self._engine = Engine(await self.get_config(), self._retry_policy, self._amt_log)
+            self._engine = Engine(await self.get_config(), self._retry_policy, self._amt_log, on_call=self._on_call)
         steps = operation(self._engine)
         reply: Any = None
         error: AmtError | None = None

@@ -127,6 +127,8 @@ class ApiRequest(Generic[T]):
     needs_token: bool = True
     #: Safe to send again after an ambiguous failure (read timeout, dropped connection, 5xx).
     idempotent: bool = True
+    #: Stable name of the AMT function for metrics (``MonitorJob``, ``Start``, ``Kill``...), whatever the path.
+    operation: str = ""
 
     def describe(self, server: str) -> str:
         """``POST http://host:42000/api/OpConJobAction (Start batch job DEMO2/X)``: never a body or secret."""
@@ -184,13 +186,21 @@ class WireContract:
     # --- requests -------------------------------------------------------------------------------
 
     def heartbeat_request(self) -> ApiRequest[str]:
-        return ApiRequest("GET", self.paths.heartbeat, "heartbeat", self.parse_heartbeat, needs_token=False)
+        return ApiRequest(
+            "GET", self.paths.heartbeat, "heartbeat", self.parse_heartbeat, needs_token=False, operation="Heartbeat"
+        )
 
     def logon_request(self, user: str, password: str) -> ApiRequest[tuple[str, float | None]]:
         # The body holds the password; ApiRequest.describe() never prints bodies.
         body = {self.fields.user_name: user, self.fields.password: password}
         return ApiRequest(
-            "POST", self.paths.logon, f"logon as {user}", self.parse_logon, json_body=body, needs_token=False
+            "POST",
+            self.paths.logon,
+            f"logon as {user}",
+            self.parse_logon,
+            json_body=body,
+            needs_token=False,
+            operation="Logon",
         )
 
     def start_request(self, start: StartRequest) -> ApiRequest[int]:
@@ -202,6 +212,7 @@ class WireContract:
             json_body=self.start_body(start),
             # A repeated Start may create a second job: the server is not known to de-duplicate taskId.
             idempotent=False,
+            operation="Start",
         )
 
     def action_request(self, action: Action, batch_request_id: int) -> ApiRequest[int]:
@@ -217,6 +228,7 @@ class WireContract:
             f"{action.value} batch request {batch_request_id}",
             partial(self.parse_action, expected=batch_request_id),
             json_body={f.action: action.value, f.batch_request_id: batch_request_id},
+            operation=action.value,
         )
 
     def status_request(self, batch_request_id: int) -> ApiRequest[JobStatus]:
@@ -226,6 +238,7 @@ class WireContract:
             self._job_path(self.paths.monitor, batch_request_id),
             f"MonitorJob {batch_request_id}",
             partial(self.parse_status, expected=batch_request_id),
+            operation="MonitorJob",
         )
 
     def messages_request(
@@ -241,6 +254,7 @@ class WireContract:
             f"GetMessages {batch_request_id} from {offset}",
             partial(self.parse_messages, offset=offset),
             params={self.fields.offset: str(offset), self.fields.limit: str(limit)},
+            operation="GetMessages",
         )
 
     def find_request_request(self, task_id: str) -> ApiRequest[list[int]]:
@@ -253,6 +267,7 @@ class WireContract:
             f"find the batch request of task id {task_id}",
             self.parse_found,
             params={self.fields.task_id: task_id},
+            operation="FindBatchRequest",
         )
 
     @staticmethod

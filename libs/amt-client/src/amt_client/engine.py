@@ -201,6 +201,9 @@ class Engine:
     :param rng: random source for backoff jitter (tests pass a seeded one).
     :param clock: monotonic clock of the polling policy (tests pass a fake one).
     :param wall_clock: epoch clock the watch deadline is compared with.
+    :param on_call: told of every HTTP attempt as ``(operation, result)``: the AMT function
+        (``MonitorJob``, ``GetMessages``, ``Start``, ``Kill``...) and ``ok``, ``http_<status>`` or the
+        transport failure (``maybe_sent``, ``not_sent``, ``tls``). The provider makes metrics of it.
     """
 
     def __init__(
@@ -211,8 +214,10 @@ class Engine:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        on_call: Callable[[str, str], None] | None = None,
     ):
         self.config = config
+        self.on_call = on_call
         self.contract = config.contract
         self.policy = policy or RetryPolicy(max_retries=config.max_retries)
         self.log = log or logging.getLogger("amt_client")
@@ -240,6 +245,7 @@ class Engine:
                     request.method, self.config.url(request.path), headers, request.json_body, request.params
                 )
                 arrived = _may_have_arrived(reply)
+                self._report(request, reply)
                 if isinstance(reply, Response) and reply.status == 401 and request.needs_token and not relogged:
                     relogged, stale = True, token
                     self.log.info("AMT refused the logon token for %s; logging on again", request.what)
@@ -267,6 +273,18 @@ class Engine:
                 yield Sleep(delay)
         except AmtError as err:
             raise self._scrubbed(err, request, token, arrived) from None
+
+    def _report(self, request: ApiRequest[Any], reply: Reply) -> None:
+        if self.on_call is None:
+            return
+        if isinstance(reply, TransportFailure):
+            result = reply.kind.name.lower()
+        else:
+            result = "ok" if 200 <= reply.status < 300 and not reply.too_large else f"http_{reply.status}"
+        try:
+            self.on_call(request.operation or request.method, result)
+        except Exception:  # an observer never breaks a call
+            self.log.debug("on_call observer failed", exc_info=True)
 
     def _failure(self, request: ApiRequest[Any], reply: Reply, attempt: int) -> tuple[AmtError, float | None] | None:
         """None for a usable answer; otherwise the error and the pause before a retry (None: no retry)."""

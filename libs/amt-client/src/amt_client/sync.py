@@ -75,7 +75,7 @@ class AmtClient(ClientBase):
 
     @cached_property
     def engine(self) -> Engine:
-        return Engine(self.config, self._retry_policy, self._amt_log)
+        return Engine(self.config, self._retry_policy, self._amt_log, on_call=self._on_call)
 
     @cached_property
     def session(self) -> requests.Session:

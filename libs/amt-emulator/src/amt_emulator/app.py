@@ -110,17 +110,20 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
     if route not in API_ROUTES:
         return await handler(request)
     fields = emu.config.contract.fields
-    action = None
+    action, raw = None, {}
     if route == "OpConJobAction":
         try:
-            raw = await request.json()
-            action = raw.get(fields.action) if isinstance(raw, dict) else None
+            body = await request.json()
+            raw = body if isinstance(body, dict) else {}
+            action = raw.get(fields.action)
         except ValueError:
             action = None
     entry = {"at": time.time(), "method": request.method, "route": route, "path": request.path_qs, "action": action}
     if route == "OpConJobAction" and action == Action.START.value:
         name = raw.get(fields.job_name) or raw.get(fields.script_name)
         entry["detail"] = json.dumps({"taskId": raw.get(fields.task_id), "name": name})
+    elif route == "OpConJobAction":  # Stop / Kill: which job
+        entry["detail"] = json.dumps({"batchRequestId": raw.get(fields.batch_request_id)})
     drop_after = False
     for rule in emu.faults.pick(route, action):
         if rule.action == "delay":

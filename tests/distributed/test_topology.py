@@ -1,0 +1,199 @@
+"""Every AMT guarantee in the production topology (CeleryExecutor, PostgreSQL, two triggerers).
+
+Each scenario starts from the same state: both workers up, triggerer 1 up, triggerer 2 down, so
+that the fleet's triggers all land on triggerer 1 first and can then be taken from it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from amt_emulator import EmulatorProcess
+from tests.distributed.conftest import HEALTH_THRESHOLD, Topology
+from tests.distributed.dags.amt_fleet import FLEET
+
+
+def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def _last_seq(emulator: EmulatorProcess) -> int:
+    entries = emulator.requests()
+    return entries[-1]["seq"] if entries else 0
+
+
+def _actions(emulator: EmulatorProcess, action: str, since: int) -> list[dict[str, Any]]:
+    return [e for e in emulator.requests("OpConJobAction", action=action) if e["seq"] > since]
+
+
+def _tis(topology: Topology, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    return topology.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})[
+        "task_instances"
+    ]
+
+
+def _all_in(topology: Topology, dag_id: str, run_id: str, states: set[str], timeout: float) -> list[dict[str, Any]]:
+    def check() -> list[dict[str, Any]] | None:
+        tis = _tis(topology, dag_id, run_id)
+        return tis if tis and all(ti["state"] in states for ti in tis) else None
+
+    try:
+        return _wait(check, timeout, f"every task of {dag_id} in {states}")
+    except AssertionError as err:
+        summary = {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in _tis(topology, dag_id, run_id)}
+        raise AssertionError(f"{err}: {summary}") from None
+
+
+def _amt_indexes(topology: Topology, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[int]:
+    """The AMT message indexes of a task log as the UI reads it (REST, every file merged)."""
+    events = [str(line.get("event", "")) for line in topology.task_log(dag_id, run_id, task_id, try_number)]
+    return [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
+
+
+def _assert_every_message_once(topology: Topology, emulator_hook: Any, dag_id: str, run_id: str) -> None:
+    for ti in _tis(topology, dag_id, run_id):
+        request_id = topology.xcom(dag_id, run_id, ti["task_id"], "batch_request_id")
+        total = len(emulator_hook.get_messages(request_id))
+        indexes = _amt_indexes(topology, dag_id, run_id, ti["task_id"], ti["try_number"])
+        assert indexes == list(range(total)), f"{ti['task_id']}: not every message exactly once, in order"
+
+
+@pytest.fixture
+def amt(fleet_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch):
+    from airflow_provider_amt.hooks.amt import AmtHook
+    from amt_client import AmtClient
+
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_FLEET", fleet_emulator.connection_uri())
+    AmtClient.forget_tokens()
+    return AmtHook("amt_fleet")
+
+
+@pytest.fixture
+def one_triggerer(topology: Topology) -> Topology:
+    """Triggerer 1 alone at the start of a scenario (and both workers up)."""
+    topology.stop("triggerer-2")
+    for n in (1, 2):
+        if topology.processes.get(f"worker-{n}") is None or topology.processes[f"worker-{n}"].poll() is not None:
+            topology.start_worker(n)
+    if topology.processes.get("triggerer-1") is None or topology.processes["triggerer-1"].poll() is not None:
+        topology.start_triggerer(1)
+    return topology
+
+
+def _triggerer_of(ti: dict[str, Any]) -> int | None:
+    job = ti.get("triggerer_job") or {}
+    return job.get("id")
+
+
+def _deferred_on_one_triggerer(topology: Topology, run_id: str) -> int:
+    """Wait until every task is deferred and its trigger runs; the one triggerer job running them all."""
+    _all_in(topology, "amt_fleet", run_id, {"deferred"}, timeout=240)
+
+    def owners() -> set[int] | None:
+        found = {_triggerer_of(ti) for ti in _tis(topology, "amt_fleet", run_id)}
+        return None if None in found else found  # type: ignore[return-value]
+
+    found = _wait(owners, 60, "every trigger to be picked up")
+    assert len(found) == 1, found
+    return found.pop()
+
+
+def _moved_off(topology: Topology, run_id: str, job_id: int, timeout: float) -> None:
+    def moved() -> bool:
+        tis = _tis(topology, "amt_fleet", run_id)
+        return all(ti["state"] != "deferred" or _triggerer_of(ti) not in (job_id, None) for ti in tis)
+
+    _wait(moved, timeout, f"every trigger to leave triggerer job {job_id}")
+
+
+def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topology, fleet_emulator, amt):
+    topology = one_triggerer
+    since = _last_seq(fleet_emulator)
+    run_id = topology.trigger("amt_fleet", {"job": "SLOWREPORT"})
+    first = _deferred_on_one_triggerer(topology, run_id)
+    topology.start_triggerer(2)
+    time.sleep(5)  # triggerer 2 is up and heartbeating
+    topology.stop("triggerer-1", sig=signal.SIGKILL)  # a crash: no shutdown, no cleanup
+    _moved_off(topology, run_id, first, timeout=60)
+    tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=180)
+    assert {ti["state"] for ti in tis} == {"success"}, tis
+    assert len(_actions(fleet_emulator, "Start", since)) == FLEET
+    assert _actions(fleet_emulator, "Kill", since) == []
+    _assert_every_message_once(topology, amt, "amt_fleet", run_id)
+
+
+def test_a_stalled_triggerer_that_resumes_kills_nothing(one_triggerer: Topology, fleet_emulator, amt):
+    topology = one_triggerer
+    since = _last_seq(fleet_emulator)
+    run_id = topology.trigger("amt_fleet", {"job": "SLOWREPORT"})
+    first = _deferred_on_one_triggerer(topology, run_id)
+    topology.start_triggerer(2)
+    time.sleep(5)
+    topology.send_signal("triggerer-1", signal.SIGSTOP)  # a GC pause, a VM migration, an overloaded host
+    try:
+        _moved_off(topology, run_id, first, timeout=HEALTH_THRESHOLD + 40)
+    finally:
+        topology.send_signal("triggerer-1", signal.SIGCONT)
+    tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=180)
+    assert {ti["state"] for ti in tis} == {"success"}, tis
+    assert _actions(fleet_emulator, "Kill", since) == []
+    left = _left_running_notes(topology, run_id)
+    assert left, "triggerer 1 never said it left the moved jobs alone"
+    _assert_every_message_once(topology, amt, "amt_fleet", run_id)
+
+
+def _left_running_notes(topology: Topology, run_id: str) -> list[str]:
+    notes = []
+    for n in range(FLEET):
+        for line in topology.task_log("amt_fleet", run_id, f"job_{n:02d}", 1):
+            if "the trigger moved to another triggerer" in str(line.get("event", "")):
+                notes.append(f"job_{n:02d}")
+    return notes
+
+
+def _mark_failed_and_count_kills(topology: Topology, emulator: EmulatorProcess, run_id: str, tasks: range) -> set[int]:
+    since = _last_seq(emulator)
+    for n in tasks:
+        topology.set_task_state("amt_fleet", run_id, f"job_{n:02d}", "failed")
+    _wait(lambda: len(_actions(emulator, "Kill", since)) >= len(tasks), 90, "a Kill per job")
+    time.sleep(5)  # a second Kill of any job would come now
+    kills = _actions(emulator, "Kill", since)
+    killed = {json.loads(k["detail"])["batchRequestId"] for k in kills}
+    assert len(kills) == len(tasks) == len(killed), kills
+    return killed
+
+
+def test_marking_deferred_tasks_failed_kills_each_job_once_on_either_triggerer(
+    one_triggerer: Topology, fleet_emulator, amt
+):
+    topology = one_triggerer
+    run_id = topology.trigger("amt_fleet", {"job": "LONGRUNNINGREPORT"})
+    first = _deferred_on_one_triggerer(topology, run_id)
+    topology.start_triggerer(2)
+    time.sleep(5)
+    half = FLEET // 2
+    on_first = _mark_failed_and_count_kills(topology, fleet_emulator, run_id, range(half))  # on triggerer 1
+    # the other half moves to triggerer 2 (triggerer 1 stalls), and triggerer 1 lets go of its copies
+    topology.send_signal("triggerer-1", signal.SIGSTOP)
+    try:
+        _moved_off(topology, run_id, first, timeout=HEALTH_THRESHOLD + 40)
+    finally:
+        topology.send_signal("triggerer-1", signal.SIGCONT)
+    _wait(lambda: len(_left_running_notes(topology, run_id)) >= FLEET - half, 60, "triggerer 1 to drop its copies")
+    on_second = _mark_failed_and_count_kills(topology, fleet_emulator, run_id, range(half, FLEET))
+    ids = {topology.xcom("amt_fleet", run_id, f"job_{n:02d}", "batch_request_id") for n in range(FLEET)}
+    assert on_first | on_second == ids and not on_first & on_second
+    for request_id in ids:
+        assert amt.get_job_status(request_id).code.amt_name == "KILLED"
