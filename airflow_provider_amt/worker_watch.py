@@ -25,6 +25,7 @@ from airflow_provider_amt.compat import AirflowSkipException
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import log_completion, log_messages
+from airflow_provider_amt.triggers import _checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
     AmtCompletionCode,
@@ -134,7 +135,8 @@ class AmtJobWatcher:
         except (TypeError, ValueError) as err:
             raise AmtValidationError(f"the AMT trigger arguments are not plain JSON ({err}): {kwargs!r}") from None
 
-    def _defer_watch(self, job: WatchedJob, poll_interval: float, cancel_on_kill: bool) -> NoReturn:
+    def _defer_watch(self, context: Any, job: WatchedJob, poll_interval: float, cancel_on_kill: bool) -> NoReturn:
+        _checkpoint.seed(context["ti"], job.batch_request_id, job.cursor.offset)
         timeout = None
         if job.deadline is not None:
             timeout = timedelta(seconds=max(0.0, job.deadline - time.time())) + DEFERRAL_TIMEOUT_PADDING

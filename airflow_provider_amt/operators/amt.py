@@ -198,7 +198,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         if self.rules.is_final(status.code):
             return self._finish(job, status.code)
         if self.deferrable:
-            self._defer_watch(job, self.poll_interval, self.cancel_on_kill)
+            self._defer_watch(context, job, self.poll_interval, self.cancel_on_kill)
         return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
 
     def _submit(self, start: StartRequest, ledger: StartLedger) -> int:

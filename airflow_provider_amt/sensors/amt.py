@@ -83,7 +83,7 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
         if self.poke(context):
             return None
         deadline = time.time() + float(self.timeout) if self.timeout else None
-        self._defer_watch(self._watched(deadline), float(self.poke_interval), cancel_on_kill=False)
+        self._defer_watch(context, self._watched(deadline), float(self.poke_interval), cancel_on_kill=False)
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> None:
         job = self._watched(deadline)

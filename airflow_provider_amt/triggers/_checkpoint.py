@@ -17,6 +17,16 @@ from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
 from airflow_provider_amt.triggers._task_instance import ti_keys
 
 
+def seed(ti: Any, batch_request_id: int, offset: int) -> None:
+    """Written by the worker just before it defers: the trigger's first ``load`` finds a checkpoint
+    (no "XCom not found" error in the triggerer's log for every trigger start)."""
+    ti.xcom_push(key=XCOM_KEY, value=_value(batch_request_id, offset))
+
+
+def _value(batch_request_id: int, offset: int) -> dict[str, int]:
+    return {"batch_request_id": batch_request_id, "offset": offset}
+
+
 async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | None:
     """The offset a previous instance of this trigger reached for this job, if it saved one."""
     keys = ti_keys(task_instance)
@@ -43,7 +53,7 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
     try:
         from airflow.sdk.bases.xcom import BaseXCom
 
-        await BaseXCom.aset(XCOM_KEY, {"batch_request_id": batch_request_id, "offset": offset}, **keys)
+        await BaseXCom.aset(XCOM_KEY, _value(batch_request_id, offset), **keys)
     except Exception as err:
         log.debug("AMT message checkpoint not writable: %s", err)
         return False

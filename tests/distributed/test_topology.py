@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 import pytest
 
 from amt_emulator import EmulatorProcess
@@ -92,6 +93,14 @@ def one_triggerer(topology: Topology) -> Topology:
     return topology
 
 
+def _assert_no_checkpoint_noise(topology: Topology) -> None:
+    """A trigger's first checkpoint read finds the one the worker wrote: no "XCom not found" errors."""
+    for n in (1, 2):
+        out = topology.home.home / f"triggerer-{n}.out"
+        text = out.read_text(errors="replace") if out.exists() else ""
+        assert "amt_message_cursor' map_index=-1 not found" not in text, f"triggerer {n} logged a missing checkpoint"
+
+
 def _triggerer_of(ti: dict[str, Any]) -> int | None:
     job = ti.get("triggerer_job") or {}
     return job.get("id")
@@ -132,6 +141,7 @@ def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topolog
     assert len(_actions(fleet_emulator, "Start", since)) == FLEET
     assert _actions(fleet_emulator, "Kill", since) == []
     _assert_every_message_once(topology, amt, "amt_fleet", run_id)
+    _assert_no_checkpoint_noise(topology)
 
 
 def test_a_stalled_triggerer_that_resumes_kills_nothing(one_triggerer: Topology, fleet_emulator, amt):
@@ -197,3 +207,70 @@ def test_marking_deferred_tasks_failed_kills_each_job_once_on_either_triggerer(
     assert on_first | on_second == ids and not on_first & on_second
     for request_id in ids:
         assert amt.get_job_status(request_id).code.amt_name == "KILLED"
+
+
+def _worker_running(topology: Topology, ti_id: str) -> str | None:
+    """Which Celery worker runs this task instance (its supervisor process names the TI id)."""
+    for name in ("worker-1", "worker-2"):
+        proc = topology.processes.get(name)
+        if proc is None or proc.poll() is not None:
+            continue
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                title = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if ti_id in title:
+                return name
+    return None
+
+
+def _crash_worker_of(topology: Topology, dag_id: str, run_id: str) -> str:
+    ti = topology.task_instance(dag_id, run_id, "job")
+    worker = _wait(lambda: _worker_running(topology, ti["id"]), 30, "the worker running the task")
+    topology.stop(worker, sig=signal.SIGKILL)  # the worker host dies: Celery, supervisor and task at once
+    topology.start_worker(int(worker[-1]))
+    return worker
+
+
+def _starts(emulator: EmulatorProcess, since: int, job: str) -> list[dict[str, Any]]:
+    return [e for e in _actions(emulator, "Start", since) if json.loads(e["detail"])["name"] == job]
+
+
+def test_a_worker_killed_while_waiting_on_the_job_is_retried_onto_the_same_job(
+    one_triggerer: Topology, fleet_emulator, amt
+):
+    topology = one_triggerer
+    since = _last_seq(fleet_emulator)
+    run_id = topology.trigger("amt_worker_wait", {"job": "SLOWREPORT"})
+    _wait(lambda: _starts(fleet_emulator, since, "SLOWREPORT"), 120, "the Start")
+    time.sleep(2)  # the operator is polling on the worker now
+    _crash_worker_of(topology, "amt_worker_wait", run_id)
+    ti = topology.wait_for_state("amt_worker_wait", run_id, "job", {"success", "failed"}, timeout=240)
+    assert ti["state"] == "success" and ti["try_number"] == 2, ti
+    assert len(_starts(fleet_emulator, since, "SLOWREPORT")) == 1
+    assert _actions(fleet_emulator, "Kill", since) == []
+    second = [str(line.get("event", "")) for line in topology.task_log("amt_worker_wait", run_id, "job", 2)]
+    assert any("Reconnecting to AMT batch request" in e for e in second), second
+
+
+def test_a_worker_killed_during_its_start_leaves_one_job_that_the_retry_finds(
+    one_triggerer: Topology, fleet_emulator, amt
+):
+    topology = one_triggerer
+    since = _last_seq(fleet_emulator)
+    # the Start is held 10 s inside AMT: the worker dies while waiting for its answer
+    fleet_emulator.set_faults([{"route": "Start", "action": "delay", "seconds": 10, "count": 1}])
+    try:
+        run_id = topology.trigger("amt_worker_start", {"job": "REPORTTEST01"})
+        _wait(lambda: [e for e in fleet_emulator.requests("Logon") if e["seq"] > since], 120, "the task's logon")
+        time.sleep(2)  # the Start has been sent and is held
+        _crash_worker_of(topology, "amt_worker_start", run_id)
+        ti = topology.wait_for_state("amt_worker_start", run_id, "job", {"success", "failed"}, timeout=240)
+    finally:
+        fleet_emulator.set_faults([])
+    assert ti["state"] == "success" and ti["try_number"] == 2, ti
+    (start,) = _starts(fleet_emulator, since, "REPORTTEST01")  # the held Start created the one job
+    assert start["status"] == 200
+    second = [str(line.get("event", "")) for line in topology.task_log("amt_worker_start", run_id, "job", 2)]
+    assert any("started by an earlier try" in e for e in second), second
