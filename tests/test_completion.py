@@ -142,15 +142,18 @@ def test_on_kill_kills_the_job_only_when_the_task_owns_it(amt, cancel_on_kill):
 
 
 class _Supervisor:
-    """The triggerer's answer to ``GetTaskStates`` (what a trigger's ``on_kill`` asks before acting)."""
+    """The triggerer's answers to ``GetTaskStates`` and ``GetXCom`` (what ``on_kill`` asks before acting)."""
 
-    def __init__(self, state: str | None):
+    def __init__(self, state: str | None, watched: int | None = None):
         self.state = state
+        self.watched = watched  # the batch request id in the task instance's XCom now
         self.asked: list[Any] = []
 
     async def asend(self, msg: Any) -> Any:
-        from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
+        from airflow.sdk.execution_time.comms import GetTaskStates, GetXCom, TaskStatesResult, XComResult
 
+        if isinstance(msg, GetXCom):
+            return XComResult(key=msg.key, value=self.watched)
         if not isinstance(msg, GetTaskStates):  # the connection: from the environment, as in dags test
             raise RuntimeError("not available in this test")
         self.asked.append(msg)
@@ -165,9 +168,9 @@ class _Supervisor:
 def test_on_kill_leaves_a_job_alone_while_the_task_is_still_deferred(amt, monkeypatch, state, killed):
     from airflow.sdk.execution_time import task_runner
 
-    supervisor = _Supervisor(state)
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
     request_id = start(amt, "LONGRUNNINGREPORT")
+    supervisor = _Supervisor(state, watched=request_id)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
     wait_for(amt, request_id, {Code.RUNNING})
     trigger = trigger_for(request_id)
     trigger.task_instance = TaskInstance()  # type: ignore[assignment]
@@ -175,6 +178,22 @@ def test_on_kill_leaves_a_job_alone_while_the_task_is_still_deferred(amt, monkey
     (asked,) = supervisor.asked
     assert (asked.dag_id, asked.task_ids, asked.run_ids, asked.map_index) == ("unit", ["job"], ["run"], -1)
     assert amt.get_job_status(request_id).code is (Code.KILLED if killed else Code.RUNNING)
+    amt.kill_job(request_id)
+
+
+@pytest.mark.parametrize("watched", ["another job", None], ids=["cleared-new-try-started-another", "unknown"])
+def test_on_kill_of_a_task_deferred_on_another_job_kills_this_one(amt, monkeypatch, watched):
+    """Cleared, and the new try (which found no record) started and deferred on a new job first."""
+    from airflow.sdk.execution_time import task_runner
+
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    other = request_id + 1000 if watched else None
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", _Supervisor("deferred", watched=other), raising=False)
+    wait_for(amt, request_id, {Code.RUNNING})
+    trigger = trigger_for(request_id)
+    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+    asyncio.run(trigger.on_kill())
+    assert amt.get_job_status(request_id).code is (Code.KILLED if watched else Code.RUNNING)
     amt.kill_job(request_id)
 
 

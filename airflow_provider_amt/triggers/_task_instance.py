@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
+from amt_client.validation import is_int
+
 
 def ti_keys(task_instance: Any) -> dict[str, Any] | None:
     """``dag_id``/``task_id``/``run_id``/``map_index`` of the trigger's task instance, if it has one."""
@@ -63,3 +66,22 @@ async def current_state(task_instance: Any, log: Any) -> str | None:
         return None
     state = run[name]
     return "none" if state is None else str(getattr(state, "value", state))
+
+
+async def watched_batch_request(task_instance: Any, log: Any) -> int | None:
+    """The batch request id the task instance's current try pushed to XCom (None: unknown or none).
+
+    A try pushes it before it defers, and a new try's XComs replace the old try's, so this tells
+    which job the task instance watches *now*.
+    """
+    keys = ti_keys(task_instance)
+    if keys is None:
+        return None
+    try:
+        from airflow.sdk.bases.xcom import BaseXCom
+
+        value = await BaseXCom.aget_one(key=XCOM_BATCH_REQUEST_ID, **keys)
+    except Exception as err:
+        log.debug("Task instance's batch request id not readable: %s", err)
+        return None
+    return value if is_int(value) else None

@@ -31,7 +31,7 @@ from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_messages
 from airflow_provider_amt.triggers import _checkpoint
-from airflow_provider_amt.triggers._task_instance import current_state
+from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
 from amt_client import (
     AmtCompletionCode,
     AmtError,
@@ -179,9 +179,11 @@ class AmtJobTrigger(BaseTrigger):
 
         Airflow 3.3 also calls this when the trigger merely moved: a triggerer that stalled past the
         health threshold and resumed cancels the copies another triggerer has taken over, as if a user
-        had acted. So the task instance's state is checked first: still ``deferred`` means someone
-        (another triggerer, or a new try that reconnected to this job) is watching it, and the job is
-        left alone. Where the state cannot be read, the framework's word (a user action) is taken.
+        had acted. So the task instance's state is checked first: still ``deferred`` on this job
+        (the batch request id in its XCom) means someone (another triggerer, or a new try that
+        reconnected to this job) is watching it, and the job is left alone; deferred on another job
+        means the task was cleared and its new try started that one, so this job is killed. Where the
+        state cannot be read, the framework's word (a user action) is taken.
         A job that has already ended (another copy of this trigger killed it) gets no second Kill.
         """
         if not self.cancel_on_kill:
@@ -190,13 +192,20 @@ class AmtJobTrigger(BaseTrigger):
             return
         state = await current_state(self.task_instance, self.log)
         if state == "deferred":
+            watched = await watched_batch_request(self.task_instance, self.log)
+            if watched in (None, self.batch_request_id):
+                self.log.warning(
+                    "This trigger was cancelled but the task is still deferred (the trigger moved to another "
+                    "triggerer): AMT batch request %s is left running",
+                    self.batch_request_id,
+                )
+                metrics.kill_skipped("task_still_deferred")
+                return
             self.log.warning(
-                "This trigger was cancelled but the task is still deferred (the trigger moved to another "
-                "triggerer): AMT batch request %s is left running",
+                "The task was cleared and its new try watches AMT batch request %s: killing %s",
+                watched,
                 self.batch_request_id,
             )
-            metrics.kill_skipped("task_still_deferred")
-            return
         try:
             await asyncio.wait_for(self._kill_unless_ended(), KILL_TIMEOUT)
         except Exception as err:
