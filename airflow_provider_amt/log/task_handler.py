@@ -6,9 +6,11 @@ handler is for deployments that also want the log checked against AMT itself whe
 
 * while the task runs it changes nothing, so live tailing in the UI keeps its positions;
 * once the task has ended, it passes the log through, drops any AMT message line whose index it
-  has already shown (for example when two triggerers ran the same trigger at once), and appends,
-  in a group of its own, the messages AMT has that no log file holds (for example when a
-  triggerer's log file was lost with its machine);
+  has already shown (for example when two triggerers ran the same trigger at once), and puts the
+  messages AMT has that no log file holds where they belong, in AMT's order, after a line that says
+  so (for example when a trigger came back to a triggerer it ran on before, which truncates that
+  triggerer's log file for the try, or when a log file was lost with its machine). It asks AMT only
+  for the ranges that are missing and for the tail after the last logged message;
 * if AMT cannot be reached, the log is shown as it is and the source details say why the AMT
   part is missing.
 
@@ -82,50 +84,85 @@ class AmtTaskLogHandler(FileTaskHandler):
         return self._with_amt(stream), out_metadata
 
     def _with_amt(self, stream: Iterable[Any]) -> Iterator[Any]:
+        """The log with each AMT message once, in AMT's order, gaps filled from AMT where they are."""
         seen: set[int] = set()
         job: dict[str, str] = {}
+        filler: _GapFiller | None = None
+        next_index = 0
         for message in stream:
             index = _amt_index(message)
-            if index is not None:
-                if index in seen:
-                    continue
-                seen.add(index)
-            else:
+            if index is None:
                 reference = job_reference(str(getattr(message, "event", "")))
                 if reference is not None:
                     job.setdefault(*reference)
+                yield message
+                continue
+            if index in seen:
+                continue  # logged twice (a crash between a page and its checkpoint, two triggerers)
+            if filler is None:
+                filler = self._filler(job)
+            if index > next_index and filler is not None:
+                yield from filler.fill(next_index, index, seen)  # e.g. a truncated trigger log file
+            seen.add(index)
+            next_index = max(next_index, index + 1)
             yield message
-        batch_request_id = job.get(BATCH_REQUEST_ID_LABEL, "")
-        if batch_request_id.isdigit():
-            yield from self._missing_from_amt(int(batch_request_id), job.get(CONNECTION_LABEL, "amt_default"), seen)
+        if filler is None:
+            filler = self._filler(job)
+        if filler is not None:
+            yield from filler.fill(next_index, None, seen)  # what AMT has after the last logged message
 
-    def _missing_from_amt(self, request_id: int, conn_id: str, seen: set[int]) -> Iterator[Any]:
-        missing: list[AmtMessage] = []
-        total = 0
+    def _filler(self, job: dict[str, str]) -> _GapFiller | None:
+        batch_request_id = job.get(BATCH_REQUEST_ID_LABEL, "")
+        if not batch_request_id.isdigit():
+            return None
+        return _GapFiller(int(batch_request_id), job.get(CONNECTION_LABEL, "amt_default"), self.retry_policy)
+
+
+class _GapFiller:
+    """Reads from AMT only the ranges of messages a log view is missing (no call for a complete log
+    but one for its tail), and says once why when AMT cannot be asked."""
+
+    def __init__(self, request_id: int, conn_id: str, retry_policy: RetryPolicy):
+        self.request_id = request_id
+        self.conn_id = conn_id
+        self.retry_policy = retry_policy
+        self.added = 0
+        self.failed = False
+
+    def fill(self, first: int, end: int | None, seen: set[int]) -> Iterator[Any]:
+        """The messages ``first <= index < end`` (``end`` None: to the last one) not in ``seen``."""
+        if self.failed or self.added >= MAX_ADDED_MESSAGES:
+            return
+        found: list[AmtMessage] = []
 
         def collect(page: Sequence[AmtMessage]) -> bool:
-            nonlocal total
-            total += len(page)
-            missing.extend(m for m in page if m.index not in seen)
-            return len(missing) < MAX_ADDED_MESSAGES
+            for message in page:
+                if end is not None and message.index >= end:
+                    return False
+                if message.index not in seen:
+                    found.append(message)
+            return len(found) + self.added < MAX_ADDED_MESSAGES and (end is None or page[-1].index + 1 < end)
 
-        hook = AmtHook(conn_id, retry_policy=self.retry_policy)
+        hook = AmtHook(self.conn_id, retry_policy=self.retry_policy)
         try:
-            hook.read_messages(request_id, MessageCursor(0), collect)
+            hook.read_messages(self.request_id, MessageCursor(first), collect)
+            redact = hook.redactor()
         except AmtError as err:
+            self.failed = True
             yield StructuredLogMessage(
-                event=f"AMT job log of batch request {request_id} could not be checked against AMT: {err}"
+                event=f"AMT job log of batch request {self.request_id} could not be checked against AMT: {err}"
             )
             return
         finally:
             hook.close()
-        if not missing:
+        found = found[: MAX_ADDED_MESSAGES - self.added]
+        if not found:
             return
+        self.added += len(found)
         yield StructuredLogMessage(
-            event=f"::group::{len(missing)} of {total} AMT messages of batch request {request_id} were not in "
-            "the task log files; added from AMT"
+            event=f"AMT messages {found[0].index}-{found[-1].index} of batch request {self.request_id} were not "
+            "in the task log files; added from AMT"
         )
-        redact = hook.redactor()
-        for message in missing:
+        for message in found:
+            seen.add(message.index)
             yield _as_log_line(message, redact)
-        yield StructuredLogMessage(event="::endgroup::")
