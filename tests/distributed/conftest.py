@@ -34,7 +34,15 @@ def fleet_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulato
     import amt_emulator
 
     catalog = json.loads((Path(amt_emulator.__file__).parent / "catalog.json").read_text())
-    catalog["applications"]["DEMO2"]["queues"]["DEFAULT"]["concurrency"] = 100
+    demo = catalog["applications"]["DEMO2"]
+    demo["queues"]["DEFAULT"]["concurrency"] = 100
+    # long enough for a trigger to move to the other triggerer and back (a message a second)
+    demo["batch_jobs"]["BOUNCEREPORT"] = {
+        "queue_delay": 0,
+        "run_time": 120,
+        "final_code": 4,
+        "messages": [{"at": 0, "text": "Started /R:{batch_request_id}"}, {"every": 1, "text": "Bounce line {n}"}],
+    }
     root = tmp_path_factory.mktemp("fleet-emu")
     (root / "catalog.json").write_text(json.dumps(catalog))
     with EmulatorProcess(root / "state.sqlite", time_scale=1, catalog=root / "catalog.json") as emu:

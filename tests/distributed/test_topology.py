@@ -173,6 +173,40 @@ def _left_running_notes(topology: Topology, run_id: str) -> list[str]:
     return notes
 
 
+def _stall(topology: Topology, triggerer: int, run_id: str, job_id: int) -> None:
+    """SIGSTOP a triggerer until every trigger it ran has moved off it, then SIGCONT it."""
+    topology.send_signal(f"triggerer-{triggerer}", signal.SIGSTOP)
+    try:
+        _moved_off(topology, run_id, job_id, timeout=HEALTH_THRESHOLD + 40)
+    finally:
+        topology.send_signal(f"triggerer-{triggerer}", signal.SIGCONT)
+
+
+def test_a_trigger_that_bounces_back_to_a_triggerer_loses_no_message(one_triggerer: Topology, fleet_emulator, amt):
+    """1 -> 2 -> 1 within one try: Airflow reopens triggerer 1's log file for the try with truncation."""
+    topology = one_triggerer
+    since = _last_seq(fleet_emulator)
+    run_id = topology.trigger("amt_fleet", {"job": "BOUNCEREPORT"})
+    first = _deferred_on_one_triggerer(topology, run_id)
+    topology.start_triggerer(2)
+    time.sleep(5)
+    _stall(topology, 1, run_id, first)
+    second = _wait(
+        lambda: {_triggerer_of(ti) for ti in _tis(topology, "amt_fleet", run_id)} - {first, None},
+        30,
+        "the triggers on triggerer 2",
+    ).pop()
+    _wait(lambda: len(_left_running_notes(topology, run_id)) >= FLEET, 60, "triggerer 1 to drop its copies")
+    time.sleep(HEALTH_THRESHOLD)  # triggerer 1 is healthy again and can take them back
+    _stall(topology, 2, run_id, second)
+    back = {_triggerer_of(ti) for ti in _tis(topology, "amt_fleet", run_id) if ti["state"] == "deferred"}
+    assert back <= {first}, back  # back on triggerer 1: the same triggerer job, the same log file name
+    tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=240)
+    assert {ti["state"] for ti in tis} == {"success"}, tis
+    assert _actions(fleet_emulator, "Kill", since) == []
+    _assert_every_message_once(topology, amt, "amt_fleet", run_id)
+
+
 def _mark_failed_and_count_kills(topology: Topology, emulator: EmulatorProcess, run_id: str, tasks: range) -> set[int]:
     since = _last_seq(emulator)
     for n in tasks:
