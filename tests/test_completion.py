@@ -181,6 +181,33 @@ def test_on_kill_leaves_a_job_alone_while_the_task_is_still_deferred(amt, monkey
     amt.kill_job(request_id)
 
 
+def test_on_kill_survives_the_triggerers_repeated_cancellation(amt, monkeypatch):
+    """Airflow 3.3.2 cancels a cancelling trigger again every loop: on_kill is interrupted, the Kill is not."""
+    from airflow.sdk.execution_time import task_runner
+
+    class SlowSupervisor(_Supervisor):
+        async def asend(self, msg: Any) -> Any:
+            await asyncio.sleep(0.3)  # a loaded triggerer answers slowly
+            return await super().asend(msg)
+
+    request_id = start(amt, "LONGRUNNINGREPORT")
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", SlowSupervisor("failed"), raising=False)
+    wait_for(amt, request_id, {Code.RUNNING})
+    trigger = trigger_for(request_id)
+    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+
+    async def as_the_triggerer_does() -> None:
+        on_kill = asyncio.ensure_future(trigger.on_kill())
+        await asyncio.sleep(0.1)
+        on_kill.cancel()  # the second cancellation, while on_kill waits for the task state
+        with pytest.raises(asyncio.CancelledError):
+            await on_kill
+        await asyncio.sleep(3)  # the loop goes on running (the triggerer's does)
+
+    asyncio.run(as_the_triggerer_does())
+    assert amt.get_job_status(request_id).code is Code.KILLED
+
+
 @pytest.mark.parametrize("watched", ["another job", None], ids=["cleared-new-try-started-another", "unknown"])
 def test_on_kill_of_a_task_deferred_on_another_job_kills_this_one(amt, monkeypatch, watched):
     """Cleared, and the new try (which found no record) started and deferred on a new job first."""

@@ -47,6 +47,8 @@ from amt_client import (
 
 #: Time the trigger allows on_kill's Kill call (the framework's own bound is 30 s by default).
 KILL_TIMEOUT = 20.0
+#: on_kill decisions still running after Airflow stopped waiting for them (a strong reference each).
+_KILLS_IN_FLIGHT: set[asyncio.Future[None]] = set()
 #: Kwargs that triggers serialized by provider 0.1.0 carry and that mean nothing now.
 LEGACY_KWARGS = frozenset({"stream_messages"})
 
@@ -185,7 +187,21 @@ class AmtJobTrigger(BaseTrigger):
         means the task was cleared and its new try started that one, so this job is killed. Where the
         state cannot be read, the framework's word (a user action) is taken.
         A job that has already ended (another copy of this trigger killed it) gets no second Kill.
+
+        The decision runs shielded, in a task of its own with its own HTTP session: Airflow 3.3.2
+        cancels a cancelling trigger again on every triggerer loop (about a second) until it has
+        finished, and that second cancellation would otherwise abort ``on_kill`` between its calls,
+        silently, before the Kill is sent (seen on a loaded host). Bounded by ``KILL_TIMEOUT``.
         """
+        decision = asyncio.ensure_future(asyncio.wait_for(self._decide_and_kill(), KILL_TIMEOUT))
+        _KILLS_IN_FLIGHT.add(decision)
+        decision.add_done_callback(_KILLS_IN_FLIGHT.discard)
+        try:
+            await asyncio.shield(decision)
+        except asyncio.TimeoutError:
+            self.log.error("Killing AMT batch request %s took longer than %ss", self.batch_request_id, KILL_TIMEOUT)
+
+    async def _decide_and_kill(self) -> None:
         if not self.cancel_on_kill:
             self.log.info("cancel_on_kill is off: AMT batch request %s keeps running", self.batch_request_id)
             metrics.kill_skipped("cancel_on_kill_off")
@@ -206,20 +222,22 @@ class AmtJobTrigger(BaseTrigger):
                 watched,
                 self.batch_request_id,
             )
+        hook = AmtAsyncHook(self.amt_conn_id)  # run() may close the trigger's own one meanwhile
         try:
-            await asyncio.wait_for(self._kill_unless_ended(), KILL_TIMEOUT)
-        except Exception as err:
+            status = await hook.get_job_status(self.batch_request_id)
+            if self.settings.rules.is_final(status.code):
+                self.log.info(
+                    "AMT batch request %s has already ended (%s): no Kill sent", self.batch_request_id, status
+                )
+                metrics.kill_skipped("already_ended")
+                return
+            await hook.kill_job(self.batch_request_id)
+            metrics.kill_sent()
+            self.log.warning("Killed AMT batch request %s because the task was killed", self.batch_request_id)
+        except Exception as err:  # on_kill must not raise; the reason goes to the log
             self.log.error("Could not kill AMT batch request %s: %s", self.batch_request_id, err)
-
-    async def _kill_unless_ended(self) -> None:
-        status = await self.hook.get_job_status(self.batch_request_id)
-        if self.settings.rules.is_final(status.code):
-            self.log.info("AMT batch request %s has already ended (%s): no Kill sent", self.batch_request_id, status)
-            metrics.kill_skipped("already_ended")
-            return
-        await self.hook.kill_job(self.batch_request_id)
-        metrics.kill_sent()
-        self.log.warning("Killed AMT batch request %s because the task was killed", self.batch_request_id)
+        finally:
+            await hook.close()
 
     async def cleanup(self) -> None:
         """Release the shared HTTP session; never touch the AMT job here (runs on restarts too)."""
