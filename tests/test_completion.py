@@ -8,6 +8,7 @@ task-instance stand-in, so each branch is reached on purpose rather than by end-
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from airflow_provider_amt.compat import AirflowSensorTimeout, AirflowSkipExcepti
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator
 from airflow_provider_amt.sensors.amt import AmtJobSensor
+from airflow_provider_amt.triggers import amt as amt_trigger_module
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
     AmtCompletionCode,
@@ -179,6 +181,49 @@ def test_on_kill_leaves_a_job_alone_while_the_task_is_still_deferred(amt, monkey
     assert (asked.dag_id, asked.task_ids, asked.run_ids, asked.map_index) == ("unit", ["job"], ["run"], -1)
     assert amt.get_job_status(request_id).code is (Code.KILLED if killed else Code.RUNNING)
     amt.kill_job(request_id)
+
+
+def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(amt, monkeypatch, capsys):
+    """Another triggerer took the trigger over during a stall and logged up to message 3."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetXCom, SetXCom, XComResult
+
+    from airflow_provider_amt.triggers import _stall
+
+    request_id = start(amt, "REPORTTEST01")
+    wait_for(amt, request_id, {Code.DONE})
+    total = len(amt.get_messages(request_id))
+    saved: list[Any] = []
+
+    class Checkpoints:
+        reads = 0
+
+        async def asend(self, msg: Any) -> Any:
+            if isinstance(msg, GetXCom):
+                self.reads += 1  # at start: nothing saved yet; after the stall: the other copy's offset
+                value = None if self.reads == 1 else {"batch_request_id": request_id, "offset": 4}
+                return XComResult(key=msg.key, value=value)
+            if isinstance(msg, SetXCom):
+                saved.append(msg.value)
+                return None
+            raise RuntimeError("not available in this test")
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", Checkpoints(), raising=False)
+    monkeypatch.setattr(_stall.LoopWatch, "stalled_since", lambda self, since: True)
+    logged: list[int] = []
+    real_log_messages = amt_trigger_module.log_messages
+    monkeypatch.setattr(
+        amt_trigger_module,
+        "log_messages",
+        lambda log, page, redact: (logged.extend(m.index for m in page), real_log_messages(log, page, redact)),
+    )
+    trigger = trigger_for(request_id)
+    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+    (event,) = run_trigger(trigger)
+    assert logged == list(range(4, total)) and event["message_offset"] == total
+    offsets = [json.loads(v)["offset"] if isinstance(v, str) else v["offset"] for v in saved]
+    assert offsets == [total], saved  # only past what the other copy had saved, never behind it
+    assert "another copy of the trigger has logged AMT messages up to 3" in capsys.readouterr().out
 
 
 def test_on_kill_survives_the_triggerers_repeated_cancellation(amt, monkeypatch):

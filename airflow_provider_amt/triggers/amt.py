@@ -21,6 +21,7 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ from airflow_provider_amt import metrics
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_messages
-from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers import _checkpoint, _stall
 from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
 from amt_client import (
     AmtCompletionCode,
@@ -111,6 +112,8 @@ class AmtJobTrigger(BaseTrigger):
         )
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: AmtAsyncHook | None = None
+        self._loop_watch: _stall.LoopWatch | None = None
+        self._checked_at = 0.0  # time.monotonic() when this copy last knew it was not stalled
 
     @classmethod
     def for_job(
@@ -150,6 +153,8 @@ class AmtJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         cursor = MessageCursor(self.message_offset)
+        self._loop_watch = _stall.acquire()
+        self._checked_at = time.monotonic()
         try:
             saved = await _checkpoint.load(self.task_instance, self.batch_request_id, self.log)
             if saved is not None and saved > cursor.offset:
@@ -168,11 +173,29 @@ class AmtJobTrigger(BaseTrigger):
             event = AmtTriggerEvent(self.batch_request_id, ended, cursor.offset)
             yield TriggerEvent(event.payload(self.settings.rules))
         finally:
+            _stall.release(self._loop_watch)
             # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
             await self.cleanup()
 
     async def _log_page(self, page: Sequence[AmtMessage]) -> None:
-        """Log a page of new messages, then save the cursor past it."""
+        """Log a page of new messages, then save the cursor past it.
+
+        After this triggerer's loop stalled, another triggerer may have taken the trigger over and
+        logged further: the checkpoint is read again first, and what it covers is neither logged
+        again nor saved over (the cursor never moves backwards because of a stalled copy).
+        """
+        if self._loop_watch is not None and self._loop_watch.stalled_since(self._checked_at):
+            saved = await _checkpoint.load(self.task_instance, self.batch_request_id, self.log)
+            if saved is not None and saved > page[0].index:
+                self.log.info(
+                    "This triggerer was stalled and another copy of the trigger has logged AMT messages up to "
+                    "%s: not logging them again",
+                    saved - 1,
+                )
+                page = [message for message in page if message.index >= saved]
+        self._checked_at = time.monotonic()
+        if not page:
+            return
         log_messages(self.log, page, self.hook.redactor())
         await _checkpoint.save(self.task_instance, self.batch_request_id, page[-1].index + 1, self.log)
 

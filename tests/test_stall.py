@@ -1,0 +1,36 @@
+"""The event-loop stall detector the trigger consults before logging after a triggerer stall."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from airflow_provider_amt.triggers import _stall
+
+
+def test_a_blocked_loop_is_noticed_and_only_until_it_runs_normally_again(monkeypatch):
+    monkeypatch.setattr(_stall, "TICK", 0.05)
+    monkeypatch.setattr(_stall, "STALL", 0.3)
+
+    async def scenario() -> dict[str, object]:
+        watch = _stall.acquire()
+        shared = _stall.acquire()  # a second trigger on the same loop shares it
+        before = time.monotonic()
+        await asyncio.sleep(0.2)
+        quiet = watch.stalled_since(before)
+        time.sleep(0.6)  # the loop is frozen (SIGSTOP, a GC pause, a blocking call)
+        during = watch.stalled_since(before)
+        await asyncio.sleep(0.2)  # it runs again; the watch records the stall
+        after = watch.stalled_since(before)
+        fresh = time.monotonic()
+        await asyncio.sleep(0.2)
+        later = watch.stalled_since(fresh)
+        same = shared is watch
+        _stall.release(shared)
+        _stall.release(watch)
+        await asyncio.sleep(0)  # let the cancellation land
+        running = sum(1 for task in asyncio.all_tasks() if task is not asyncio.current_task() and not task.done())
+        return {"quiet": quiet, "during": during, "after": after, "later": later, "same": same, "left": running}
+
+    seen = asyncio.run(scenario())
+    assert seen == {"quiet": False, "during": True, "after": True, "later": False, "same": True, "left": 0}
