@@ -18,6 +18,8 @@ from airflow_provider_amt.codes import AmtCompletionCode
 from airflow_provider_amt.hooks.amt import AmtHook
 from amt_client import AmtClient
 from tests.airflow_harness import AirflowCluster
+from tests.airflow_harness import last_seq as _last_seq
+from tests.airflow_harness import wait_until as _wait
 
 pytestmark = pytest.mark.airflow_e2e
 
@@ -35,21 +37,6 @@ def _started(emulator, since_seq: int, job: str) -> list[dict]:
         for e in emulator.requests("OpConJobAction", action="Start")
         if e["seq"] > since_seq and json.loads(e["detail"])["name"] == job and e["status"] == 200
     ]
-
-
-def _last_seq(emulator) -> int:
-    entries = emulator.requests()
-    return entries[-1]["seq"] if entries else 0
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_marking_a_deferred_task_failed_kills_the_amt_job(cluster, cluster_emulator, amt):

@@ -89,27 +89,27 @@ class AmtTaskLogHandler(FileTaskHandler):
         job: dict[str, str] = {}
         filler: _GapFiller | None = None
         next_index = 0
-        for message in stream:
-            index = _amt_index(message)
-            if index is None:
-                reference = job_reference(str(getattr(message, "event", "")))
-                if reference is not None:
-                    job.setdefault(*reference)
+        try:
+            for message in stream:
+                index = _amt_index(message)
+                if index is None:
+                    reference = job_reference(str(getattr(message, "event", "")))
+                    if reference is not None:
+                        job.setdefault(*reference)
+                    yield message
+                    continue
+                if index in seen:
+                    continue  # logged twice (a crash between a page and its checkpoint, two triggerers)
+                if index > next_index and (filler := filler or self._filler(job)):
+                    yield from filler.fill(next_index, index, seen)  # e.g. a truncated trigger log file
+                seen.add(index)
+                next_index = max(next_index, index + 1)
                 yield message
-                continue
-            if index in seen:
-                continue  # logged twice (a crash between a page and its checkpoint, two triggerers)
-            if filler is None:
-                filler = self._filler(job)
-            if index > next_index and filler is not None:
-                yield from filler.fill(next_index, index, seen)  # e.g. a truncated trigger log file
-            seen.add(index)
-            next_index = max(next_index, index + 1)
-            yield message
-        if filler is None:
-            filler = self._filler(job)
-        if filler is not None:
-            yield from filler.fill(next_index, None, seen)  # what AMT has after the last logged message
+            if filler := filler or self._filler(job):
+                yield from filler.fill(next_index, None, seen)  # what AMT has after the last logged message
+        finally:
+            if filler is not None:
+                filler.close()
 
     def _filler(self, job: dict[str, str]) -> _GapFiller | None:
         batch_request_id = job.get(BATCH_REQUEST_ID_LABEL, "")
@@ -128,6 +128,19 @@ class _GapFiller:
         self.retry_policy = retry_policy
         self.added = 0
         self.failed = False
+        self._hook: AmtHook | None = None
+
+    @property
+    def hook(self) -> AmtHook:
+        """One hook (one connection lookup, one session) for every gap of this log view."""
+        if self._hook is None:
+            self._hook = AmtHook(self.conn_id, retry_policy=self.retry_policy)
+        return self._hook
+
+    def close(self) -> None:
+        if self._hook is not None:
+            self._hook.close()
+            self._hook = None
 
     def fill(self, first: int, end: int | None, seen: set[int]) -> Iterator[Any]:
         """The messages ``first <= index < end`` (``end`` None: to the last one) not in ``seen``."""
@@ -143,18 +156,15 @@ class _GapFiller:
                     found.append(message)
             return len(found) + self.added < MAX_ADDED_MESSAGES and (end is None or page[-1].index + 1 < end)
 
-        hook = AmtHook(self.conn_id, retry_policy=self.retry_policy)
         try:
-            hook.read_messages(self.request_id, MessageCursor(first), collect)
-            redact = hook.redactor()
+            self.hook.read_messages(self.request_id, MessageCursor(first), collect)
         except AmtError as err:
             self.failed = True
             yield StructuredLogMessage(
                 event=f"AMT job log of batch request {self.request_id} could not be checked against AMT: {err}"
             )
             return
-        finally:
-            hook.close()
+        redact = self.hook.redactor()
         found = found[: MAX_ADDED_MESSAGES - self.added]
         if not found:
             return

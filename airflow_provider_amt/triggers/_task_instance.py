@@ -1,7 +1,7 @@
 """What a trigger may ask the triggerer about its own task instance (keys and current state).
 
 A trigger runs in the triggerer's async runner, which proxies a few Execution API reads for it
-(``GetXCom``/``SetXCom``, ``GetTaskStates``). Both helpers here answer ``None`` where that channel
+(``GetXCom``/``SetXCom``, ``GetTaskStates``). The readers here answer ``None`` where that channel
 does not exist (triggers run inline by ``airflow dags test``, unit tests), so callers decide what
 "unknown" means for them.
 """

@@ -9,30 +9,16 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psutil
 import pytest
 
 from amt_emulator import EmulatorProcess
+from tests.airflow_harness import last_seq as _last_seq
+from tests.airflow_harness import wait_until as _wait
 from tests.distributed.conftest import HEALTH_THRESHOLD, Topology
 from tests.distributed.dags.amt_fleet import FLEET
-
-
-def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def _last_seq(emulator: EmulatorProcess) -> int:
-    entries = emulator.requests()
-    return entries[-1]["seq"] if entries else 0
 
 
 def _actions(emulator: EmulatorProcess, action: str, since: int) -> list[dict[str, Any]]:
@@ -127,13 +113,31 @@ def _moved_off(topology: Topology, run_id: str, job_id: int, timeout: float) -> 
     _wait(moved, timeout, f"every trigger to leave triggerer job {job_id}")
 
 
-def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topology, fleet_emulator, amt):
-    topology = one_triggerer
-    since = _last_seq(fleet_emulator)
-    run_id = topology.trigger("amt_fleet", {"job": "SLOWREPORT"})
+def _stall(topology: Topology, triggerer: int, run_id: str, job_id: int) -> None:
+    """SIGSTOP a triggerer until every trigger it ran has moved off it, then SIGCONT it."""
+    topology.send_signal(f"triggerer-{triggerer}", signal.SIGSTOP)
+    try:
+        _moved_off(topology, run_id, job_id, timeout=HEALTH_THRESHOLD + 40)
+    finally:
+        topology.send_signal(f"triggerer-{triggerer}", signal.SIGCONT)
+
+
+def _fleet_deferred_on_triggerer_1(topology: Topology, job: str) -> tuple[str, int]:
+    """Run the fleet with ``job``; once every trigger runs on triggerer 1, start triggerer 2.
+
+    Returns the run id and triggerer 1's job id.
+    """
+    run_id = topology.trigger("amt_fleet", {"job": job})
     first = _deferred_on_one_triggerer(topology, run_id)
     topology.start_triggerer(2)
     time.sleep(5)  # triggerer 2 is up and heartbeating
+    return run_id, first
+
+
+def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topology, fleet_emulator, amt):
+    topology = one_triggerer
+    since = _last_seq(fleet_emulator)
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "SLOWREPORT")
     topology.stop("triggerer-1", sig=signal.SIGKILL)  # a crash: no shutdown, no cleanup
     _moved_off(topology, run_id, first, timeout=60)
     tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=180)
@@ -147,15 +151,8 @@ def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topolog
 def test_a_stalled_triggerer_that_resumes_kills_nothing(one_triggerer: Topology, fleet_emulator, amt):
     topology = one_triggerer
     since = _last_seq(fleet_emulator)
-    run_id = topology.trigger("amt_fleet", {"job": "SLOWREPORT"})
-    first = _deferred_on_one_triggerer(topology, run_id)
-    topology.start_triggerer(2)
-    time.sleep(5)
-    topology.send_signal("triggerer-1", signal.SIGSTOP)  # a GC pause, a VM migration, an overloaded host
-    try:
-        _moved_off(topology, run_id, first, timeout=HEALTH_THRESHOLD + 40)
-    finally:
-        topology.send_signal("triggerer-1", signal.SIGCONT)
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "SLOWREPORT")
+    _stall(topology, 1, run_id, first)  # a GC pause, a VM migration, an overloaded host
     tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=180)
     assert {ti["state"] for ti in tis} == {"success"}, tis
     assert _actions(fleet_emulator, "Kill", since) == []
@@ -175,23 +172,11 @@ def _left_running_notes(topology: Topology, run_id: str) -> int:
     return sum(text.count(needle) for text in texts)
 
 
-def _stall(topology: Topology, triggerer: int, run_id: str, job_id: int) -> None:
-    """SIGSTOP a triggerer until every trigger it ran has moved off it, then SIGCONT it."""
-    topology.send_signal(f"triggerer-{triggerer}", signal.SIGSTOP)
-    try:
-        _moved_off(topology, run_id, job_id, timeout=HEALTH_THRESHOLD + 40)
-    finally:
-        topology.send_signal(f"triggerer-{triggerer}", signal.SIGCONT)
-
-
 def test_a_trigger_that_bounces_back_to_a_triggerer_loses_no_message(one_triggerer: Topology, fleet_emulator, amt):
     """1 -> 2 -> 1 within one try: Airflow reopens triggerer 1's log file for the try with truncation."""
     topology = one_triggerer
     since = _last_seq(fleet_emulator)
-    run_id = topology.trigger("amt_fleet", {"job": "BOUNCEREPORT"})
-    first = _deferred_on_one_triggerer(topology, run_id)
-    topology.start_triggerer(2)
-    time.sleep(5)
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "BOUNCEREPORT")
     _stall(topology, 1, run_id, first)
     second = _wait(
         lambda: {_triggerer_of(ti) for ti in _tis(topology, "amt_fleet", run_id)} - {first, None},
@@ -224,18 +209,11 @@ def test_marking_deferred_tasks_failed_kills_each_job_once_on_either_triggerer(
     one_triggerer: Topology, fleet_emulator, amt
 ):
     topology = one_triggerer
-    run_id = topology.trigger("amt_fleet", {"job": "LONGRUNNINGREPORT"})
-    first = _deferred_on_one_triggerer(topology, run_id)
-    topology.start_triggerer(2)
-    time.sleep(5)
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "LONGRUNNINGREPORT")
     half = FLEET // 2
     on_first = _mark_failed_and_count_kills(topology, fleet_emulator, run_id, range(half))  # on triggerer 1
     # the other half moves to triggerer 2 (triggerer 1 stalls), and triggerer 1 lets go of its copies
-    topology.send_signal("triggerer-1", signal.SIGSTOP)
-    try:
-        _moved_off(topology, run_id, first, timeout=HEALTH_THRESHOLD + 40)
-    finally:
-        topology.send_signal("triggerer-1", signal.SIGCONT)
+    _stall(topology, 1, run_id, first)
     time.sleep(HEALTH_THRESHOLD)  # triggerer 1 drops its stale copies (no Kill: the tasks are still deferred)
     on_second = _mark_failed_and_count_kills(topology, fleet_emulator, run_id, range(half, FLEET))
     ids = {topology.xcom("amt_fleet", run_id, f"job_{n:02d}", "batch_request_id") for n in range(FLEET)}
