@@ -18,7 +18,7 @@ def _modules(kind: str) -> list[dict[str, Any]]:
 
 
 def get_provider_info() -> dict[str, Any]:
-    from airflow_provider_amt import __version__
+    from airflow_provider_amt import __version__, config
 
     return {
         "package-name": "airflow-provider-amt",
@@ -91,4 +91,10 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
+        "config": {
+            config.SECTION: {
+                "description": "Options of the Asysco AMT provider.",
+                "options": config.OPTIONS,
+            }
+        },
     }

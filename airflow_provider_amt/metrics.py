@@ -9,6 +9,8 @@ for the backends that keep tags):
 * ``amt.call_failed.<kind>`` [operation]: the attempts that did not get a usable answer.
 * ``amt.outcome.<CODE>``: tasks concluded, by AMT completion code (``DONE``, ``ERROR``, ...).
 * ``amt.messages_logged``: AMT job messages written to task logs.
+* ``amt.checkpoint.read`` / ``amt.checkpoint.write``: the trigger's message-cursor round trips
+  through the triggerer's supervisor (``[amt] checkpoint_interval`` bounds the writes).
 * ``amt.kill.sent`` / ``amt.kill.skipped`` [reason]: Kills sent to AMT, and Kills not sent because
   the task was still deferred (the trigger only moved), the job had already ended, or
   ``cancel_on_kill`` is off.
@@ -57,6 +59,10 @@ def outcome(code: AmtCompletionCode) -> None:
 
 def messages_logged(count: int) -> None:
     incr("messages_logged", count)
+
+
+def checkpoint(kind: str) -> None:
+    incr(f"checkpoint.{kind}")
 
 
 def kill_sent() -> None:

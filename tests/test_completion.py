@@ -209,6 +209,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
             raise RuntimeError("not available in this test")
 
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", Checkpoints(), raising=False)
+    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", "0")  # save after every page
     monkeypatch.setattr(_stall.LoopWatch, "stalled_since", lambda self, since: True)
     logged: list[int] = []
     real_log_messages = amt_trigger_module.log_messages
@@ -224,6 +225,114 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
     offsets = [json.loads(v)["offset"] if isinstance(v, str) else v["offset"] for v in saved]
     assert offsets == [total], saved  # only past what the other copy had saved, never behind it
     assert "another copy of the trigger has logged AMT messages up to 3" in capsys.readouterr().out
+
+
+class _Checkpoints:
+    """The triggerer's XCom channel for the checkpoint: what is saved, every read and write."""
+
+    def __init__(self, saved: int | None = None, request_id: int = 0):
+        self.value: Any = None if saved is None else {"batch_request_id": request_id, "offset": saved}
+        self.reads = 0
+        self.writes: list[int] = []
+
+    async def asend(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import GetXCom, SetXCom, XComResult
+
+        if isinstance(msg, GetXCom):
+            self.reads += 1
+            return XComResult(key=msg.key, value=self.value)
+        if isinstance(msg, SetXCom):
+            self.value = json.loads(msg.value) if isinstance(msg.value, str) else msg.value
+            self.writes.append(self.value["offset"])
+            return None
+        raise RuntimeError("not available in this test")
+
+
+def _watch_with(monkeypatch, channel: _Checkpoints, interval: str, request_id: int) -> tuple[dict[str, Any], list[int]]:
+    from airflow.sdk.execution_time import task_runner
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
+    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", interval)
+    logged: list[int] = []
+    real_log_messages = amt_trigger_module.log_messages
+    monkeypatch.setattr(
+        amt_trigger_module,
+        "log_messages",
+        lambda log, page, redact: (logged.extend(m.index for m in page), real_log_messages(log, page, redact)),
+    )
+    trigger = trigger_for(request_id)
+    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+    (event,) = run_trigger(trigger)
+    return event, logged
+
+
+def test_the_checkpoint_is_saved_at_most_once_per_interval(amt, monkeypatch):
+    """CHATTYREPORT writes a message every 0.3 s: many pages, each with new messages."""
+    every_page = _Checkpoints()
+    request_id = start(amt, "CHATTYREPORT")
+    event, logged = _watch_with(monkeypatch, every_page, "0", request_id)
+    assert logged == list(range(event["message_offset"]))
+    assert len(every_page.writes) >= 3 and every_page.writes == sorted(set(every_page.writes))
+    throttled = _Checkpoints()
+    request_id = start(amt, "CHATTYREPORT")
+    event, logged = _watch_with(monkeypatch, throttled, "3600", request_id)
+    assert logged == list(range(event["message_offset"]))
+    assert throttled.writes == [] and throttled.reads == 1  # the read at start; the event carries the offset
+
+
+def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
+    """After this copy's first page, another copy of the trigger saves an offset two messages ahead."""
+    request_id = start(amt, "SLOWREPORT")  # a message every 0.2 s for 5 s: many pages
+    channel = _Checkpoints(saved=0, request_id=request_id)
+    ahead: list[int] = []
+    logged_so_far: list[int] = []
+
+    async def read_ahead(msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import GetXCom
+
+        if isinstance(msg, GetXCom) and channel.reads == 1:  # the read before this copy's first save
+            ahead.append(logged_so_far[-1] + 3)
+            channel.value = {"batch_request_id": request_id, "offset": ahead[0]}  # the other copy's save
+        return await _Checkpoints.asend(channel, msg)
+
+    channel.asend = read_ahead  # type: ignore[method-assign]
+    real_log_messages = amt_trigger_module.log_messages
+
+    def log_messages(log: Any, page: Any, redact: Any) -> None:
+        logged_so_far.extend(m.index for m in page)
+        real_log_messages(log, page, redact)
+
+    monkeypatch.setattr(amt_trigger_module, "log_messages", log_messages)
+    event, logged = _watch_with(monkeypatch, channel, "0", request_id)
+    (other,) = ahead
+    total = event["message_offset"]
+    assert total == len(amt.get_messages(request_id)) and total > other
+    assert logged == [i for i in range(total) if not other - 2 <= i < other]  # the other copy's part: not again
+    assert channel.writes and min(channel.writes) > other and channel.writes == sorted(channel.writes)
+
+
+def test_a_cancelled_trigger_saves_its_pending_checkpoint_once(amt, monkeypatch):
+    """A triggerer's graceful stop cancels its triggers: the next copy resumes exactly there."""
+    from airflow.sdk.execution_time import task_runner
+
+    channel = _Checkpoints()
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
+    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", "3600")
+    request_id = start(amt, "LONGRUNNINGREPORT")  # a message every 0.3 s, until killed
+    trigger = trigger_for(request_id)
+    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+
+    async def watch_then_stop() -> None:
+        watching = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(2.5)
+        watching.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watching
+        await trigger.cleanup()  # the triggerer calls it again: nothing more is saved
+
+    asyncio.run(watch_then_stop())
+    assert len(channel.writes) == 1 and channel.writes[0] >= 3, channel.writes
+    amt.kill_job(request_id)
 
 
 def test_on_kill_survives_the_triggerers_repeated_cancellation(amt, monkeypatch):

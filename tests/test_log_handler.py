@@ -1,4 +1,4 @@
-"""``AmtTaskLogHandler`` on an ended task's log: each AMT message once, in AMT's order, gaps filled.
+"""``AmtTaskLogHandler``: each AMT message once, in AMT's order, gaps filled, live and after the end.
 
 The handler's stream is driven directly with log lines as Airflow's reader yields them, against a
 real job on the emulator; the cluster tests read the same handler through the real api-server.
@@ -35,11 +35,14 @@ def _log(request_id: int, messages: list[Any], indexes: list[int]) -> list[Struc
     return [*head, *lines, StructuredLogMessage(event="Completion Code : DONE (4)")]
 
 
-def _read(lines: list[StructuredLogMessage]) -> tuple[list[int], list[str]]:
-    out = list(AmtTaskLogHandler(base_log_folder="/tmp")._with_amt(iter(lines)))
+def _events(out: Any) -> tuple[list[int], list[str]]:
     events = [str(line.event) for line in out]
     indexes = [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
     return indexes, events
+
+
+def _read(lines: list[StructuredLogMessage], **kwargs: Any) -> tuple[list[int], list[str]]:
+    return _events(list(AmtTaskLogHandler(base_log_folder="/tmp")._with_amt(iter(lines), **kwargs)))
 
 
 def test_a_complete_log_passes_through_unchanged(job):
@@ -86,3 +89,60 @@ def test_an_unreachable_amt_leaves_the_log_as_it_is_and_says_why(job, emulator):
 def test_a_log_without_a_job_block_is_not_touched():
     lines = [StructuredLogMessage(event="hello"), StructuredLogMessage(event="AMT [3] not from an AMT task")]
     assert _read(lines)[1] == ["hello", "AMT [3] not from an AMT task"]
+
+
+def _get_messages_calls(emulator: Any) -> int:
+    return len(emulator.requests("GetMessages"))
+
+
+def test_a_live_log_shows_repeats_once_and_fills_inner_gaps_but_not_the_tail(job, emulator):
+    """While the task is deferred: a page logged again after a crash, a truncated trigger log file."""
+    request_id, messages = job
+    lines = _log(request_id, messages, [0, 1, 4, 5, 4, 5])[:-1]  # no completion block yet
+    before = _get_messages_calls(emulator)
+    indexes, events = _read(lines, ended=False)
+    assert indexes == [0, 1, 2, 3, 4, 5]  # 2-3 from AMT, in place; 6-7 are the trigger's to log
+    assert sum("added from AMT" in e for e in events) == 1
+    assert _get_messages_calls(emulator) == before + 1  # the one gap, not the tail
+    complete = _log(request_id, messages, [0, 1, 2, 3, 3])[:-1]
+    before = _get_messages_calls(emulator)
+    assert _read(complete, ended=False)[0] == [0, 1, 2, 3]
+    assert _get_messages_calls(emulator) == before  # nothing missing: AMT is not asked
+
+
+def test_tailing_from_a_position_counts_what_was_shown_before_it(job):
+    request_id, messages = job
+    lines = _log(request_id, messages, [0, 1, 2, 3, 2, 3, 4, 5])[:-1]
+    shown = 5  # the job block (3 lines) and messages 0-1 were read before
+    indexes, events = _read(lines, shown=shown, ended=False)
+    assert indexes == [2, 3, 4, 5] and not any("AMT job information" in e for e in events)
+
+
+def test_the_handler_reads_a_tail_whole_and_cuts_it_after_airflows_header(job, monkeypatch):
+    """``log_pos`` (the JSON API's continuation token): Airflow is asked for the whole log instead."""
+    from airflow.utils.log.file_task_handler import FileTaskHandler
+
+    request_id, messages = job
+    lines = _log(request_id, messages, [0, 1, 2, 1, 2, 3])[:-1]
+    asked: list[Any] = []
+
+    def whole_log(self: Any, ti: Any, try_number: int, metadata: Any = None) -> tuple[Any, Any]:
+        asked.append(dict(metadata or {}))
+        header = [
+            StructuredLogMessage(event="::group::Log message source details"),
+            StructuredLogMessage(event="/logs/attempt=1.log"),
+            StructuredLogMessage(event="::endgroup::"),
+        ]
+        return iter([*header, *lines]), {"end_of_log": False, "log_pos": len(lines)}
+
+    monkeypatch.setattr(FileTaskHandler, "_read", whole_log)
+
+    class Deferred:
+        state = "deferred"
+        try_number = 1
+
+    handler = AmtTaskLogHandler(base_log_folder="/tmp")
+    out, metadata = handler._read(Deferred(), 1, {"log_pos": 4, "end_of_log": False})
+    indexes, _ = _events(out)
+    assert asked == [{"end_of_log": False}] and metadata["log_pos"] == len(lines)
+    assert indexes == [1, 2, 3]  # 0 was shown before the position; the repeats of 1 and 2 are dropped

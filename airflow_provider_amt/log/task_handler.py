@@ -4,13 +4,17 @@ The provider already writes every AMT message into the task log once (the trigge
 with a checkpointed cursor, the worker finishes from the cursor the trigger reports). This
 handler is for deployments that also want the log checked against AMT itself when it is read:
 
-* while the task runs it changes nothing, so live tailing in the UI keeps its positions;
-* once the task has ended, it passes the log through, drops any AMT message line whose index it
-  has already shown (for example when two triggerers ran the same trigger at once), and puts the
-  messages AMT has that no log file holds where they belong, in AMT's order, after a line that says
-  so (for example when a trigger came back to a triggerer it ran on before, which truncates that
-  triggerer's log file for the try, or when a log file was lost with its machine). It asks AMT only
-  for the ranges that are missing and for the tail after the last logged message;
+* at any time, while the task is still deferred or running as well as after it ended, it drops any
+  AMT message line whose index it has already shown (for example a page a trigger logged again after
+  a crash between logging it and saving its checkpoint, or two triggerers that ran the same trigger
+  at once), and puts the messages AMT has that no log file holds where they belong, in AMT's order,
+  after a line that says so (for example when a trigger came back to a triggerer it ran on before,
+  which truncates that triggerer's log file for the try, or when a log file was lost with its
+  machine). While the task runs it fills only gaps *between* logged messages (the trigger is still
+  writing the tail); once it ended it also asks AMT for the tail after the last logged message. It
+  asks AMT only when something is missing;
+* a reader that tails the log from a position (``log_pos``, the JSON API's continuation token) gets
+  the lines after that position with the same rule: what was shown before it counts as shown;
 * if AMT cannot be reached, the log is shown as it is and the source details say why the AMT
   part is missing.
 
@@ -76,36 +80,48 @@ class AmtTaskLogHandler(FileTaskHandler):
     retry_policy = RetryPolicy(max_retries=0)
 
     def _read(self, ti: Any, try_number: int, metadata: Any = None) -> tuple[Any, Any]:
-        stream, out_metadata = super()._read(ti, try_number, metadata)
-        if metadata and metadata.get("log_pos"):
-            return stream, out_metadata  # tailing a live log: leave positions alone
-        if ti.state not in _FINISHED:
-            return stream, out_metadata  # still running: the trigger is still writing
-        return self._with_amt(stream), out_metadata
+        position = int((metadata or {}).get("log_pos") or 0)
+        if position:
+            # Tailing from a position: what was shown before it decides what is a repeat, so the log
+            # is read whole (Airflow reads it whole to skip to the position anyway) and cut here.
+            whole: Any = {key: value for key, value in metadata.items() if key != "log_pos"}
+            stream, out_metadata = super()._read(ti, try_number, whole)
+            stream = _after_header(stream)
+        else:
+            stream, out_metadata = super()._read(ti, try_number, metadata)
+        ended = ti.state in _FINISHED or try_number < (ti.try_number or 0)  # or an earlier try's log
+        return self._with_amt(stream, shown=position, ended=ended), out_metadata
 
-    def _with_amt(self, stream: Iterable[Any]) -> Iterator[Any]:
-        """The log with each AMT message once, in AMT's order, gaps filled from AMT where they are."""
+    def _with_amt(self, stream: Iterable[Any], *, shown: int = 0, ended: bool = True) -> Iterator[Any]:
+        """The log with each AMT message once, in AMT's order, gaps filled from AMT where they are.
+
+        The first ``shown`` lines were shown by an earlier read: they count as seen, and are not
+        yielded again. Only an ``ended`` task's tail is asked of AMT (a live trigger still writes it).
+        """
         seen: set[int] = set()
         job: dict[str, str] = {}
         filler: _GapFiller | None = None
         next_index = 0
         try:
-            for message in stream:
+            for position, message in enumerate(stream):
+                visible = position >= shown
                 index = _amt_index(message)
                 if index is None:
                     reference = job_reference(str(getattr(message, "event", "")))
                     if reference is not None:
                         job.setdefault(*reference)
-                    yield message
+                    if visible:
+                        yield message
                     continue
                 if index in seen:
                     continue  # logged twice (a crash between a page and its checkpoint, two triggerers)
-                if index > next_index and (filler := filler or self._filler(job)):
+                if visible and index > next_index and (filler := filler or self._filler(job)):
                     yield from filler.fill(next_index, index, seen)  # e.g. a truncated trigger log file
                 seen.add(index)
                 next_index = max(next_index, index + 1)
-                yield message
-            if filler := filler or self._filler(job):
+                if visible:
+                    yield message
+            if ended and (filler := filler or self._filler(job)):
                 yield from filler.fill(next_index, None, seen)  # what AMT has after the last logged message
         finally:
             if filler is not None:
@@ -116,6 +132,16 @@ class AmtTaskLogHandler(FileTaskHandler):
         if not batch_request_id.isdigit():
             return None
         return _GapFiller(int(batch_request_id), job.get(CONNECTION_LABEL, "amt_default"), self.retry_policy)
+
+
+def _after_header(stream: Iterable[Any]) -> Iterator[Any]:
+    """The log lines after the "Log message source details" group Airflow puts first on a whole read
+    (a read from a position has no such group, and its positions count log lines only)."""
+    lines = iter(stream)
+    for message in lines:
+        if str(getattr(message, "event", "")) == "::endgroup::":
+            break
+    yield from lines
 
 
 class _GapFiller:

@@ -4,17 +4,34 @@ A trigger holds no state outside its kwargs, and its kwargs carry the offset it 
 with. After a triggerer restart, or when a trigger moves to another triggerer, a fresh instance
 would log every message from that offset again. The triggerer proxies XCom reads and writes from
 a trigger for its own task instance (through the API server), and XComs live as long as the try,
-so the trigger saves ``{"batch_request_id": n, "offset": m}`` after each page it logs and resumes
-from it. Where XCom is not reachable (for instance triggers run inline by ``airflow dags test``),
-the checkpoint is simply skipped: the kwargs offset still holds.
+so the trigger saves ``{"batch_request_id": n, "offset": m}`` and resumes from it. Where XCom is
+not reachable (for instance triggers run inline by ``airflow dags test``), the checkpoint is simply
+skipped: the kwargs offset still holds.
+
+What it costs, and why it is throttled: each save is a synchronous round trip through the
+triggerer's supervisor, which is also the process that heartbeats; saving after every page of
+every watched job adds up at scale (``docs/performance.md`` has the figures). So a trigger saves
+at most once per ``[amt] checkpoint_interval`` seconds (0: after every page), and once more when it
+is cancelled without a stall (a triggerer's graceful restart). A crash between two saves makes the
+next copy log up to one interval of messages again; ``AmtTaskLogHandler`` shows each message once
+anyway, Airflow's default handler shows the repeat (``docs/logs.md``).
+
+Monotonic: a save first reads the checkpoint and never writes an offset below the one saved; an
+offset found ahead of the copy's own means another copy of the trigger has logged further, and the
+copy logs nothing below it any more. Without a compare-and-set in XCom, two copies writing within
+the same round trip can still interleave; the log handler's rule covers that case too.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_amt import metrics
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
 from airflow_provider_amt.triggers._task_instance import ti_keys
+from amt_client import AmtMessage
 
 
 def seed(ti: Any, batch_request_id: int, offset: int) -> None:
@@ -39,6 +56,7 @@ async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | Non
     except Exception as err:  # no supervisor channel (dags test) or an older Airflow
         log.debug("AMT message checkpoint not readable: %s", err)
         return None
+    metrics.checkpoint("read")
     if isinstance(value, dict) and value.get("batch_request_id") == batch_request_id:
         offset = value.get("offset")
         if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0:
@@ -57,4 +75,54 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
     except Exception as err:
         log.debug("AMT message checkpoint not writable: %s", err)
         return False
+    metrics.checkpoint("write")
     return True
+
+
+class Checkpoint:
+    """One trigger copy's view of the shared cursor: what is known saved, and what waits to be."""
+
+    def __init__(self, task_instance: Any, batch_request_id: int, log: Any, interval: float):
+        self.task_instance = task_instance
+        self.batch_request_id = batch_request_id
+        self.log = log
+        self.interval = interval
+        #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
+        self.floor = 0
+        self._pending: int | None = None
+        self._saved_at = time.monotonic()
+
+    async def refresh(self) -> int:
+        """Read the saved offset (at start, and after a stall); returns the floor."""
+        saved = await load(self.task_instance, self.batch_request_id, self.log)
+        if saved is not None and saved > self.floor:
+            self.floor = saved
+        return self.floor
+
+    def unlogged(self, page: Sequence[AmtMessage]) -> list[AmtMessage]:
+        return [message for message in page if message.index >= self.floor]
+
+    async def logged(self, offset: int) -> None:
+        """A page up to ``offset`` is in the log: save now if the interval has passed."""
+        self._pending = offset
+        if time.monotonic() - self._saved_at >= self.interval:
+            await self.flush()
+
+    def settled(self) -> None:
+        """The watch is over and its event carries the offset: nothing left to save."""
+        self._pending = None
+
+    async def flush(self) -> None:
+        """Save the pending offset unless a saved one is already at or past it."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        self._saved_at = time.monotonic()
+        if await self.refresh() >= pending:
+            self.log.info(
+                "Another copy of this trigger has logged AMT messages up to %s: not saving an older checkpoint",
+                self.floor - 1,
+            )
+            return
+        if await save(self.task_instance, self.batch_request_id, pending, self.log):
+            self.floor = pending

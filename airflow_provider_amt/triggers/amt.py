@@ -10,9 +10,10 @@ Why it is built the way it is:
   ``undefined_grace_period``, ``deadline`` (the task's ``execution_timeout``, which Airflow does
   not enforce while a task is deferred) reported as ``timeout``. All triggers share one aiohttp
   session and one logon per event loop.
-* New messages are logged as they arrive and the cursor is checkpointed after each page
-  (``_checkpoint``), so a restarted or moved trigger resumes where the last one stopped; the event
-  reports the offset reached, so the worker finishes from there instead of logging anything twice.
+* New messages are logged as they arrive and the cursor is checkpointed (``_checkpoint``: at most
+  once per ``[amt] checkpoint_interval``, never backwards, and on a graceful stop), so a restarted or
+  moved trigger resumes where the last one stopped; the event reports the offset reached, so the
+  worker finishes from there instead of logging anything twice.
 * ``on_kill`` (Airflow 3.3) kills the AMT job when a user marks the task failed/success or clears
   it, and not when the trigger only moved to another triggerer (the task is still deferred then).
   ``cleanup`` only releases the HTTP session: it also runs on triggerer restarts.
@@ -21,13 +22,14 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_amt import metrics
+from airflow_provider_amt import config, metrics
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_messages
@@ -50,6 +52,8 @@ from amt_client import (
 KILL_TIMEOUT = 20.0
 #: on_kill decisions still running after Airflow stopped waiting for them (a strong reference each).
 _KILLS_IN_FLIGHT: set[asyncio.Future[None]] = set()
+#: Time a cancelled trigger allows its last checkpoint save (a triggerer's graceful stop waits for it).
+FINAL_SAVE_TIMEOUT = 3.0
 #: Kwargs that triggers serialized by provider 0.1.0 carry and that mean nothing now.
 LEGACY_KWARGS = frozenset({"stream_messages"})
 
@@ -113,6 +117,7 @@ class AmtJobTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: AmtAsyncHook | None = None
         self._loop_watch: _stall.LoopWatch | None = None
+        self._checkpoint: _checkpoint.Checkpoint | None = None
         self._checked_at = 0.0  # time.monotonic() when this copy last knew it was not stalled
 
     @classmethod
@@ -155,11 +160,12 @@ class AmtJobTrigger(BaseTrigger):
         cursor = MessageCursor(self.message_offset)
         self._loop_watch = _stall.acquire()
         self._checked_at = time.monotonic()
+        checkpoint = self._checkpoint = _checkpoint.Checkpoint(
+            self.task_instance, self.batch_request_id, self.log, config.checkpoint_interval()
+        )
         try:
-            saved = await _checkpoint.load(self.task_instance, self.batch_request_id, self.log)
-            if saved is not None and saved > cursor.offset:
-                # An earlier instance of this trigger (before a restart or a move) logged these already.
-                cursor.offset = saved
+            # An earlier instance of this trigger (before a restart or a move) may have logged further.
+            cursor.offset = max(cursor.offset, await checkpoint.refresh())
             self.log.info(
                 "Watching AMT batch request %s from message %s (poll every <= %ss)",
                 self.batch_request_id,
@@ -170,6 +176,7 @@ class AmtJobTrigger(BaseTrigger):
                 ended = await self.hook.watch_job(self.batch_request_id, cursor, self.settings, self._log_page)
             except AmtError as err:  # the connection could not even be read: waiting will not help
                 ended = WatchResult(VerdictKind.ERROR, None, str(err))
+            checkpoint.settled()  # the event carries the offset: no save needed any more
             event = AmtTriggerEvent(self.batch_request_id, ended, cursor.offset)
             yield TriggerEvent(event.payload(self.settings.rules))
         finally:
@@ -177,27 +184,31 @@ class AmtJobTrigger(BaseTrigger):
             # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
             await self.cleanup()
 
+    def _stalled(self) -> bool:
+        return self._loop_watch is not None and self._loop_watch.stalled_since(self._checked_at)
+
     async def _log_page(self, page: Sequence[AmtMessage]) -> None:
-        """Log a page of new messages, then save the cursor past it.
+        """Log a page of new messages, then let the checkpoint save the cursor past it.
 
         After this triggerer's loop stalled, another triggerer may have taken the trigger over and
         logged further: the checkpoint is read again first, and what it covers is neither logged
         again nor saved over (the cursor never moves backwards because of a stalled copy).
         """
-        if self._loop_watch is not None and self._loop_watch.stalled_since(self._checked_at):
-            saved = await _checkpoint.load(self.task_instance, self.batch_request_id, self.log)
-            if saved is not None and saved > page[0].index:
-                self.log.info(
-                    "This triggerer was stalled and another copy of the trigger has logged AMT messages up to "
-                    "%s: not logging them again",
-                    saved - 1,
-                )
-                page = [message for message in page if message.index >= saved]
+        checkpoint = self._checkpoint
+        if checkpoint is not None and self._stalled() and await checkpoint.refresh() > page[0].index:
+            self.log.info(
+                "This triggerer was stalled and another copy of the trigger has logged AMT messages up to "
+                "%s: not logging them again",
+                checkpoint.floor - 1,
+            )
         self._checked_at = time.monotonic()
+        if checkpoint is not None:
+            page = checkpoint.unlogged(page)
         if not page:
             return
         log_messages(self.log, page, self.hook.redactor())
-        await _checkpoint.save(self.task_instance, self.batch_request_id, page[-1].index + 1, self.log)
+        if checkpoint is not None:
+            await checkpoint.logged(page[-1].index + 1)
 
     async def on_kill(self) -> None:
         """A user ended the deferred task: kill the AMT job too, once.
@@ -263,7 +274,17 @@ class AmtJobTrigger(BaseTrigger):
             await hook.close()
 
     async def cleanup(self) -> None:
-        """Release the shared HTTP session; never touch the AMT job here (runs on restarts too)."""
+        """Save a pending checkpoint and release the shared HTTP session; never touch the AMT job
+        here (it runs on triggerer restarts too).
+
+        The save makes a graceful triggerer restart log nothing twice; a copy whose loop stalled
+        saves nothing (another triggerer may own the trigger now), and the save is bounded so a
+        stopping triggerer is not held up.
+        """
+        checkpoint, self._checkpoint = self._checkpoint, None
+        if checkpoint is not None and not self._stalled():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(checkpoint.flush(), FINAL_SAVE_TIMEOUT)
         if self._hook is not None:
             await self._hook.close()
             self._hook = None
