@@ -210,6 +210,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
 
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", Checkpoints(), raising=False)
     monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", "0")  # save after every page
+    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_RATE", "0")
     monkeypatch.setattr(_stall.LoopWatch, "stalled_since", lambda self, since: True)
     logged: list[int] = []
     real_log_messages = amt_trigger_module.log_messages
@@ -253,6 +254,7 @@ def _watch_with(monkeypatch, channel: _Checkpoints, interval: str, request_id: i
 
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
     monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", interval)
+    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_RATE", "0")  # one trigger: the rate bound is not tested here
     logged: list[int] = []
     real_log_messages = amt_trigger_module.log_messages
     monkeypatch.setattr(
@@ -278,6 +280,18 @@ def test_the_checkpoint_is_saved_at_most_once_per_interval(amt, monkeypatch):
     event, logged = _watch_with(monkeypatch, throttled, "3600", request_id)
     assert logged == list(range(event["message_offset"]))
     assert throttled.writes == [] and throttled.reads == 1  # the read at start; the event carries the offset
+
+
+@pytest.mark.parametrize(
+    ("triggers", "rate", "every"),
+    [(1, 10.0, 30.0), (300, 10.0, 30.0), (500, 10.0, 50.0), (20_000, 10.0, 2000.0), (20_000, 0.0, 30.0)],
+)
+def test_the_triggers_of_one_triggerer_share_one_checkpoint_budget(triggers, rate, every):
+    """``[amt] checkpoint_rate``: many triggers save less often each, so the supervisor's load is bounded."""
+    from airflow_provider_amt.triggers._checkpoint import Checkpoint
+
+    checkpoint = Checkpoint(None, 1, None, interval=30.0, rate=rate, triggers=lambda: triggers)
+    assert checkpoint.due_every() == every
 
 
 def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):

@@ -12,9 +12,12 @@ What it costs, and why it is throttled: each save is a synchronous round trip th
 triggerer's supervisor, which is also the process that heartbeats; saving after every page of
 every watched job adds up at scale (``docs/performance.md`` has the figures). So a trigger saves
 at most once per ``[amt] checkpoint_interval`` seconds (0: after every page), and once more when it
-is cancelled without a stall (a triggerer's graceful restart). A crash between two saves makes the
-next copy log up to one interval of messages again; ``AmtTaskLogHandler`` shows each message once
-anyway, Airflow's default handler shows the repeat (``docs/logs.md``).
+is cancelled without a stall (a triggerer's graceful restart); and all AMT triggers of one
+triggerer together save at most ``[amt] checkpoint_rate`` times a second (each one's interval grows
+to ``triggers / rate`` when there are many), so the supervisor's share stays bounded at any scale.
+A crash between two saves makes the next copy log up to one interval of messages again;
+``AmtTaskLogHandler`` shows each message once anyway, Airflow's default handler shows the repeat
+(``docs/logs.md``).
 
 Monotonic: a save first reads the checkpoint and never writes an offset below the one saved; an
 offset found ahead of the copy's own means another copy of the trigger has logged further, and the
@@ -25,7 +28,7 @@ the same round trip can still interleave; the log handler's rule covers that cas
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow_provider_amt import metrics
@@ -82,11 +85,22 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
 class Checkpoint:
     """One trigger copy's view of the shared cursor: what is known saved, and what waits to be."""
 
-    def __init__(self, task_instance: Any, batch_request_id: int, log: Any, interval: float):
+    def __init__(
+        self,
+        task_instance: Any,
+        batch_request_id: int,
+        log: Any,
+        interval: float,
+        rate: float = 0.0,
+        triggers: Callable[[], int] = lambda: 1,
+    ):
         self.task_instance = task_instance
         self.batch_request_id = batch_request_id
         self.log = log
         self.interval = interval
+        self.rate = rate
+        #: How many triggers share this triggerer's checkpoint budget now.
+        self.triggers = triggers
         #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
         self.floor = 0
         self._pending: int | None = None
@@ -105,8 +119,14 @@ class Checkpoint:
     async def logged(self, offset: int) -> None:
         """A page up to ``offset`` is in the log: save now if the interval has passed."""
         self._pending = offset
-        if time.monotonic() - self._saved_at >= self.interval:
+        if time.monotonic() - self._saved_at >= self.due_every():
             await self.flush()
+
+    def due_every(self) -> float:
+        """Seconds between two saves: the configured interval, longer where the rate bound needs it."""
+        if self.rate <= 0:
+            return self.interval
+        return max(self.interval, self.triggers() / self.rate)
 
     def settled(self) -> None:
         """The watch is over and its event carries the offset: nothing left to save."""

@@ -11,7 +11,8 @@ Why it is built the way it is:
   not enforce while a task is deferred) reported as ``timeout``. All triggers share one aiohttp
   session and one logon per event loop.
 * New messages are logged as they arrive and the cursor is checkpointed (``_checkpoint``: at most
-  once per ``[amt] checkpoint_interval``, never backwards, and on a graceful stop), so a restarted or
+  once per ``[amt] checkpoint_interval``, within a per-triggerer ``[amt] checkpoint_rate``, never
+  backwards, and on a graceful stop), so a restarted or
   moved trigger resumes where the last one stopped; the event reports the offset reached, so the
   worker finishes from there instead of logging anything twice.
 * ``on_kill`` (Airflow 3.3) kills the AMT job when a user marks the task failed/success or clears
@@ -160,8 +161,14 @@ class AmtJobTrigger(BaseTrigger):
         cursor = MessageCursor(self.message_offset)
         self._loop_watch = _stall.acquire()
         self._checked_at = time.monotonic()
+        watch = self._loop_watch
         checkpoint = self._checkpoint = _checkpoint.Checkpoint(
-            self.task_instance, self.batch_request_id, self.log, config.checkpoint_interval()
+            self.task_instance,
+            self.batch_request_id,
+            self.log,
+            interval=config.checkpoint_interval(),
+            rate=config.checkpoint_rate(),
+            triggers=lambda: watch.users,  # the AMT triggers on this event loop
         )
         try:
             # An earlier instance of this trigger (before a restart or a move) may have logged further.

@@ -79,6 +79,34 @@ def one_triggerer(topology: Topology) -> Topology:
     return topology
 
 
+def _file_indexes(topology: Topology, run_id: str, task_id: str) -> list[int]:
+    """The AMT message indexes in a task's log files as written (every file, repeats kept)."""
+    indexes: list[int] = []
+    for path in topology.log_files("amt_fleet", run_id, task_id):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("amt_index"), int):
+                indexes.append(record["amt_index"])
+    return indexes
+
+
+def _assert_live_logs_show_each_message_once(topology: Topology, run_id: str) -> int:
+    """While the tasks are still deferred, the REST log (as the UI reads it) holds AMT's messages 0..k
+    once each, in order. Returns how many tasks had messages repeated in their files (hidden here)."""
+    repeated = 0
+    deferred = [ti for ti in _tis(topology, "amt_fleet", run_id) if ti["state"] == "deferred"]
+    assert deferred, "every task ended before its live log could be read"
+    for ti in deferred:
+        indexes = _amt_indexes(topology, "amt_fleet", run_id, ti["task_id"])
+        assert indexes == list(range(len(indexes))), f"{ti['task_id']} live: {indexes}"
+        in_files = _file_indexes(topology, run_id, ti["task_id"])
+        repeated += len(in_files) > len(set(in_files))
+    return repeated
+
+
 def _assert_no_checkpoint_noise(topology: Topology) -> None:
     """A trigger's first checkpoint read finds the one the worker wrote: no "XCom not found" errors."""
     for n in (1, 2):
@@ -140,6 +168,9 @@ def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topolog
     run_id, first = _fleet_deferred_on_triggerer_1(topology, "SLOWREPORT")
     topology.stop("triggerer-1", sig=signal.SIGKILL)  # a crash: no shutdown, no cleanup
     _moved_off(topology, run_id, first, timeout=60)
+    time.sleep(6)  # triggerer 2 logs again what triggerer 1 logged since its last checkpoint save
+    repeated = _assert_live_logs_show_each_message_once(topology, run_id)
+    assert repeated, "no task had repeated messages in its files: the live de-duplication was not exercised"
     tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=180)
     assert {ti["state"] for ti in tis} == {"success"}, tis
     assert len(_actions(fleet_emulator, "Start", since)) == FLEET

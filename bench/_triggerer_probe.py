@@ -1,0 +1,67 @@
+"""``airflow triggerer`` with a probe in its supervisor: which requests the triggers make through it,
+how long the supervisor spends on each kind, and when its heartbeats reach the database.
+
+The triggerer's supervisor answers the triggers' XCom reads and writes itself (an in-process API
+server) in the same loop that heartbeats, so its time per request is what a checkpoint costs the
+heartbeat. Used by ``checkpoint_cost.py`` only: ``python _triggerer_probe.py OUT.json [airflow args]``.
+Counters are cumulative and written to OUT.json about once a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+
+from airflow.jobs import triggerer_job_runner as runner
+
+OUT = sys.argv.pop(1)
+counts: dict[str, int] = defaultdict(int)
+seconds: dict[str, float] = defaultdict(float)
+heartbeats: list[float] = []
+_written = [0.0]
+
+
+def _dump(force: bool = False) -> None:
+    now = time.monotonic()
+    if not force and now - _written[0] < 1.0:
+        return
+    _written[0] = now
+    tmp = f"{OUT}.tmp"
+    with open(tmp, "w") as out:
+        json.dump({"time": time.time(), "counts": counts, "seconds": seconds, "heartbeats": heartbeats}, out)
+    os.replace(tmp, OUT)
+
+
+_handle_request = runner.TriggerRunnerSupervisor._handle_request
+_heartbeat = runner.TriggerRunnerSupervisor.heartbeat
+
+
+def handle_request(self, msg, log, req_id):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    try:
+        return _handle_request(self, msg, log, req_id)
+    finally:
+        name = type(msg).__name__
+        counts[name] += 1
+        seconds[name] += time.perf_counter() - started
+
+
+def heartbeat(self):  # type: ignore[no-untyped-def]
+    before = getattr(self.job, "latest_heartbeat", None)
+    _heartbeat(self)
+    if getattr(self.job, "latest_heartbeat", None) != before:
+        heartbeats.append(time.time())
+    _dump()
+
+
+runner.TriggerRunnerSupervisor._handle_request = handle_request  # type: ignore[method-assign]
+runner.TriggerRunnerSupervisor.heartbeat = heartbeat  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    from airflow.__main__ import main
+
+    sys.argv = ["airflow", *sys.argv[1:]]
+    main()

@@ -1,0 +1,217 @@
+"""What the trigger's message checkpoint costs a real triggerer, before and after throttling it.
+
+One process run, two phases on the same Airflow (PostgreSQL, scheduler, dag-processor, api-server)
+and the same JOBS deferred task instances (``bench/dags/amt_checkpoint_bench.py``), each watching a
+job that writes a message a second:
+
+* **baseline**: a triggerer running the provider as of ``--baseline-rev`` (default: the last commit
+  before the throttled checkpoint, which saved the cursor after every page);
+* **current**: a triggerer running this checkout (``[amt] checkpoint_interval``, default 30 s).
+
+The triggerer runs under ``_triggerer_probe.py``, which counts the requests its supervisor answers
+for the triggers (XCom reads and writes: round trips to the in-process API server and the database),
+the supervisor's time in them, and when each heartbeat reached the database. After a warm-up, each
+phase is measured for ``--window`` seconds. Printed: per watched job per minute, the checkpoint round
+trips and supervisor milliseconds; the heartbeat gaps (nominal: ``[triggerer] job_heartbeat_sec``,
+5 s); the triggerer's CPU; and current/baseline ratios.
+
+Run: ``make bench-checkpoint`` (PostgreSQL from Debian's packages, the distributed venv), or
+``.venv-distributed/bin/python bench/checkpoint_cost.py --jobs 500 --window 60``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from amt_emulator import EmulatorProcess  # noqa: E402
+from tests.airflow_harness import AirflowCluster, AirflowHome, wait_until  # noqa: E402
+from tests.distributed.services import Postgres  # noqa: E402
+
+#: The last commit whose trigger saved its checkpoint after every page (no throttle, no read first).
+BASELINE_REV = "5933ea1"
+XCOM_REQUESTS = ("GetXCom", "SetXCom")
+
+
+class BenchCluster(AirflowCluster):
+    """Scheduler, dag-processor and api-server; the triggerer is started per phase, under the probe."""
+
+    COMPONENTS = ("scheduler", "dag-processor", "api-server")
+
+
+def baseline_tree(rev: str) -> Path:
+    """``airflow_provider_amt`` as of ``rev``, in a folder to put first on the triggerer's PYTHONPATH."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "airflow_provider_amt"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    folder = Path(tempfile.mkdtemp(prefix="amt-baseline-"))
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def sql(pg: Postgres, query: str) -> list[tuple[Any, ...]]:
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", port=pg.port, user="airflow", dbname="airflow")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def running_on_triggerer(pg: Postgres) -> int:
+    """How many triggers the newest running triggerer job holds."""
+    rows = sql(
+        pg,
+        "SELECT count(*) FROM trigger WHERE triggerer_id = (SELECT max(id) FROM job "
+        "WHERE job_type = 'TriggererJob' AND state = 'running')",
+    )
+    return int(rows[0][0])
+
+
+def snapshot(probe: Path, proc: psutil.Process) -> dict[str, Any]:
+    data = json.loads(probe.read_text())
+    tree = [proc, *proc.children(recursive=True)]
+    data["cpu"] = sum(p.cpu_times().user + p.cpu_times().system for p in tree if p.is_running())
+    data["wall"] = time.time()
+    return data
+
+
+def measure(pg: Postgres, cluster: BenchCluster, name: str, extra_env: dict[str, str], args: Any) -> dict[str, float]:
+    home = cluster.home.home
+    probe = home / f"probe-{name}.json"
+    out = open(home / f"triggerer-{name}.out", "ab")  # noqa: SIM115
+    env = {**cluster.home.env, **extra_env}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "_triggerer_probe.py"), str(probe), "triggerer"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=home,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: probe.exists() and running_on_triggerer(pg) >= args.jobs, 300, f"{name}: every trigger")
+        time.sleep(args.warmup)  # first checkpoint reads done, polls backed off to poll_interval
+        before = snapshot(probe, psutil.Process(proc.pid))
+        time.sleep(args.window)
+        after = snapshot(probe, psutil.Process(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    minutes = (after["wall"] - before["wall"]) / 60
+    per_job_minute = args.jobs * minutes
+
+    def delta(kind: str, request: str) -> float:
+        return after[kind].get(request, 0) - before[kind].get(request, 0)
+
+    beats = [t for t in after["heartbeats"] if before["wall"] - 10 <= t <= after["wall"]]
+    gaps = sorted(b - a for a, b in itertools.pairwise(beats))
+    blocked = (home / f"triggerer-{name}.out").read_text(errors="replace").count("blocked")
+    return {
+        "checkpoint writes / job / min": delta("counts", "SetXCom") / per_job_minute,
+        "checkpoint reads / job / min": delta("counts", "GetXCom") / per_job_minute,
+        "supervisor ms in XCom / job / min": sum(delta("seconds", r) for r in XCOM_REQUESTS) * 1000 / per_job_minute,
+        "supervisor busy with XCom (%)": sum(delta("seconds", r) for r in XCOM_REQUESTS) / (minutes * 60) * 100,
+        "heartbeat gap max (s)": gaps[-1] if gaps else float("nan"),
+        "heartbeat gap median (s)": gaps[len(gaps) // 2] if gaps else float("nan"),
+        "triggerer CPU (% of a core)": (after["cpu"] - before["cpu"]) / (minutes * 60) * 100,
+        "'blocked' warnings (whole phase)": blocked,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=500, help="deferred task instances (default 500)")
+    parser.add_argument("--window", type=float, default=60, help="seconds measured per phase (default 60)")
+    parser.add_argument("--warmup", type=float, default=20, help="seconds after every trigger runs (default 20)")
+    parser.add_argument("--poll-interval", type=float, default=10, help="the triggers' poll_interval (default 10)")
+    parser.add_argument(
+        "--baseline-rev", default=BASELINE_REV, help=f"provider revision of the baseline ({BASELINE_REV})"
+    )
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    catalog = Path(tempfile.mkdtemp(prefix="amt-bench-")) / "catalog.json"
+    stream = {"every": 1, "text": "Checkpoint bench line {n}: account batch processed"}
+    job = {"queue_delay": 0, "run_time": 3600, "final_code": 4, "messages": [stream]}
+    catalog.write_text(
+        json.dumps(
+            {
+                "default_application": "BENCH",
+                "applications": {
+                    "BENCH": {"users": ["BATCH"], "queues": {"DEFAULT": {"concurrency": 10}}, "batch_jobs": {"S": job}}
+                },
+            }
+        )
+    )
+    with EmulatorProcess(":memory:", time_scale=1, catalog=catalog) as emulator, Postgres() as pg:
+        from airflow_provider_amt.hooks.amt import AmtHook
+
+        os.environ["AIRFLOW_CONN_AMT_BENCH"] = emulator.connection_uri()
+        request_id = AmtHook("amt_bench").start_batch_job("BENCH", "S")
+        home = AirflowHome(
+            Path(tempfile.mkdtemp(prefix="amt-bench-airflow-")),
+            ROOT / "bench" / "dags",
+            emulator.connection_uri(),
+            extra_env={
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url,
+                "AMT_BENCH_JOBS": str(args.jobs),
+                "AMT_BENCH_REQUEST_ID": str(request_id),
+                "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
+            },
+        )
+        home.migrate()
+        with BenchCluster(home) as cluster:
+            # Airflow's defaults for the triggerer (the test harness shortens them)
+            cluster.home.env.update(
+                {
+                    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "5",
+                    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
+                }
+            )
+            cluster.wait_for_dag("amt_checkpoint_bench")
+            cluster.trigger("amt_checkpoint_bench")
+            baseline = measure(pg, cluster, "baseline", {"PYTHONPATH": str(baseline_tree(args.baseline_rev))}, args)
+            wait_until(lambda: running_on_triggerer(pg) == 0, 120, "the baseline triggerer to let go")
+            current = measure(pg, cluster, "current", {}, args)
+
+    print(
+        f"\n{args.jobs} deferred AMT watches on one triggerer, a message per second each, poll_interval "
+        f"{args.poll_interval:g} s; {args.window:g} s measured per phase after {args.warmup:g} s of warm-up"
+    )
+    print(f"baseline: provider at {args.baseline_rev}; current: this checkout, [amt] checkpoint_interval default\n")
+    print("| figure | baseline | current | current / baseline |\n|---|---|---|---|")
+    for key in baseline:
+        ratio = current[key] / baseline[key] if baseline[key] else float("nan")
+        print(f"| {key} | {baseline[key]:.2f} | {current[key]:.2f} | {ratio:.2f} |")
+    print(f"\n(total {time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
