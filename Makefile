@@ -8,7 +8,7 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env test test-distributed test-fast lint format demo bench faults clean ui-check
+.PHONY: help env env-distributed test test-distributed test-fast lint format demo bench bench-checkpoint faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-distributed  CeleryExecutor + PostgreSQL + Redis + two triggerers (installs the Debian packages)"
 	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make bench  benchmarks (figures, not pass/fail)"
+	@echo "make bench-checkpoint  the message checkpoint's cost on a real triggerer (PostgreSQL; ~5 min)"
 	@echo "make faults the bad-input catalogue and the fault suite, written into docs/reliability.md"
 	@echo "make ui-check  headless Chromium reads a task log in the Airflow UI (installs chromium; opt-in)"
 
@@ -33,10 +34,12 @@ test: env
 
 # The production topology from packages: PostgreSQL and Redis from Debian (installed when missing),
 # the Celery and Postgres providers in their own venv, every service on a free loopback port.
-test-distributed: env
+env-distributed: env
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server)
 	UV_PROJECT_ENVIRONMENT=$(VENV_DISTRIBUTED) $(UV) sync --frozen --python $(PYTHON) --group distributed
+
+test-distributed: env-distributed
 	$(VENV_DISTRIBUTED)/bin/pytest -p no:cacheprovider -m distributed tests/distributed
 
 test-fast: env
@@ -56,6 +59,10 @@ demo: env
 
 bench: env
 	$(VENV)/bin/python bench/run.py
+
+# A real triggerer with 500 deferred AMT watches, the previous provider against this checkout.
+bench-checkpoint: env-distributed
+	$(VENV_DISTRIBUTED)/bin/python bench/checkpoint_cost.py $(ARGS)
 
 # The bad-input catalogue and the fault suite (real triggers, emulator faults); rewrites their tables.
 faults: env

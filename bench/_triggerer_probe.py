@@ -39,7 +39,7 @@ _handle_request = runner.TriggerRunnerSupervisor._handle_request
 _heartbeat = runner.TriggerRunnerSupervisor.heartbeat
 
 
-def handle_request(self, msg, log, req_id):  # type: ignore[no-untyped-def]
+def handle_request(self, msg, log, req_id):
     started = time.perf_counter()
     try:
         return _handle_request(self, msg, log, req_id)
@@ -49,7 +49,7 @@ def handle_request(self, msg, log, req_id):  # type: ignore[no-untyped-def]
         seconds[name] += time.perf_counter() - started
 
 
-def heartbeat(self):  # type: ignore[no-untyped-def]
+def heartbeat(self):
     before = getattr(self.job, "latest_heartbeat", None)
     _heartbeat(self)
     if getattr(self.job, "latest_heartbeat", None) != before:

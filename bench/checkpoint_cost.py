@@ -25,6 +25,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,14 +56,14 @@ class BenchCluster(AirflowCluster):
     COMPONENTS = ("scheduler", "dag-processor", "api-server")
 
 
-def baseline_tree(rev: str) -> Path:
+def baseline_tree(rev: str, scratch: Path) -> Path:
     """``airflow_provider_amt`` as of ``rev``, in a folder to put first on the triggerer's PYTHONPATH."""
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "airflow_provider_amt"],
         check=True,
         capture_output=True,
     ).stdout
-    folder = Path(tempfile.mkdtemp(prefix="amt-baseline-"))
+    folder = scratch / "baseline"
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     return folder
@@ -98,7 +99,7 @@ def snapshot(probe: Path, proc: psutil.Process) -> dict[str, Any]:
     return data
 
 
-def measure(pg: Postgres, cluster: BenchCluster, name: str, extra_env: dict[str, str], args: Any) -> dict[str, float]:
+def measure(pg: Postgres, cluster: AirflowCluster, name: str, extra_env: dict[str, str], args: Any) -> dict[str, float]:
     home = cluster.home.home
     probe = home / f"probe-{name}.json"
     out = open(home / f"triggerer-{name}.out", "ab")  # noqa: SIM115
@@ -154,10 +155,23 @@ def main() -> None:
     parser.add_argument(
         "--baseline-rev", default=BASELINE_REV, help=f"provider revision of the baseline ({BASELINE_REV})"
     )
+    parser.add_argument("--keep", action="store_true", help="keep the Airflow home, outputs and probe files")
     args = parser.parse_args()
 
     started = time.monotonic()
-    catalog = Path(tempfile.mkdtemp(prefix="amt-bench-")) / "catalog.json"
+    scratch = Path(tempfile.mkdtemp(prefix="amt-bench-checkpoint-"))
+    try:
+        run(args, scratch)
+    finally:
+        if args.keep:
+            print(f"Airflow home, triggerer outputs and probe files kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\n(total {time.monotonic() - started:.0f} s)")
+
+
+def run(args: argparse.Namespace, scratch: Path) -> None:
+    catalog = scratch / "catalog.json"
     stream = {"every": 1, "text": "Checkpoint bench line {n}: account batch processed"}
     job = {"queue_delay": 0, "run_time": 3600, "final_code": 4, "messages": [stream]}
     catalog.write_text(
@@ -176,7 +190,7 @@ def main() -> None:
         os.environ["AIRFLOW_CONN_AMT_BENCH"] = emulator.connection_uri()
         request_id = AmtHook("amt_bench").start_batch_job("BENCH", "S")
         home = AirflowHome(
-            Path(tempfile.mkdtemp(prefix="amt-bench-airflow-")),
+            scratch / "airflow",
             ROOT / "bench" / "dags",
             emulator.connection_uri(),
             extra_env={
@@ -197,7 +211,9 @@ def main() -> None:
             )
             cluster.wait_for_dag("amt_checkpoint_bench")
             cluster.trigger("amt_checkpoint_bench")
-            baseline = measure(pg, cluster, "baseline", {"PYTHONPATH": str(baseline_tree(args.baseline_rev))}, args)
+            baseline = measure(
+                pg, cluster, "baseline", {"PYTHONPATH": str(baseline_tree(args.baseline_rev, scratch))}, args
+            )
             wait_until(lambda: running_on_triggerer(pg) == 0, 120, "the baseline triggerer to let go")
             current = measure(pg, cluster, "current", {}, args)
 
@@ -205,12 +221,11 @@ def main() -> None:
         f"\n{args.jobs} deferred AMT watches on one triggerer, a message per second each, poll_interval "
         f"{args.poll_interval:g} s; {args.window:g} s measured per phase after {args.warmup:g} s of warm-up"
     )
-    print(f"baseline: provider at {args.baseline_rev}; current: this checkout, [amt] checkpoint_interval default\n")
+    print(f"baseline: provider at {args.baseline_rev}; current: this checkout, [amt] defaults\n")
     print("| figure | baseline | current | current / baseline |\n|---|---|---|---|")
     for key in baseline:
         ratio = current[key] / baseline[key] if baseline[key] else float("nan")
         print(f"| {key} | {baseline[key]:.2f} | {current[key]:.2f} | {ratio:.2f} |")
-    print(f"\n(total {time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ class AirflowHome:
 class AirflowCluster:
     """scheduler + triggerer + dag-processor + api-server on one AirflowHome."""
 
-    COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
+    COMPONENTS: tuple[str, ...] = ("scheduler", "triggerer", "dag-processor", "api-server")
 
     def __init__(self, home: AirflowHome):
         self.home = home
