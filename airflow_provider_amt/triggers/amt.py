@@ -289,9 +289,11 @@ class AmtJobTrigger(BaseTrigger):
         stopping triggerer is not held up.
         """
         checkpoint, self._checkpoint = self._checkpoint, None
-        if checkpoint is not None and not self._stalled():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(checkpoint.flush(), FINAL_SAVE_TIMEOUT)
-        if self._hook is not None:
-            await self._hook.close()
-            self._hook = None
+        try:
+            if checkpoint is not None and not self._stalled():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(checkpoint.flush(), FINAL_SAVE_TIMEOUT)
+        finally:  # Airflow 3.3.2 may cancel a stopping trigger again while it saves
+            if self._hook is not None:
+                hook, self._hook = self._hook, None
+                await hook.close()

@@ -93,18 +93,21 @@ def _file_indexes(topology: Topology, run_id: str, task_id: str) -> list[int]:
     return indexes
 
 
-def _assert_live_logs_show_each_message_once(topology: Topology, run_id: str) -> int:
+def _assert_live_logs_show_each_message_once(topology: Topology, run_id: str) -> tuple[int, int]:
     """While the tasks are still deferred, the REST log (as the UI reads it) holds AMT's messages 0..k
-    once each, in order. Returns how many tasks had messages repeated in their files (hidden here)."""
-    repeated = 0
+    once each, in order. Returns how many tasks had messages repeated in their files, and how many
+    had messages missing from their files (both hidden from the reader by the log handler)."""
+    repeated = filled = 0
     deferred = [ti for ti in _tis(topology, "amt_fleet", run_id) if ti["state"] == "deferred"]
     assert deferred, "every task ended before its live log could be read"
     for ti in deferred:
-        indexes = _amt_indexes(topology, "amt_fleet", run_id, ti["task_id"])
+        events = [str(line.get("event", "")) for line in topology.task_log("amt_fleet", run_id, ti["task_id"])]
+        indexes = [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
         assert indexes == list(range(len(indexes))), f"{ti['task_id']} live: {indexes}"
         in_files = _file_indexes(topology, run_id, ti["task_id"])
         repeated += len(in_files) > len(set(in_files))
-    return repeated
+        filled += any("were not in the task log files; added from AMT" in e for e in events)
+    return repeated, filled
 
 
 def _assert_no_checkpoint_noise(topology: Topology) -> None:
@@ -150,13 +153,21 @@ def _stall(topology: Topology, triggerer: int, run_id: str, job_id: int) -> None
         topology.send_signal(f"triggerer-{triggerer}", signal.SIGCONT)
 
 
-def _fleet_deferred_on_triggerer_1(topology: Topology, job: str) -> tuple[str, int]:
-    """Run the fleet with ``job``; once every trigger runs on triggerer 1, start triggerer 2.
+def _fleet_deferred_on_triggerer_1(topology: Topology, job: str, logged: int = 0) -> tuple[str, int]:
+    """Run the fleet with ``job``; once every trigger runs on triggerer 1 (and has logged ``logged``
+    AMT messages), start triggerer 2.
 
     Returns the run id and triggerer 1's job id.
     """
     run_id = topology.trigger("amt_fleet", {"job": job})
     first = _deferred_on_one_triggerer(topology, run_id)
+    if logged:
+
+        def every_task_logged() -> bool:
+            tasks = [ti["task_id"] for ti in _tis(topology, "amt_fleet", run_id)]
+            return all(len(_amt_indexes(topology, "amt_fleet", run_id, task)) >= logged for task in tasks)
+
+        _wait(every_task_logged, 90, f"{logged} AMT messages in every task's log")
     topology.start_triggerer(2)
     time.sleep(5)  # triggerer 2 is up and heartbeating
     return run_id, first
@@ -165,13 +176,17 @@ def _fleet_deferred_on_triggerer_1(topology: Topology, job: str) -> tuple[str, i
 def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topology, fleet_emulator, amt):
     topology = one_triggerer
     since = _last_seq(fleet_emulator)
-    run_id, first = _fleet_deferred_on_triggerer_1(topology, "SLOWREPORT")
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "BOUNCEREPORT", logged=4)  # none saved yet
     topology.stop("triggerer-1", sig=signal.SIGKILL)  # a crash: no shutdown, no cleanup
     _moved_off(topology, run_id, first, timeout=60)
-    time.sleep(6)  # triggerer 2 logs again what triggerer 1 logged since its last checkpoint save
-    repeated = _assert_live_logs_show_each_message_once(topology, run_id)
-    assert repeated, "no task had repeated messages in its files: the live de-duplication was not exercised"
-    tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=180)
+    # Triggerer 2 logs again what triggerer 1 logged since its last checkpoint save (or, where the
+    # killed triggerer's buffered lines never reached its file, the handler fills them from AMT).
+    _wait(
+        lambda: any(_assert_live_logs_show_each_message_once(topology, run_id)),
+        90,
+        "a repeat or a gap in some task's files (the live log must hide both)",
+    )
+    tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=240)
     assert {ti["state"] for ti in tis} == {"success"}, tis
     assert len(_actions(fleet_emulator, "Start", since)) == FLEET
     assert _actions(fleet_emulator, "Kill", since) == []
@@ -182,8 +197,14 @@ def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topolog
 def test_a_stalled_triggerer_that_resumes_kills_nothing(one_triggerer: Topology, fleet_emulator, amt):
     topology = one_triggerer
     since = _last_seq(fleet_emulator)
-    run_id, first = _fleet_deferred_on_triggerer_1(topology, "SLOWREPORT")
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "BOUNCEREPORT", logged=5)  # none saved yet
     _stall(topology, 1, run_id, first)  # a GC pause, a VM migration, an overloaded host
+    # triggerer 2 logs again what triggerer 1 logged since its last checkpoint save
+    _wait(
+        lambda: _assert_live_logs_show_each_message_once(topology, run_id)[0],
+        90,
+        "messages repeated in some task's files (the live log must show them once)",
+    )
     tis = _all_in(topology, "amt_fleet", run_id, {"success", "failed"}, timeout=180)
     assert {ti["state"] for ti in tis} == {"success"}, tis
     assert _actions(fleet_emulator, "Kill", since) == []
