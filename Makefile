@@ -8,11 +8,12 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env env-distributed test test-distributed test-fast lint format demo bench bench-checkpoint faults clean ui-check
+.PHONY: help env env-distributed test test-matrix test-distributed test-fast lint format demo bench bench-checkpoint faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
 	@echo "make test   create the environment and run the whole test suite"
+	@echo "make test-matrix  every declared Airflow minor on its Python (CELLS=\"3.0 3.3\" for some)"
 	@echo "make test-distributed  CeleryExecutor + PostgreSQL + Redis + two triggerers (installs the Debian packages)"
 	@echo "make lint   ruff (lint and format) and mypy"
 	@echo "make bench  benchmarks (figures, not pass/fail)"
@@ -41,6 +42,13 @@ env-distributed: env
 
 test-distributed: env-distributed
 	$(VENV_DISTRIBUTED)/bin/pytest -p no:cacheprovider -m distributed tests/distributed
+
+# Airflow 3.0 / 3.1 / 3.2 / 3.3 on Python 3.10 / 3.12 / 3.11 / 3.13 (pyenv), each from matrix/*.txt;
+# rewrites the results table in docs/compatibility.md.
+CELLS ?=
+MATRIX_WRITE ?= --write
+test-matrix: env
+	AMT_UV="$(UV)" $(VENV)/bin/python scripts/matrix.py run $(CELLS) $(MATRIX_WRITE)
 
 test-fast: env
 	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider -m "not airflow_e2e"

@@ -2,9 +2,10 @@
 
 The provider targets Airflow >= 3.0 and is developed on 3.3.2. Names that moved or only exist in
 newer versions (``BaseHook``, ``amask_secret``, ``aget_connection``, the Task SDK exceptions) are
-looked up here by feature, not by version number. Features that are simply absent on older
-versions need no code: ``BaseTrigger.on_kill`` is never called there, and
-``context["task_state_store"]`` is missing.
+looked up here by feature, not by version number. Features that are absent on older versions
+are detected here too: ``BaseTrigger.on_kill`` (3.3+) is never called before (the operator says
+so in the task log when it defers), ``context["task_state_store"]`` (3.3+) is missing, and async
+XCom access from triggers (3.3+) falls back to the sync calls in a thread.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ if TYPE_CHECKING:  # the type checker reads the newest homes (the locked Airflow
     )
 else:
     BaseHook = _first("airflow.sdk:BaseHook", "airflow.hooks.base:BaseHook")  # 3.1+ | 3.0
-    conf = _first("airflow.sdk.configuration:conf", "airflow.configuration:conf")
+    conf = _first("airflow.sdk.configuration:conf", "airflow.configuration:conf")  # 3.2+ | 3.0-3.1
     AirflowNotFoundException, AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout = (
         _first(f"airflow.sdk.exceptions:{name}", f"airflow.exceptions:{name}")
         for name in ("AirflowNotFoundException", "AirflowSensorTimeout", "AirflowSkipException", "AirflowTaskTimeout")
@@ -51,6 +52,11 @@ def mask_secret(secret: str | None) -> None:
             _first("airflow.sdk.log:mask_secret", "airflow.sdk.execution_time.secrets_masker:mask_secret")(secret)
 
 
+def secrets_masker() -> Any:
+    """This process's Airflow secrets masker (``airflow.sdk.log`` on 3.3+, its 3.0-3.2 home otherwise)."""
+    return _first("airflow.sdk.log:_secrets_masker", "airflow.sdk.execution_time.secrets_masker:_secrets_masker")()
+
+
 async def amask_secret(secret: str | None) -> None:
     """The same from a coroutine: the sync version can deadlock a triggerer's supervisor channel."""
     if not secret:
@@ -59,7 +65,7 @@ async def amask_secret(secret: str | None) -> None:
         amask = _first("airflow.sdk.log:amask_secret")
     except ImportError:  # older Airflow: the local masker only, no supervisor round trip
         with contextlib.suppress(Exception):
-            _first("airflow.sdk.execution_time.secrets_masker:_secrets_masker")().add_mask(secret)
+            secrets_masker().add_mask(secret)
         return
     with contextlib.suppress(Exception):
         await amask(secret)
@@ -71,6 +77,38 @@ async def aget_connection(conn_id: str) -> Any:
     if getter is not None:
         return await getter(conn_id)
     return await asyncio.to_thread(BaseHook.get_connection, conn_id)  # pragma: no cover - Airflow 3.0
+
+
+async def aget_xcom(key: str, **keys: Any) -> Any:
+    """Read an XCom of the trigger's own task instance without blocking the event loop.
+
+    ``BaseXCom.aget_one`` on 3.3+; before, the sync ``get_one`` in a thread (the triggerer's channel
+    carries sync calls from threads onto its loop there).
+    """
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    getter = getattr(BaseXCom, "aget_one", None)
+    if getter is not None:
+        return await getter(key=key, **keys)
+    return await asyncio.to_thread(BaseXCom.get_one, key=key, **keys)  # pragma: no cover - Airflow 3.0-3.2
+
+
+async def aset_xcom(key: str, value: Any, **keys: Any) -> None:
+    """Write an XCom of the trigger's own task instance (``BaseXCom.aset`` on 3.3+, see above)."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    setter = getattr(BaseXCom, "aset", None)
+    if setter is not None:
+        await setter(key, value, **keys)
+        return
+    await asyncio.to_thread(BaseXCom.set, key, value, **keys)  # pragma: no cover - Airflow 3.0-3.2
+
+
+def trigger_on_kill_supported() -> bool:
+    """Whether Airflow tells a trigger that its task was killed (``BaseTrigger.on_kill``, 3.3+)."""
+    from airflow.triggers.base import BaseTrigger
+
+    return hasattr(BaseTrigger, "on_kill")
 
 
 #: ``next_method`` of a task the framework resumes only to fail it (trigger timeout or crash).
@@ -89,8 +127,12 @@ __all__ = [
     "AirflowTaskTimeout",
     "BaseHook",
     "aget_connection",
+    "aget_xcom",
     "amask_secret",
+    "aset_xcom",
     "conf",
     "default_deferrable",
     "mask_secret",
+    "secrets_masker",
+    "trigger_on_kill_supported",
 ]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_amt import metrics
-from airflow_provider_amt.compat import AirflowSkipException
+from airflow_provider_amt.compat import AirflowSkipException, trigger_on_kill_supported
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import log_completion, log_messages
@@ -137,6 +137,13 @@ class AmtJobWatcher:
 
     def _defer_watch(self, context: Any, job: WatchedJob, poll_interval: float, cancel_on_kill: bool) -> NoReturn:
         _checkpoint.seed(context["ti"], job.batch_request_id, job.cursor.offset)
+        if cancel_on_kill and not trigger_on_kill_supported():
+            self.log.warning(
+                "This Airflow does not tell a deferred trigger that its task was killed (Airflow 3.3+ does): "
+                "marking this task failed or clearing it while it is deferred leaves AMT batch request %s "
+                "running. Use deferrable=False where a kill must reach AMT.",
+                job.batch_request_id,
+            )
         timeout = None
         if job.deadline is not None:
             timeout = timedelta(seconds=max(0.0, job.deadline - time.time())) + DEFERRAL_TIMEOUT_PADDING

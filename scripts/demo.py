@@ -83,17 +83,28 @@ def run_example_dag(emulator) -> Path:
     return log_path
 
 
+#: The provider's own log lines, in the console formats of every supported Airflow: structlog's
+#: (3.1+: ``... [info     ] TEXT   [airflow_provider_amt...]``) and the classic one (3.0:
+#: ``[time] {joblog.py:34} INFO - TEXT``, named by the provider's source file).
+OUR_LINES = (
+    re.compile(r"\[(?:info|warning|error)\s*\] (.*?)\s+\[(?:airflow\.task\.operators\.)?airflow_provider_amt[.\w]*\]"),
+    re.compile(r"^\[[^\]]+\] \{(?:joblog|amt|worker_watch|start_ledger)\.py:\d+\} (?:INFO|WARNING|ERROR) - (.*)$"),
+)
+
+
 def show_task_log(log_path: Path) -> None:
     """Print the lines this provider logged (operators on the worker, the trigger in the triggerer)."""
-    ours = re.compile(
-        r"\[(?:info|warning|error)\s*\] (.*?)\s+\[(?:airflow\.task\.operators\.)?airflow_provider_amt[.\w]*\]"
-    )
     task = re.compile(r"\[DAG TEST\] (starting|end) task task_id=(\w+)")
+    last = ""
     for line in log_path.read_text().splitlines():
         if match := task.search(line):
             print(f"  ## {match.group(1)} task {match.group(2)}")
-        elif match := ours.search(line):
-            print("  " + match.group(1))
+            continue
+        for ours in OUR_LINES:
+            if (match := ours.search(line)) and match.group(1) != last:  # 3.0 prints each line twice
+                last = match.group(1)
+                print("  " + last.rstrip())
+                break
 
 
 def main() -> int:

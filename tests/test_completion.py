@@ -143,7 +143,23 @@ def test_on_kill_kills_the_job_only_when_the_task_owns_it(amt, cancel_on_kill):
     amt.kill_job(request_id)
 
 
-class _Supervisor:
+class _Channel:
+    """What every stand-in for the triggerer's supervisor channel shares: Airflow 3.0-3.1 reach it
+    from a thread through the sync ``send`` (a connection's secrets, XCom)."""
+
+    def send(self, msg: Any) -> Any:
+        """Airflow 3.0-3.1: sync calls from a thread (connections, XCom) come through here."""
+        from airflow.sdk.execution_time.comms import MaskSecret
+
+        if isinstance(msg, MaskSecret):
+            return None
+        return asyncio.run(self.asend(msg))  # called from a worker thread: a loop of its own
+
+    async def asend(self, msg: Any) -> Any:
+        raise RuntimeError("not available in this test")
+
+
+class _Supervisor(_Channel):
     """The triggerer's answers to ``GetTaskStates`` and ``GetXCom`` (what ``on_kill`` asks before acting)."""
 
     def __init__(self, state: str | None, watched: int | None = None):
@@ -195,7 +211,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
     total = len(amt.get_messages(request_id))
     saved: list[Any] = []
 
-    class Checkpoints:
+    class Checkpoints(_Channel):
         reads = 0
 
         async def asend(self, msg: Any) -> Any:
@@ -228,7 +244,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
     assert "another copy of the trigger has logged AMT messages up to 3" in capsys.readouterr().out
 
 
-class _Checkpoints:
+class _Checkpoints(_Channel):
     """The triggerer's XCom channel for the checkpoint: what is saved, every read and write."""
 
     def __init__(self, saved: int | None = None, request_id: int = 0):
@@ -531,3 +547,24 @@ def test_the_sensor_never_kills_and_says_why_it_stopped(amt):
     amt.kill_job(request_id)
     with pytest.raises(AmtJobFailedError, match="3 KILLED"):
         sensor.poke({})
+
+
+@pytest.mark.parametrize("supported", [True, False], ids=["airflow-3.3", "before-3.3"])
+def test_deferring_says_once_where_airflow_cannot_tell_the_trigger_of_a_kill(monkeypatch, caplog, capsys, supported):
+    """Before 3.3 Airflow never calls a trigger's on_kill: the task log says the job would keep running."""
+    from airflow_provider_amt import worker_watch
+    from airflow_provider_amt.compat import _first
+    from airflow_provider_amt.worker_watch import WatchedJob
+    from amt_client import MessageCursor
+
+    task_deferred = _first("airflow.sdk.exceptions:TaskDeferred", "airflow.exceptions:TaskDeferred")
+
+    monkeypatch.setattr(worker_watch, "trigger_on_kill_supported", lambda: supported)
+    op = operator(deferrable=True)
+    ti = TaskInstance()
+    with caplog.at_level("WARNING"), pytest.raises(task_deferred):
+        op._defer_watch({"ti": ti}, WatchedJob(7, "batch job DEMO2/REPORTTEST01", MessageCursor(2)), 1.0, True)
+    assert ti.xcom["amt_message_cursor"] == {"batch_request_id": 7, "offset": 2}  # the trigger's first checkpoint
+    logged = capsys.readouterr().out + "\n".join(r.getMessage() for r in caplog.records)  # structlog | logging
+    assert logged.count("does not tell a deferred trigger") == (0 if supported else 1)
+    assert supported or "leaves AMT batch request 7 running" in logged

@@ -171,11 +171,11 @@ def test_logon_without_token_is_a_response_error(mocked):
 
 
 def test_secrets_are_registered_with_airflows_masker(mocked):
-    from airflow.sdk.log import _secrets_masker
+    from airflow_provider_amt.compat import secrets_masker
 
     mocked.get(URL + "/api/MonitorJob/5", json={"batchRequestId": 5, "completionCode": 2})
     AmtHook("amt_mock").get_job_status(5)
-    masker = _secrets_masker()
+    masker = secrets_masker()
     assert masker.redact(f"x {SECRET} tok-123 y") == "x *** *** y"
 
 

@@ -54,7 +54,9 @@ def test_airflow_providers_list_shows_the_provider():
         timeout=120,
         check=True,
     )
-    providers = {p["package_name"]: p for p in json.loads(out.stdout)}
+    # Airflow 3.0 prints plugin lines before the JSON document
+    listed, _ = json.JSONDecoder().raw_decode(out.stdout, out.stdout.index("[{"))
+    providers = {p["package_name"]: p for p in listed}
     assert "airflow-provider-amt" in providers
     from importlib.metadata import version
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow_provider_amt import metrics
+from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
 from airflow_provider_amt.triggers._task_instance import ti_keys
 from amt_client import AmtMessage
@@ -53,9 +54,7 @@ async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | Non
     if keys is None:
         return None
     try:
-        from airflow.sdk.bases.xcom import BaseXCom
-
-        value = await BaseXCom.aget_one(key=XCOM_KEY, **keys)
+        value = await aget_xcom(XCOM_KEY, **keys)
     except Exception as err:  # no supervisor channel (dags test) or an older Airflow
         log.debug("AMT message checkpoint not readable: %s", err)
         return None
@@ -72,9 +71,7 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
     if keys is None:
         return False
     try:
-        from airflow.sdk.bases.xcom import BaseXCom
-
-        await BaseXCom.aset(XCOM_KEY, _value(batch_request_id, offset), **keys)
+        await aset_xcom(XCOM_KEY, _value(batch_request_id, offset), **keys)
     except Exception as err:
         log.debug("AMT message checkpoint not writable: %s", err)
         return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_amt.compat import aget_xcom
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
 from amt_client.validation import is_int
 
@@ -78,9 +79,7 @@ async def watched_batch_request(task_instance: Any, log: Any) -> int | None:
     if keys is None:
         return None
     try:
-        from airflow.sdk.bases.xcom import BaseXCom
-
-        value = await BaseXCom.aget_one(key=XCOM_BATCH_REQUEST_ID, **keys)
+        value = await aget_xcom(XCOM_BATCH_REQUEST_ID, **keys)
     except Exception as err:
         log.debug("Task instance's batch request id not readable: %s", err)
         return None

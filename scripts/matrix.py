@@ -1,0 +1,308 @@
+"""``make test-matrix``: the provider on every Airflow minor and Python it declares.
+
+Each cell is one Airflow release on one Python (the interpreters come from the machine's pyenv, as
+CI has them), installed by ``uv`` into ``.matrix/<cell>`` from the cell's constraints file in
+``matrix/`` (Airflow's own constraint files cannot be downloaded here, and the newest
+fastapi / cadwyn / starlette break the execution API of some Airflow releases, so each cell keeps a
+resolved set that works). In each cell it runs:
+
+1. the imports of every provider module;
+2. ``airflow providers list``: the provider is registered;
+3. the non-e2e test suite (``pytest -m "not airflow_e2e"``);
+4. ``scripts/demo.py`` with the cell's Python: the emulator, a hook round trip and the example DAG
+   through ``airflow dags test``; the AMT messages must reach its output.
+
+A missing interpreter fails its cell (it never passes silently). ``--write`` puts the results into
+``docs/compatibility.md`` between its result markers.
+
+    python scripts/matrix.py run [CELL ...] [--write]   # default: every cell
+    python scripts/matrix.py lock [CELL ...]            # re-resolve constraints (needs PyPI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MATRIX = ROOT / "matrix"
+VENVS = ROOT / ".matrix"
+DOC = ROOT / "docs" / "compatibility.md"
+BEGIN, END = "<!-- matrix results: begin -->", "<!-- matrix results: end -->"
+#: What the test suite needs besides the provider (resolved into each cell's constraints too).
+TEST_REQUIREMENTS = ("pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "requests-mock>=1.12", "psutil")
+LOCAL = (ROOT / "libs" / "amt-client", ROOT / "libs" / "amt-emulator", ROOT)
+LOCAL_NAMES = ("amt-client", "amt-emulator", "airflow-provider-amt")
+NON_E2E = "not airflow_e2e and not browser and not distributed"
+MODULES = (
+    "airflow_provider_amt.hooks.amt",
+    "airflow_provider_amt.operators.amt",
+    "airflow_provider_amt.sensors.amt",
+    "airflow_provider_amt.triggers.amt",
+    "airflow_provider_amt.log.task_handler",
+    "airflow_provider_amt.log.config",
+    "airflow_provider_amt.get_provider_info",
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One Airflow release on one Python, with the pins its own execution API needs."""
+
+    name: str
+    airflow: str
+    python: str
+    pins: tuple[str, ...] = ()
+    why: str = ""
+
+    @property
+    def constraints(self) -> Path:
+        return MATRIX / f"constraints-airflow-{self.name}.txt"
+
+
+CELLS = {
+    cell.name: cell
+    for cell in (
+        Cell(
+            "3.0",
+            "3.0.6",
+            "3.10",
+            ("fastapi==0.115.12", "cadwyn==5.3.3"),
+            "newer fastapi / cadwyn break Airflow 3.0.6's execution API",
+        ),
+        Cell("3.1", "3.1.8", "3.12"),
+        Cell(
+            "3.2",
+            "3.2.2",
+            "3.11",
+            ("svcs==25.1.0",),
+            "svcs 26 breaks Airflow 3.2.2's in-process execution API: 'State' object has no attribute 'svcs_registry'",
+        ),
+        Cell("3.3", "3.3.2", "3.13"),
+    )
+}
+
+
+@dataclass
+class Result:
+    cell: Cell
+    interpreter: str = ""
+    checks: dict[str, str] = field(default_factory=dict)
+    ok: bool = True
+
+    def record(self, check: str, ok: bool, detail: str) -> None:
+        self.checks[check] = ("pass: " if ok else "FAIL: ") + detail
+        self.ok = self.ok and ok
+        print(f"  [{'pass' if ok else 'FAIL'}] {check}: {detail}", flush=True)
+
+
+def uv() -> list[str]:
+    """The uv the Makefile found (``AMT_UV``), else uv on PATH."""
+    if os.environ.get("AMT_UV"):
+        return shlex.split(os.environ["AMT_UV"])
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def interpreter(version: str) -> str | None:
+    """The newest pyenv CPython ``version``.x, else ``pythonX.Y`` on PATH."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(
+        glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", "python")),
+        key=lambda path: [int(part) for part in re.findall(r"\d+", Path(path).parents[1].name)],
+    )
+    return candidates[-1] if candidates else shutil.which(f"python{version}")
+
+
+def run(command: list[str], timeout: float, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+
+
+def tail(process: subprocess.CompletedProcess[str], lines: int = 25) -> str:
+    return "\n".join((process.stdout + process.stderr).splitlines()[-lines:])
+
+
+def lock(cell: Cell) -> None:
+    """Resolve the cell's requirements into its constraints file (the local packages left out)."""
+    python = interpreter(cell.python)
+    if python is None:
+        raise SystemExit(f"{cell.name}: no Python {cell.python} interpreter")
+    with tempfile.NamedTemporaryFile("w", suffix=".in", delete=False) as spec:
+        spec.write("\n".join([f"apache-airflow=={cell.airflow}", *cell.pins, *TEST_REQUIREMENTS, *map(str, LOCAL)]))
+    result = run(
+        [
+            *uv(),
+            "pip",
+            "compile",
+            spec.name,
+            "--python",
+            python,
+            "--no-header",
+            "--no-annotate",
+            *[
+                arg
+                for package in ("airflow-provider-amt", "amt-client", "amt-emulator")
+                for arg in ("--no-emit-package", package)
+            ],
+            "-o",
+            str(cell.constraints),
+        ],
+        timeout=600,
+    )
+    os.unlink(spec.name)
+    if result.returncode != 0:
+        raise SystemExit(f"{cell.name}: could not resolve:\n{tail(result)}")
+    header = f"# Airflow {cell.airflow} on Python {cell.python}: `python scripts/matrix.py lock {cell.name}`.\n"
+    if cell.why:
+        header += f"# Pinned: {', '.join(cell.pins)} ({cell.why}).\n"
+    cell.constraints.write_text(header + cell.constraints.read_text())
+    print(f"{cell.name}: {cell.constraints.relative_to(ROOT)}")
+
+
+def build(cell: Cell, python: str, result: Result) -> Path | None:
+    venv = VENVS / cell.name
+    shutil.rmtree(venv, ignore_errors=True)
+    made = run([*uv(), "venv", "--quiet", "--python", python, str(venv)], timeout=300)
+    if made.returncode != 0:
+        result.record("environment", False, tail(made, 5))
+        return None
+    editable = [arg for path in LOCAL for arg in ("-e", str(path))]
+    started = time.monotonic()
+    installed = run(
+        [
+            *uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            "-c",
+            str(cell.constraints),
+            f"apache-airflow=={cell.airflow}",
+            *TEST_REQUIREMENTS,
+            *editable,
+        ],
+        timeout=1200,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+    if installed.returncode != 0:
+        result.record("environment", False, tail(installed, 10))
+        return None
+    result.record("environment", True, f"installed from {cell.constraints.name} in {time.monotonic() - started:.0f} s")
+    return venv
+
+
+def check_cell(cell: Cell) -> Result:
+    print(f"\n== Airflow {cell.airflow} on Python {cell.python} ==", flush=True)
+    result = Result(cell)
+    python = interpreter(cell.python)
+    if python is None:
+        result.record("interpreter", False, f"no Python {cell.python} (pyenv or PATH): the cell cannot run")
+        return result
+    result.interpreter = run([python, "--version"], timeout=30).stdout.strip()
+    venv = build(cell, python, result)
+    if venv is None:
+        return result
+    py = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VIRTUAL_ENV"))}
+    home = Path(tempfile.mkdtemp(prefix=f"amt-matrix-{cell.name}-"))
+    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONWARNINGS": "ignore"})
+    try:
+        versions = run(
+            [py, "-c", "import airflow, sys; print(airflow.__version__, sys.version.split()[0])"], 60, env=env
+        )
+        imports = run([py, "-c", f"import {', '.join(MODULES)}"], timeout=120, env=env)
+        result.record(
+            "imports", imports.returncode == 0, versions.stdout.strip() if imports.returncode == 0 else tail(imports)
+        )
+        listed = run([str(venv / "bin" / "airflow"), "providers", "list"], timeout=300, env=env)
+        registered = listed.returncode == 0 and "airflow-provider-amt" in listed.stdout
+        result.record("providers list", registered, "airflow-provider-amt listed" if registered else tail(listed))
+        tests = run(
+            [
+                py,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-m",
+                "not airflow_e2e and not browser and not distributed",
+                f"--basetemp={home / 'pytest'}",
+            ],
+            timeout=1800,
+            env=env,
+        )
+        summary = (tests.stdout.strip().splitlines() or ["no output"])[-1]
+        result.record("non-e2e suite", tests.returncode == 0, summary if tests.returncode == 0 else tail(tests, 40))
+        demo = run([py, str(ROOT / "scripts" / "demo.py")], timeout=900, env=env)
+        messages = len(re.findall(r"^  AMT \[\d+\]", demo.stdout, flags=re.MULTILINE))
+        shown = demo.returncode == 0 and messages > 0
+        result.record(
+            "demo (dags test)",
+            shown,
+            f"{messages} AMT message lines in the example DAG's task log" if shown else tail(demo, 40),
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return result
+
+
+def write_doc(results: list[Result]) -> None:
+    today = datetime.date.today().isoformat()
+    rows = ["| cell | Airflow | Python | result | " + " | ".join(results[0].checks) + " |"] if results else []
+    if results:
+        rows.append("|" + "---|" * (4 + len(results[0].checks)))
+    for r in results:
+        cells = [re.sub(r"\s+", " ", value).replace("|", "/")[:160] for value in r.checks.values()]
+        rows.append(
+            f"| {r.cell.name} | {r.cell.airflow} | {r.interpreter or r.cell.python} | {'pass' if r.ok else 'FAIL'} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    block = f"{BEGIN}\nProduced by `make test-matrix` on {today}.\n\n" + "\n".join(rows) + f"\n{END}"
+    text = DOC.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    DOC.write_text(text[:start] + block + text[end:])
+    print(f"\n{DOC.relative_to(ROOT)} updated")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("run", "lock"))
+    parser.add_argument("cells", nargs="*", help=f"cells to take (default: all of {', '.join(CELLS)})")
+    parser.add_argument("--write", action="store_true", help="write the results into docs/compatibility.md")
+    args = parser.parse_args()
+    unknown = [name for name in args.cells if name not in CELLS]
+    if unknown:
+        parser.error(f"unknown cells {unknown}; known: {', '.join(CELLS)}")
+    cells = [CELLS[name] for name in (args.cells or CELLS)]
+    if args.action == "lock":
+        for cell in cells:
+            lock(cell)
+        return 0
+    results = [check_cell(cell) for cell in cells]
+    print("\n== Matrix ==")
+    for r in results:
+        print(
+            f"  {r.cell.name}: Airflow {r.cell.airflow}, {r.interpreter or 'Python ' + r.cell.python}: "
+            f"{'pass' if r.ok else 'FAIL'}"
+        )
+    if args.write:
+        write_doc(results)
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
