@@ -201,46 +201,25 @@ def test_on_kill_leaves_a_job_alone_while_the_task_is_still_deferred(amt, monkey
 
 def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(amt, monkeypatch, capsys):
     """Another triggerer took the trigger over during a stall and logged up to message 3."""
-    from airflow.sdk.execution_time import task_runner
-    from airflow.sdk.execution_time.comms import GetXCom, SetXCom, XComResult
+    from airflow.sdk.execution_time.comms import GetXCom
 
     from airflow_provider_amt.triggers import _stall
 
     request_id = start(amt, "REPORTTEST01")
     wait_for(amt, request_id, {Code.DONE})
     total = len(amt.get_messages(request_id))
-    saved: list[Any] = []
+    channel = _Checkpoints()  # at start: nothing saved yet
 
-    class Checkpoints(_Channel):
-        reads = 0
+    async def saved_by_the_other_copy_after_the_start(msg: Any) -> Any:
+        if isinstance(msg, GetXCom) and channel.reads == 1:
+            channel.value = {"batch_request_id": request_id, "offset": 4}
+        return await _Checkpoints.asend(channel, msg)
 
-        async def asend(self, msg: Any) -> Any:
-            if isinstance(msg, GetXCom):
-                self.reads += 1  # at start: nothing saved yet; after the stall: the other copy's offset
-                value = None if self.reads == 1 else {"batch_request_id": request_id, "offset": 4}
-                return XComResult(key=msg.key, value=value)
-            if isinstance(msg, SetXCom):
-                saved.append(msg.value)
-                return None
-            raise RuntimeError("not available in this test")
-
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", Checkpoints(), raising=False)
-    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", "0")  # save after every page
-    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_RATE", "0")
+    channel.asend = saved_by_the_other_copy_after_the_start  # type: ignore[method-assign]
     monkeypatch.setattr(_stall.LoopWatch, "stalled_since", lambda self, since: True)
-    logged: list[int] = []
-    real_log_messages = amt_trigger_module.log_messages
-    monkeypatch.setattr(
-        amt_trigger_module,
-        "log_messages",
-        lambda log, page, redact: (logged.extend(m.index for m in page), real_log_messages(log, page, redact)),
-    )
-    trigger = trigger_for(request_id)
-    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
-    (event,) = run_trigger(trigger)
+    event, logged = _watch_with(monkeypatch, channel, "0", request_id)
     assert logged == list(range(4, total)) and event["message_offset"] == total
-    offsets = [json.loads(v)["offset"] if isinstance(v, str) else v["offset"] for v in saved]
-    assert offsets == [total], saved  # only past what the other copy had saved, never behind it
+    assert channel.writes == [total]  # only past what the other copy had saved, never behind it
     assert "another copy of the trigger has logged AMT messages up to 3" in capsys.readouterr().out
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_amt import metrics
@@ -79,29 +80,25 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
     return True
 
 
+def _one() -> int:
+    return 1
+
+
+@dataclass
 class Checkpoint:
     """One trigger copy's view of the shared cursor: what is known saved, and what waits to be."""
 
-    def __init__(
-        self,
-        task_instance: Any,
-        batch_request_id: int,
-        log: Any,
-        interval: float,
-        rate: float = 0.0,
-        triggers: Callable[[], int] = lambda: 1,
-    ):
-        self.task_instance = task_instance
-        self.batch_request_id = batch_request_id
-        self.log = log
-        self.interval = interval
-        self.rate = rate
-        #: How many triggers share this triggerer's checkpoint budget now.
-        self.triggers = triggers
-        #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
-        self.floor = 0
-        self._pending: int | None = None
-        self._saved_at = time.monotonic()
+    task_instance: Any
+    batch_request_id: int
+    log: Any
+    interval: float
+    rate: float = 0.0
+    #: How many triggers share this triggerer's checkpoint budget now.
+    triggers: Callable[[], int] = _one
+    #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
+    floor: int = field(default=0, init=False)
+    _pending: int | None = field(default=None, init=False)
+    _saved_at: float = field(default_factory=time.monotonic, init=False)
 
     async def refresh(self) -> int:
         """Read the saved offset (at start, and after a stall); returns the floor."""
