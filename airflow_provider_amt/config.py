@@ -10,17 +10,17 @@ from typing import Any
 
 SECTION = "amt"
 CHECKPOINT_INTERVAL = "checkpoint_interval"
-CHECKPOINT_INTERVAL_DEFAULT = 30.0
+CHECKPOINT_INTERVAL_DEFAULT = 0.0
 CHECKPOINT_RATE = "checkpoint_rate"
 CHECKPOINT_RATE_DEFAULT = 10.0
 
 OPTIONS: dict[str, dict[str, Any]] = {
     CHECKPOINT_INTERVAL: {
         "description": (
-            "Seconds between two saves of a deferred task's AMT message cursor (a round trip through the "
-            "triggerer's supervisor each). 0 saves after every page of messages. A triggerer that crashes "
-            "makes the next one log up to this many seconds of messages again; AmtTaskLogHandler shows them "
-            "once. See docs/performance.md."
+            "Least seconds between two saves of a deferred task's AMT message cursor (a round trip through "
+            "the triggerer's supervisor each). 0 (default): after every page of messages, as far as "
+            "checkpoint_rate allows. A triggerer that stops or crashes makes the next one log again what was "
+            "logged since the last save; AmtTaskLogHandler shows each message once. See docs/performance.md."
         ),
         "version_added": "0.2.0",
         "type": "float",

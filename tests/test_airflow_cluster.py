@@ -139,8 +139,16 @@ def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster,
     kills = [e for e in cluster_emulator.requests("OpConJobAction", action="Kill") if e["seq"] > since]
     assert kills == [] and amt.get_job_status(request_id).code == AmtCompletionCode.DONE
     total = len(amt.get_messages(request_id))
-    # the files themselves hold every message once (the log handler's de-duplication not involved)
-    assert sorted(_file_indexes(cluster, "amt_cluster_restart", run_id)) == list(range(total))
+    in_files = _file_indexes(cluster, "amt_cluster_restart", run_id)
+    if sig == signal.SIGTERM:
+        # a graceful stop saves the pending checkpoint: the files themselves hold every message once
+        # (the log handler's de-duplication not involved)
+        assert sorted(in_files) == list(range(total))
+    else:
+        # a crash: the new triggerer logs again what the killed one logged since its last checkpoint
+        # save ([amt] checkpoint_interval), and what the killed process had not written yet is lost
+        # from its file; the REST log (AmtTaskLogHandler) below still shows each message once, in order
+        assert set(in_files) <= set(range(total))
     events, indexes = _amt_log(cluster, "amt_cluster_restart", run_id)
     _assert_jors(events, indexes, total, "Completion Code : DONE (4)")
 

@@ -320,30 +320,6 @@ def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
     assert channel.writes and min(channel.writes) > other and channel.writes == sorted(channel.writes)
 
 
-def test_a_cancelled_trigger_saves_its_pending_checkpoint_once(amt, monkeypatch):
-    """A triggerer's graceful stop cancels its triggers: the next copy resumes exactly there."""
-    from airflow.sdk.execution_time import task_runner
-
-    channel = _Checkpoints()
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
-    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", "3600")
-    request_id = start(amt, "LONGRUNNINGREPORT")  # a message every 0.3 s, until killed
-    trigger = trigger_for(request_id)
-    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
-
-    async def watch_then_stop() -> None:
-        watching = asyncio.ensure_future(trigger.run().__anext__())
-        await asyncio.sleep(2.5)
-        watching.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await watching
-        await trigger.cleanup()  # the triggerer calls it again: nothing more is saved
-
-    asyncio.run(watch_then_stop())
-    assert len(channel.writes) == 1 and channel.writes[0] >= 3, channel.writes
-    amt.kill_job(request_id)
-
-
 def test_on_kill_survives_the_triggerers_repeated_cancellation(amt, monkeypatch):
     """Airflow 3.3.2 cancels a cancelling trigger again every loop: on_kill is interrupted, the Kill is not."""
     from airflow.sdk.execution_time import task_runner

@@ -8,16 +8,16 @@ so the trigger saves ``{"batch_request_id": n, "offset": m}`` and resumes from i
 not reachable (for instance triggers run inline by ``airflow dags test``), the checkpoint is simply
 skipped: the kwargs offset still holds.
 
-What it costs, and why it is throttled: each save is a synchronous round trip through the
+What it costs, and why it is bounded: each save is a synchronous round trip through the
 triggerer's supervisor, which is also the process that heartbeats; saving after every page of
-every watched job adds up at scale (``docs/performance.md`` has the figures). So a trigger saves
-at most once per ``[amt] checkpoint_interval`` seconds (0: after every page), and once more when it
-is cancelled without a stall (a triggerer's graceful restart); and all AMT triggers of one
-triggerer together save at most ``[amt] checkpoint_rate`` times a second (each one's interval grows
-to ``triggers / rate`` when there are many), so the supervisor's share stays bounded at any scale.
-A crash between two saves makes the next copy log up to one interval of messages again;
+every watched job adds up at scale (``docs/performance.md`` has the figures). So all AMT triggers
+of one triggerer together save at most ``[amt] checkpoint_rate`` times a second: a trigger saves
+after a page at most every ``triggers / rate`` seconds (after every page while there are few), and
+never more often than ``[amt] checkpoint_interval`` (0 by default). A triggerer that stops or
+crashes between two saves makes the next copy log again what was logged since the last save;
 ``AmtTaskLogHandler`` shows each message once anyway, Airflow's default handler shows the repeat
-(``docs/logs.md``).
+(``docs/logs.md``). (No save on cancellation: during a graceful stop the supervisor no longer
+answers.)
 
 Monotonic: a save first reads the checkpoint and never writes an offset below the one saved; an
 offset found ahead of the copy's own means another copy of the trigger has logged further, and the

@@ -12,7 +12,7 @@ Why it is built the way it is:
   session and one logon per event loop.
 * New messages are logged as they arrive and the cursor is checkpointed (``_checkpoint``: at most
   once per ``[amt] checkpoint_interval``, within a per-triggerer ``[amt] checkpoint_rate``, never
-  backwards, and on a graceful stop), so a restarted or
+  backwards), so a restarted or
   moved trigger resumes where the last one stopped; the event reports the offset reached, so the
   worker finishes from there instead of logging anything twice.
 * ``on_kill`` (Airflow 3.3) kills the AMT job when a user marks the task failed/success or clears
@@ -23,7 +23,6 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -53,8 +52,6 @@ from amt_client import (
 KILL_TIMEOUT = 20.0
 #: on_kill decisions still running after Airflow stopped waiting for them (a strong reference each).
 _KILLS_IN_FLIGHT: set[asyncio.Future[None]] = set()
-#: Time a cancelled trigger allows its last checkpoint save (a triggerer's graceful stop waits for it).
-FINAL_SAVE_TIMEOUT = 3.0
 #: Kwargs that triggers serialized by provider 0.1.0 carry and that mean nothing now.
 LEGACY_KWARGS = frozenset({"stream_messages"})
 
@@ -281,19 +278,12 @@ class AmtJobTrigger(BaseTrigger):
             await hook.close()
 
     async def cleanup(self) -> None:
-        """Save a pending checkpoint and release the shared HTTP session; never touch the AMT job
-        here (it runs on triggerer restarts too).
+        """Release the shared HTTP session; never touch the AMT job here (runs on restarts too).
 
-        The save makes a graceful triggerer restart log nothing twice; a copy whose loop stalled
-        saves nothing (another triggerer may own the trigger now), and the save is bounded so a
-        stopping triggerer is not held up.
+        No last checkpoint save: on a triggerer's graceful stop its supervisor no longer answers
+        (Airflow 3.3.2), so a save here would only hold up the stop.
         """
-        checkpoint, self._checkpoint = self._checkpoint, None
-        try:
-            if checkpoint is not None and not self._stalled():
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(checkpoint.flush(), FINAL_SAVE_TIMEOUT)
-        finally:  # Airflow 3.3.2 may cancel a stopping trigger again while it saves
-            if self._hook is not None:
-                hook, self._hook = self._hook, None
-                await hook.close()
+        self._checkpoint = None
+        if self._hook is not None:
+            hook, self._hook = self._hook, None
+            await hook.close()

@@ -176,7 +176,7 @@ def _fleet_deferred_on_triggerer_1(topology: Topology, job: str, logged: int = 0
 def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topology, fleet_emulator, amt):
     topology = one_triggerer
     since = _last_seq(fleet_emulator)
-    run_id, first = _fleet_deferred_on_triggerer_1(topology, "BOUNCEREPORT", logged=4)  # none saved yet
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "BOUNCEREPORT", logged=4)
     topology.stop("triggerer-1", sig=signal.SIGKILL)  # a crash: no shutdown, no cleanup
     _moved_off(topology, run_id, first, timeout=60)
     # Triggerer 2 logs again what triggerer 1 logged since its last checkpoint save (or, where the
@@ -197,7 +197,7 @@ def test_a_killed_triggerer_hands_its_jobs_over_untouched(one_triggerer: Topolog
 def test_a_stalled_triggerer_that_resumes_kills_nothing(one_triggerer: Topology, fleet_emulator, amt):
     topology = one_triggerer
     since = _last_seq(fleet_emulator)
-    run_id, first = _fleet_deferred_on_triggerer_1(topology, "BOUNCEREPORT", logged=5)  # none saved yet
+    run_id, first = _fleet_deferred_on_triggerer_1(topology, "BOUNCEREPORT", logged=5)
     _stall(topology, 1, run_id, first)  # a GC pause, a VM migration, an overloaded host
     # triggerer 2 logs again what triggerer 1 logged since its last checkpoint save
     _wait(
