@@ -10,7 +10,7 @@ for the backends that keep tags):
 * ``amt.outcome.<CODE>``: tasks concluded, by AMT completion code (``DONE``, ``ERROR``, ...).
 * ``amt.messages_logged``: AMT job messages written to task logs.
 * ``amt.checkpoint.read`` / ``amt.checkpoint.write``: the trigger's message-cursor round trips
-  through the triggerer's supervisor (``[amt] checkpoint_interval`` bounds the writes).
+  through the triggerer's supervisor (``[amt] checkpoint_rate`` bounds them).
 * ``amt.kill.sent`` / ``amt.kill.skipped`` [reason]: Kills sent to AMT, and Kills not sent because
   the task was still deferred (the trigger only moved), the job had already ended, or
   ``cancel_on_kill`` is off.

@@ -28,13 +28,14 @@ the same round trip can still interleave; the log handler's rule covers that cas
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
+from airflow_provider_amt.triggers._stall import LoopWatch
 from airflow_provider_amt.triggers._task_instance import ti_keys
 from amt_client import AmtMessage
 
@@ -80,63 +81,67 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
     return True
 
 
-def _one() -> int:
-    return 1
-
-
 @dataclass
 class Checkpoint:
-    """One trigger copy's view of the shared cursor: what is known saved, and what waits to be."""
+    """One trigger copy's view of the shared cursor: what is known saved, and when to save next.
+
+    ``watch`` is the event loop's :class:`~airflow_provider_amt.triggers._stall.LoopWatch`: its
+    users are the triggers that share this triggerer's checkpoint budget, and it tells whether the
+    loop stalled since this copy last looked (then another triggerer may have logged further).
+    """
 
     task_instance: Any
     batch_request_id: int
     log: Any
     interval: float
-    rate: float = 0.0
-    #: How many triggers share this triggerer's checkpoint budget now.
-    triggers: Callable[[], int] = _one
+    rate: float
+    watch: LoopWatch
     #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
     floor: int = field(default=0, init=False)
-    _pending: int | None = field(default=None, init=False)
     _saved_at: float = field(default_factory=time.monotonic, init=False)
+    _checked_at: float = field(default_factory=time.monotonic, init=False)
 
     async def refresh(self) -> int:
-        """Read the saved offset (at start, and after a stall); returns the floor."""
+        """Read the saved offset (at start, after a stall, before a save); returns the floor."""
         saved = await load(self.task_instance, self.batch_request_id, self.log)
         if saved is not None and saved > self.floor:
             self.floor = saved
         return self.floor
 
-    def unlogged(self, page: Sequence[AmtMessage]) -> list[AmtMessage]:
+    async def unlogged(self, page: Sequence[AmtMessage]) -> list[AmtMessage]:
+        """The part of a page no copy of the trigger has logged yet.
+
+        After this triggerer's loop stalled, another triggerer may have taken the trigger over and
+        logged further: the checkpoint is read again first, and what it covers is not logged again.
+        """
+        if self.watch.stalled_since(self._checked_at) and await self.refresh() > page[0].index:
+            self.log.info(
+                "This triggerer was stalled and another copy of the trigger has logged AMT messages up to "
+                "%s: not logging them again",
+                self.floor - 1,
+            )
+        self._checked_at = time.monotonic()
         return [message for message in page if message.index >= self.floor]
 
     async def logged(self, offset: int) -> None:
-        """A page up to ``offset`` is in the log: save now if the interval has passed."""
-        self._pending = offset
+        """A page up to ``offset`` is in the log: save it if the budget allows a save now."""
         if time.monotonic() - self._saved_at >= self.due_every():
-            await self.flush()
+            await self.save(offset)
 
     def due_every(self) -> float:
         """Seconds between two saves: the configured interval, longer where the rate bound needs it."""
         if self.rate <= 0:
             return self.interval
-        return max(self.interval, self.triggers() / self.rate)
+        return max(self.interval, self.watch.users / self.rate)
 
-    def settled(self) -> None:
-        """The watch is over and its event carries the offset: nothing left to save."""
-        self._pending = None
-
-    async def flush(self) -> None:
-        """Save the pending offset unless a saved one is already at or past it."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
+    async def save(self, offset: int) -> None:
+        """Save ``offset`` unless a saved one is already at or past it (never backwards)."""
         self._saved_at = time.monotonic()
-        if await self.refresh() >= pending:
+        if await self.refresh() >= offset:
             self.log.info(
                 "Another copy of this trigger has logged AMT messages up to %s: not saving an older checkpoint",
                 self.floor - 1,
             )
             return
-        if await save(self.task_instance, self.batch_request_id, pending, self.log):
-            self.floor = pending
+        if await save(self.task_instance, self.batch_request_id, offset, self.log):
+            self.floor = offset

@@ -10,11 +10,10 @@ Why it is built the way it is:
   ``undefined_grace_period``, ``deadline`` (the task's ``execution_timeout``, which Airflow does
   not enforce while a task is deferred) reported as ``timeout``. All triggers share one aiohttp
   session and one logon per event loop.
-* New messages are logged as they arrive and the cursor is checkpointed (``_checkpoint``: at most
-  once per ``[amt] checkpoint_interval``, within a per-triggerer ``[amt] checkpoint_rate``, never
-  backwards), so a restarted or
-  moved trigger resumes where the last one stopped; the event reports the offset reached, so the
-  worker finishes from there instead of logging anything twice.
+* New messages are logged as they arrive and the cursor is checkpointed (``_checkpoint``: within a
+  per-triggerer budget, ``[amt] checkpoint_rate``, and never backwards), so a restarted or moved
+  trigger resumes where the last one stopped; the event reports the offset reached, so the worker
+  finishes from there instead of logging anything twice.
 * ``on_kill`` (Airflow 3.3) kills the AMT job when a user marks the task failed/success or clears
   it, and not when the trigger only moved to another triggerer (the task is still deferred then).
   ``cleanup`` only releases the HTTP session: it also runs on triggerer restarts.
@@ -23,7 +22,6 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -114,9 +112,7 @@ class AmtJobTrigger(BaseTrigger):
         )
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: AmtAsyncHook | None = None
-        self._loop_watch: _stall.LoopWatch | None = None
         self._checkpoint: _checkpoint.Checkpoint | None = None
-        self._checked_at = 0.0  # time.monotonic() when this copy last knew it was not stalled
 
     @classmethod
     def for_job(
@@ -156,16 +152,14 @@ class AmtJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         cursor = MessageCursor(self.message_offset)
-        self._loop_watch = _stall.acquire()
-        self._checked_at = time.monotonic()
-        watch = self._loop_watch
+        watch = _stall.acquire()
         checkpoint = self._checkpoint = _checkpoint.Checkpoint(
             self.task_instance,
             self.batch_request_id,
             self.log,
             interval=config.checkpoint_interval(),
             rate=config.checkpoint_rate(),
-            triggers=lambda: watch.users,  # the AMT triggers on this event loop
+            watch=watch,
         )
         try:
             # An earlier instance of this trigger (before a restart or a move) may have logged further.
@@ -180,34 +174,18 @@ class AmtJobTrigger(BaseTrigger):
                 ended = await self.hook.watch_job(self.batch_request_id, cursor, self.settings, self._log_page)
             except AmtError as err:  # the connection could not even be read: waiting will not help
                 ended = WatchResult(VerdictKind.ERROR, None, str(err))
-            checkpoint.settled()  # the event carries the offset: no save needed any more
             event = AmtTriggerEvent(self.batch_request_id, ended, cursor.offset)
             yield TriggerEvent(event.payload(self.settings.rules))
         finally:
-            _stall.release(self._loop_watch)
+            _stall.release(watch)
             # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
             await self.cleanup()
 
-    def _stalled(self) -> bool:
-        return self._loop_watch is not None and self._loop_watch.stalled_since(self._checked_at)
-
     async def _log_page(self, page: Sequence[AmtMessage]) -> None:
-        """Log a page of new messages, then let the checkpoint save the cursor past it.
-
-        After this triggerer's loop stalled, another triggerer may have taken the trigger over and
-        logged further: the checkpoint is read again first, and what it covers is neither logged
-        again nor saved over (the cursor never moves backwards because of a stalled copy).
-        """
+        """Log what of a page no copy of this trigger has logged, then let the checkpoint save past it."""
         checkpoint = self._checkpoint
-        if checkpoint is not None and self._stalled() and await checkpoint.refresh() > page[0].index:
-            self.log.info(
-                "This triggerer was stalled and another copy of the trigger has logged AMT messages up to "
-                "%s: not logging them again",
-                checkpoint.floor - 1,
-            )
-        self._checked_at = time.monotonic()
         if checkpoint is not None:
-            page = checkpoint.unlogged(page)
+            page = await checkpoint.unlogged(page)
         if not page:
             return
         log_messages(self.log, page, self.hook.redactor())
