@@ -41,6 +41,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import catalogue  # noqa: E402
+
 from amt_emulator import EmulatorProcess  # noqa: E402
 from tests.airflow_harness import AirflowCluster, AirflowHome, wait_until  # noqa: E402
 from tests.distributed.services import Postgres  # noqa: E402
@@ -171,19 +173,8 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
-    catalog = scratch / "catalog.json"
     stream = {"every": 1, "text": "Checkpoint bench line {n}: account batch processed"}
-    job = {"queue_delay": 0, "run_time": 3600, "final_code": 4, "messages": [stream]}
-    catalog.write_text(
-        json.dumps(
-            {
-                "default_application": "BENCH",
-                "applications": {
-                    "BENCH": {"users": ["BATCH"], "queues": {"DEFAULT": {"concurrency": 10}}, "batch_jobs": {"S": job}}
-                },
-            }
-        )
-    )
+    catalog = catalogue({"S": {"queue_delay": 0, "run_time": 3600, "final_code": 4, "messages": [stream]}})
     with EmulatorProcess(":memory:", time_scale=1, catalog=catalog) as emulator, Postgres() as pg:
         from airflow_provider_amt.hooks.amt import AmtHook
 

@@ -251,6 +251,21 @@ class AirflowCluster:
         folder = self.home.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return sorted(folder.glob(f"attempt={try_number}.log*"))
 
+    def file_amt_indexes(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[int]:
+        """The AMT message indexes in a try's log files as written (every file, repeats kept)."""
+        indexes: list[int] = []
+        for path in self.log_files(dag_id, run_id, task_id, try_number):
+            for line in path.read_text(errors="replace").splitlines():
+                record = json.loads(line) if line.startswith("{") else {}
+                if str(record.get("event", "")).startswith("AMT ["):
+                    indexes.append(record["amt_index"])
+        return indexes
+
+    def amt_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> tuple[list[str], list[int]]:
+        """A try's log as the UI reads it (REST, every file merged): its events, and the AMT indexes."""
+        events = [str(line.get("event", "")) for line in self.task_log(dag_id, run_id, task_id, try_number)]
+        return events, [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
         body = self.api(
             "GET",

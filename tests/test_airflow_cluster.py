@@ -93,20 +93,11 @@ def test_a_retry_after_a_killed_worker_reconnects_instead_of_starting_again(clus
 
 
 def _amt_log(cluster, dag_id, run_id, try_number=1):
-    """The task log as the UI reads it (REST, all files merged), reduced to the AMT parts."""
-    events = [str(line.get("event", "")) for line in cluster.task_log(dag_id, run_id, "job", try_number)]
-    indexes = [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
-    return events, indexes
+    return cluster.amt_log(dag_id, run_id, "job", try_number)
 
 
 def _file_indexes(cluster, dag_id, run_id, try_number=1):
-    indexes = []
-    for path in cluster.log_files(dag_id, run_id, "job", try_number):
-        for line in path.read_text().splitlines():
-            record = json.loads(line) if line.startswith("{") else {}
-            if str(record.get("event", "")).startswith("AMT ["):
-                indexes.append(record["amt_index"])
-    return indexes
+    return cluster.file_amt_indexes(dag_id, run_id, "job", try_number)
 
 
 def _assert_jors(events, indexes, total, code_line):

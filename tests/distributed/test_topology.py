@@ -45,8 +45,7 @@ def _all_in(topology: Topology, dag_id: str, run_id: str, states: set[str], time
 
 def _amt_indexes(topology: Topology, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[int]:
     """The AMT message indexes of a task log as the UI reads it (REST, every file merged)."""
-    events = [str(line.get("event", "")) for line in topology.task_log(dag_id, run_id, task_id, try_number)]
-    return [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
+    return topology.amt_log(dag_id, run_id, task_id, try_number)[1]
 
 
 def _assert_every_message_once(topology: Topology, emulator_hook: Any, dag_id: str, run_id: str) -> None:
@@ -79,20 +78,6 @@ def one_triggerer(topology: Topology) -> Topology:
     return topology
 
 
-def _file_indexes(topology: Topology, run_id: str, task_id: str) -> list[int]:
-    """The AMT message indexes in a task's log files as written (every file, repeats kept)."""
-    indexes: list[int] = []
-    for path in topology.log_files("amt_fleet", run_id, task_id):
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("amt_index"), int):
-                indexes.append(record["amt_index"])
-    return indexes
-
-
 def _assert_live_logs_show_each_message_once(topology: Topology, run_id: str) -> tuple[int, int]:
     """While the tasks are still deferred, the REST log (as the UI reads it) holds AMT's messages 0..k
     once each, in order. Returns how many tasks had messages repeated in their files, and how many
@@ -101,10 +86,9 @@ def _assert_live_logs_show_each_message_once(topology: Topology, run_id: str) ->
     deferred = [ti for ti in _tis(topology, "amt_fleet", run_id) if ti["state"] == "deferred"]
     assert deferred, "every task ended before its live log could be read"
     for ti in deferred:
-        events = [str(line.get("event", "")) for line in topology.task_log("amt_fleet", run_id, ti["task_id"])]
-        indexes = [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
+        events, indexes = topology.amt_log("amt_fleet", run_id, ti["task_id"])
         assert indexes == list(range(len(indexes))), f"{ti['task_id']} live: {indexes}"
-        in_files = _file_indexes(topology, run_id, ti["task_id"])
+        in_files = topology.file_amt_indexes("amt_fleet", run_id, ti["task_id"])
         repeated += len(in_files) > len(set(in_files))
         filled += any("were not in the task log files; added from AMT" in e for e in events)
     return repeated, filled
