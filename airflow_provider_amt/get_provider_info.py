@@ -63,6 +63,12 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Retries of a failed idempotent request (backoff with jitter).",
                         "schema": {"type": ["integer", "null"], "default": 4, "minimum": 0, "maximum": 20},
                     },
+                    "max_connections": {
+                        "label": "Max connections (triggerer)",
+                        "description": "Most requests in flight to this server from one triggerer at once. "
+                        "Empty or 0: one per 50 watched jobs, 100 to 500.",
+                        "schema": {"type": ["integer", "null"], "default": 0, "minimum": 0, "maximum": 10000},
+                    },
                     "default_application": {
                         "label": "Default application",
                         "description": "AMT application used when a task names none (e.g. DEMO2).",

@@ -28,6 +28,7 @@ EXTRA_FIELDS = (
     "default_application",
     "api_paths",
     "token_header",
+    "max_connections",
 )
 
 
@@ -68,6 +69,7 @@ def config_from_connection(conn: Any) -> ServerConfig:
             timeout=_or_default(extra.get("timeout"), DEFAULT_TIMEOUT),
             connect_timeout=_or_default(extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
             max_retries=_or_default(extra.get("max_retries"), DEFAULT_MAX_RETRIES),
+            max_connections=_or_default(extra.get("max_connections"), 0),
             default_application=extra.get("default_application") or None,
             contract=DEFAULT_CONTRACT.with_overrides(_api_paths(extra.get("api_paths")), extra.get("token_header")),
         )

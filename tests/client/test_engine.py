@@ -35,6 +35,7 @@ from amt_client.engine import (
     Deliver,
     Engine,
     FailureKind,
+    MayRead,
     NeedToken,
     Response,
     RetryPolicy,
@@ -84,6 +85,8 @@ class Driver:
     pages: list[list[int]] = field(default_factory=list)
     stop_after_pages: int | None = None
     logon_error: Exception | None = None
+    asked: list[bool] = field(default_factory=list)
+    may_read: Callable[[bool], bool] = lambda wait: True
 
     def run(self, steps: Any) -> Any:
         reply: Any = None
@@ -119,6 +122,9 @@ class Driver:
                 self.logons += 1
                 token = self.tokens.store(f"tok-{self.logons}", None)
             return token
+        if isinstance(step, MayRead):
+            self.asked.append(step.final)
+            return self.may_read(step.final)
         assert isinstance(step, Deliver)
         self.pages.append([m.index for m in step.messages])
         return False if self.stop_after_pages == len(self.pages) else None
@@ -342,6 +348,67 @@ def test_a_watch_polls_streams_messages_and_ends_when_the_job_is_final():
     assert (ended.kind, ended.code) == (VerdictKind.FINAL, AmtCompletionCode.DONE)
     assert driver.pages == [[0, 1], [2]] and cursor.offset == 3
     assert len(driver.sleeps) == 2 and driver.sleeps[1] > driver.sleeps[0]  # polls back off
+
+
+def counted(code: int, count: int) -> Response:
+    return ok({"batchRequestId": 7, "completionCode": code, "messageCount": count})
+
+
+def test_a_message_count_in_the_status_skips_getmessages_while_nothing_is_new_but_never_the_final_drain():
+    answers = iter(
+        [
+            counted(2, 0),  # nothing written yet: no GetMessages
+            counted(2, 2),
+            page(0, 2),
+            counted(2, 2),  # nothing new: no GetMessages
+            counted(4, 2),  # final: drained anyway, and the job wrote one more after the count
+            page(2, 1),
+        ]
+    )
+    driver = Driver(lambda send: next(answers))
+    cursor = MessageCursor(0)
+    ended = driver.run(engine().watch(7, cursor, settings()))
+    assert ended.kind is VerdictKind.FINAL and driver.pages == [[0, 1], [2]] and cursor.offset == 3
+    assert [s.url.rsplit("/api/", 1)[1] for s in driver.sent] == [
+        "MonitorJob/7",
+        "MonitorJob/7",
+        "GetMessages/7",
+        "MonitorJob/7",
+        "MonitorJob/7",
+        "GetMessages/7",
+    ]
+
+
+def test_a_caller_may_hold_message_reading_back_while_status_polls_go_on_and_the_final_drain_waits():
+    answers = iter([counted(2, 2), counted(2, 3), page(1, 2), counted(4, 3), page(3, 0)])
+    cursor = MessageCursor(0)
+
+    def may_read(final: bool) -> bool:
+        if len(driver.asked) < 2 and not final:
+            return False  # the first poll: the caller's checkpoint is not read yet
+        cursor.offset = max(cursor.offset, 1)  # it says message 0 is logged already
+        return True
+
+    driver = Driver(lambda send: next(answers), may_read=may_read)
+    assert driver.run(engine().watch(7, cursor, settings())).kind is VerdictKind.FINAL
+    assert driver.asked == [False, False, True] and driver.pages == [[1, 2]] and cursor.offset == 3
+    assert [s.url.rsplit("/", 2)[1] for s in driver.sent] == [
+        "MonitorJob",
+        "MonitorJob",
+        "GetMessages",
+        "MonitorJob",
+        "GetMessages",
+    ]
+
+
+@pytest.mark.parametrize("count", [None, -1, "3", True, 1.5])
+def test_without_a_usable_message_count_every_poll_reads_the_messages(count: Any):
+    body = {"batchRequestId": 7, "completionCode": 2, **({} if count is None else {"messageCount": count})}
+    answers = iter([ok(body), page(0, 0), ok(body), page(0, 1), status_body(4), page(1, 0)])
+    driver = Driver(lambda send: next(answers))
+    assert driver.run(engine().watch(7, MessageCursor(0), settings())).kind is VerdictKind.FINAL
+    assert [s.url.rsplit("/", 2)[1] for s in driver.sent] == ["MonitorJob", "GetMessages"] * 3
+    assert driver.pages == [[0]]
 
 
 def test_outages_are_ridden_out_for_the_grace_period_then_end_the_watch_with_an_error():

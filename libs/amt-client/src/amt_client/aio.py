@@ -4,15 +4,21 @@ One ``aiohttp`` session, one token and one logon lock per (event loop, server lo
 every client on that loop: thousands of watchers make one logon and reuse one connection pool.
 Sessions are bound to their loop, hence the key. The last client to :meth:`close` on a loop closes
 the session. All decisions are the engine's; this module only sends, sleeps and locks.
+
+The pool grows with the number of clients sharing it (``ServerConfig.connections_for``): a
+:class:`_Gate` bounds the requests in flight, so aiohttp's own fixed limits are off. Each request
+has one timer (``timeout`` plus ``connect_timeout`` in all), not aiohttp's per-read timer that is
+re-armed on every chunk: at thousands of polls a second, timers were a fifth of the loop's work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import ssl
 import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,6 +38,40 @@ from amt_client.start import Action, StartOptions, StartRequest
 T = TypeVar("T")
 #: May return an awaitable (it is awaited); its result ``False`` stops reading.
 AsyncPageCallback = Callable[[Sequence[AmtMessage]], object]
+#: Answers the engine's ``MayRead`` step: ``final`` -> may messages be read now (see ``engine.MayRead``).
+MayReadCallback = Callable[[bool], Awaitable[bool]]
+
+
+class _Gate:
+    """At most ``capacity`` requests in flight; the others wait in order. The capacity may change
+    between calls (it follows the number of clients); a shrunk gate lets the surplus finish."""
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def enter(self, capacity: int) -> None:
+        if self.busy < capacity and not self._waiting:
+            self.busy += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        try:
+            await turn  # ``leave`` counted us in before waking us
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave(capacity)  # woken and cancelled at once: pass the place on
+            elif turn in self._waiting:
+                self._waiting.remove(turn)
+            raise
+
+    def leave(self, capacity: int) -> None:
+        self.busy -= 1
+        while self._waiting and self.busy < capacity:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                self.busy += 1
+                turn.set_result(None)
 
 
 @dataclass
@@ -41,6 +81,7 @@ class _SharedSession:
     session: aiohttp.ClientSession
     tokens: TokenSlot = field(default_factory=TokenSlot)
     logon_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    gate: _Gate = field(default_factory=_Gate)
     users: int = 0
 
 
@@ -94,15 +135,17 @@ class AsyncAmtClient(ClientBase):
         sessions = _shared_sessions.setdefault(loop, {})
         shared = sessions.get(config.cache_key)
         if shared is None or shared.session.closed:
-            connector = aiohttp.TCPConnector(limit=100, limit_per_host=50, ssl=_ssl_setting(config.verify))
+            # no aiohttp limits: the gate bounds the requests in flight, sized from the users
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ssl=_ssl_setting(config.verify))
             timeout = aiohttp.ClientTimeout(
-                total=config.connect_timeout + config.timeout,
-                sock_connect=config.connect_timeout,
-                sock_read=config.timeout,
+                total=config.connect_timeout + config.timeout, sock_connect=config.connect_timeout
             )
-            shared = sessions[config.cache_key] = _SharedSession(
-                aiohttp.ClientSession(connector=connector, timeout=timeout)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),  # AMT sets no cookies
             )
+            shared = sessions[config.cache_key] = _SharedSession(session)
         shared.users += 1
         self._shared_session, self._loop = shared, loop
         return shared
@@ -128,7 +171,12 @@ class AsyncAmtClient(ClientBase):
 
     # --- the driver ------------------------------------------------------------------------------
 
-    async def _call(self, operation: Callable[[Engine], Steps[T]], on_page: AsyncPageCallback | None = None) -> T:
+    async def _call(
+        self,
+        operation: Callable[[Engine], Steps[T]],
+        on_page: AsyncPageCallback | None = None,
+        may_read: MayReadCallback | None = None,
+    ) -> T:
         if self._engine is None:
             self._engine = Engine(await self.get_config(), self._retry_policy, self._amt_log, on_call=self._on_call)
         steps = operation(self._engine)
@@ -140,38 +188,60 @@ class AsyncAmtClient(ClientBase):
             except StopIteration as done:
                 return done.value
             reply, error = None, None
+            if isinstance(step, sansio.Sleep):  # most of a watch's life: no extra frame for it
+                await asyncio.sleep(step.seconds)
+                continue
             try:
-                reply = await self._perform(step, on_page)
+                reply = await self._perform(step, on_page, may_read)
             except AmtError as err:
                 error = err
 
-    async def _perform(self, step: sansio.Step, on_page: AsyncPageCallback | None) -> Any:
+    async def _perform(
+        self,
+        step: sansio.Send | sansio.NeedToken | sansio.MayRead | sansio.Deliver,
+        on_page: AsyncPageCallback | None,
+        may_read: MayReadCallback | None,
+    ) -> Any:
+        """Carry out one step (``_call`` sleeps itself)."""
         if isinstance(step, sansio.Send):
             return await self._send(step)
-        if isinstance(step, sansio.Sleep):
-            return await asyncio.sleep(step.seconds)
         if isinstance(step, sansio.NeedToken):
             return await self._token(step)
+        if isinstance(step, sansio.MayRead):
+            return True if may_read is None else await may_read(step.final)
         result = on_page(step.messages) if on_page else None
         return await result if inspect.isawaitable(result) else result
 
     async def _send(self, send: sansio.Send) -> sansio.Reply:
         shared = await self._shared()
-        limit = (await self.get_config()).max_response_bytes
+        config = await self.get_config()
+        capacity = config.connections_for(shared.users)
+        await shared.gate.enter(capacity)
         try:
-            async with shared.session.request(
+            return await self._exchange(shared.session, send, config.max_response_bytes)
+        finally:
+            shared.gate.leave(capacity)
+
+    async def _exchange(self, session: aiohttp.ClientSession, send: sansio.Send, limit: int) -> sansio.Reply:
+        try:
+            async with session.request(
                 send.method,
                 send.url,
                 json=send.json,
                 params=send.params or None,
-                headers=dict(send.headers),
+                headers=send.headers,
                 allow_redirects=False,  # the password and the token stay with this server
             ) as response:
-                body = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    body += chunk
-                    if len(body) > limit:
-                        break
+                body: bytes | bytearray
+                length = response.content_length
+                if length is not None and length <= limit:
+                    body = await response.read()  # the common case: one read, no copying
+                else:
+                    body = bytearray()
+                    async for chunk in response.content.iter_chunked(64 * 1024):
+                        body += chunk
+                        if len(body) > limit:
+                            break
                 return sansio.Response(
                     response.status,
                     bytes(body[:limit]).decode(response.charset or "utf-8", errors="replace"),
@@ -184,6 +254,9 @@ class AsyncAmtClient(ClientBase):
 
     async def _token(self, need: sansio.NeedToken) -> str:
         shared = await self._shared()
+        token = shared.tokens.current(need)
+        if token is not None and not need.fresh:  # the common case: a valid token, no lock to take
+            return token
         async with shared.logon_lock:  # one logon for every concurrent caller on this loop
             token = shared.tokens.current(need)
             if token is None:
@@ -230,10 +303,18 @@ class AsyncAmtClient(ClientBase):
     async def read_messages(self, batch_request_id: int, cursor: MessageCursor, on_page: AsyncPageCallback) -> int:
         return await self._call(lambda engine: engine.drain(batch_request_id, cursor), on_page)
 
-    async def watch_job(
-        self, batch_request_id: int, cursor: MessageCursor, settings: WatchSettings, on_page: AsyncPageCallback
-    ) -> WatchResult:
-        return await self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page)
+    def watch_job(
+        self,
+        batch_request_id: int,
+        cursor: MessageCursor,
+        settings: WatchSettings,
+        on_page: AsyncPageCallback,
+        may_read: MayReadCallback | None = None,
+    ) -> Coroutine[Any, Any, WatchResult]:
+        """Poll until the job is final, delivering its messages to ``on_page``. ``may_read(final)``,
+        if given, may hold a message read back (``engine.MayRead``). (Awaitable: the call's own
+        coroutine, without one more frame for each of thousands of watches.)"""
+        return self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page, may_read)
 
     async def find_batch_requests(self, task_id: str) -> list[int] | None:
         return await self._call(lambda engine: engine.find_start(task_id))

@@ -144,6 +144,9 @@ class JobStatus:
 
     batch_request_id: int
     code: AmtCompletionCode
+    #: How many messages the job has written so far, where the server says (**assumed** field): a
+    #: watcher then asks GetMessages only when there is something new. None: the server did not say.
+    message_count: int | None = None
 
     @property
     def name(self) -> str:

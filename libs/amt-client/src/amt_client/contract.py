@@ -96,6 +96,8 @@ class FieldNames:
     batch_request_id: str = "batchRequestId"
     batch_request_ids: str = "batchRequestIds"
     completion_code: str = "completionCode"
+    #: In a MonitorJob answer: how many messages the job has written so far (**assumed**, optional).
+    message_count: str = "messageCount"
     message: str = "message"
     error: str = "error"
     messages: str = "messages"
@@ -356,7 +358,13 @@ class WireContract:
                 f"{where}: {err}. The client does not guess what an unknown code means; "
                 "report it so that it can be added to the code table."
             ) from None
-        return JobStatus(batch_request_id=request_id, code=code)
+        return JobStatus(batch_request_id=request_id, code=code, message_count=self._message_count(body))
+
+    def _message_count(self, body: dict[str, Any]) -> int | None:
+        """The optional message count; anything but a non-negative integer counts as "not given"
+        (the watcher then reads messages on every poll, as it would without the field)."""
+        count = body.get(self.fields.message_count)
+        return count if validation.is_int(count) and count >= 0 else None
 
     def parse_action(self, body: Any, where: str, expected: int | None = None) -> int:
         return self._request_id(body, where, expected)

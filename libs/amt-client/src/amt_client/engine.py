@@ -9,6 +9,9 @@ Each operation is a generator of steps. It yields
   the current one, or if ``fresh`` asks for a new logon);
 * :class:`Deliver`: here is a page of messages for the caller (the reply may be ``False`` to stop
   reading);
+* :class:`MayRead`: there are new messages; may they be read now? (``False``: not yet, poll on. A
+  caller that settles its cursor first, or spaces its reads under load, like the Airflow trigger,
+  answers it; others say yes);
 
 and finally *returns* its result (``StopIteration.value``). An :class:`~amt_client.errors.AmtError`
 the driver meets while carrying out a step is thrown into the generator at that step.
@@ -46,6 +49,9 @@ from amt_client.policy import JobWatch, MessageCursor, Verdict, VerdictKind, Wat
 from amt_client.start import Action, StartRequest
 
 T = TypeVar("T")
+#: The jitter source engines share unless given one: a ``random.Random`` holds 2.5 KB of state, and a
+#: triggerer has one engine per watched job.
+_RANDOM = random.Random()
 
 
 # --- steps and replies -----------------------------------------------------------------------------
@@ -82,7 +88,14 @@ class Deliver:
     messages: Sequence[AmtMessage]
 
 
-Step = Send | Sleep | NeedToken | Deliver
+@dataclass(frozen=True)
+class MayRead:
+    """Ask whether messages may be read now; ``final``: the job has ended, wait until they may (reply True)."""
+
+    final: bool
+
+
+Step = Send | Sleep | NeedToken | Deliver | MayRead
 Steps = Generator[Step, Any, T]
 
 
@@ -221,7 +234,7 @@ class Engine:
         self.contract = config.contract
         self.policy = policy or RetryPolicy(max_retries=config.max_retries)
         self.log = log or logging.getLogger("amt_client")
-        self.random = rng or random.Random()
+        self.random = rng or _RANDOM
         self.clock = clock
         self.wall_clock = wall_clock
 
@@ -386,17 +399,25 @@ class Engine:
 
         Each round asks the status, then delivers the messages written since the cursor, so a
         caller that logs pages sees them within one poll, and when the job is final every message
-        it wrote has been delivered. Transient failures are ridden out for the grace period; any
-        other error (authentication, not found, configuration) ends the watch with ``ERROR``.
+        it wrote has been delivered. Where the status answer says how many messages the job has
+        written, GetMessages is skipped while there is nothing new (half the requests of a quiet
+        job); the final drain always runs, whatever the count says. The caller may hold a read back
+        (:class:`MayRead`): status polls go on meanwhile, and the final drain waits for it.
+        Transient failures are ridden out for the grace period; any other error (authentication,
+        not found, configuration) ends the watch with ``ERROR``.
         """
         watch = JobWatch(settings, clock=self.clock, wall_clock=self.wall_clock, rng=self.random)
+        status_request = self.contract.status_request(batch_request_id)  # the same every poll
         while True:
             code: AmtCompletionCode | None = None
             try:
-                status = yield from self.status(batch_request_id)
+                status = yield from self.call(status_request)
                 code = status.code
-                yield from self.drain(batch_request_id, cursor)
-                verdict = watch.on_status(code, str(status))
+                final = settings.rules.is_final(code)
+                new = final or status.message_count is None or status.message_count > cursor.offset
+                if new and (yield MayRead(final)) is not False:
+                    yield from self.drain(batch_request_id, cursor)
+                verdict = watch.on_status(code, status)
             except TRANSIENT_ERRORS as err:
                 self.log.warning("AMT status check failed, will retry: %s", err)
                 verdict = watch.on_transient_error(err)
@@ -404,7 +425,11 @@ class Engine:
                 verdict = Verdict(VerdictKind.ERROR, str(err))
             if verdict.kind is not VerdictKind.WAIT:
                 return WatchResult(verdict.kind, code, verdict.message)
-            yield Sleep(verdict.pause)
+            pause = verdict.pause
+            # Nothing of this poll is kept through the pause: objects that live across it outlive
+            # two young garbage collections and make the full ones (a triggerer's lag) come sooner.
+            status = verdict = None  # type: ignore[assignment]
+            yield Sleep(pause)
 
 
 def _may_have_arrived(reply: Reply) -> bool:

@@ -14,12 +14,11 @@ wait follow one policy. Clocks are parameters, so tests run them with a fake clo
 
 from __future__ import annotations
 
-import collections
 import enum
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from amt_client import validation
 from amt_client.codes import AmtCompletionCode, AmtMessage
@@ -143,7 +142,8 @@ class JobWatch:
     def _timed_out(self) -> bool:
         return self.settings.deadline is not None and self.wall_clock() >= self.settings.deadline
 
-    def on_status(self, code: AmtCompletionCode, label: str) -> Verdict:
+    def on_status(self, code: AmtCompletionCode, label: object) -> Verdict:
+        """``label`` names the state in messages (a ``JobStatus``; made text only when a message is)."""
         self.failing_since = None
         if self.settings.rules.is_final(code):
             return Verdict(VerdictKind.FINAL, f"{label}: {code.description}")
@@ -182,10 +182,16 @@ class WatchResult:
 
 @dataclass
 class MessageCursor:
-    """Where a reader of one job's messages stands, and the last few it saw (for failure texts)."""
+    """Where a reader of one job's messages stands, and the last few it saw (for failure texts).
+
+    ``last`` is a short tuple, not a deque: a triggerer keeps a cursor per watched job, and an
+    empty bounded deque alone takes 600 bytes.
+    """
 
     offset: int = 0
-    last: collections.deque[AmtMessage] = field(default_factory=lambda: collections.deque(maxlen=LAST_MESSAGES))
+    last: tuple[AmtMessage, ...] = ()
+    #: How many of the last messages to remember: 0 for a reader that never reports them (a trigger).
+    keep: int = LAST_MESSAGES
 
     def __post_init__(self) -> None:
         self.offset = validation.offset(self.offset, "message offset")
@@ -193,7 +199,8 @@ class MessageCursor:
     def advance(self, page: Sequence[AmtMessage]) -> None:
         if page:
             self.offset = page[-1].index + 1
-            self.last.extend(page)
+            if self.keep:
+                self.last = (*self.last, *page[-self.keep :])[-self.keep :]
 
 
 def failure_message(what: str, batch_request_id: int, code: AmtCompletionCode, last: Sequence[AmtMessage]) -> str:

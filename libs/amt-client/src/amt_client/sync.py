@@ -130,6 +130,8 @@ class AmtClient(ClientBase):
             return time.sleep(step.seconds)
         if isinstance(step, sansio.NeedToken):
             return self._token(step)
+        if isinstance(step, sansio.MayRead):
+            return True  # this client reads whenever there is something new
         return on_page(step.messages) if on_page else None
 
     def _send(self, send: sansio.Send) -> sansio.Reply:

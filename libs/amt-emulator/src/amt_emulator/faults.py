@@ -65,6 +65,8 @@ class Faults:
     rules: list[FaultRule] = field(default_factory=list)
     token_ttl: float = 3600.0
     seed: int | None = None
+    #: False: MonitorJob answers without ``messageCount``, like a server that does not give one.
+    message_count: bool = True
     _random: random.Random = field(default_factory=random.Random, repr=False)
 
     @classmethod
@@ -72,13 +74,14 @@ class Faults:
         data = data or {}
         if not isinstance(data, dict):
             raise FaultError("the fault document is a JSON object")
-        unknown = set(data) - {"rules", "token_ttl", "seed"}
+        unknown = set(data) - {"rules", "token_ttl", "seed", "message_count"}
         if unknown:
             raise FaultError(f"unknown fault settings: {sorted(unknown)}")
         faults = cls(
             rules=[FaultRule.from_json(r) for r in data.get("rules", [])],
             token_ttl=float(data.get("token_ttl", default_ttl)),
             seed=data.get("seed"),
+            message_count=bool(data.get("message_count", True)),
         )
         faults._random.seed(faults.seed)
         return faults
@@ -87,6 +90,7 @@ class Faults:
         return {
             "seed": self.seed,
             "token_ttl": self.token_ttl,
+            "message_count": self.message_count,
             "rules": [{k: v for k, v in rule.__dict__.items() if v is not None} for rule in self.rules],
         }
 

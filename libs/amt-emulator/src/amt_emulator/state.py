@@ -164,6 +164,10 @@ class JobStore:
         rows = self.db.execute("SELECT id FROM requests WHERE task_id=? ORDER BY id", (task_id,)).fetchall()
         return [row[0] for row in rows]
 
+    def message_count(self, request_id: int) -> int:
+        """How many messages the job has written by now (``get`` has advanced the clock)."""
+        return self.db.execute("SELECT COUNT(*) FROM messages WHERE request_id=?", (request_id,)).fetchone()[0]
+
     def messages(self, request_id: int, offset: int, limit: int) -> tuple[list[sqlite3.Row], int]:
         self.advance()
         rows = self.db.execute(

@@ -1,0 +1,63 @@
+"""The async client's connection gate and pool sizing: bounded, fair, safe under cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from amt_client import AmtConfigurationError, ServerConfig
+from amt_client.aio import _Gate
+
+
+def test_the_gate_holds_requests_in_flight_to_its_capacity_in_order():
+    async def scenario() -> tuple[int, list[int]]:
+        gate, busy, most, order = _Gate(), [0], [0], []
+
+        async def request(i: int) -> None:
+            await gate.enter(3)
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+            order.append(i)
+            await asyncio.sleep(0.01)
+            busy[0] -= 1
+            gate.leave(3)
+
+        await asyncio.gather(*(request(i) for i in range(10)))
+        return most[0], order
+
+    most, order = asyncio.run(scenario())
+    assert most == 3 and order == list(range(10))
+
+
+def test_a_cancelled_waiter_gives_its_place_on_and_a_shrunk_gate_lets_the_surplus_finish():
+    async def scenario() -> list[int]:
+        gate = _Gate()
+        for _ in range(2):
+            await gate.enter(2)
+        waiter = asyncio.ensure_future(gate.enter(2))
+        later = asyncio.ensure_future(gate.enter(2))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.sleep(0)
+        gate.leave(1)  # capacity shrank to 1: two in flight, one leaves, no one may enter yet
+        seen = [gate.busy, int(later.done())]
+        gate.leave(2)  # back to 2: the waiting one enters
+        await asyncio.sleep(0)
+        return [*seen, gate.busy, int(later.done())]
+
+    assert asyncio.run(scenario()) == [1, 0, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("watchers", "setting", "expected"), [(1, 0, 100), (20_000, 0, 400), (50_000, 0, 500), (9, 7, 7)]
+)
+def test_the_pool_is_sized_from_the_watchers_unless_the_connection_says(watchers, setting, expected):
+    config = ServerConfig("http://amt:4004", "u", "p", max_connections=setting)
+    assert config.connections_for(watchers) == expected
+
+
+@pytest.mark.parametrize("bad", [-1, 10_001, 1.5, "many"])
+def test_a_bad_max_connections_is_a_configuration_error(bad):
+    with pytest.raises(AmtConfigurationError, match="max_connections"):
+        ServerConfig("http://amt:4004", "u", "p", max_connections=bad)
