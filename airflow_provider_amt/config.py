@@ -6,13 +6,22 @@ the code reads them through the functions below; the defaults live only here.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 SECTION = "amt"
 CHECKPOINT_INTERVAL = "checkpoint_interval"
 CHECKPOINT_INTERVAL_DEFAULT = 0.0
 CHECKPOINT_RATE = "checkpoint_rate"
 CHECKPOINT_RATE_DEFAULT = 10.0
+CHECKPOINT_READ_RATE = "checkpoint_read_rate"
+CHECKPOINT_READ_RATE_DEFAULT = 50.0
+MESSAGE_READ_RATE = "message_read_rate"
+MESSAGE_READ_RATE_DEFAULT = 500.0
+START_RATE = "start_rate"
+START_RATE_DEFAULT = 1000.0
 
 OPTIONS: dict[str, dict[str, Any]] = {
     CHECKPOINT_INTERVAL: {
@@ -39,6 +48,42 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "10",
         "default": str(CHECKPOINT_RATE_DEFAULT),
     },
+    CHECKPOINT_READ_RATE: {
+        "description": (
+            "Most checkpoint reads per second of all AMT triggers of one triggerer together. A trigger reads "
+            "its checkpoint once, when it first has messages to log; a triggerer restart starts every trigger "
+            "at once, and this spreads their reads (20,000 triggers: over 400 s at 50) so the supervisor keeps "
+            "heartbeating. Status polls go on meanwhile; only logging waits. 0: no bound."
+        ),
+        "version_added": "0.3.0",
+        "type": "float",
+        "example": "50",
+        "default": str(CHECKPOINT_READ_RATE_DEFAULT),
+    },
+    MESSAGE_READ_RATE: {
+        "description": (
+            "Most GetMessages reads per second of all AMT triggers of one triggerer together. Each trigger "
+            "reads new messages at most every triggers / rate seconds (every poll while that is shorter than "
+            "poll_interval: below 5,000 triggers at 10 s polls), its first messages and the ones left when the "
+            "job ends at once. Bounds the triggerer's CPU for message streaming at tens of thousands of jobs, "
+            "at the price of later log lines there. 0: no bound."
+        ),
+        "version_added": "0.3.0",
+        "type": "float",
+        "example": "500",
+        "default": str(MESSAGE_READ_RATE_DEFAULT),
+    },
+    START_RATE: {
+        "description": (
+            "Most AMT triggers per second that make their first poll, per triggerer (the first this many "
+            "start at once). Spreads a triggerer restart: 20,000 triggers start polling within 20 s at "
+            "1000, instead of lagging the event loop by seconds. 0: no bound."
+        ),
+        "version_added": "0.3.0",
+        "type": "float",
+        "example": "1000",
+        "default": str(START_RATE_DEFAULT),
+    },
 }
 
 
@@ -59,3 +104,32 @@ def checkpoint_interval() -> float:
 
 def checkpoint_rate() -> float:
     return _non_negative(CHECKPOINT_RATE, CHECKPOINT_RATE_DEFAULT)
+
+
+@dataclass(frozen=True)
+class TriggerOptions:
+    """The options every AMT trigger reads, read once per event loop (not once per trigger start:
+    Airflow's config parser costs ~50 µs a read, a tenth of a restart storm's work)."""
+
+    checkpoint_interval: float
+    checkpoint_rate: float
+    checkpoint_read_rate: float
+    message_read_rate: float
+    start_rate: float
+
+
+_TRIGGER_OPTIONS: WeakKeyDictionary[asyncio.AbstractEventLoop, TriggerOptions] = WeakKeyDictionary()
+
+
+def trigger_options() -> TriggerOptions:
+    loop = asyncio.get_running_loop()
+    options = _TRIGGER_OPTIONS.get(loop)
+    if options is None:
+        options = _TRIGGER_OPTIONS[loop] = TriggerOptions(
+            checkpoint_interval=checkpoint_interval(),
+            checkpoint_rate=checkpoint_rate(),
+            checkpoint_read_rate=_non_negative(CHECKPOINT_READ_RATE, CHECKPOINT_READ_RATE_DEFAULT),
+            message_read_rate=_non_negative(MESSAGE_READ_RATE, MESSAGE_READ_RATE_DEFAULT),
+            start_rate=_non_negative(START_RATE, START_RATE_DEFAULT),
+        )
+    return options

@@ -284,11 +284,12 @@ def test_the_checkpoint_is_saved_at_most_once_per_interval(amt, monkeypatch):
 def test_the_triggers_of_one_triggerer_share_one_checkpoint_budget(triggers, rate, every):
     """``[amt] checkpoint_rate``: many triggers save less often each, so the supervisor's load is bounded."""
     from airflow_provider_amt.triggers._checkpoint import Checkpoint
+    from airflow_provider_amt.triggers._pacing import Pace
     from airflow_provider_amt.triggers._stall import LoopWatch
 
     watch = LoopWatch()
     watch.users = triggers  # the AMT triggers running on this event loop
-    checkpoint = Checkpoint(None, 1, None, interval=30.0, rate=rate, watch=watch)
+    checkpoint = Checkpoint(None, 1, None, interval=30.0, rate=rate, watch=watch, reads=Pace(0))
     assert checkpoint.due_every() == every
 
 

@@ -9,6 +9,8 @@ paging rule comes from the library, written once for both hooks.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from airflow_provider_amt import metrics
@@ -22,6 +24,12 @@ AmtServerConfig = ServerConfig
 __all__ = ["AmtAsyncHook", "AmtHook", "AmtServerConfig", "RetryPolicy"]
 
 DEFAULT_CONN_NAME = "amt_default"
+#: How long a triggerer reuses a connection it has read (seconds): a restart starts thousands of
+#: triggers on the same few connections, and each lookup is a round trip through the supervisor.
+CONNECTION_TTL = 60.0
+#: conn_id -> (read at, the settings being read or read) for the async hooks of this process: the
+#: thousands of triggers a restart starts together wait for one read instead of making one each.
+_connections: dict[str, tuple[float, asyncio.Future[ServerConfig]]] = {}
 
 
 class _AmtConnectionType:
@@ -72,9 +80,24 @@ class AmtAsyncHook(AsyncAmtClient, _AmtConnectionType, BaseHook):
         self.amt_conn_id = amt_conn_id
 
     async def _resolve_config(self) -> ServerConfig:
-        with connection_lookup(self.amt_conn_id):
-            config = config_from_connection(await aget_connection(self.amt_conn_id))
-        await amask_secret(config.password)
+        """The connection, read at most every ``CONNECTION_TTL`` seconds per process (a changed one
+        is seen by triggers started after that; the password was masked when it was first read)."""
+        cached = _connections.get(self.amt_conn_id)
+        loop = asyncio.get_running_loop()
+        if cached is not None and time.monotonic() - cached[0] < CONNECTION_TTL and cached[1].get_loop() is loop:
+            return await asyncio.shield(cached[1])
+        reading = loop.create_future()
+        _connections[self.amt_conn_id] = (time.monotonic(), reading)
+        try:
+            with connection_lookup(self.amt_conn_id):
+                config = config_from_connection(await aget_connection(self.amt_conn_id))
+            await amask_secret(config.password)
+        except BaseException as err:
+            _connections.pop(self.amt_conn_id, None)  # a failed read is not kept: the next caller tries again
+            reading.set_exception(err)
+            reading.exception()  # retrieved: no "exception never retrieved" when no one else waited
+            raise
+        reading.set_result(config)
         return config
 
     async def _on_token(self, token: str) -> None:

@@ -19,6 +19,11 @@ crashes between two saves makes the next copy log again what was logged since th
 (``docs/logs.md``). (No save on cancellation: during a graceful stop the supervisor no longer
 answers.)
 
+When it is read: not before the first poll, but when the trigger first has messages to log, and
+then at ``[amt] checkpoint_read_rate`` for the whole triggerer (``_pacing``): after a restart every
+trigger starts at once, and 20,000 reads in one second would hold up the supervisor's heartbeat.
+Status polls go on while a read waits its turn; only the logging waits (the final drain too).
+
 Monotonic: a save first reads the checkpoint and never writes an offset below the one saved; an
 offset found ahead of the copy's own means another copy of the trigger has logged further, and the
 copy logs nothing below it any more. Without a compare-and-set in XCom, two copies writing within
@@ -27,6 +32,7 @@ the same round trip can still interleave; the log handler's rule covers that cas
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +41,7 @@ from typing import Any
 from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
+from airflow_provider_amt.triggers._pacing import Pace
 from airflow_provider_amt.triggers._stall import LoopWatch
 from airflow_provider_amt.triggers._task_instance import ti_keys
 from amt_client import AmtMessage
@@ -96,10 +103,33 @@ class Checkpoint:
     interval: float
     rate: float
     watch: LoopWatch
+    #: Spreads the first reads of all triggers of this triggerer (``[amt] checkpoint_read_rate``).
+    reads: Pace
     #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
     floor: int = field(default=0, init=False)
     _saved_at: float = field(default_factory=time.monotonic, init=False)
     _checked_at: float = field(default_factory=time.monotonic, init=False)
+    _first_read: asyncio.Future[int] | None = field(default=None, init=False)
+
+    async def loaded(self, wait: bool) -> bool:
+        """Whether the first read is done (it is started, in its turn, on the first call); ``wait``: until it is."""
+        if ti_keys(self.task_instance) is None:  # nothing to read (dags test, unit tests)
+            return True
+        if self._first_read is None:
+            self._first_read = asyncio.ensure_future(self._read_in_turn())
+        if not wait and not self._first_read.done():
+            return False
+        await self._first_read
+        return True
+
+    async def _read_in_turn(self) -> int:
+        await self.reads.wait()
+        return await self.refresh()
+
+    def close(self) -> None:
+        """The trigger ends: a first read still waiting for its turn is not made."""
+        if self._first_read is not None and not self._first_read.done():
+            self._first_read.cancel()
 
     async def refresh(self) -> int:
         """Read the saved offset (at start, after a stall, before a save); returns the floor."""

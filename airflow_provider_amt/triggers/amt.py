@@ -13,7 +13,12 @@ Why it is built the way it is:
 * New messages are logged as they arrive and the cursor is checkpointed (``_checkpoint``: within a
   per-triggerer budget, ``[amt] checkpoint_rate``, and never backwards), so a restarted or moved
   trigger resumes where the last one stopped; the event reports the offset reached, so the worker
-  finishes from there instead of logging anything twice.
+  finishes from there instead of logging anything twice. The checkpoint is read when there is
+  first something to log, not before the first poll, and a triggerer restart's first polls and
+  reads are spread (``_pacing``: ``[amt] start_rate``, ``[amt] checkpoint_read_rate``).
+* Messages are read only when the status says there are new ones (where the server gives a count),
+  and under load at most every ``triggers / [amt] message_read_rate`` seconds per trigger: the
+  first ones and the last ones (the final drain) at once.
 * ``on_kill`` (Airflow 3.3) kills the AMT job when a user marks the task failed/success or clears
   it, and not when the trigger only moved to another triggerer (the task is still deferred then).
   ``cleanup`` only releases the HTTP session: it also runs on triggerer restarts.
@@ -22,6 +27,7 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -31,7 +37,7 @@ from airflow_provider_amt import config, metrics
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_messages
-from airflow_provider_amt.triggers import _checkpoint, _stall
+from airflow_provider_amt.triggers import _checkpoint, _pacing, _stall
 from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
 from amt_client import (
     AmtCompletionCode,
@@ -50,6 +56,8 @@ from amt_client import (
 KILL_TIMEOUT = 20.0
 #: on_kill decisions still running after Airflow stopped waiting for them (a strong reference each).
 _KILLS_IN_FLIGHT: set[asyncio.Future[None]] = set()
+#: The options before ``run()`` reads the triggerer's (no bounds; one object for all triggers).
+_NO_BOUNDS = config.TriggerOptions(0.0, 0.0, 0.0, 0.0, 0.0)
 #: Kwargs that triggers serialized by provider 0.1.0 carry and that mean nothing now.
 LEGACY_KWARGS = frozenset({"stream_messages"})
 
@@ -113,6 +121,10 @@ class AmtJobTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: AmtAsyncHook | None = None
         self._checkpoint: _checkpoint.Checkpoint | None = None
+        self._cursor = MessageCursor(self.message_offset, keep=0)
+        self._read_at: float | None = None  # when messages were last read (None: not yet)
+        self._options = _NO_BOUNDS  # run() reads the triggerer's
+        self._watch: _stall.LoopWatch | None = None
 
     @classmethod
     def for_job(
@@ -151,35 +163,64 @@ class AmtJobTrigger(BaseTrigger):
         return self._hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        cursor = MessageCursor(self.message_offset)
-        watch = _stall.acquire()
+        cursor = self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
+        options = self._options = config.trigger_options()
+        watch = self._watch = _stall.acquire()
         checkpoint = self._checkpoint = _checkpoint.Checkpoint(
             self.task_instance,
             self.batch_request_id,
             self.log,
-            interval=config.checkpoint_interval(),
-            rate=config.checkpoint_rate(),
+            interval=options.checkpoint_interval,
+            rate=options.checkpoint_rate,
             watch=watch,
+            reads=_pacing.pace("checkpoint_read", options.checkpoint_read_rate),
         )
         try:
-            # An earlier instance of this trigger (before a restart or a move) may have logged further.
-            cursor.offset = max(cursor.offset, await checkpoint.refresh())
             self.log.info(
                 "Watching AMT batch request %s from message %s (poll every <= %ss)",
                 self.batch_request_id,
                 cursor.offset,
                 self.settings.poll_interval,
             )
+            await _pacing.pace("start", options.start_rate).wait()
             try:
-                ended = await self.hook.watch_job(self.batch_request_id, cursor, self.settings, self._log_page)
+                ended = await self.hook.watch_job(
+                    self.batch_request_id, cursor, self.settings, self._log_page, self._may_read
+                )
             except AmtError as err:  # the connection could not even be read: waiting will not help
                 ended = WatchResult(VerdictKind.ERROR, None, str(err))
             event = AmtTriggerEvent(self.batch_request_id, ended, cursor.offset)
             yield TriggerEvent(event.payload(self.settings.rules))
         finally:
+            checkpoint.close()
             _stall.release(watch)
             # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
             await self.cleanup()
+
+    async def _may_read(self, final: bool) -> bool:
+        """The job has new messages: read them now, or at a later poll?
+
+        Later while the trigger read messages less than ``triggers / message_read_rate`` seconds ago
+        (never for its first read or the final drain), and while its checkpoint has not been read:
+        an earlier copy of this trigger (before a restart or a move) may have logged further, so the
+        cursor starts from the checkpoint (read in its turn, see ``_pacing``).
+        """
+        checkpoint, cursor = self._checkpoint, self._cursor
+        if checkpoint is None:
+            return True
+        if not final and self._read_at is not None and time.monotonic() - self._read_at < self._read_spacing():
+            return False
+        if not await checkpoint.loaded(final):
+            return False
+        if checkpoint.floor > cursor.offset:
+            self.log.info("Resuming AMT messages from %s (logged up to there before)", checkpoint.floor)
+            cursor.offset = checkpoint.floor
+        self._read_at = time.monotonic()
+        return True
+
+    def _read_spacing(self) -> float:
+        rate, watch = self._options.message_read_rate, self._watch
+        return watch.users / rate if rate > 0 and watch is not None else 0.0
 
     async def _log_page(self, page: Sequence[AmtMessage]) -> None:
         """Log what of a page no copy of this trigger has logged, then let the checkpoint save past it."""

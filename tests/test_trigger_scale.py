@@ -1,0 +1,134 @@
+"""What lets one triggerer watch tens of thousands of AMT jobs (issue 11), checked for behaviour.
+
+Figures live in ``bench/triggerer_scale.py``; these tests check that each mechanism does what it
+says, against the real emulator where a server is involved: GetMessages only when the status says
+there is something new, the checkpoint read after the first poll and in its turn, message reads
+spaced under load, one connection read for many triggers, and the connection gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_amt.hooks import amt as hook_module
+from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers._pacing import Pace
+from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from amt_client import AmtMessage
+from tests.test_completion import TaskInstance, logged_indexes, run_trigger, start, trigger_for
+
+
+def _job_requests(emulator: Any, route: str, request_id: int) -> list[dict[str, Any]]:
+    return [r for r in emulator.requests(route) if r["path"].split("?")[0].endswith(f"/{request_id}")]
+
+
+@pytest.mark.parametrize("count", [True, False], ids=["count", "no-count"])
+def test_getmessages_is_asked_only_when_the_status_says_there_is_something_new(amt, emulator, capsys, count):
+    emulator.set_faults(message_count=count)
+    request_id = start(amt, "REPORTTEST01", task_values=["A", "B"])
+    trigger = AmtJobTrigger(request_id, poll_interval=0.1, initial_interval=0.05, outage_grace_period=2)
+    (event,) = run_trigger(trigger)
+    total = len(amt.get_messages(request_id))
+    assert event["status"] == "success" and event["message_offset"] == total
+    assert logged_indexes(capsys.readouterr().out) == list(range(total))  # each once, in order
+    polls = len(_job_requests(emulator, "MonitorJob", request_id))
+    reads = len(_job_requests(emulator, "GetMessages", request_id)) - 1  # the check above
+    if count:  # a read per poll that found new messages, plus the final drain
+        assert 2 <= reads < polls
+    else:  # no count: a read every poll, as before
+        assert reads == polls
+
+
+def test_the_checkpoint_is_read_after_the_first_poll_and_only_then_are_messages_read(amt, emulator, monkeypatch):
+    request_id = start(amt, "REPORTTEST01")
+    reads: list[float] = []
+
+    async def slow_read(key: str, **keys: Any) -> Any:
+        reads.append(time.time())
+        await asyncio.sleep(0.3)  # a busy supervisor
+        return {"batch_request_id": request_id, "offset": 2}  # another copy logged 0 and 1
+
+    monkeypatch.setattr(_checkpoint, "aget_xcom", slow_read)
+    monkeypatch.setattr(_checkpoint, "aset_xcom", lambda *a, **k: asyncio.sleep(0))
+    trigger = trigger_for(request_id)
+    trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+    (event,) = run_trigger(trigger)
+    first_poll = _job_requests(emulator, "MonitorJob", request_id)[0]["at"]
+    first_read = _job_requests(emulator, "GetMessages", request_id)[0]
+    assert first_poll < reads[0]  # the first poll did not wait for the checkpoint
+    assert first_read["at"] >= reads[0] + 0.3 and "offset=2" in first_read["path"]  # resumed from it
+    assert event["message_offset"] == len(amt.get_messages(request_id))
+
+
+def test_message_reads_are_spaced_by_the_triggerers_read_budget_but_never_the_first_or_the_last():
+    async def decisions() -> list[bool]:
+        from airflow_provider_amt import config
+        from airflow_provider_amt.triggers import _stall
+
+        trigger = AmtJobTrigger(7)
+        trigger._options = config.TriggerOptions(0.0, 10.0, 50.0, message_read_rate=100.0, start_rate=0.0)
+        watch = trigger._watch = _stall.LoopWatch()
+        watch.users = 1000  # a read every 1000 / 100 = 10 s per trigger
+        trigger._checkpoint = _checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
+        first = await trigger._may_read(final=False)
+        soon = await trigger._may_read(final=False)
+        last = await trigger._may_read(final=True)
+        watch.users = 10  # few triggers: every poll
+        trigger._read_at = time.monotonic() - 0.2
+        return [first, soon, last, await trigger._may_read(final=False)]
+
+    assert asyncio.run(decisions()) == [True, False, True, True]
+
+
+def test_a_pace_lets_a_burst_through_then_spreads_the_rest_at_its_rate():
+    pace = Pace(rate=10.0, burst=3)
+    delays = [pace.reserve() for _ in range(6)]
+    assert delays[:3] == [0.0, 0.0, 0.0]
+    assert [round(d, 1) for d in delays[3:]] == [0.1, 0.2, 0.3]
+    assert Pace(rate=0).reserve() == 0.0  # 0: no bound
+
+
+def test_thousands_of_triggers_starting_together_read_their_connection_once(monkeypatch, amt_conn):
+    calls: list[str] = []
+    real = hook_module.aget_connection
+
+    async def counting(conn_id: str) -> Any:
+        calls.append(conn_id)
+        await asyncio.sleep(0.05)
+        return await real(conn_id)
+
+    monkeypatch.setattr(hook_module, "aget_connection", counting)
+
+    async def resolve_all() -> set[int]:
+        hooks = [hook_module.AmtAsyncHook(amt_conn) for _ in range(200)]
+        configs = await asyncio.gather(*(hook.get_config() for hook in hooks))
+        return {id(config) for config in configs}
+
+    assert len(asyncio.run(resolve_all())) == 1 and calls == [amt_conn]
+
+
+def test_a_connection_that_cannot_be_read_is_not_kept(monkeypatch):
+    from amt_client import AmtConfigurationError
+
+    async def resolve_twice() -> list[str]:
+        errors = []
+        for _ in range(2):
+            try:
+                await hook_module.AmtAsyncHook("amt_no_such_connection").get_config()
+            except AmtConfigurationError as err:
+                errors.append(str(err))
+        return errors
+
+    errors = asyncio.run(resolve_twice())
+    assert len(errors) == 2 and "amt_no_such_connection" in errors[1]
+
+
+def test_the_cursor_of_a_trigger_keeps_no_messages():
+    """A triggerer holds a cursor per watched job; the worker reports the last messages, not the trigger."""
+    trigger = AmtJobTrigger(7)
+    trigger._cursor.advance([AmtMessage(index=0, text="x" * 1000)])
+    assert trigger._cursor.offset == 1 and trigger._cursor.last == ()
