@@ -66,12 +66,11 @@ def test_the_checkpoint_is_read_after_the_first_poll_and_only_then_are_messages_
 
 def test_message_reads_are_spaced_by_the_triggerers_read_budget_but_never_the_first_or_the_last():
     async def decisions() -> list[bool]:
-        from airflow_provider_amt import config
         from airflow_provider_amt.triggers import _stall
 
         trigger = AmtJobTrigger(7)
-        trigger._options = config.TriggerOptions(0.0, 10.0, 50.0, message_read_rate=100.0, start_rate=0.0)
-        watch = trigger._watch = _stall.LoopWatch()
+        trigger._message_read_rate = 100.0
+        watch = _stall.LoopWatch()
         watch.users = 1000  # a read every 1000 / 100 = 10 s per trigger
         trigger._checkpoint = _checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
         first = await trigger._may_read(final=False)

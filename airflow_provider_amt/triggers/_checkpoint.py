@@ -41,7 +41,7 @@ from typing import Any
 from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
-from airflow_provider_amt.triggers._pacing import Pace
+from airflow_provider_amt.triggers._pacing import Pace, spacing
 from airflow_provider_amt.triggers._stall import LoopWatch
 from airflow_provider_amt.triggers._task_instance import ti_keys
 from amt_client import AmtMessage
@@ -160,9 +160,7 @@ class Checkpoint:
 
     def due_every(self) -> float:
         """Seconds between two saves: the configured interval, longer where the rate bound needs it."""
-        if self.rate <= 0:
-            return self.interval
-        return max(self.interval, self.watch.users / self.rate)
+        return spacing(self.watch.users, self.rate, least=self.interval)
 
     async def save(self, offset: int) -> None:
         """Save ``offset`` unless a saved one is already at or past it (never backwards)."""

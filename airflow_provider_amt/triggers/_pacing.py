@@ -5,6 +5,7 @@ polls in one loop iteration lag the loop by seconds, and 20,000 checkpoint reads
 through the supervisor delay its heartbeat. A :class:`Pace` hands out slots at a rate, with a
 burst, so normal starts (a few a second) never wait and a storm is spread evenly. One pace per
 kind of work per event loop; the rates are ``[amt] start_rate`` and ``[amt] checkpoint_read_rate``.
+Work each trigger repeats (checkpoint saves, message reads) is spread by :func:`spacing` instead.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ class Pace:
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+def spacing(triggers: int, rate: float, least: float = 0.0) -> float:
+    """Seconds between two of one trigger's actions when all ``triggers`` of a triggerer share ``rate``
+    of them a second (0: no bound), never less than ``least``: the checkpoint's saves and the
+    message reads are budgeted this way."""
+    return least if rate <= 0 else max(least, triggers / rate)
 
 
 _PACES: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Pace]] = WeakKeyDictionary()

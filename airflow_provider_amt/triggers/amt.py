@@ -56,8 +56,6 @@ from amt_client import (
 KILL_TIMEOUT = 20.0
 #: on_kill decisions still running after Airflow stopped waiting for them (a strong reference each).
 _KILLS_IN_FLIGHT: set[asyncio.Future[None]] = set()
-#: The options before ``run()`` reads the triggerer's (no bounds; one object for all triggers).
-_NO_BOUNDS = config.TriggerOptions(0.0, 0.0, 0.0, 0.0, 0.0)
 #: Kwargs that triggers serialized by provider 0.1.0 carry and that mean nothing now.
 LEGACY_KWARGS = frozenset({"stream_messages"})
 
@@ -121,10 +119,9 @@ class AmtJobTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: AmtAsyncHook | None = None
         self._checkpoint: _checkpoint.Checkpoint | None = None
-        self._cursor = MessageCursor(self.message_offset, keep=0)
+        self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
         self._read_at: float | None = None  # when messages were last read (None: not yet)
-        self._options = _NO_BOUNDS  # run() reads the triggerer's
-        self._watch: _stall.LoopWatch | None = None
+        self._message_read_rate = 0.0  # run() reads the triggerer's [amt] message_read_rate
 
     @classmethod
     def for_job(
@@ -163,9 +160,10 @@ class AmtJobTrigger(BaseTrigger):
         return self._hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        cursor = self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
-        options = self._options = config.trigger_options()
-        watch = self._watch = _stall.acquire()
+        cursor = self._cursor
+        options = config.trigger_options()
+        self._message_read_rate = options.message_read_rate
+        watch = _stall.acquire()
         checkpoint = self._checkpoint = _checkpoint.Checkpoint(
             self.task_instance,
             self.batch_request_id,
@@ -208,7 +206,11 @@ class AmtJobTrigger(BaseTrigger):
         checkpoint, cursor = self._checkpoint, self._cursor
         if checkpoint is None:
             return True
-        if not final and self._read_at is not None and time.monotonic() - self._read_at < self._read_spacing():
+        if (
+            not final
+            and self._read_at is not None
+            and time.monotonic() - self._read_at < _pacing.spacing(checkpoint.watch.users, self._message_read_rate)
+        ):
             return False
         if not await checkpoint.loaded(final):
             return False
@@ -217,10 +219,6 @@ class AmtJobTrigger(BaseTrigger):
             cursor.offset = checkpoint.floor
         self._read_at = time.monotonic()
         return True
-
-    def _read_spacing(self) -> float:
-        rate, watch = self._options.message_read_rate, self._watch
-        return watch.users / rate if rate > 0 and watch is not None else 0.0
 
     async def _log_page(self, page: Sequence[AmtMessage]) -> None:
         """Log what of a page no copy of this trigger has logged, then let the checkpoint save past it."""

@@ -174,8 +174,7 @@ class JobStore:
             "SELECT idx, text, ts, severity FROM messages WHERE request_id=? AND idx>=? ORDER BY idx LIMIT ?",
             (request_id, offset, limit),
         ).fetchall()
-        total = self.db.execute("SELECT COUNT(*) FROM messages WHERE request_id=?", (request_id,)).fetchone()[0]
-        return rows, total
+        return rows, self.message_count(request_id)
 
     # --- the clock ------------------------------------------------------------------------
 
