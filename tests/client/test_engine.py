@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from amt_client import (
+    Action,
     AmtAuthenticationError,
     AmtCompletionCode,
     AmtConfigurationError,
@@ -23,6 +24,7 @@ from amt_client import (
     AmtResponseError,
     AmtServerUnavailableError,
     AmtValidationError,
+    JobEnding,
     MessageCursor,
     Rules,
     ServerConfig,
@@ -500,3 +502,35 @@ def test_errors_never_carry_the_password_or_the_token():
     with pytest.raises(AmtValidationError) as err:
         echo.run(engine().status(7))
     assert "tok-1" not in str(err.value) and "password *** rejected" in str(err.value)
+
+
+# --- Stop and Kill ---------------------------------------------------------------------------------
+
+
+def _actions(driver: Driver) -> list[str]:
+    return [s.json["action"] for s in driver.sent if s.method == "POST" and s.json and "action" in s.json]
+
+
+def test_ending_a_job_that_has_ended_sends_nothing():
+    driver = Driver(scripted(status_body(4)))
+    ending = driver.run(engine(driver.clock).end(Action.KILL, 7))
+    assert ending == JobEnding(7, Action.KILL, AmtCompletionCode.DONE, sent=False)
+    assert _actions(driver) == [] and "already ended (DONE (4)): no Kill sent" in str(ending)
+
+
+def test_stopping_a_queued_job_reports_del_queue():
+    action_answer = ok({"batchRequestId": 7})
+    driver = Driver(scripted(status_body(1), action_answer, status_body(10)))
+    ending = driver.run(engine(driver.clock).end(Action.STOP, 7))
+    assert ending == JobEnding(7, Action.STOP, AmtCompletionCode.DEL_QUEUE, sent=True)
+    assert _actions(driver) == ["Stop"] and str(ending) == "Stopped AMT batch request 7: completion code DEL_QUEUE (10)"
+
+
+def test_a_kill_waits_for_the_end_code_and_gives_up_after_the_settle_time():
+    driver = Driver(scripted(status_body(2), ok({"batchRequestId": 7}), status_body(2), status_body(2), status_body(3)))
+    ending = driver.run(engine(driver.clock).end(Action.KILL, 7))
+    assert ending.code is AmtCompletionCode.KILLED and ending.sent and driver.sleeps == [0.25, 0.5]
+    stuck = Driver(scripted(status_body(2), ok({"batchRequestId": 7}), status_body(2)))
+    ending = stuck.run(engine(stuck.clock).end(Action.KILL, 7, settle=3.0))
+    assert ending.code is AmtCompletionCode.RUNNING and sum(stuck.sleeps) >= 3.0 and _actions(stuck) == ["Kill"]
+    assert "still RUNNING (2)" in str(ending)

@@ -32,7 +32,7 @@ from amt_client.errors import (
     AmtValidationError,
 )
 from amt_client.policy import MessageCursor, Outcome, Rules, VerdictKind, WatchResult, WatchSettings
-from amt_client.start import Action, StartRequest, TaskType
+from amt_client.start import Action, JobEnding, StartRequest, TaskType
 from amt_client.sync import AmtClient
 
 __version__ = "0.1.0"
@@ -57,6 +57,7 @@ __all__ = [
     "CodeClass",
     "Engine",
     "FieldNames",
+    "JobEnding",
     "JobStatus",
     "MessageCursor",
     "Outcome",

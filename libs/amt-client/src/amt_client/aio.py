@@ -33,7 +33,7 @@ from amt_client.config import ServerConfig
 from amt_client.engine import Engine, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.policy import MessageCursor, WatchResult, WatchSettings
-from amt_client.start import Action, StartOptions, StartRequest
+from amt_client.start import Action, JobEnding, StartOptions, StartRequest
 
 T = TypeVar("T")
 #: May return an awaitable (it is awaited); its result ``False`` stops reading.
@@ -321,6 +321,10 @@ class AsyncAmtClient(ClientBase):
 
     async def stop_job(self, batch_request_id: int) -> int:
         return await self._call(lambda engine: engine.action(Action.STOP, batch_request_id))
+
+    async def end_job(self, action: Action | str, batch_request_id: int) -> JobEnding:
+        """Stop or Kill the job unless it has already ended (``engine.Engine.end``)."""
+        return await self._call(lambda engine: engine.end(Action.of(action), batch_request_id))
 
     async def kill_job(self, batch_request_id: int) -> int:
         return await self._call(lambda engine: engine.action(Action.KILL, batch_request_id))

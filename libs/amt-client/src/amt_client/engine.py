@@ -46,7 +46,7 @@ from amt_client.errors import (
     AmtValidationError,
 )
 from amt_client.policy import JobWatch, MessageCursor, Verdict, VerdictKind, WatchResult, WatchSettings
-from amt_client.start import Action, StartRequest
+from amt_client.start import END_SETTLE_SECONDS, Action, JobEnding, StartRequest
 
 T = TypeVar("T")
 #: The jitter source engines share unless given one: a ``random.Random`` holds 2.5 KB of state, and a
@@ -355,6 +355,27 @@ class Engine:
 
     def action(self, action: Action, batch_request_id: int) -> Steps[int]:
         return self.call(self.contract.action_request(action, batch_request_id))
+
+    def end(self, action: Action, batch_request_id: int, settle: float = END_SETTLE_SECONDS) -> Steps[JobEnding]:
+        """Stop or Kill a job that has not ended yet, then wait up to ``settle`` seconds for its end code.
+
+        A job that has already ended gets nothing (OpCon's behaviour: "already ended" is not an
+        error). The status is read again after the action because the action's answer names the
+        job, not its new state.
+        """
+        action = Action.of(action)
+        before = yield from self.status(batch_request_id)
+        if before.is_terminal:
+            return JobEnding(batch_request_id, action, before.code, sent=False)
+        yield from self.action(action, batch_request_id)
+        waited, pause = 0.0, 0.25
+        while True:
+            after = yield from self.status(batch_request_id)
+            if after.is_terminal or waited >= settle:
+                return JobEnding(batch_request_id, action, after.code, sent=True)
+            yield Sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 2.0)
 
     def find_start(self, task_id: str) -> Steps[list[int] | None]:
         """The batch requests a Start with this GUID task id created (oldest first), or None when the

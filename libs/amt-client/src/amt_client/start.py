@@ -15,6 +15,8 @@ from typing import Any, TypedDict
 from typing_extensions import Unpack
 
 from amt_client import validation
+from amt_client.codes import AmtCompletionCode
+from amt_client.errors import AmtValidationError
 
 
 class TaskType(str, enum.Enum):
@@ -54,6 +56,42 @@ class Action(str, enum.Enum):
     START = "Start"
     STOP = "Stop"
     KILL = "Kill"
+
+    @classmethod
+    def of(cls, value: Action | str) -> Action:
+        """An action from its AMT value or a DAG author's spelling (``"kill"``, ``"Stop"``...)."""
+        if isinstance(value, Action):
+            return value
+        for action in cls:
+            if isinstance(value, str) and value.strip().lower() == action.value.lower():
+                return action
+        raise AmtValidationError(f"unknown AMT action {value!r}: use Start, Stop or Kill.")
+
+
+#: How long a Stop or Kill waits for the job to show its end code before it reports what it sees.
+END_SETTLE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class JobEnding:
+    """What a Stop or Kill did: ``sent`` False means the job had already ended and nothing was sent."""
+
+    batch_request_id: int
+    action: Action
+    code: AmtCompletionCode
+    sent: bool
+
+    def __str__(self) -> str:
+        code = f"{self.code.amt_name} ({int(self.code)})"
+        if not self.sent:
+            return f"AMT batch request {self.batch_request_id} had already ended ({code}): no {self.action.value} sent"
+        if self.code.is_terminal:
+            done = "Stopped" if self.action is Action.STOP else "Killed"
+            return f"{done} AMT batch request {self.batch_request_id}: completion code {code}"
+        return (
+            f"Sent {self.action.value} to AMT batch request {self.batch_request_id}; after "
+            f"{END_SETTLE_SECONDS:g}s it is still {code}"
+        )
 
 
 class StartOptions(TypedDict, total=False):

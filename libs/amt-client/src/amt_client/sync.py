@@ -24,7 +24,7 @@ from amt_client.config import ServerConfig
 from amt_client.engine import Engine, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.policy import MessageCursor, WatchResult, WatchSettings
-from amt_client.start import Action, StartOptions, StartRequest
+from amt_client.start import Action, JobEnding, StartOptions, StartRequest
 
 T = TypeVar("T")
 PageCallback = Callable[[Sequence[AmtMessage]], object]
@@ -235,6 +235,10 @@ class AmtClient(ClientBase):
     def stop_job(self, batch_request_id: int) -> int:
         """Ask AMT to stop the job (a queued job is removed from its queue)."""
         return self._call(lambda engine: engine.action(Action.STOP, batch_request_id))
+
+    def end_job(self, action: Action | str, batch_request_id: int) -> JobEnding:
+        """Stop or Kill the job unless it has already ended; what happened, with its completion code."""
+        return self._call(lambda engine: engine.end(Action.of(action), batch_request_id))
 
     def kill_job(self, batch_request_id: int) -> int:
         """Kill the job at once; it ends with 3 KILLED. Killing an ended job changes nothing."""

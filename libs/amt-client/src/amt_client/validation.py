@@ -225,3 +225,17 @@ def connection_id(value: Any, argument: str = "amt_conn_id") -> str:
     if not isinstance(value, str) or not value.strip():
         raise AmtValidationError(f"{argument} must be the id of an Airflow connection, got {brief(value)}.")
     return value
+
+
+#: The actions that end a job, as DAG authors write them (OpConJobAction's Stop and Kill).
+END_ACTIONS = ("kill", "stop")
+
+
+def end_action(value: Any, argument: str, *, optional: bool = True) -> str | None:
+    """``"kill"`` or ``"stop"`` (any case), or None where ``optional``: what ends an AMT job."""
+    if value is None and optional:
+        return None
+    if isinstance(value, str) and value.strip().lower() in END_ACTIONS:
+        return value.strip().lower()
+    allowed = "'kill', 'stop' or None" if optional else "'kill' or 'stop'"
+    raise AmtValidationError(f"{argument} must be {allowed}, not {brief(value)}.")
