@@ -88,10 +88,18 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {"host": "Batch Server URL", "login": "API user", "password": "Password"},
+                    # port stays visible: Airflow 3.3.2's Test button fails for a connection without
+                    # one (apache/airflow#73298); it must then match the port in the URL
+                    "hidden-fields": ["schema", "extra"],
+                    "relabeling": {
+                        "host": "Batch Server URL",
+                        "port": "Port (as in the URL)",
+                        "login": "API user",
+                        "password": "Password",
+                    },
                     "placeholders": {
                         "host": "https://batchserver.example.com:4004",
+                        "port": "4004",
                         "login": "amtopcon",
                     },
                 },

@@ -2,8 +2,17 @@
 
 Three parts, in order: a job information block (what was started, from the one
 :class:`~amt_client.StartRequest`), the AMT messages (one log record each, at the log level their
-severity maps to, with the AMT timestamp, severity and index as structured fields), and a closing
-block with ``Completion Code : <NAME> (<code>)`` and the outcome. The worker (operators, sensor),
+severity maps to, the text starting with AMT's own time and the message index:
+``AMT 06:33:59.565 [12] text``), and a closing block with ``Completion Code : <NAME> (<code>)``
+and the outcome.
+
+Why the AMT time is in the text and not the record's timestamp, and why the records carry no
+``amt_*`` fields: Airflow's log reader merges the worker's and the triggerer's files *sorted by
+record timestamp*, so AMT's clock (another machine, perhaps another time zone) would move AMT
+lines into the job information block or before the line that started the watch; and the Airflow 3
+UI prints every extra field of a record as ``key=value`` after the text, on every line. The record
+timestamp stays the time Airflow logged the line; the severity is the record's level, so the UI's
+colours and level filter work on it. The worker (operators, sensor),
 the trigger and the log handler all write through these functions, so every path looks the same;
 the log handler also reads the block back (:func:`job_reference`) to know which job a log shows.
 """
@@ -13,25 +22,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_amt import metrics
-from amt_client import AmtCompletionCode, AmtMessage, ServerConfig, StartRequest
+from amt_client import AmtCompletionCode, AmtMessage, JobEnding, ServerConfig, StartRequest
 
 #: A single message longer than this is cut (with a marker saying how much), never dropped.
 MAX_MESSAGE_CHARS = 8000
-_LEVELS = {"ERROR": logging.ERROR, "WARNING": logging.WARNING, "WARN": logging.WARNING}
 CONNECTION_LABEL = "Connection"
 BATCH_REQUEST_ID_LABEL = "Batch Request Id"
 _REFERENCE = re.compile(rf"^({CONNECTION_LABEL}|{BATCH_REQUEST_ID_LABEL})\s*: (\S+)$")
-
-
-def _emit(log: Any, level: int, text: str, **fields: Any) -> None:
-    """Log through structlog (worker) or stdlib logging (triggerer) with structured fields."""
-    if hasattr(log, "bind") or not isinstance(log, logging.Logger):
-        log.log(level, text, **fields) if fields else log.log(level, text)
-    else:
-        log.log(level, text, extra=fields)
 
 
 def _same(text: str) -> str:
@@ -69,7 +70,7 @@ def log_job_information(
         "---------- AMT job log ----------",
     ]
     for line in lines:
-        _emit(log, logging.INFO, redact(line))
+        log.log(logging.INFO, redact(line))
 
 
 def job_reference(text: str) -> tuple[str, str] | None:
@@ -78,32 +79,87 @@ def job_reference(text: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def message_text(message: AmtMessage) -> str:
+#: AMT severities and the log level each becomes; any other severity is logged at INFO and named
+#: in the text, so it is neither lost nor filtered out by a level filter set above INFO.
+_SEVERITY_LEVELS = {
+    "INFO": logging.INFO,
+    "INFORMATION": logging.INFO,
+    "WARNING": logging.WARNING,
+    "WARN": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "FATAL": logging.CRITICAL,
+    "CRITICAL": logging.CRITICAL,
+}
+#: ``AMT 06:33:59.565 [12] text`` / ``AMT 2026-11-20 23:59:59.100 [12] text`` / ``AMT [12] text``.
+_MESSAGE_LINE = re.compile(r"^AMT (?:[^\[\]]* )?\[(\d+)\](?: |$)")
+
+
+def amt_time(timestamp: str | None, today: str | None = None) -> str:
+    """AMT's timestamp, short: ``06:33:59.565`` (its own date when that is not ``today``, an offset
+    when not UTC); as AMT gave it when it is not ISO 8601; ``""`` when there is none."""
+    if not timestamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return "".join(c for c in timestamp if c not in "[]\n\r")[:40]
+    if today is None:
+        today = datetime.now(moment.tzinfo or timezone.utc).date().isoformat()
+    text = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    if moment.date().isoformat() != today:
+        text = f"{moment.date().isoformat()} {text}"
+    offset = moment.utcoffset()
+    if offset is not None and offset.total_seconds():
+        text += moment.strftime("%z")[:3] + ":" + moment.strftime("%z")[3:]
+    return text
+
+
+def message_text(message: AmtMessage, today: str | None = None) -> str:
+    """The text of an AMT message's log line: ``AMT <AMT time> [<index>] <text>``."""
     text = message.text
     if len(text) > MAX_MESSAGE_CHARS:
         cut = len(text) - MAX_MESSAGE_CHARS
         text = f"{text[:MAX_MESSAGE_CHARS]} [... message cut: {cut} more characters]"
-    return f"AMT [{message.index}] {text}"
+    severity = (message.severity or "").strip()
+    if severity and severity.upper() not in _SEVERITY_LEVELS:
+        text = f"{severity}: {text}"
+    when = amt_time(message.timestamp, today)
+    return f"AMT {when} [{message.index}] {text}" if when else f"AMT [{message.index}] {text}"
+
+
+def message_index(event: str) -> int | None:
+    """The AMT message index of a log line :func:`message_text` wrote, else None."""
+    match = _MESSAGE_LINE.match(event)
+    return int(match.group(1)) if match else None
+
+
+def message_level(message: AmtMessage) -> int:
+    return _SEVERITY_LEVELS.get((message.severity or "").strip().upper(), logging.INFO)
 
 
 def log_messages(log: Any, messages: Iterable[AmtMessage], redact: Callable[[str], str] = _same) -> None:
+    """One record per message, at its severity's level; no extra fields (see the module docstring)."""
     logged = 0
+    today = datetime.now(timezone.utc).date().isoformat()
     for message in messages:
         logged += 1
-        level = _LEVELS.get((message.severity or "").upper(), logging.INFO)
-        _emit(
-            log,
-            level,
-            redact(message_text(message)),
-            amt_index=message.index,
-            amt_timestamp=message.timestamp,
-            amt_severity=message.severity,
-        )
+        log.log(message_level(message), redact(message_text(message, today)))
     metrics.messages_logged(logged)
 
 
 def log_completion(log: Any, code: AmtCompletionCode, outcome: str) -> None:
     level = logging.INFO if outcome == "success" else logging.WARNING
-    _emit(log, level, "---------- AMT completion ----------")
-    _emit(log, level, f"Completion Code : {code.amt_name} ({int(code)})", amt_completion_code=int(code))
-    _emit(log, level, f"Outcome         : {outcome} ({code.description})")
+    log.log(level, "---------- AMT completion ----------")
+    log.log(level, f"Completion Code : {code.amt_name} ({int(code)})")
+    log.log(level, f"Outcome         : {outcome} ({code.description})")
+
+
+def log_ending(log: Any, ending: JobEnding, reason: str | None = None) -> None:
+    """What a Stop or Kill did, with the completion code (or "had already ended"), and its metric."""
+    text = f"{ending} ({reason})" if reason else str(ending)
+    if ending.sent:
+        metrics.kill_sent(ending.action.value.lower())
+        log.log(logging.WARNING, text)
+    else:
+        metrics.kill_skipped("already_ended")
+        log.log(logging.INFO, text)

@@ -11,9 +11,9 @@ for the backends that keep tags):
 * ``amt.messages_logged``: AMT job messages written to task logs.
 * ``amt.checkpoint.read`` / ``amt.checkpoint.write``: the trigger's message-cursor round trips
   through the triggerer's supervisor (``[amt] checkpoint_rate`` bounds them).
-* ``amt.kill.sent`` / ``amt.kill.skipped`` [reason]: Kills sent to AMT, and Kills not sent because
-  the task was still deferred (the trigger only moved), the job had already ended, or
-  ``cancel_on_kill`` is off.
+* ``amt.kill.sent`` [action] / ``amt.kill.skipped`` [reason]: Kills and Stops sent to AMT
+  (``action`` ``kill`` or ``stop``), and the ones not sent because the task was still deferred (the
+  trigger only moved), the job had already ended, or ``on_kill_action`` is None.
 
 A metric never fails a task: without a metrics backend, or on any error, nothing is recorded.
 """
@@ -65,8 +65,8 @@ def checkpoint(kind: str) -> None:
     incr(f"checkpoint.{kind}")
 
 
-def kill_sent() -> None:
-    incr("kill.sent")
+def kill_sent(action: str = "kill") -> None:
+    incr("kill.sent", tags={"action": action})
 
 
 def kill_skipped(reason: str) -> None:

@@ -24,7 +24,7 @@ from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import AirflowSkipException, trigger_on_kill_supported
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtHook
-from airflow_provider_amt.joblog import log_completion, log_messages
+from airflow_provider_amt.joblog import log_completion, log_ending, log_messages
 from airflow_provider_amt.triggers import _checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
@@ -33,6 +33,7 @@ from amt_client import (
     AmtJobFailedError,
     AmtMessage,
     AmtValidationError,
+    JobStatus,
     MessageCursor,
     Outcome,
     Rules,
@@ -83,6 +84,11 @@ class AmtJobWatcher:
     skip_on_skipped_by_ops: bool
     outage_grace_period: float
     undefined_grace_period: float
+    #: What killing the task sends to the AMT job: "kill", "stop" or None (operators: "kill",
+    #: the sensor: None). The deferred task's trigger carries it too.
+    on_kill_action: str | None = None
+    #: The batch request this task watches once it knows it (for ``on_kill`` on the worker).
+    _watched_id: int | None = None
 
     def _init_watch(
         self,
@@ -117,13 +123,13 @@ class AmtJobWatcher:
 
     # --- waiting: in the triggerer, or here ---------------------------------------------------------
 
-    def _trigger(self, job: WatchedJob, poll_interval: float, cancel_on_kill: bool) -> AmtJobTrigger:
+    def _trigger(self, job: WatchedJob, poll_interval: float) -> AmtJobTrigger:
         return AmtJobTrigger.for_job(
             job.batch_request_id,
             self.amt_conn_id,
             self._watch_settings(poll_interval, job.deadline),
             message_offset=job.cursor.offset,
-            cancel_on_kill=cancel_on_kill,
+            on_kill_action=self.on_kill_action,
         )
 
     def _check_trigger_kwargs(self, trigger: AmtJobTrigger) -> None:
@@ -135,20 +141,34 @@ class AmtJobWatcher:
         except (TypeError, ValueError) as err:
             raise AmtValidationError(f"the AMT trigger arguments are not plain JSON ({err}): {kwargs!r}") from None
 
-    def _defer_watch(self, context: Any, job: WatchedJob, poll_interval: float, cancel_on_kill: bool) -> NoReturn:
+    def _defer_watch(
+        self, context: Any, job: WatchedJob, poll_interval: float, status: JobStatus | None = None
+    ) -> NoReturn:
+        """Log the messages the job has written so far, then hand the watch to the triggerer.
+
+        Logging them here first puts a job's first lines in the task log at once: a trigger starts
+        a second or two after the deferral (the triggerer picks new triggers up about once a second)
+        and may wait for its checkpoint read. Skipped when ``status`` says there are none yet; a
+        failed read is left to the trigger.
+        """
+        if status is None or status.message_count is None or status.message_count > job.cursor.offset:
+            try:
+                self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
+            except AmtError as err:
+                self.log.warning("Could not read AMT messages before deferring (the trigger will): %s", err)
         _checkpoint.seed(context["ti"], job.batch_request_id, job.cursor.offset)
-        if cancel_on_kill and not trigger_on_kill_supported():
+        if self.on_kill_action is not None and not trigger_on_kill_supported():
             self.log.warning(
                 "This Airflow does not tell a deferred trigger that its task was killed (Airflow 3.3+ does): "
                 "marking this task failed or clearing it while it is deferred leaves AMT batch request %s "
-                "running. Use deferrable=False where a kill must reach AMT.",
+                "running. Use deferrable=False where on_kill_action must reach AMT.",
                 job.batch_request_id,
             )
         timeout = None
         if job.deadline is not None:
             timeout = timedelta(seconds=max(0.0, job.deadline - time.time())) + DEFERRAL_TIMEOUT_PADDING
         self.defer(
-            trigger=self._trigger(job, poll_interval, cancel_on_kill),
+            trigger=self._trigger(job, poll_interval),
             method_name="execute_complete",
             kwargs={"deadline": job.deadline},
             timeout=timeout,
@@ -156,12 +176,27 @@ class AmtJobWatcher:
 
     def _wait_on_worker(self, job: WatchedJob, poll_interval: float) -> WatchResult:
         """The non-deferrable wait: the same polling loop as the trigger, streaming messages into the log."""
+        self._watched_id = job.batch_request_id
         return self.hook.watch_job(
             job.batch_request_id, job.cursor, self._watch_settings(poll_interval, job.deadline), self._log_page
         )
 
     def _log_page(self, page: Sequence[AmtMessage]) -> None:
         log_messages(self.log, page, self.hook.redactor())
+
+    # --- ending the AMT job ----------------------------------------------------------------------------
+
+    def _end(self, action: str, batch_request_id: int, reason: str) -> None:
+        """Stop or Kill the job unless it has ended; log what happened and its completion code."""
+        try:
+            log_ending(self.log, self.hook.end_job(action, batch_request_id), reason)
+        except AmtError as err:
+            self.log.error("Could not %s AMT batch request %s (%s): %s", action, batch_request_id, reason, err)
+
+    def on_kill(self) -> None:
+        """The task was killed while it waited on the worker: send ``on_kill_action`` to the job."""
+        if self._watched_id is not None and self.on_kill_action is not None:
+            self._end(self.on_kill_action, self._watched_id, "the task was killed")
 
     # --- ending the task ------------------------------------------------------------------------------
 

@@ -294,13 +294,17 @@ def run_variant(
 
 def _logged_indexes(sink: Path) -> dict[int, list[int]]:
     """Per job (its ``map_index`` in the bound log context), the AMT message indexes it logged."""
+    from airflow_provider_amt.joblog import message_index
+
     logged: dict[int, list[int]] = {}
     with sink.open("rb") as f:
         for line in f:
-            if b'"amt_index"' not in line:
+            if b'"AMT ' not in line:
                 continue
             record = json.loads(line)
-            logged.setdefault(int(record["map_index"]), []).append(int(record["amt_index"]))
+            index = message_index(str(record.get("event", "")))
+            if index is not None:
+                logged.setdefault(int(record["map_index"]), []).append(index)
     return logged
 
 

@@ -277,14 +277,16 @@ class Outcome:
 
 async def _watch(request_id: int, logged: list[int], offset: int = 0) -> dict[str, Any]:
     """One real AmtJobTrigger; the indexes it logs are recorded (what the task log would show)."""
+    from airflow_provider_amt.joblog import message_index
     from airflow_provider_amt.triggers.amt import AmtJobTrigger
 
     trigger = AmtJobTrigger(request_id, poll_interval=0.5, initial_interval=0.1, message_offset=offset)
 
     class Log:
         def log(self, level: int, text: str, *args: Any, **fields: Any) -> None:
-            if text.startswith("AMT ["):
-                logged.append(int(text[5 : text.index("]")]))
+            index = message_index(text)
+            if index is not None:
+                logged.append(index)
 
         def __getattr__(self, name: str) -> Any:
             return lambda *args, **kwargs: None

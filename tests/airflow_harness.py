@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -17,13 +18,37 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from airflow_provider_amt.joblog import message_index
+
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+#: An AMT message line's start in printed log output (``AMT 06:33:59.565 [12] ``), for regexes.
+AMT_LINE = r"AMT (?:[^\[\]\n]* )?\[{index}\] "
+#: The same, capturing the index.
+AMT_INDEX = AMT_LINE.format(index=r"(\d+)")
+
+
+def amt_line_count(output: str, index: int, text: str) -> int:
+    """How often AMT message ``index`` with ``text`` is in a log output (``AMT <time> [<index>] <text>``)."""
+    return len(re.findall(AMT_LINE.format(index=index) + rf"{re.escape(text)}(?:\n|$|\x1b|\s)", output))
+
+
+def live_delays(seen: dict[int, tuple[float, str, bool]], messages: list[Any]) -> dict[int, float]:
+    """Seconds from AMT writing each message (its timestamp) to a log reader first seeing it."""
+    delays = {}
+    for message in messages:
+        if message.index in seen and message.timestamp:
+            written = datetime.fromisoformat(message.timestamp.replace("Z", "+00:00")).timestamp()
+            delays[message.index] = seen[message.index][0] - written
+    return delays
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -144,6 +169,7 @@ class AirflowCluster:
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
                 "AIRFLOW__CORE__PARALLELISM": "8",
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection form's Test button
                 "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "airflow_provider_amt.log.config.LOGGING_CONFIG",
             }
         )
@@ -257,14 +283,40 @@ class AirflowCluster:
         for path in self.log_files(dag_id, run_id, task_id, try_number):
             for line in path.read_text(errors="replace").splitlines():
                 record = json.loads(line) if line.startswith("{") else {}
-                if str(record.get("event", "")).startswith("AMT ["):
-                    indexes.append(record["amt_index"])
+                index = message_index(str(record.get("event", "")))
+                if index is not None:
+                    indexes.append(index)
         return indexes
 
     def amt_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> tuple[list[str], list[int]]:
         """A try's log as the UI reads it (REST, every file merged): its events, and the AMT indexes."""
         events = [str(line.get("event", "")) for line in self.task_log(dag_id, run_id, task_id, try_number)]
-        return events, [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
+        return events, [i for i in map(message_index, events) if i is not None]
+
+    def watch_live_log(
+        self, dag_id: str, run_id: str, task_id: str, timeout: float = 120, every: float = 0.2
+    ) -> dict[int, tuple[float, str, bool]]:
+        """Read a try's log as the UI does (REST) every ``every`` seconds until the task ends: for each
+        AMT message index, when (epoch seconds) a reader first saw it, the task's state then (read
+        just before that log read: ``running`` before it deferred, ``deferred`` while it waits), and
+        whether the trigger logged it (else the worker did)."""
+        seen: dict[int, tuple[float, str, bool]] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.task_instance(dag_id, run_id, task_id).get("state")
+            try:
+                lines = self.task_log(dag_id, run_id, task_id)
+            except AssertionError:  # no log yet
+                lines = []
+            now = time.time()
+            for line in lines:
+                index = message_index(str(line.get("event", "")))
+                if index is not None:
+                    seen.setdefault(index, (now, str(state), "Trigger" in str(line.get("logger", ""))))
+            if state in ("success", "failed", "upstream_failed", "skipped"):
+                return seen
+            time.sleep(every)
+        raise AssertionError(f"{dag_id}.{task_id} did not end within {timeout}s")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
         body = self.api(

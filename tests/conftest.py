@@ -144,7 +144,8 @@ def cluster(tmp_path_factory, cluster_emulator):
     home.migrate()
     with AirflowCluster(home) as running:
         dags = ("amt_cluster_kill", "amt_cluster_kill_sync", "amt_cluster_restart", "amt_cluster_retry")
-        for dag_id in (*dags, "amt_cluster_unclear_start", "amt_cluster_unclear_start_nolookup"):
+        more = ("amt_cluster_unclear_start", "amt_cluster_unclear_start_nolookup", "amt_cluster_actions")
+        for dag_id in (*dags, *more, "amt_cluster_kill_policy", "amt_cluster_live"):
             running.wait_for_dag(dag_id)
         yield running
 

@@ -16,8 +16,9 @@ import pytest
 
 from airflow_provider_amt.codes import AmtCompletionCode
 from airflow_provider_amt.hooks.amt import AmtHook
+from airflow_provider_amt.joblog import message_index
 from amt_client import AmtClient
-from tests.airflow_harness import AirflowCluster
+from tests.airflow_harness import AirflowCluster, live_delays
 from tests.airflow_harness import last_seq as _last_seq
 from tests.airflow_harness import wait_until as _wait
 
@@ -103,7 +104,7 @@ def _file_indexes(cluster, dag_id, run_id, try_number=1):
 def _assert_jors(events, indexes, total, code_line):
     assert indexes == list(range(total)), f"messages not exactly once / in order: {indexes}"
     info = events.index("---------- AMT job information ----------")
-    first = next(i for i, e in enumerate(events) if e.startswith("AMT [0]"))
+    first = next(i for i, e in enumerate(events) if message_index(e) == 0)
     completion = events.index(code_line)
     assert info < first < completion
     assert any(e.startswith("Batch Request Id  : ") for e in events[info:first])
@@ -207,3 +208,104 @@ def test_a_retry_that_cannot_confirm_a_start_fails_without_sending_another(clust
     assert len(_starts_of(cluster_emulator, since)) == 1
     second = _events(cluster, "amt_cluster_unclear_start_nolookup", run_id, 2)
     assert "AmtUnconfirmedStartError" in second and "Nothing was sent" in second
+
+
+def _actions_sent(emulator, since_seq: int) -> list[tuple[str, int]]:
+    """Every Stop and Kill that reached the emulator after ``since_seq``: (action, batch request id)."""
+    return [
+        (e["action"], json.loads(e["detail"])["batchRequestId"])
+        for e in emulator.requests("OpConJobAction")
+        if e["seq"] > since_seq and e["action"] in ("Stop", "Kill")
+    ]
+
+
+def _log_text(cluster, dag_id: str, run_id: str, task_id: str) -> str:
+    return "\n".join(str(line.get("event", "")) for line in cluster.task_log(dag_id, run_id, task_id))
+
+
+def test_stop_and_kill_as_dag_tasks(cluster, cluster_emulator, amt):
+    """Queued job stopped → 10 DEL_QUEUE; running job killed → 3 KILLED; ended job: nothing sent."""
+    since = _last_seq(cluster_emulator)
+    dag_id = "amt_cluster_actions"
+    run_id = cluster.trigger(dag_id)
+    ti = cluster.wait_for_state(dag_id, run_id, "kill_ended", {"success", "failed", "upstream_failed"}, timeout=150)
+    assert ti["state"] == "success", {t: cluster.task_instance(dag_id, run_id, t)["state"] for t in ("stop_queued",)}
+    hold = cluster.home.xcom(dag_id, "hold", key="batch_request_id", run_id=run_id)
+    queued = cluster.home.xcom(dag_id, "queued", key="batch_request_id", run_id=run_id)
+    results = {
+        task: cluster.home.xcom(dag_id, task, run_id=run_id) for task in ("stop_queued", "kill_running", "kill_ended")
+    }
+    assert results == {
+        "stop_queued": {"batch_request_id": queued, "completion_code": 10, "status": "DEL_QUEUE"},
+        "kill_running": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED"},
+        "kill_ended": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED"},
+    }
+    assert _actions_sent(cluster_emulator, since) == [("Stop", queued), ("Kill", hold)]  # none for the ended job
+    assert f"Stopped AMT batch request {queued}: completion code DEL_QUEUE (10)" in _log_text(
+        cluster, dag_id, run_id, "stop_queued"
+    )
+    assert f"Killed AMT batch request {hold}: completion code KILLED (3)" in _log_text(
+        cluster, dag_id, run_id, "kill_running"
+    )
+    assert f"AMT batch request {hold} had already ended (KILLED (3)): no Kill sent" in _log_text(
+        cluster, dag_id, run_id, "kill_ended"
+    )
+
+
+def test_the_kill_policy_decides_what_marking_a_task_failed_sends_to_amt(cluster, cluster_emulator, amt):
+    """on_kill_action "kill" (default), "stop", None; deferred and on the worker; the sensor (None)."""
+    dag_id = "amt_cluster_kill_policy"
+    waiting = {"kill": "deferred", "stop": "deferred", "keep": "deferred", "stop_sync": "running", "sensor": "deferred"}
+    since = _last_seq(cluster_emulator)
+    run_id = cluster.trigger(dag_id)
+    ids: dict[str, int] = {}
+    try:
+        for task, state in waiting.items():
+            cluster.wait_for_state(dag_id, run_id, task, {state}, timeout=90)
+            source = "start" if task == "sensor" else task
+            ids[task] = _wait(
+                lambda s=source: cluster.home.xcom(dag_id, s, key="batch_request_id", run_id=run_id), 30, f"{task}'s id"
+            )
+            _wait(lambda t=task: amt.get_job_status(ids[t]).code == AmtCompletionCode.RUNNING, 20, f"{task}'s job")
+        time.sleep(2)  # stop_sync is polling on the worker now
+        for task in waiting:
+            cluster.set_task_state(dag_id, run_id, task, "failed")
+        for task in ("kill", "stop", "stop_sync"):
+            _wait(lambda t=task: amt.get_job_status(ids[t]).code.is_terminal, 40, f"{task}'s job to end")
+        for task in ("keep", "sensor"):
+            line = f"on_kill_action is None: AMT batch request {ids[task]} keeps running"
+            _wait(lambda t=task, line=line: line in _log_text(cluster, dag_id, run_id, t), 40, f"{task}: {line}")
+        sent = _actions_sent(cluster_emulator, since)
+        assert sorted(sent) == sorted([("Kill", ids["kill"]), ("Stop", ids["stop"]), ("Stop", ids["stop_sync"])])
+        assert amt.get_job_status(ids["keep"]).code == AmtCompletionCode.RUNNING
+        assert amt.get_job_status(ids["sensor"]).code == AmtCompletionCode.RUNNING
+        assert f"Killed AMT batch request {ids['kill']}" in _log_text(cluster, dag_id, run_id, "kill")
+        assert f"Stopped AMT batch request {ids['stop']}" in _log_text(cluster, dag_id, run_id, "stop")
+    finally:
+        for request_id in ids.values():
+            amt.kill_job(request_id)
+
+
+def test_the_first_message_is_live_in_the_ui_log_within_seconds(cluster, cluster_emulator, amt):
+    """The live-latency figure's behaviour (bench/live_latency.py measures it): a job writing a message
+    every 0.5 s; the first one is in the REST log (as the UI reads it) while the task is still deferred,
+    and soon: the bound is 2 s p95, checked here with a generous margin for a loaded CI machine."""
+    dag_id = "amt_cluster_live"
+    run_id = cluster.trigger(dag_id)
+    seen = cluster.watch_live_log(dag_id, run_id, "job", timeout=90)
+    assert cluster.task_instance(dag_id, run_id, "job")["state"] == "success"
+    request_id = cluster.home.xcom(dag_id, "job", key="batch_request_id", run_id=run_id)
+    messages = amt.get_messages(request_id)
+    delays = live_delays(seen, messages)
+    # live: seen before the task came back from the triggerer (the worker logs what is there when it
+    # defers, the trigger the rest), and soon
+    assert seen[0][1] in ("running", "deferred"), seen[0]
+    assert delays[0] < 6.0, delays
+    # the trigger logs the rest while the task is deferred; once it has read its checkpoint (the first
+    # read on a fresh triggerer boots its in-process API: seconds), within a poll interval (2 s, 15 %
+    # jitter) plus the log reads' own spacing
+    by_trigger = sorted(i for i, (_, state, trigger) in seen.items() if trigger and state == "deferred")
+    assert len(by_trigger) >= 8, seen
+    first_read = seen[by_trigger[0]][0]
+    later = [delays[i] for i in by_trigger if seen[i][0] > first_read]
+    assert later and max(later) < 2.3 + 2.0, delays

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_amt.codes import AmtCompletionCode
-from tests.airflow_harness import ROOT, AirflowHome
+from tests.airflow_harness import AMT_INDEX, AMT_LINE, ROOT, AirflowHome, amt_line_count
 
 pytestmark = pytest.mark.airflow_e2e
 
@@ -39,7 +39,7 @@ def test_every_example_dag_imports_without_errors():
 
     bag = DagBag(dag_folder=str(ROOT / "example_dags"))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"amt_report", "amt_failure_handling", "amt_fire_and_forget"}
+    assert set(bag.dag_ids) == {"amt_report", "amt_failure_handling", "amt_fire_and_forget", "amt_deadline"}
 
 
 def test_example_report_runs_with_taskvalues_and_script_parameters(examples, emulator, amt_conn):
@@ -58,7 +58,7 @@ def test_example_report_runs_with_taskvalues_and_script_parameters(examples, emu
     )
     # every AMT message is in the task log output, once
     for index, text in enumerate(texts):
-        assert result.stdout.count(f"AMT [{index}] {text}") == 1, text
+        assert amt_line_count(result.stdout, index, text) == 1, text
     assert "Completion Code : DONE (4)" in result.stdout
 
 
@@ -78,6 +78,18 @@ def test_example_fire_and_forget_then_sensor(examples):
     started = examples.xcom("amt_fire_and_forget", "start_report")
     assert started["completion_code"] in (1, 2)  # returned at once, not waited for
     assert "Completion Code : DONE (4)" in result.stdout
+
+
+def test_example_deadline_stops_the_job_that_still_runs(examples):
+    result = examples.dags_test("amt_deadline")
+    states = examples.task_states("amt_deadline")
+    assert states == {"start_load": "success", "wait_until_deadline": "skipped", "stop_at_deadline": "success"}, (
+        result.stdout[-3000:]
+    )
+    started = examples.xcom("amt_deadline", "start_load")["batch_request_id"]
+    stopped = examples.xcom("amt_deadline", "stop_at_deadline")
+    assert stopped == {"batch_request_id": started, "completion_code": 3, "status": "KILLED"}
+    assert f"Stopped AMT batch request {started}: completion code KILLED (3)" in result.stdout
 
 
 OUTCOMES = {
@@ -107,7 +119,7 @@ def test_success_with_values_intact(outcomes, scenarios, emulator, amt_conn):
     for i, value in enumerate(VALUES, start=1):
         assert f"TaskValue {i}: {value}" in texts
     for index, text in enumerate(texts):
-        assert stdout.count(f"AMT [{index}] {text}") == 1, text  # every message in the log, once
+        assert amt_line_count(stdout, index, text) == 1, text  # every message in the log, once
     script = scenarios.xcom(dag_id, "script_done")
     assert "Parameter TEXT = <&>\"'=" in _job_messages(emulator, script["batch_request_id"])
 
@@ -133,9 +145,10 @@ def test_severity_sets_the_log_level(outcomes):
     import re
 
     _, _, stdout = outcomes
-    assert re.search(r"\[error\s*\] AMT \[\d+\] Error: division by zero", stdout)
-    assert re.search(r"\[warning\s*\] AMT \[\d+\] Input file .*INPUT.DAT is empty", stdout)
-    assert re.search(r"\[info\s*\] AMT \[0\] Started Rev", stdout)
+    any_index = AMT_LINE.format(index=r"\d+")
+    assert re.search(r"\[error\s*\] " + any_index + "Error: division by zero", stdout)
+    assert re.search(r"\[warning\s*\] " + any_index + "Input file .*INPUT.DAT is empty", stdout)
+    assert re.search(r"\[info\s*\] " + AMT_LINE.format(index=0) + "Started Rev", stdout)
 
 
 def test_failure_messages_quote_the_jobs_last_messages(outcomes):
@@ -180,7 +193,7 @@ def test_fifty_thousand_messages_all_reach_the_task_log_once(scenarios, amt_conn
         # each task's lines sit between its "Batch Request Id" line and its completion block
         start = result.stdout.index(f"Batch Request Id  : {request_id}")
         end = result.stdout.index("Completion Code : DONE (4)", start)
-        indexes = [int(i) for i in re.findall(r"AMT \[(\d+)\] ", result.stdout[start:end])]
+        indexes = [int(i) for i in re.findall(AMT_INDEX, result.stdout[start:end])]
         assert indexes == list(range(50_002)), (task_id, len(indexes))
 
 

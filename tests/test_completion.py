@@ -28,7 +28,9 @@ from amt_client import (
     AmtJobFailedError,
     AmtNotFoundError,
     AmtResponseError,
+    AmtValidationError,
 )
+from tests.airflow_harness import AMT_INDEX
 from tests.conftest import FAST_RETRIES
 
 Code = AmtCompletionCode
@@ -64,7 +66,7 @@ def trigger_for(request_id: int, **kwargs: Any) -> AmtJobTrigger:
 
 def logged_indexes(output: str) -> list[int]:
     """The AMT message indexes in the order the trigger logged them (Airflow's console log format)."""
-    return [int(index) for index in re.findall(r"AMT \[(\d+)\]", output)]
+    return [int(index) for index in re.findall(AMT_INDEX, output)]
 
 
 def test_the_trigger_logs_every_message_once_in_order_and_reports_the_offset(amt, capsys):
@@ -134,12 +136,23 @@ def test_an_outage_longer_than_the_grace_period_ends_the_trigger_with_an_error(a
     amt.kill_job(request_id)
 
 
-@pytest.mark.parametrize("cancel_on_kill", [True, False])
-def test_on_kill_kills_the_job_only_when_the_task_owns_it(amt, cancel_on_kill):
+@pytest.mark.parametrize(
+    ("kwargs", "sent"),
+    [
+        ({}, "Kill"),
+        ({"on_kill_action": "stop"}, "Stop"),
+        ({"on_kill_action": None}, None),
+        ({"cancel_on_kill": False}, None),  # a trigger serialized by 0.2
+    ],
+)
+def test_on_kill_sends_the_kill_policy_only_when_the_task_owns_it(amt, emulator, kwargs, sent):
     request_id = start(amt, "LONGRUNNINGREPORT")
     wait_for(amt, request_id, {Code.RUNNING})
-    asyncio.run(trigger_for(request_id, cancel_on_kill=cancel_on_kill).on_kill())
-    assert amt.get_job_status(request_id).code is (Code.KILLED if cancel_on_kill else Code.RUNNING)
+    since = max((e["seq"] for e in emulator.requests()), default=0)
+    asyncio.run(trigger_for(request_id, **kwargs).on_kill())
+    actions = [e["action"] for e in emulator.requests("OpConJobAction") if e["seq"] > since]
+    assert actions == ([sent] if sent else [])
+    assert amt.get_job_status(request_id).code is (Code.KILLED if sent else Code.RUNNING)
     amt.kill_job(request_id)
 
 
@@ -478,15 +491,33 @@ def test_the_frameworks_deferral_failure_path_kills_the_job(amt):
     assert amt.get_job_status(request_id).code is Code.KILLED
 
 
-@pytest.mark.parametrize("cancel_on_kill", [True, False])
-def test_on_kill_on_the_worker_follows_cancel_on_kill(amt, cancel_on_kill):
+@pytest.mark.parametrize(
+    ("kwargs", "ended"),
+    [
+        ({}, True),
+        ({"on_kill_action": "stop"}, True),
+        ({"on_kill_action": None}, False),
+        ({"cancel_on_kill": False}, False),
+    ],
+)
+def test_on_kill_on_the_worker_follows_on_kill_action(amt, kwargs, ended):
     request_id = start(amt, "LONGRUNNINGREPORT")
     wait_for(amt, request_id, {Code.RUNNING})
-    op = operator(cancel_on_kill=cancel_on_kill)
-    op._running_id = request_id  # what execute() records once the job is started
+    op = operator(**kwargs)
+    op._watched_id = request_id  # what execute() records once the job is started
     op.on_kill()
-    assert amt.get_job_status(request_id).code is (Code.KILLED if cancel_on_kill else Code.RUNNING)
+    assert amt.get_job_status(request_id).code is (Code.KILLED if ended else Code.RUNNING)
     amt.kill_job(request_id)
+
+
+def test_the_kill_policy_is_checked_when_the_dag_is_parsed():
+    with pytest.raises(AmtValidationError, match="on_kill_action must be 'kill', 'stop' or None, not 'terminate'"):
+        operator(on_kill_action="terminate")
+    with pytest.raises(AmtValidationError, match="contradict each other"):
+        operator(cancel_on_kill=False, on_kill_action="stop")
+    assert operator(on_kill_action="STOP").on_kill_action == "stop" and operator().cancel_on_kill
+    with pytest.raises(AmtValidationError, match="on_kill_action"):
+        AmtJobSensor(task_id="watch", batch_request_id=5, on_kill_action=True)
 
 
 # --- the sensor's ------------------------------------------------------------------------------------
@@ -522,7 +553,7 @@ def test_deferring_says_once_where_airflow_cannot_tell_the_trigger_of_a_kill(mon
     op = operator(deferrable=True)
     ti = TaskInstance()
     with caplog.at_level("WARNING"), pytest.raises(task_deferred):
-        op._defer_watch({"ti": ti}, WatchedJob(7, "batch job DEMO2/REPORTTEST01", MessageCursor(2)), 1.0, True)
+        op._defer_watch({"ti": ti}, WatchedJob(7, "batch job DEMO2/REPORTTEST01", MessageCursor(2)), 1.0)
     assert ti.xcom["amt_message_cursor"] == {"batch_request_id": 7, "offset": 2}  # the trigger's first checkpoint
     # the task logger is structlog's (stdout) on 3.1+, stdlib logging on 3.0 (caplog, and a copy on stdout)
     printed, records = capsys.readouterr().out, "\n".join(r.getMessage() for r in caplog.records)

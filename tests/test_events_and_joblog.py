@@ -7,7 +7,15 @@ import logging
 import pytest
 
 from airflow_provider_amt.events import AmtTriggerEvent, read_event
-from airflow_provider_amt.joblog import MAX_MESSAGE_CHARS, job_reference, log_job_information, message_text
+from airflow_provider_amt.joblog import (
+    MAX_MESSAGE_CHARS,
+    amt_time,
+    job_reference,
+    log_job_information,
+    log_messages,
+    message_index,
+    message_text,
+)
 from amt_client import (
     AmtCompletionCode,
     AmtMessage,
@@ -75,6 +83,56 @@ def test_every_ending_becomes_an_event_that_reads_back_the_same(kind, code, stat
 def test_huge_messages_are_cut_with_a_marker_not_dropped():
     text = message_text(AmtMessage(index=4, text="x" * (MAX_MESSAGE_CHARS + 1234)))
     assert text.startswith("AMT [4] xxx") and text.endswith("[... message cut: 1234 more characters]")
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "shown"),
+    [
+        ("2026-11-21T06:33:59.565Z", "06:33:59.565"),  # today, UTC: the time alone
+        ("2026-11-21T06:33:59Z", "06:33:59.000"),
+        ("2026-11-20T23:59:59.100Z", "2026-11-20 23:59:59.100"),  # another day: with its date
+        ("2026-11-21T07:33:59.565+01:00", "07:33:59.565+01:00"),  # not UTC: with its offset
+        ("2026-11-21T06:33:59.565", "06:33:59.565"),  # no zone: as AMT wrote it
+        ("21.11.2026 06:33:59", "21.11.2026 06:33:59"),  # not ISO 8601: verbatim
+        ("odd [x]", "odd x"),  # never anything that could be read as the index
+        (None, ""),
+        ("", ""),
+    ],
+)
+def test_amt_time_is_short_and_never_invented(timestamp, shown):
+    assert amt_time(timestamp, today="2026-11-21") == shown
+
+
+def test_a_message_line_starts_with_amt_time_and_index_and_reads_back():
+    message = AmtMessage(index=12, text="Chatty line 12", timestamp="2026-11-21T06:33:59.565Z", severity="INFO")
+    line = message_text(message, today="2026-11-21")
+    assert line == "AMT 06:33:59.565 [12] Chatty line 12"
+    assert message_index(line) == 12
+    other_day = message_text(message, today="2026-11-22")
+    assert other_day == "AMT 2026-11-21 06:33:59.565 [12] Chatty line 12" and message_index(other_day) == 12
+    assert message_index(message_text(AmtMessage(index=3, text=""))) == 3
+    for not_amt in ("AMT accepted the request: batch request id 3", "Completion Code : DONE (4)", "AMT[3] x"):
+        assert message_index(not_amt) is None
+
+
+def test_severities_become_levels_and_records_carry_no_fields(caplog):
+    messages = [
+        AmtMessage(0, "fine", "2026-11-21T06:33:59.565Z", "INFO"),
+        AmtMessage(1, "careful", "2026-11-21T06:34:00.000Z", "Warn"),
+        AmtMessage(2, "broken", "2026-11-21T06:34:01.000Z", "ERROR"),
+        AmtMessage(3, "dead", "2026-11-21T06:34:02.000Z", "FATAL"),
+        AmtMessage(4, "who knows", "2026-11-21T06:34:03.000Z", "NOTICE"),
+        AmtMessage(5, "bare"),
+    ]
+    logger = logging.getLogger("test.joblog.levels")
+    with caplog.at_level(logging.INFO, logger="test.joblog.levels"):
+        log_messages(logger, messages)
+    levels = [r.levelname for r in caplog.records]
+    assert levels == ["INFO", "WARNING", "ERROR", "CRITICAL", "INFO", "INFO"]
+    texts = [r.getMessage() for r in caplog.records]
+    assert [message_index(t) for t in texts] == [0, 1, 2, 3, 4, 5]
+    assert "NOTICE: who knows" in texts[4]  # a severity no level stands for is kept in the text
+    assert not any(hasattr(r, "amt_index") or hasattr(r, "amt_timestamp") for r in caplog.records)
 
 
 def _block(contract: WireContract, caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -88,6 +88,7 @@ def test_unreachable_server_is_retried_then_reported(kind, monkeypatch):
             "must contain \\{batch_request_id\\}",
         ),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"token_header": "X Bad"}}, "header name"),
+        ({"host": "http://x:4004", "port": 4005, "login": "u", "password": "p"}, "port 4005 differs from the port"),
     ],
 )
 def test_incomplete_connections_say_what_is_missing(monkeypatch, fields, match):
@@ -117,6 +118,9 @@ def test_connection_url_forms(monkeypatch, tmp_path):
         "DEMO2",
     )
     assert SECRET not in repr(config) and "password" not in repr(config)
+    # the port repeated beside a URL that has it (the form shows the field): the same URL
+    same = _set_conn(monkeypatch, "amt_same", host="http://batch:4004", port=4004, login="u", password="p")
+    assert AmtHook(same).config.base_url == "http://batch:4004"
 
 
 # --- malformed answers: requests-mock, sync client only -------------------------------------------

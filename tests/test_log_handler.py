@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from airflow.utils.log.file_task_handler import StructuredLogMessage
 
-from airflow_provider_amt.joblog import BATCH_REQUEST_ID_LABEL, CONNECTION_LABEL, message_text
+from airflow_provider_amt.joblog import BATCH_REQUEST_ID_LABEL, CONNECTION_LABEL, message_index, message_text
 from airflow_provider_amt.log.task_handler import AmtTaskLogHandler
 from amt_client import AmtCompletionCode
 from tests.test_completion import start, wait_for
@@ -31,13 +31,13 @@ def _log(request_id: int, messages: list[Any], indexes: list[int]) -> list[Struc
         StructuredLogMessage(event=f"{CONNECTION_LABEL:<18}: amt_default"),
         StructuredLogMessage(event=f"{BATCH_REQUEST_ID_LABEL:<18}: {request_id}"),
     ]
-    lines = [StructuredLogMessage.model_validate({"event": message_text(messages[i]), "amt_index": i}) for i in indexes]
+    lines = [StructuredLogMessage(event=message_text(messages[i])) for i in indexes]
     return [*head, *lines, StructuredLogMessage(event="Completion Code : DONE (4)")]
 
 
 def _events(out: Any) -> tuple[list[int], list[str]]:
     events = [str(line.event) for line in out]
-    indexes = [int(e.split("]")[0][len("AMT [") :]) for e in events if e.startswith("AMT [")]
+    indexes = [i for i in map(message_index, events) if i is not None]
     return indexes, events
 
 
@@ -67,7 +67,7 @@ def test_a_truncated_start_is_filled_in_place_not_at_the_end(job):
     note = events.index(
         f"AMT messages 0-3 of batch request {request_id} were not in the task log files; added from AMT"
     )
-    assert events[note + 1].startswith("AMT [0]") and events.index("Completion Code : DONE (4)") > note
+    assert message_index(events[note + 1]) == 0 and events.index("Completion Code : DONE (4)") > note
 
 
 def test_gaps_in_the_middle_and_the_tail_are_filled_in_order(job):

@@ -11,6 +11,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_amt.compat import AirflowNotFoundException
 from amt_client import validation
@@ -38,6 +39,14 @@ def _base_url(conn: Any) -> str:
         host = f"{(conn.schema or 'http').strip() or 'http'}://{host}"
     if host and conn.port and host.count(":") < 2:  # the URL has no port of its own
         host = f"{host.rstrip('/')}:{conn.port}"
+    elif host and conn.port:
+        with contextlib.suppress(ValueError):
+            in_url = urlsplit(host).port
+            if in_url is not None and in_url != int(conn.port):
+                raise AmtConfigurationError(
+                    f"port {conn.port} differs from the port in the Batch Server URL {host!r}: "
+                    "leave it empty or make them the same."
+                )
     return host
 
 

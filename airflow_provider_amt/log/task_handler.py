@@ -33,7 +33,14 @@ from airflow.utils.log.file_task_handler import FileTaskHandler, StructuredLogMe
 from airflow.utils.state import TaskInstanceState
 
 from airflow_provider_amt.hooks.amt import AmtHook
-from airflow_provider_amt.joblog import BATCH_REQUEST_ID_LABEL, CONNECTION_LABEL, job_reference, message_text
+from airflow_provider_amt.joblog import (
+    BATCH_REQUEST_ID_LABEL,
+    CONNECTION_LABEL,
+    job_reference,
+    message_index,
+    message_level,
+    message_text,
+)
 from amt_client import AmtError, AmtMessage, MessageCursor, RetryPolicy
 from amt_client.validation import is_int
 
@@ -51,23 +58,21 @@ MAX_ADDED_MESSAGES = 100_000
 
 
 def _amt_index(message: Any) -> int | None:
-    index = getattr(message, "amt_index", None)
-    if index is None:
-        extra = getattr(message, "model_extra", None) or {}
-        index = extra.get("amt_index")
-    return index if is_int(index) else None
+    """The AMT index of a message line: from its text, or from the ``amt_index`` field that
+    provider 0.2 and earlier wrote beside the text."""
+    extra = getattr(message, "model_extra", None) or {}
+    index = extra.get("amt_index", getattr(message, "amt_index", None))
+    if is_int(index):
+        return index
+    return message_index(str(getattr(message, "event", "")))
 
 
 def _as_log_line(message: AmtMessage, redact: Any) -> StructuredLogMessage:
-    level = (message.severity or "info").lower()
+    """A message added from AMT: no record timestamp (nobody logged it; its text has AMT's time)."""
     return StructuredLogMessage.model_validate(
         {
             "event": redact(message_text(message)),
-            "timestamp": message.timestamp,
-            "level": "warning" if level == "warn" else level,
-            "amt_index": message.index,
-            "amt_timestamp": message.timestamp,
-            "amt_severity": message.severity,
+            "level": logging.getLevelName(message_level(message)).lower(),
             "logger": "airflow_provider_amt.log",
         }
     )

@@ -14,8 +14,9 @@ Guarantees, and where they come from:
   outcome is unknown is never silently sent again.
 * ``execution_timeout`` is honoured while deferred (the trigger carries the deadline); the job
   is killed on timeout, also on the framework's ``__fail__`` path (``resume_execution``).
-* With ``cancel_on_kill``, killing the task kills the AMT job: the trigger's ``on_kill`` when
-  deferred, the operator's ``on_kill`` on the worker.
+* Killing the task sends ``on_kill_action`` (Kill by default, or Stop, or nothing) to the AMT job:
+  the trigger's ``on_kill`` when deferred, the operator's ``on_kill`` on the worker.
+* ``AmtJobActionOperator`` is OpConJobAction's Stop and Kill as a task of its own.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, AirflowTaskTimeout, default_deferrable
 from airflow_provider_amt.events import read_event
-from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
-from airflow_provider_amt.joblog import log_job_information
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
+from airflow_provider_amt.joblog import log_ending, log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
 from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try
 from airflow_provider_amt.templating import check_untemplated
@@ -47,6 +47,19 @@ from amt_client import (
 from amt_client.start import COMMON_FIELDS, TaskType
 
 _TASK_ID_NAMESPACE = uuid.UUID("5b0c7f44-6a55-4c1e-9d0e-4f1f0c6a8a11")
+
+
+def _kill_policy(on_kill_action: Any, cancel_on_kill: Any) -> str | None:
+    """``on_kill_action`` as given, or None when the 0.2 switch ``cancel_on_kill`` is off."""
+    action = validation.end_action(on_kill_action, "on_kill_action")
+    if validation.flag(cancel_on_kill, "cancel_on_kill"):
+        return action
+    if action not in (None, "kill"):  # "kill" is the default: only another choice contradicts
+        raise AmtValidationError(
+            f"cancel_on_kill=False and on_kill_action={action!r} contradict each other: "
+            "set on_kill_action alone (None leaves the job running)."
+        )
+    return None
 
 
 class AmtBaseOperator(AmtJobWatcher, BaseOperator):
@@ -66,7 +79,9 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     :param wait_for_completion: False starts the job and returns at once (watch it with
         ``AmtJobSensor``).
     :param success_codes: completion codes that count as success (OpCon-style criteria).
-    :param cancel_on_kill: kill the AMT job when the task is killed (marked failed/success or cleared).
+    :param on_kill_action: what killing the task (marking it failed/success, clearing it) sends to the
+        AMT job: ``"kill"`` (default), ``"stop"``, or None to leave the job running.
+    :param cancel_on_kill: False is the same as ``on_kill_action=None`` (kept from 0.2).
     :param skip_on_skipped_by_ops: end the task as skipped when AMT reports 6 SKIPPED_BY_OPS.
     :param outage_grace_period: seconds AMT may stay unreachable while a job is watched.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated before it is a failure.
@@ -94,6 +109,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         wait_for_completion: bool = True,
         success_codes: Sequence[int] = (int(AmtCompletionCode.DONE),),
         cancel_on_kill: bool = True,
+        on_kill_action: str | None = "kill",
         skip_on_skipped_by_ops: bool = False,
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
@@ -113,8 +129,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = validation.seconds(poll_interval, "poll_interval", minimum=0.1, exclusive=False)
         self.wait_for_completion = wait_for_completion
-        self.cancel_on_kill = cancel_on_kill
-        self._running_id: int | None = None
+        self.on_kill_action = _kill_policy(on_kill_action, cancel_on_kill)
 
     # --- what is started ------------------------------------------------------------------------------
 
@@ -176,7 +191,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         deadline = self._deadline(context)
         if self.deferrable and self.wait_for_completion:
             probe = self._job(start, 1, deadline)  # any valid id: only the kwargs' shape is checked
-            self._check_trigger_kwargs(self._trigger(probe, self.poll_interval, self.cancel_on_kill))
+            self._check_trigger_kwargs(self._trigger(probe, self.poll_interval))
         hook = self.hook
         ledger = StartLedger(context.get("task_state_store"), start.task_id or "")
         earlier = job_of_earlier_try(
@@ -189,7 +204,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         )
         job = self._job(start, earlier or self._submit(start, ledger), deadline)
         context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=job.batch_request_id)
-        self._running_id = job.batch_request_id
+        self._watched_id = job.batch_request_id
         log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
         status = hook.get_job_status(job.batch_request_id)
         if not self.wait_for_completion:
@@ -198,7 +213,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         if self.rules.is_final(status.code):
             return self._finish(job, status.code)
         if self.deferrable:
-            self._defer_watch(context, job, self.poll_interval, self.cancel_on_kill)
+            self._defer_watch(context, job, self.poll_interval, status)
         return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
 
     def _submit(self, start: StartRequest, ledger: StartLedger) -> int:
@@ -216,14 +231,14 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         """Resume after the trigger: check the event strictly, then finish from its message cursor."""
         expected = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
         checked = read_event(event, expected if validation.is_int(expected) else None)
-        self._running_id = checked.batch_request_id
+        self._watched_id = checked.batch_request_id
         job = self._job(self._start_request(context), checked.batch_request_id, deadline)
         return self._conclude_event(job, checked)
 
     # --- how this operator ends a watch that did not end by itself -----------------------------------
 
     def _timed_out(self, job: WatchedJob, message: str) -> BaseException:
-        self._kill(job.batch_request_id, "execution_timeout was reached")
+        self._end("kill", job.batch_request_id, "execution_timeout was reached")
         self._log_rest(job, "timeout")
         return AirflowTaskTimeout(f"AMT {job.what} (batch request {job.batch_request_id}) was killed: {message}")
 
@@ -245,21 +260,14 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         if next_method == TRIGGER_FAIL_REPR:
             batch_request_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
             if validation.is_int(batch_request_id):
-                self._kill(batch_request_id, f"the deferral failed ({(next_kwargs or {}).get('error', 'unknown')})")
+                reason = f"the deferral failed ({(next_kwargs or {}).get('error', 'unknown')})"
+                self._end("kill", batch_request_id, reason)
         return super().resume_execution(next_method, next_kwargs, context)
 
-    def _kill(self, batch_request_id: int, reason: str) -> None:
-        try:
-            self.hook.kill_job(batch_request_id)
-            metrics.kill_sent()
-            self.log.warning("Killed AMT batch request %s: %s", batch_request_id, reason)
-        except AmtError as err:
-            self.log.error("Could not kill AMT batch request %s (%s): %s", batch_request_id, reason, err)
-
-    def on_kill(self) -> None:
-        """Worker side of ``cancel_on_kill`` (and of ``execution_timeout`` in sync mode)."""
-        if self._running_id is not None and self.cancel_on_kill:
-            self._kill(self._running_id, "the task was killed")
+    @property
+    def cancel_on_kill(self) -> bool:
+        """Whether killing the task ends the AMT job (0.2's name for ``on_kill_action is not None``)."""
+        return self.on_kill_action is not None
 
 
 class AmtBatchJobOperator(AmtBaseOperator):
@@ -297,3 +305,45 @@ class AmtScriptOperator(AmtBaseOperator):
         self.script_name = script_name
         self.script_parameters = script_parameters
         self._validate_static()
+
+
+class AmtJobActionOperator(BaseOperator):
+    """OpConJobAction's Stop or Kill for an AMT batch request, as a task of its own.
+
+    For pipelines that end a long job at a deadline or on a branch. A job that has already ended is
+    left as it is (logged as "had already ended", not an error). Otherwise the action is sent and
+    the task waits up to 10 s for the job to show its end code: 3 KILLED after a Kill, 10 DEL_QUEUE
+    when a queued job is stopped (a running job that is stopped ends as 3 KILLED in the emulator;
+    what a real AMT reports is **assumed**, see docs/api-contract.md).
+
+    :param action: ``"stop"`` or ``"kill"``.
+    :param batch_request_id: the BatchRequestId (an int or a numeric string). Templated, e.g.
+        ``"{{ ti.xcom_pull(task_ids='start', key='batch_request_id') }}"``.
+    :param amt_conn_id: Airflow connection of type ``amt``.
+    :return: ``{"batch_request_id", "completion_code", "status"}`` as the starting operators return,
+        with the code the job has after the action (or had, when it had already ended).
+    """
+
+    template_fields: Sequence[str] = ("batch_request_id",)
+    ui_color = "#ffd6cc"
+
+    def __init__(
+        self,
+        *,
+        action: str,
+        batch_request_id: int | str,
+        amt_conn_id: str = DEFAULT_CONN_NAME,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.action = validation.end_action(action, "action", optional=False)
+        self.batch_request_id = batch_request_id
+        self.amt_conn_id = validation.connection_id(amt_conn_id)
+        check_untemplated({"batch_request_id": (batch_request_id, validation.batch_request_id)})
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        batch_request_id = validation.batch_request_id(self.batch_request_id)
+        assert self.action is not None  # not optional here
+        ending = AmtHook(self.amt_conn_id).end_job(self.action, batch_request_id)
+        log_ending(self.log, ending, f"task {self.task_id}")
+        return result(batch_request_id, ending.code)

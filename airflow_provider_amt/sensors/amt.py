@@ -3,7 +3,8 @@
 Typical use: an ``AmtBatchJobOperator`` with ``wait_for_completion=False`` starts the job and a
 sensor waits for it later, perhaps after other work. The same outcome rules, deferral and
 completion handling as the operators apply (``worker_watch.AmtJobWatcher``). The sensor does not
-own the job, so it never kills it: not on timeout and not when the sensor task is killed.
+own the job, so by default it never ends it: not on timeout, and not when the sensor task is
+killed unless ``on_kill_action`` says so.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param outage_grace_period: seconds AMT may stay unreachable while deferred.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated while deferred.
+    :param on_kill_action: what killing the sensor task sends to the job: None (default: the sensor
+        watches a job it did not start), ``"kill"`` or ``"stop"``.
     """
 
     template_fields: Sequence[str] = ("batch_request_id",)
@@ -49,6 +52,7 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
         deferrable: bool = default_deferrable(),
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
+        on_kill_action: str | None = None,
         **kwargs: Any,
     ):
         for name in ("timeout", "poke_interval"):  # NaN or infinity would break the wait after it began
@@ -62,6 +66,7 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
             amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
         )
         self.deferrable = deferrable
+        self.on_kill_action = validation.end_action(on_kill_action, "on_kill_action")
         check_untemplated({"batch_request_id": (batch_request_id, validation.batch_request_id)})
 
     def _watched(self, deadline: float | None = None) -> WatchedJob:
@@ -70,6 +75,7 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
 
     def poke(self, context: Any) -> bool:
         job = self._watched()
+        self._watched_id = job.batch_request_id
         status = self.hook.get_job_status(job.batch_request_id)
         self.log.info("AMT batch request %s is %s", status.batch_request_id, status)
         if not self.rules.is_final(status.code):
@@ -83,7 +89,7 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
         if self.poke(context):
             return None
         deadline = time.time() + float(self.timeout) if self.timeout else None
-        self._defer_watch(context, self._watched(deadline), float(self.poke_interval), cancel_on_kill=False)
+        self._defer_watch(context, self._watched(deadline), float(self.poke_interval))
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> None:
         job = self._watched(deadline)

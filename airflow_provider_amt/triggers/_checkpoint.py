@@ -111,14 +111,22 @@ class Checkpoint:
     _checked_at: float = field(default_factory=time.monotonic, init=False)
     _first_read: asyncio.Future[int] | None = field(default=None, init=False)
 
-    async def loaded(self, wait: bool) -> bool:
-        """Whether the first read is done (it is started, in its turn, on the first call); ``wait``: until it is."""
+    async def loaded(self, wait: bool, patience: float = 0.0) -> bool:
+        """Whether the first read is done (it is started, in its turn, on the first call).
+
+        ``wait``: until it is; else up to ``patience`` seconds (a read that is quick, as on a triggerer
+        that is not restarting, then lets the first messages be logged at the poll that found them).
+        """
         if ti_keys(self.task_instance) is None:  # nothing to read (dags test, unit tests)
             return True
         if self._first_read is None:
             self._first_read = asyncio.ensure_future(self._read_in_turn())
         if not wait and not self._first_read.done():
-            return False
+            if patience <= 0:
+                return False
+            await asyncio.wait([self._first_read], timeout=patience)
+            if not self._first_read.done():
+                return False
         await self._first_read
         return True
 

@@ -19,8 +19,9 @@ Why it is built the way it is:
 * Messages are read only when the status says there are new ones (where the server gives a count),
   and under load at most every ``triggers / [amt] message_read_rate`` seconds per trigger: the
   first ones and the last ones (the final drain) at once.
-* ``on_kill`` (Airflow 3.3) kills the AMT job when a user marks the task failed/success or clears
-  it, and not when the trigger only moved to another triggerer (the task is still deferred then).
+* ``on_kill`` (Airflow 3.3) sends ``on_kill_action`` (Kill by default, or Stop, or nothing) to the
+  AMT job when a user marks the task failed/success or clears it, and not when the trigger only
+  moved to another triggerer (the task is still deferred then).
   ``cleanup`` only releases the HTTP session: it also runs on triggerer restarts.
 """
 
@@ -36,7 +37,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_amt import config, metrics
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
-from airflow_provider_amt.joblog import log_messages
+from airflow_provider_amt.joblog import log_ending, log_messages
 from airflow_provider_amt.triggers import _checkpoint, _pacing, _stall
 from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
 from amt_client import (
@@ -52,6 +53,8 @@ from amt_client import (
     validation,
 )
 
+#: How long a trigger's first message read may wait for its checkpoint read before it polls on.
+CHECKPOINT_PATIENCE = 1.0
 #: Time the trigger allows on_kill's Kill call (the framework's own bound is 30 s by default).
 KILL_TIMEOUT = 20.0
 #: on_kill decisions still running after Airflow stopped waiting for them (a strong reference each).
@@ -81,7 +84,9 @@ class AmtJobTrigger(BaseTrigger):
     :param deadline: epoch seconds after which a ``timeout`` event is sent (None: no deadline).
     :param message_offset: index of the first message not yet written to the task log.
     :param success_codes: completion codes that count as success (default ``[4]``).
-    :param cancel_on_kill: kill the AMT job when a user kills the deferred task.
+    :param on_kill_action: what a user killing the deferred task sends to the AMT job: ``"kill"``,
+        ``"stop"`` or None (nothing).
+    :param cancel_on_kill: False means ``on_kill_action=None`` (the 0.2 name, still read).
     :param outage_grace_period: seconds of failing server calls tolerated before an ``error`` event.
     :param undefined_grace_period: seconds 19 UNDEFINED may last before it counts as failed.
     :param initial_interval: first pause between polls (the interval grows from here).
@@ -99,6 +104,7 @@ class AmtJobTrigger(BaseTrigger):
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
         initial_interval: float = 1.0,
+        on_kill_action: str | None = "kill",
         **legacy: Any,
     ):
         super().__init__()
@@ -116,7 +122,7 @@ class AmtJobTrigger(BaseTrigger):
             outage_grace_period=outage_grace_period,
             undefined_grace_period=undefined_grace_period,
         )
-        self.cancel_on_kill = bool(cancel_on_kill)
+        self.on_kill_action = validation.end_action(on_kill_action, "on_kill_action") if cancel_on_kill else None
         self._hook: AmtAsyncHook | None = None
         self._checkpoint: _checkpoint.Checkpoint | None = None
         self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
@@ -131,13 +137,13 @@ class AmtJobTrigger(BaseTrigger):
         settings: WatchSettings,
         *,
         message_offset: int,
-        cancel_on_kill: bool,
+        on_kill_action: str | None,
     ) -> AmtJobTrigger:
         return cls(
             batch_request_id,
             amt_conn_id,
             message_offset=message_offset,
-            cancel_on_kill=cancel_on_kill,
+            on_kill_action=on_kill_action,
             **_settings_kwargs(settings),
         )
 
@@ -148,7 +154,7 @@ class AmtJobTrigger(BaseTrigger):
                 "batch_request_id": self.batch_request_id,
                 "amt_conn_id": self.amt_conn_id,
                 "message_offset": self.message_offset,
-                "cancel_on_kill": self.cancel_on_kill,
+                "on_kill_action": self.on_kill_action,
                 **_settings_kwargs(self.settings),
             },
         )
@@ -212,7 +218,7 @@ class AmtJobTrigger(BaseTrigger):
             and time.monotonic() - self._read_at < _pacing.spacing(checkpoint.watch.users, self._message_read_rate)
         ):
             return False
-        if not await checkpoint.loaded(final):
+        if not await checkpoint.loaded(final, patience=CHECKPOINT_PATIENCE):
             return False
         if checkpoint.floor > cursor.offset:
             self.log.info("Resuming AMT messages from %s (logged up to there before)", checkpoint.floor)
@@ -231,8 +237,13 @@ class AmtJobTrigger(BaseTrigger):
         if checkpoint is not None:
             await checkpoint.logged(page[-1].index + 1)
 
+    @property
+    def cancel_on_kill(self) -> bool:
+        """Whether killing the task ends the AMT job (the 0.2 name of ``on_kill_action is not None``)."""
+        return self.on_kill_action is not None
+
     async def on_kill(self) -> None:
-        """A user ended the deferred task: kill the AMT job too, once.
+        """A user ended the deferred task: send ``on_kill_action`` to the AMT job too, once.
 
         Airflow 3.3 also calls this when the trigger merely moved: a triggerer that stalled past the
         health threshold and resumed cancels the copies another triggerer has taken over, as if a user
@@ -257,8 +268,9 @@ class AmtJobTrigger(BaseTrigger):
             self.log.error("Killing AMT batch request %s took longer than %ss", self.batch_request_id, KILL_TIMEOUT)
 
     async def _decide_and_kill(self) -> None:
-        if not self.cancel_on_kill:
-            self.log.info("cancel_on_kill is off: AMT batch request %s keeps running", self.batch_request_id)
+        action = self.on_kill_action
+        if action is None:
+            self.log.info("on_kill_action is None: AMT batch request %s keeps running", self.batch_request_id)
             metrics.kill_skipped("cancel_on_kill_off")
             return
         state = await current_state(self.task_instance, self.log)
@@ -279,18 +291,10 @@ class AmtJobTrigger(BaseTrigger):
             )
         hook = AmtAsyncHook(self.amt_conn_id)  # run() may close the trigger's own one meanwhile
         try:
-            status = await hook.get_job_status(self.batch_request_id)
-            if self.settings.rules.is_final(status.code):
-                self.log.info(
-                    "AMT batch request %s has already ended (%s): no Kill sent", self.batch_request_id, status
-                )
-                metrics.kill_skipped("already_ended")
-                return
-            await hook.kill_job(self.batch_request_id)
-            metrics.kill_sent()
-            self.log.warning("Killed AMT batch request %s because the task was killed", self.batch_request_id)
+            ending = await hook.end_job(action, self.batch_request_id)
+            log_ending(self.log, ending, "the task was killed")
         except Exception as err:  # on_kill must not raise; the reason goes to the log
-            self.log.error("Could not kill AMT batch request %s: %s", self.batch_request_id, err)
+            self.log.error("Could not %s AMT batch request %s: %s", action, self.batch_request_id, err)
         finally:
             await hook.close()
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Param
 
-from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
+from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtJobActionOperator, AmtScriptOperator
 from airflow_provider_amt.sensors.amt import AmtJobSensor
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -136,3 +136,46 @@ with DAG(dag_id="amt_secret_echo", start_date=START, schedule=None, catchup=Fals
             deferrable=deferrable,
             poll_interval=1,
         )
+
+# OpConJobAction's Stop and Kill as tasks: a queued job is stopped (10), a running one killed (3),
+# and an ended one is left as it is. SERIAL runs one job at a time, so `queued` waits behind `hold`.
+with DAG(dag_id="amt_cluster_actions", start_date=START, schedule=None, catchup=False):
+    serial = {"application_name": "DEMO2", "queue_name": "SERIAL", "wait_for_completion": False}
+    hold = AmtBatchJobOperator(task_id="hold", job_name="LONGRUNNINGREPORT", **serial)
+    queued = AmtBatchJobOperator(task_id="queued", job_name="REPORTTEST01", **serial)
+    stop_queued = AmtJobActionOperator(
+        task_id="stop_queued",
+        action="stop",
+        batch_request_id="{{ ti.xcom_pull(task_ids='queued', key='batch_request_id') }}",
+    )
+    kill_running = AmtJobActionOperator(
+        task_id="kill_running",
+        action="kill",
+        batch_request_id="{{ ti.xcom_pull(task_ids='hold', key='batch_request_id') }}",
+    )
+    kill_ended = AmtJobActionOperator(
+        task_id="kill_ended",
+        action="KILL",
+        batch_request_id="{{ ti.xcom_pull(task_ids='hold', key='batch_request_id') }}",
+    )
+    hold >> queued >> stop_queued >> kill_running >> kill_ended
+
+# The kill policy: each task is marked failed while it waits; what reaches AMT follows on_kill_action.
+with DAG(dag_id="amt_cluster_kill_policy", start_date=START, schedule=None, catchup=False):
+    wide = {"application_name": "DEMO2", "job_name": "LONGRUNNINGREPORT", "queue_name": "WIDE", "poll_interval": 1}
+    AmtBatchJobOperator(task_id="kill", deferrable=True, **wide)
+    AmtBatchJobOperator(task_id="stop", deferrable=True, on_kill_action="stop", **wide)
+    AmtBatchJobOperator(task_id="keep", deferrable=True, on_kill_action=None, **wide)
+    AmtBatchJobOperator(task_id="stop_sync", deferrable=False, on_kill_action="stop", **wide)
+    AmtBatchJobOperator(task_id="start", wait_for_completion=False, **wide) >> AmtJobSensor(
+        task_id="sensor",
+        batch_request_id="{{ ti.xcom_pull(task_ids='start', key='batch_request_id') }}",
+        deferrable=True,
+        poke_interval=1,
+    )
+
+# Live log latency: a job writing a message every 0.5 s, watched from the triggerer.
+with DAG(dag_id="amt_cluster_live", start_date=START, schedule=None, catchup=False):
+    AmtBatchJobOperator(
+        task_id="job", application_name="DEMO2", job_name="LIVEREPORT", deferrable=True, poll_interval=2
+    )
