@@ -8,6 +8,6 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("log_memory.py", "triggerer_scale.py"):
+for script in ("log_memory.py", "live_latency.py", "triggerer_scale.py"):
     print(f"\n## {script}\n", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
