@@ -247,7 +247,9 @@ def check_cell(cell: Cell) -> Result:
         summary = (tests.stdout.strip().splitlines() or ["no output"])[-1]
         result.record("non-e2e suite", tests.returncode == 0, summary if tests.returncode == 0 else tail(tests, 40))
         demo = run([py, str(ROOT / "scripts" / "demo.py")], timeout=900, env=env)
-        messages = len(re.findall(r"^  AMT \[\d+\]", demo.stdout, flags=re.MULTILINE))
+        from airflow_provider_amt.joblog import message_index  # the line format's one parser
+
+        messages = sum(message_index(line.strip()) is not None for line in demo.stdout.splitlines())
         shown = demo.returncode == 0 and messages > 0
         result.record(
             "demo (dags test)",
