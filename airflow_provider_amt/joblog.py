@@ -91,7 +91,10 @@ _SEVERITY_LEVELS = {
     "CRITICAL": logging.CRITICAL,
 }
 #: ``AMT 06:33:59.565 [12] text`` / ``AMT 2026-11-20 23:59:59.100 [12] text`` / ``AMT [12] text``.
-_MESSAGE_LINE = re.compile(r"^AMT (?:[^\[\]]* )?\[(\d+)\](?: |$)")
+#: The start of a message line, as a pattern with ``{index}`` to fill in (the tests search printed
+#: output with it too).
+MESSAGE_LINE_START = r"AMT (?:[^\[\]\n]* )?\[{index}\]"
+_MESSAGE_LINE = re.compile("^" + MESSAGE_LINE_START.format(index=r"(\d+)") + "(?: |$)")
 
 
 def amt_time(timestamp: str | None, today: str | None = None) -> str:

@@ -22,6 +22,7 @@ Run: ``make bench`` (all benchmarks) or ``.venv/bin/python bench/live_latency.py
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -72,8 +73,6 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="amt-live-") as scratch,
         EmulatorProcess(Path(scratch) / "emu.sqlite", time_scale=1) as emulator,
     ):
-        import os
-
         from airflow_provider_amt.hooks.amt import AmtHook
 
         os.environ["AIRFLOW_CONN_AMT_DEFAULT"] = emulator.connection_uri()

@@ -24,14 +24,14 @@ from typing import Any
 
 import requests
 
-from airflow_provider_amt.joblog import message_index
+from airflow_provider_amt.joblog import MESSAGE_LINE_START, message_index
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 #: An AMT message line's start in printed log output (``AMT 06:33:59.565 [12] ``), for regexes.
-AMT_LINE = r"AMT (?:[^\[\]\n]* )?\[{index}\] "
+AMT_LINE = MESSAGE_LINE_START + " "
 #: The same, capturing the index.
 AMT_INDEX = AMT_LINE.format(index=r"(\d+)")
 
