@@ -297,24 +297,28 @@ class AirflowCluster:
         self, dag_id: str, run_id: str, task_id: str, timeout: float = 120, every: float = 0.2
     ) -> dict[int, tuple[float, str, bool]]:
         """Read a try's log as the UI does (REST) every ``every`` seconds until the task ends: for each
-        AMT message index, when (epoch seconds) a reader first saw it, the task's state then (read
-        just before that log read: ``running`` before it deferred, ``deferred`` while it waits), and
-        whether the trigger logged it (else the worker did)."""
+        AMT message index, when (epoch seconds) a reader first saw it, the task's state read just after
+        that log read (so the line was in the log while the task was in that state: ``running`` before
+        it deferred, ``deferred`` while it waits; a state read before the log read would race the
+        worker), and whether the trigger logged it (else the worker did)."""
         seen: dict[int, tuple[float, str, bool]] = {}
         deadline = time.monotonic() + timeout
+        before = self.task_instance(dag_id, run_id, task_id).get("state")
         while time.monotonic() < deadline:
-            state = self.task_instance(dag_id, run_id, task_id).get("state")
             try:
                 lines = self.task_log(dag_id, run_id, task_id)
             except AssertionError:  # no log yet
                 lines = []
             now = time.time()
+            after = self.task_instance(dag_id, run_id, task_id).get("state")
             for line in lines:
                 index = message_index(str(line.get("event", "")))
                 if index is not None:
-                    seen.setdefault(index, (now, str(state), "Trigger" in str(line.get("logger", ""))))
-            if state in ("success", "failed", "upstream_failed", "skipped"):
+                    seen.setdefault(index, (now, str(after), "Trigger" in str(line.get("logger", ""))))
+            # ended before this log read began: the read has every line
+            if before in ("success", "failed", "upstream_failed", "skipped"):
                 return seen
+            before = after
             time.sleep(every)
         raise AssertionError(f"{dag_id}.{task_id} did not end within {timeout}s")
 

@@ -76,16 +76,17 @@ def _task_processes(cluster: AirflowCluster) -> list[psutil.Process]:
 
 def test_a_retry_after_a_killed_worker_reconnects_instead_of_starting_again(cluster, cluster_emulator, amt):
     since = _last_seq(cluster_emulator)
-    run_id = cluster.trigger("amt_cluster_retry")
+    # a 30 s job: it outlives the heartbeat timeout (15 s) that makes the scheduler retry the task
+    run_id = cluster.trigger("amt_cluster_retry", {"job": "STREAMREPORT"})
     cluster.wait_for_state("amt_cluster_retry", run_id, "job", {"running"})
-    _wait(lambda: _started(cluster_emulator, since, "SLOWREPORT"), 60, "the Start")
+    _wait(lambda: _started(cluster_emulator, since, "STREAMREPORT"), 60, "the Start")
     time.sleep(2)  # the operator is now polling on the worker
     victims = _wait(lambda: _task_processes(cluster), 20, "the worker processes")
     for proc in victims:  # the worker and its task process die at once, as in a crash
         proc.send_signal(signal.SIGKILL)
     ti = cluster.wait_for_state("amt_cluster_retry", run_id, "job", {"success", "failed"}, timeout=150)
     assert ti["state"] == "success" and ti["try_number"] == 2, ti
-    starts = _started(cluster_emulator, since, "SLOWREPORT")
+    starts = _started(cluster_emulator, since, "STREAMREPORT")
     assert len(starts) == 1, starts  # one job on AMT, not two
     request_id = cluster.home.xcom("amt_cluster_retry", "job", run_id=run_id)["batch_request_id"]
     assert amt.get_job_status(request_id).code == AmtCompletionCode.DONE
