@@ -30,7 +30,7 @@ from amt_client import engine as sansio
 from amt_client._base import ClientBase
 from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
-from amt_client.engine import Engine, Steps, TokenSlot
+from amt_client.engine import Engine, RetryPolicy, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.policy import MessageCursor, WatchResult, WatchSettings
 from amt_client.start import Action, JobEnding, StartOptions, StartRequest
@@ -87,6 +87,24 @@ class _SharedSession:
 
 _shared_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Hashable, ...], _SharedSession]]
 _shared_sessions = weakref.WeakKeyDictionary()
+
+
+#: Engines hold no state of their own: clients made with the same settings object, policy, log and
+#: metrics hook share one (a triggerer's thousands of hooks on one connection read hold one engine,
+#: not one each). Keyed by identity; the entry keeps its objects alive, so an id is never reused.
+_ENGINES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
+_MAX_ENGINES = 64
+
+
+def _engine_for(config: ServerConfig, policy: RetryPolicy | None, log: Any, on_call: Any) -> Engine:
+    key = (id(config), id(policy), id(log), id(on_call))
+    entry = _ENGINES.get(key)
+    if entry is None:
+        if len(_ENGINES) >= _MAX_ENGINES:  # settings re-read over a long life: the oldest go
+            del _ENGINES[next(iter(_ENGINES))]
+        entry = _ENGINES[key] = (config, policy, log, on_call, Engine(config, policy, log, on_call=on_call))
+    engine: Engine = entry[-1]
+    return engine
 
 
 def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
@@ -178,8 +196,9 @@ class AsyncAmtClient(ClientBase):
         may_read: MayReadCallback | None = None,
     ) -> T:
         if self._engine is None:
-            self._engine = Engine(await self.get_config(), self._retry_policy, self._amt_log, on_call=self._on_call)
+            self._engine = _engine_for(await self.get_config(), self._retry_policy, self._amt_log, self._on_call)
         steps = operation(self._engine)
+        del operation  # a watch's closure is not kept for the hours it runs (thousands of watches)
         reply: Any = None
         error: AmtError | None = None
         while True:
