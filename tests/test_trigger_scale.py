@@ -91,6 +91,47 @@ def test_a_pace_lets_a_burst_through_then_spreads_the_rest_at_its_rate():
     assert Pace(rate=0).reserve() == 0.0  # 0: no bound
 
 
+def test_work_in_turn_runs_in_order_at_the_pace_in_its_callers_context_and_can_be_dropped():
+    """``Pace.in_turn``: what the checkpoint's first reads wait in (a future each, not a task each)."""
+    import contextvars
+
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+
+    async def scenario() -> tuple[list[tuple[str, float]], list[Any], int]:
+        pace = Pace(rate=20.0, burst=2)
+        began = time.monotonic()
+        ran: list[tuple[str, float]] = []
+
+        def work(name: str) -> Any:
+            async def run() -> str:
+                ran.append((who.get(), round(time.monotonic() - began, 2)))
+                if name == "broken":
+                    raise RuntimeError("no answer")
+                await asyncio.sleep(0.3 if name == "slow" else 0)  # a slow answer holds up no later slot
+                return name
+
+            return run
+
+        futures = []
+        for name in ("slow", "b", "dropped", "broken", "e"):
+            who.set(name)  # each caller's own context (a trigger's log context)
+            futures.append(pace.in_turn(work(name)))
+        tasks_while_waiting = len(asyncio.all_tasks())
+        futures[2].cancel()  # the trigger ended while its read waited: it is not made
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return ran, results, tasks_while_waiting
+
+    ran, results, tasks_while_waiting = asyncio.run(scenario())
+    assert [name for name, _ in ran] == ["slow", "b", "broken", "e"]  # in order, the dropped one not run
+    started = [at for _, at in ran]
+    assert started[0] < 0.05 and started[1] < 0.05  # the burst
+    assert 0.04 < started[2] - started[1] < 0.2 and 0.04 < started[3] - started[2] < 0.2  # then 20 a second
+    assert results[0] == "slow" and results[1] == "b" and results[4] == "e"
+    assert isinstance(results[2], asyncio.CancelledError)
+    assert isinstance(results[3], RuntimeError)  # a failure reaches its caller
+    assert tasks_while_waiting == 2  # the test's own task and one server, not one task per caller
+
+
 def test_thousands_of_triggers_starting_together_read_their_connection_once(monkeypatch, amt_conn):
     calls: list[str] = []
     real = hook_module.aget_connection

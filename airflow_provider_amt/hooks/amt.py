@@ -40,6 +40,13 @@ class _AmtConnectionType:
     conn_type = "amt"
     hook_name = "Asysco AMT"
 
+    @property
+    def log(self) -> Any:
+        """The class's logger, shared by every hook of the class: the logging context is in context
+        variables, not in the logger, and a triggerer holds thousands of hooks (one logger each
+        would be four objects each for every garbage collection to walk)."""
+        return type(self).logger()  # type: ignore[attr-defined]
+
 
 class AmtHook(AmtClient, _AmtConnectionType, BaseHook):
     """Synchronous AMT client for workers: every method of ``amt_client.AmtClient``.

@@ -120,7 +120,7 @@ class Checkpoint:
         if ti_keys(self.task_instance) is None:  # nothing to read (dags test, unit tests)
             return True
         if self._first_read is None:
-            self._first_read = asyncio.ensure_future(self._read_in_turn())
+            self._first_read = self.reads.in_turn(self.refresh)
         if not wait and not self._first_read.done():
             if patience <= 0:
                 return False
@@ -129,10 +129,6 @@ class Checkpoint:
                 return False
         await self._first_read
         return True
-
-    async def _read_in_turn(self) -> int:
-        await self.reads.wait()
-        return await self.refresh()
 
     def close(self) -> None:
         """The trigger ends: a first read still waiting for its turn is not made."""

@@ -160,6 +160,11 @@ class AmtJobTrigger(BaseTrigger):
         )
 
     @property
+    def log(self) -> Any:
+        """The class's logger, shared by all AMT triggers (as the hooks' is: ``hooks.amt``)."""
+        return type(self).logger()
+
+    @property
     def hook(self) -> AmtAsyncHook:
         if self._hook is None:
             self._hook = AmtAsyncHook(self.amt_conn_id)
