@@ -8,7 +8,7 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env env-distributed test test-matrix test-distributed test-fast lint format demo bench bench-checkpoint faults clean ui-check
+.PHONY: help env env-distributed test test-matrix test-distributed test-fast lint format demo bench bench-live bench-checkpoint faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
@@ -16,7 +16,8 @@ help:
 	@echo "make test-matrix  every declared Airflow minor on its Python (CELLS=\"3.0 3.3\" for some)"
 	@echo "make test-distributed  CeleryExecutor + PostgreSQL + Redis + two triggerers (installs the Debian packages)"
 	@echo "make lint   ruff (lint and format) and mypy"
-	@echo "make bench  benchmarks (figures, not pass/fail)"
+	@echo "make bench  benchmarks (figures, not pass/fail; ~5 min)"
+	@echo "make bench-live  how soon AMT messages are in the UI log, on a real Airflow (~75 s)"
 	@echo "make bench-checkpoint  the message checkpoint's cost on a real triggerer (PostgreSQL; ~5 min)"
 	@echo "make faults the bad-input catalogue and the fault suite, written into docs/reliability.md"
 	@echo "make ui-check  headless Chromium reads a task log in the Airflow UI (installs chromium; opt-in)"
@@ -67,6 +68,10 @@ demo: env
 
 bench: env
 	$(VENV)/bin/python bench/run.py
+
+# A real Airflow (scheduler, triggerer, API server): how soon a job's messages are in the UI log (~75 s).
+bench-live: env
+	$(VENV)/bin/python bench/live_latency.py $(ARGS)
 
 # A real triggerer with 500 deferred AMT watches, the previous provider against this checkout.
 bench-checkpoint: env-distributed

@@ -17,6 +17,10 @@ proportionally fewer jobs polling proportionally faster, so polls/s and messages
   time, checkpoint reads in the busiest second, and RSS per watched job once all have polled.
 * ``slow``: SLOW jobs against a server that takes 50 ms per answer: polls on time.
 
+``--storm-floor`` adds a third process to the storm: triggers that only wait, so the runner's own
+share (its task, portal and log context per trigger, and the collections of that heap) is measured
+under the same count: the floor under any trigger design.
+
 Every figure is printed with the peer's and the ratio. A poll is on time when it comes at most
 10 % of the poll interval later than the longest pause the poller may take. The provider's log
 output is checked afterwards: every message the server sent is logged exactly once, in order.
@@ -151,8 +155,10 @@ async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
         bind_contextvars(trigger_id=trigger_id, dag_id="bench", task_id="watch", run_id="r", map_index=job)
         if args.variant == "provider":
             await _provider_trigger(job, args.poll, args.storm)
-        else:
+        elif args.variant == "peer":
             await _peer_trigger(job, args.poll, url, "bench-token-0123456789abcdef")
+        else:  # "idle": what the runner alone holds per trigger (the floor under any trigger design)
+            await asyncio.Event().wait()
 
     # Started as the trigger runner does after a restart: every trigger at once, yielding to the
     # loop between two (``TriggerRunner.create_triggers``).
@@ -353,6 +359,16 @@ def storm_figures(result: dict[str, Any], poll: float) -> dict[str, float]:
     }
 
 
+def idle_figures(result: dict[str, Any], seconds: float, jobs: int) -> dict[str, float]:
+    """The runner's own share of a storm: triggers that only wait (they start in a second or two,
+    unpaced, so their loop lag is not comparable; their collections and memory are)."""
+    end = result["started"] + seconds
+    return {
+        "gc_max_pause_ms": 1000 * max((pause for at, _, pause in result["gc_pauses"] if at <= end), default=0.0),
+        "rss_per_job_kb": (result["rss_steady_kb"] - result["rss_before_kb"]) / jobs,
+    }
+
+
 def check_logged_once(result: dict[str, Any]) -> str:
     """Every message the server sent a job was logged once, in order, with no index skipped."""
     delivered = result["server"]["delivered"]
@@ -410,7 +426,17 @@ def orchestrate(args: argparse.Namespace) -> None:
         peer = run_variant("peer", **kw, warmup=args.poll * 0.9, window=2)
         a, b = storm_figures(mine, args.poll), storm_figures(peer, args.poll)
         table([(k, a[k], b[k]) for k in a])
-        print(f"messages logged: {check_logged_once(mine)}\n", flush=True)
+        print(f"messages logged: {check_logged_once(mine)}", flush=True)
+        if args.storm_floor:
+            idle = run_variant("idle", **kw, warmup=a["all_polled_s"], window=1)
+            floor = idle_figures(idle, a["all_polled_s"], args.storm_jobs)
+            print(
+                f"floor ({args.storm_jobs} triggers that only wait): longest collection "
+                f"{floor['gc_max_pause_ms']:.0f} ms, {floor['rss_per_job_kb']:.1f} KB RSS per trigger",
+                flush=True,
+            )
+            a["floor"] = floor
+        print()
         results["storm"] = {"provider": a, "peer": b}
     if "slow" in scenarios:
         jobs = args.slow_jobs // scale
@@ -441,8 +467,11 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=15.0, help="seconds measured (scale, quiet, slow)")
     parser.add_argument("--only", default="scale,quiet,storm,slow")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument(
+        "--storm-floor", action="store_true", help="storm: also run triggers that only wait (the runner's share)"
+    )
     # the child's own arguments
-    parser.add_argument("--child", choices=("provider", "peer"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("provider", "peer", "idle"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
