@@ -400,9 +400,11 @@ def orchestrate(args: argparse.Namespace) -> None:
         print(f"## scale: {args.jobs} jobs at {args.poll:g} s polls, a message per {args.message_every:g} s "
               f"(run as {jobs} jobs at {poll:g} s polls, a message per {every:g} s)\n")  # fmt: skip
         mine = run_variant(
-            "provider", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.window
+            "provider", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.scale_window
         )
-        peer = run_variant("peer", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.window)
+        peer = run_variant(
+            "peer", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.scale_window
+        )
         a, b = figures(mine, poll), figures(peer, poll)
         server = mine["server"]
         ratio = server["get_messages_bytes"] / max(server["message_bytes"], 1)
@@ -422,13 +424,14 @@ def orchestrate(args: argparse.Namespace) -> None:
     if "storm" in scenarios:
         print(f"## storm: {args.storm_jobs} triggers started at once (a triggerer restart), {args.poll:g} s polls\n")
         kw = {"jobs": args.storm_jobs, "poll": args.poll, "message_every": args.message_every}
-        mine = run_variant("provider", **kw, warmup=args.poll * 0.9, window=2, storm=True)
-        peer = run_variant("peer", **kw, warmup=args.poll * 0.9, window=2)
+        # every trigger has polled by then (1,000 starts a second: 20 s for 20,000)
+        mine = run_variant("provider", **kw, warmup=args.poll * 0.8, window=2, storm=True)
+        peer = run_variant("peer", **kw, warmup=args.poll * 0.8, window=2)
         a, b = storm_figures(mine, args.poll), storm_figures(peer, args.poll)
         table([(k, a[k], b[k]) for k in a])
         print(f"messages logged: {check_logged_once(mine)}", flush=True)
         if args.storm_floor:
-            idle = run_variant("idle", **kw, warmup=a["all_polled_s"], window=1)
+            idle = run_variant("idle", **kw, warmup=min(10.0, a["all_polled_s"]), window=1)  # up in ~2 s
             floor = idle_figures(idle, a["all_polled_s"], args.storm_jobs)
             print(
                 f"floor ({args.storm_jobs} triggers that only wait): longest collection "
@@ -464,7 +467,13 @@ def main() -> None:
     parser.add_argument("--message-every", type=float, default=10.0, help="seconds between a job's messages")
     parser.add_argument("--scale", type=int, default=10, help="run JOBS/SCALE jobs polling SCALE times as often")
     parser.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring (scale, quiet, slow)")
-    parser.add_argument("--window", type=float, default=15.0, help="seconds measured (scale, quiet, slow)")
+    parser.add_argument("--window", type=float, default=15.0, help="seconds measured (quiet, slow)")
+    parser.add_argument(
+        "--scale-window",
+        type=float,
+        default=25.0,
+        help="seconds measured (scale: long enough for several full collections, whose timing decides the lag p99)",
+    )
     parser.add_argument("--only", default="scale,quiet,storm,slow")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument(
