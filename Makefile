@@ -32,7 +32,7 @@ env: $(VENV)/.synced
 test: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider
+	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider --durations=15
 
 # The production topology from packages: PostgreSQL and Redis from Debian (installed when missing),
 # the Celery and Postgres providers in their own venv, every service on a free loopback port.
