@@ -216,7 +216,12 @@ class AirflowCluster:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
         for component in list(self.processes):
-            self.stop(component)
+            # 10 s, then SIGKILL: at the end nothing needs a graceful stop (a LocalExecutor scheduler
+            # has been seen to wait the whole 30 s for a task process); shutdown.txt says who was slow
+            began = time.monotonic()
+            self.stop(component, timeout=10)
+            with open(self.home.home / "shutdown.txt", "a") as out:
+                out.write(f"{component} {time.monotonic() - began:.1f}s\n")
 
     def wait_for_api(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
