@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from airflow_provider_amt import metrics
+from airflow_provider_amt.class_logger import ClassLogger
 from airflow_provider_amt.compat import BaseHook, aget_connection, amask_secret, mask_secret
 from airflow_provider_amt.hooks.connection import config_from_connection, connection_lookup
 from amt_client import AmtClient, AsyncAmtClient, RetryPolicy, ServerConfig
@@ -32,20 +33,13 @@ CONNECTION_TTL = 60.0
 _connections: dict[str, tuple[float, asyncio.Future[ServerConfig]]] = {}
 
 
-class _AmtConnectionType:
+class _AmtConnectionType(ClassLogger):
     """What both hooks declare to Airflow's connection machinery (connection form, ``conn_id`` argument)."""
 
     conn_name_attr = "amt_conn_id"
     default_conn_name = DEFAULT_CONN_NAME
     conn_type = "amt"
     hook_name = "Asysco AMT"
-
-    @property
-    def log(self) -> Any:
-        """The class's logger, shared by every hook of the class: the logging context is in context
-        variables, not in the logger, and a triggerer holds thousands of hooks (one logger each
-        would be four objects each for every garbage collection to walk)."""
-        return type(self).logger()  # type: ignore[attr-defined]
 
 
 class AmtHook(AmtClient, _AmtConnectionType, BaseHook):

@@ -35,6 +35,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_amt import config, metrics
+from airflow_provider_amt.class_logger import ClassLogger
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_ending, log_messages
@@ -75,7 +76,7 @@ def _settings_kwargs(settings: WatchSettings) -> dict[str, Any]:
     }
 
 
-class AmtJobTrigger(BaseTrigger):
+class AmtJobTrigger(ClassLogger, BaseTrigger):
     """Wait for an AMT batch request to end, streaming its messages into the task log.
 
     :param batch_request_id: the BatchRequestId AMT returned on Start.
@@ -158,11 +159,6 @@ class AmtJobTrigger(BaseTrigger):
                 **_settings_kwargs(self.settings),
             },
         )
-
-    @property
-    def log(self) -> Any:
-        """The class's logger, shared by all AMT triggers (as the hooks' is: ``hooks.amt``)."""
-        return type(self).logger()
 
     @property
     def hook(self) -> AmtAsyncHook:
