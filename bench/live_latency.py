@@ -1,4 +1,4 @@
-"""How soon an AMT message is in the Airflow UI's task log: the live-latency figure (``make bench``).
+"""How soon an AMT message is in the Airflow UI's task log: the live-latency figure (``make bench-live``).
 
 A real Airflow 3 stack (scheduler with LocalExecutor, triggerer, dag-processor, api-server; SQLite)
 and the emulator at real speed. Each run starts ``LIVEREPORT`` (a message every 0.5 s from the
@@ -16,7 +16,7 @@ its 15 % jitter). The baseline printed beside it is the first message *the trigg
 same runs: what a job's first message waits for where only the trigger logs (as before the worker
 logged, when it defers, the messages already there). The ratio is provider / baseline.
 
-Run: ``make bench`` (all benchmarks) or ``.venv/bin/python bench/live_latency.py --runs 6``.
+Run: ``make bench-live`` or ``.venv/bin/python bench/live_latency.py --runs 6``.
 """
 
 from __future__ import annotations

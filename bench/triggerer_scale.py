@@ -314,6 +314,10 @@ def _logged_indexes(sink: Path) -> dict[int, list[int]]:
     return logged
 
 
+def _rss_per_job_kb(result: dict[str, Any], jobs: int) -> float:
+    return (result["rss_steady_kb"] - result["rss_before_kb"]) / max(jobs, 1)
+
+
 def figures(result: dict[str, Any], poll: float) -> dict[str, float]:
     """Lag p99, polls on time, CPU per poll, RSS per job, from one variant's run."""
     t0, t1 = result["t0"], result["t1"]
@@ -333,7 +337,7 @@ def figures(result: dict[str, Any], poll: float) -> dict[str, float]:
         "on_time_pct": 100 * sum(g <= allowed for g in gaps) / len(gaps) if gaps else 0.0,
         "polls_per_s": polls / (t1 - t0),
         "cpu_per_poll_ms": 1000 * result["cpu"] / polls if polls else float("nan"),
-        "rss_per_job_kb": (result["rss_steady_kb"] - result["rss_before_kb"]) / jobs,
+        "rss_per_job_kb": _rss_per_job_kb(result, jobs),
         "gc_ms_per_s": 1000 * sum(pauses) / (t1 - t0),
         "gc_max_pause_ms": 1000 * max(pauses, default=0.0),
     }
@@ -355,17 +359,16 @@ def storm_figures(result: dict[str, Any], poll: float) -> dict[str, float]:
         "storm_lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else float("nan"),
         "reads_busiest_second": max(per_second.values(), default=0),
         "gc_max_pause_ms": 1000 * max(pauses, default=0.0),
-        "rss_per_job_kb": (result["rss_steady_kb"] - result["rss_before_kb"]) / max(len(firsts), 1),
+        "rss_per_job_kb": _rss_per_job_kb(result, len(firsts)),
     }
 
 
-def idle_figures(result: dict[str, Any], seconds: float, jobs: int) -> dict[str, float]:
+def idle_figures(result: dict[str, Any], jobs: int) -> dict[str, float]:
     """The runner's own share of a storm: triggers that only wait (they start in a second or two,
     unpaced, so their loop lag is not comparable; their collections and memory are)."""
-    end = result["started"] + seconds
     return {
-        "gc_max_pause_ms": 1000 * max((pause for at, _, pause in result["gc_pauses"] if at <= end), default=0.0),
-        "rss_per_job_kb": (result["rss_steady_kb"] - result["rss_before_kb"]) / jobs,
+        "gc_max_pause_ms": 1000 * max((pause for _, _, pause in result["gc_pauses"]), default=0.0),
+        "rss_per_job_kb": _rss_per_job_kb(result, jobs),
     }
 
 
@@ -432,7 +435,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         print(f"messages logged: {check_logged_once(mine)}", flush=True)
         if args.storm_floor:
             idle = run_variant("idle", **kw, warmup=min(10.0, a["all_polled_s"]), window=1)  # up in ~2 s
-            floor = idle_figures(idle, a["all_polled_s"], args.storm_jobs)
+            floor = idle_figures(idle, args.storm_jobs)
             print(
                 f"floor ({args.storm_jobs} triggers that only wait): longest collection "
                 f"{floor['gc_max_pause_ms']:.0f} ms, {floor['rss_per_job_kb']:.1f} KB RSS per trigger",
