@@ -22,6 +22,8 @@ MESSAGE_READ_RATE = "message_read_rate"
 MESSAGE_READ_RATE_DEFAULT = 500.0
 START_RATE = "start_rate"
 START_RATE_DEFAULT = 1000.0
+TRIGGERER_GC_THRESHOLD = "triggerer_gc_threshold"
+TRIGGERER_GC_THRESHOLD_DEFAULT = 10_000
 
 OPTIONS: dict[str, dict[str, Any]] = {
     CHECKPOINT_INTERVAL: {
@@ -84,6 +86,20 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "1000",
         "default": str(START_RATE_DEFAULT),
     },
+    TRIGGERER_GC_THRESHOLD: {
+        "description": (
+            "The young-generation threshold (gc.set_threshold's first value) the first AMT trigger sets in "
+            "its triggerer process, if the process's own is lower (Python's default is 700). Thousands of "
+            "jobs in flight keep hundreds of objects alive at any moment; at 700 every collection promotes "
+            "them, and the full collections that follow hold the event loop for hundreds of milliseconds "
+            "every few seconds. It affects every trigger of that triggerer, and is logged once. 0: leave the "
+            "interpreter's setting. See docs/performance.md."
+        ),
+        "version_added": "0.3.0",
+        "type": "integer",
+        "example": "10000",
+        "default": str(TRIGGERER_GC_THRESHOLD_DEFAULT),
+    },
 }
 
 
@@ -96,6 +112,17 @@ def _non_negative(option: str, default: float) -> float:
     except (TypeError, ValueError):
         return default
     return max(value, 0.0)
+
+
+def _whole_non_negative(option: str, default: int) -> int:
+    """An integer option; a malformed value falls back to the default, never below 0."""
+    from airflow_provider_amt.compat import conf
+
+    try:
+        value = int(conf.get(SECTION, option, fallback=str(default)))
+    except (TypeError, ValueError):
+        return default
+    return max(value, 0)
 
 
 def checkpoint_interval() -> float:
@@ -116,6 +143,7 @@ class TriggerOptions:
     checkpoint_read_rate: float
     message_read_rate: float
     start_rate: float
+    triggerer_gc_threshold: int
 
 
 _TRIGGER_OPTIONS: WeakKeyDictionary[asyncio.AbstractEventLoop, TriggerOptions] = WeakKeyDictionary()
@@ -131,5 +159,6 @@ def trigger_options() -> TriggerOptions:
             checkpoint_read_rate=_non_negative(CHECKPOINT_READ_RATE, CHECKPOINT_READ_RATE_DEFAULT),
             message_read_rate=_non_negative(MESSAGE_READ_RATE, MESSAGE_READ_RATE_DEFAULT),
             start_rate=_non_negative(START_RATE, START_RATE_DEFAULT),
+            triggerer_gc_threshold=_whole_non_negative(TRIGGERER_GC_THRESHOLD, TRIGGERER_GC_THRESHOLD_DEFAULT),
         )
     return options

@@ -17,6 +17,11 @@ proportionally fewer jobs polling proportionally faster, so polls/s and messages
   time, checkpoint reads in the busiest second, and RSS per watched job once all have polled.
 * ``slow``: SLOW jobs against a server that takes 50 ms per answer: polls on time.
 
+The provider's trigger raises the process's young-generation GC threshold as in a triggerer
+(``[amt] triggerer_gc_threshold``, 10,000 by default; ``AIRFLOW__AMT__TRIGGERER_GC_THRESHOLD=0`` in
+the environment keeps Python's 700). The peer keeps Python's unless ``--peer-gc-threshold`` is given,
+so the setting's own share can be told apart from the design's.
+
 ``--storm-floor`` adds a third process to the storm: triggers that only wait, so the runner's own
 share (its task, portal and log context per trigger, and the collections of that heap) is measured
 under the same count: the floor under any trigger design.
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import itertools
 import json
@@ -232,6 +238,8 @@ def child_main(args: argparse.Namespace) -> None:
         }
     )
     _more_open_files()
+    if args.variant != "provider" and args.peer_gc_threshold:
+        gc.set_threshold(args.peer_gc_threshold, *gc.get_threshold()[1:])
     _configure_triggerer_logging(args.sink)
     # Imports and one-off set-up before the baseline RSS (the triggerer has them loaded too).
     import aiohttp  # noqa: F401
@@ -274,6 +282,7 @@ def run_variant(
     window: float,
     delay: float = 0.0,
     storm: bool = False,
+    peer_gc_threshold: int = 0,
 ) -> dict[str, Any]:
     server = FakeServer(delay, message_every)
     work = Path(tempfile.mkdtemp(prefix="amt-scale-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
@@ -282,6 +291,7 @@ def run_variant(
             sys.executable, __file__, "--child", variant, "--port", str(server.port), "--jobs", str(jobs),
             "--poll", str(poll), "--warmup", str(warmup), "--window", str(window),
             "--sink", str(work / "log.jsonl"), "--out", str(work / "result.json"),
+            "--peer-gc-threshold", str(peer_gc_threshold),
         ]  # fmt: skip
         if storm:
             cmd.append("--storm")
@@ -396,18 +406,20 @@ def orchestrate(args: argparse.Namespace) -> None:
     poll, every = args.poll / scale, args.message_every / scale
     print(f"# triggerer scale ({time.strftime('%Y-%m-%d')}; {os.cpu_count()} cores, Python {sys.version.split()[0]})")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\n", flush=True)
+    from airflow_provider_amt.config import TRIGGERER_GC_THRESHOLD_DEFAULT
+
+    threshold = os.environ.get("AIRFLOW__AMT__TRIGGERER_GC_THRESHOLD", f"{TRIGGERER_GC_THRESHOLD_DEFAULT} (default)")
+    print(f"young-generation GC threshold: provider {threshold} ([amt] triggerer_gc_threshold), "
+          f"peer {args.peer_gc_threshold or gc.get_threshold()[0]}\n")  # fmt: skip
+    run = functools.partial(run_variant, peer_gc_threshold=args.peer_gc_threshold)
     results: dict[str, dict[str, Any]] = {}
     scenarios = args.only.split(",")
     if "scale" in scenarios:
         jobs = args.jobs // scale
         print(f"## scale: {args.jobs} jobs at {args.poll:g} s polls, a message per {args.message_every:g} s "
               f"(run as {jobs} jobs at {poll:g} s polls, a message per {every:g} s)\n")  # fmt: skip
-        mine = run_variant(
-            "provider", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.scale_window
-        )
-        peer = run_variant(
-            "peer", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.scale_window
-        )
+        mine = run("provider", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.scale_window)
+        peer = run("peer", jobs=jobs, poll=poll, message_every=every, warmup=args.warmup, window=args.scale_window)
         a, b = figures(mine, poll), figures(peer, poll)
         server = mine["server"]
         ratio = server["get_messages_bytes"] / max(server["message_bytes"], 1)
@@ -418,8 +430,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     if "quiet" in scenarios:
         jobs = args.jobs // scale
         print("## quiet: the same jobs writing no messages (status-only polls)\n")
-        mine = run_variant("provider", jobs=jobs, poll=poll, message_every=0, warmup=args.warmup, window=args.window)
-        peer = run_variant("peer", jobs=jobs, poll=poll, message_every=0, warmup=args.warmup, window=args.window)
+        mine = run("provider", jobs=jobs, poll=poll, message_every=0, warmup=args.warmup, window=args.window)
+        peer = run("peer", jobs=jobs, poll=poll, message_every=0, warmup=args.warmup, window=args.window)
         a, b = figures(mine, poll), figures(peer, poll)
         table([(k, a[k], b[k]) for k in FIGURES])
         print(f"requests: {mine['server']['requests']}\n", flush=True)
@@ -428,13 +440,13 @@ def orchestrate(args: argparse.Namespace) -> None:
         print(f"## storm: {args.storm_jobs} triggers started at once (a triggerer restart), {args.poll:g} s polls\n")
         kw = {"jobs": args.storm_jobs, "poll": args.poll, "message_every": args.message_every}
         # every trigger has polled by then (1,000 starts a second: 20 s for 20,000)
-        mine = run_variant("provider", **kw, warmup=args.poll * 0.8, window=2, storm=True)
-        peer = run_variant("peer", **kw, warmup=args.poll * 0.8, window=2)
+        mine = run("provider", **kw, warmup=args.poll * 0.8, window=2, storm=True)
+        peer = run("peer", **kw, warmup=args.poll * 0.8, window=2)
         a, b = storm_figures(mine, args.poll), storm_figures(peer, args.poll)
         table([(k, a[k], b[k]) for k in a])
         print(f"messages logged: {check_logged_once(mine)}", flush=True)
         if args.storm_floor:
-            idle = run_variant("idle", **kw, warmup=min(10.0, a["all_polled_s"]), window=1)  # up in ~2 s
+            idle = run("idle", **kw, warmup=min(10.0, a["all_polled_s"]), window=1)  # up in ~2 s
             floor = idle_figures(idle, args.storm_jobs)
             print(
                 f"floor ({args.storm_jobs} triggers that only wait): longest collection "
@@ -450,8 +462,8 @@ def orchestrate(args: argparse.Namespace) -> None:
             f"## slow: {args.slow_jobs} jobs at {args.poll:g} s polls, 50 ms per answer (run as {jobs} at {poll:g} s)\n"
         )
         kw = {"jobs": jobs, "poll": poll, "message_every": every, "delay": 0.05}
-        mine = run_variant("provider", **kw, warmup=args.warmup, window=args.window)
-        peer = run_variant("peer", **kw, warmup=args.warmup, window=args.window)
+        mine = run("provider", **kw, warmup=args.warmup, window=args.window)
+        peer = run("peer", **kw, warmup=args.warmup, window=args.window)
         a, b = figures(mine, poll), figures(peer, poll)
         table([(k, a[k], b[k]) for k in FIGURES])
         print(f"server connections opened: provider {mine['server']['connections']} (at most "
@@ -481,6 +493,12 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument(
         "--storm-floor", action="store_true", help="storm: also run triggers that only wait (the runner's share)"
+    )
+    parser.add_argument(
+        "--peer-gc-threshold",
+        type=int,
+        default=0,
+        help="young-generation GC threshold of the peer's (and the floor's) process (0: Python's)",
     )
     # the child's own arguments
     parser.add_argument("--child", choices=("provider", "peer", "idle"), help=argparse.SUPPRESS)

@@ -144,6 +144,10 @@ def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster,
         assert set(in_files) <= set(range(total))
     events, indexes = _amt_log(cluster, "amt_cluster_restart", run_id)
     _assert_jors(events, indexes, total, "Completion Code : DONE (4)")
+    # each triggerer process raised its GC threshold once, in its own log, not in the task's
+    raised = "Raised this triggerer's young-generation GC threshold from 700 to 10000"
+    assert raised in (cluster.home.home / "triggerer.out").read_text(errors="replace")
+    assert not any("GC threshold" in event for event in events)
 
 
 def test_log_handler_reports_an_unreachable_amt_and_fills_lost_files(cluster, cluster_emulator, amt):

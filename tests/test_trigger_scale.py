@@ -3,19 +3,23 @@
 Figures live in ``bench/triggerer_scale.py``; these tests check that each mechanism does what it
 says, against the real emulator where a server is involved: GetMessages only when the status says
 there is something new, the checkpoint read after the first poll and in its turn, message reads
-spaced under load, one connection read for many triggers, and the connection gate.
+spaced under load, one connection read for many triggers, the connection gate, and the triggerer's
+young-generation GC threshold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_amt.hooks import amt as hook_module
-from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers import _checkpoint, _collector
 from airflow_provider_amt.triggers._pacing import Pace
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import AmtMessage
@@ -172,3 +176,51 @@ def test_the_cursor_of_a_trigger_keeps_no_messages():
     trigger = AmtJobTrigger(7)
     trigger._cursor.advance([AmtMessage(index=0, text="x" * 1000)])
     assert trigger._cursor.offset == 1 and trigger._cursor.last == ()
+
+
+@pytest.fixture
+def gc_threshold(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A process where no AMT trigger has run yet, at Python's default threshold; restored after."""
+    before = gc.get_threshold()
+    monkeypatch.setattr(_collector, "_raised", False)
+    gc.set_threshold(700, before[1], before[2])
+    yield
+    gc.set_threshold(*before)
+
+
+def test_the_first_trigger_raises_the_young_gc_threshold_from_the_option(amt, emulator, monkeypatch, gc_threshold):
+    monkeypatch.setenv("AIRFLOW__AMT__TRIGGERER_GC_THRESHOLD", "25000")
+    (event,) = run_trigger(trigger_for(start(amt, "REPORTTEST01")))
+    assert event["status"] == "success"
+    assert gc.get_threshold()[0] == 25_000
+
+
+class _Lines:
+    """A logger that keeps each line with the log context it was logged in."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[contextvars.ContextVar[Any], Any]]] = []
+
+    def info(self, message: str, *args: Any) -> None:
+        self.lines.append((message % args, dict(contextvars.copy_context())))
+
+
+def test_the_threshold_is_raised_once_never_lowered_and_logged_outside_any_tasks_log(gc_threshold):
+    trigger_id = contextvars.ContextVar("trigger_id")
+    trigger_id.set(7)  # as the trigger runner binds it: the line would go to that task's log
+    log = _Lines()
+    assert _collector.raise_young_threshold(10_000, log) is True  # type: ignore[arg-type]
+    assert gc.get_threshold()[0] == 10_000
+    ((line, context),) = log.lines
+    assert "from 700 to 10000" in line and trigger_id not in context  # the triggerer's own log
+    gc.set_threshold(900, *gc.get_threshold()[1:])  # someone changed it afterwards: left alone
+    assert _collector.raise_young_threshold(10_000, log) is False and gc.get_threshold()[0] == 900
+    assert len(log.lines) == 1
+
+
+@pytest.mark.parametrize(("current", "option"), [(50_000, 10_000), (700, 0)], ids=["already-higher", "off"])
+def test_the_threshold_is_left_alone_when_higher_or_switched_off(gc_threshold, current, option):
+    gc.set_threshold(current, *gc.get_threshold()[1:])
+    log = _Lines()
+    assert _collector.raise_young_threshold(option, log) is False  # type: ignore[arg-type]
+    assert gc.get_threshold()[0] == current and log.lines == []

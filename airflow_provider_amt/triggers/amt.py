@@ -19,6 +19,9 @@ Why it is built the way it is:
 * Messages are read only when the status says there are new ones (where the server gives a count),
   and under load at most every ``triggers / [amt] message_read_rate`` seconds per trigger: the
   first ones and the last ones (the final drain) at once.
+* The first AMT trigger in a triggerer raises the process's young-generation GC threshold
+  (``_collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
+  flight make full collections that hold the event loop for hundreds of milliseconds every few seconds.
 * ``on_kill`` (Airflow 3.3) sends ``on_kill_action`` (Kill by default, or Stop, or nothing) to the
   AMT job when a user marks the task failed/success or clears it, and not when the trigger only
   moved to another triggerer (the task is still deferred then).
@@ -39,7 +42,7 @@ from airflow_provider_amt.class_logger import ClassLogger
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_ending, log_messages
-from airflow_provider_amt.triggers import _checkpoint, _pacing, _stall
+from airflow_provider_amt.triggers import _checkpoint, _collector, _pacing, _stall
 from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
 from amt_client import (
     AmtCompletionCode,
@@ -170,6 +173,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         cursor = self._cursor
         options = config.trigger_options()
         self._message_read_rate = options.message_read_rate
+        _collector.raise_young_threshold(options.triggerer_gc_threshold, self.log)
         watch = _stall.acquire()
         checkpoint = self._checkpoint = _checkpoint.Checkpoint(
             self.task_instance,
