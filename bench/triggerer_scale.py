@@ -446,7 +446,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         table([(k, a[k], b[k]) for k in a])
         print(f"messages logged: {check_logged_once(mine)}", flush=True)
         if args.storm_floor:
-            idle = run("idle", **kw, warmup=min(10.0, a["all_polled_s"]), window=1)  # up in ~2 s
+            idle = run("idle", **kw, warmup=min(6.0, a["all_polled_s"]), window=1)  # up in ~2 s
             floor = idle_figures(idle, args.storm_jobs)
             print(
                 f"floor ({args.storm_jobs} triggers that only wait): longest collection "
@@ -482,12 +482,12 @@ def main() -> None:
     parser.add_argument("--message-every", type=float, default=10.0, help="seconds between a job's messages")
     parser.add_argument("--scale", type=int, default=10, help="run JOBS/SCALE jobs polling SCALE times as often")
     parser.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring (scale, quiet, slow)")
-    parser.add_argument("--window", type=float, default=15.0, help="seconds measured (quiet, slow)")
+    parser.add_argument("--window", type=float, default=12.0, help="seconds measured (quiet, slow)")
     parser.add_argument(
         "--scale-window",
         type=float,
-        default=25.0,
-        help="seconds measured (scale: long enough for several full collections, whose timing decides the lag p99)",
+        default=20.0,
+        help="seconds measured (scale: long enough for a peer's full collections, whose timing decides its lag p99)",
     )
     parser.add_argument("--only", default="scale,quiet,storm,slow")
     parser.add_argument("--json", help="also write the figures here")

@@ -87,6 +87,28 @@ def test_message_reads_are_spaced_by_the_triggerers_read_budget_but_never_the_fi
     assert asyncio.run(decisions()) == [True, False, True, True]
 
 
+def test_the_read_after_a_triggers_first_comes_at_a_random_point_of_its_spacing(monkeypatch):
+    """A restart's triggers all read at once first; a random phase keeps their later reads from
+    coming in waves."""
+    from airflow_provider_amt.triggers import _stall
+    from airflow_provider_amt.triggers import amt as trigger_module
+
+    monkeypatch.setattr(trigger_module.random, "random", lambda: 0.25)
+
+    async def after_first_read() -> tuple[bool, float]:
+        trigger = AmtJobTrigger(7)
+        trigger._message_read_rate = 100.0
+        watch = _stall.LoopWatch()
+        watch.users = 1000  # a read every 10 s per trigger
+        trigger._checkpoint = _checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
+        first = await trigger._may_read(final=False)
+        assert trigger._read_at is not None
+        return first, time.monotonic() - trigger._read_at
+
+    first, elapsed = asyncio.run(after_first_read())
+    assert first and 2.5 <= elapsed < 3.0  # the next read is due 7.5 s later, not 10 s
+
+
 def test_a_pace_lets_a_burst_through_then_spreads_the_rest_at_its_rate():
     pace = Pace(rate=10.0, burst=3)
     delays = [pace.reserve() for _ in range(6)]

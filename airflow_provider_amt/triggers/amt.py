@@ -18,7 +18,8 @@ Why it is built the way it is:
   reads are spread (``_pacing``: ``[amt] start_rate``, ``[amt] checkpoint_read_rate``).
 * Messages are read only when the status says there are new ones (where the server gives a count),
   and under load at most every ``triggers / [amt] message_read_rate`` seconds per trigger: the
-  first ones and the last ones (the final drain) at once.
+  first ones and the last ones (the final drain) at once, the second ones at a random point of
+  that spacing (so that a restart's triggers do not read in waves).
 * The first AMT trigger in a triggerer raises the process's young-generation GC threshold
   (``_collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
   flight make full collections that hold the event loop for hundreds of milliseconds every few seconds.
@@ -31,6 +32,7 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -217,18 +219,19 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         checkpoint, cursor = self._checkpoint, self._cursor
         if checkpoint is None:
             return True
-        if (
-            not final
-            and self._read_at is not None
-            and time.monotonic() - self._read_at < _pacing.spacing(checkpoint.watch.users, self._message_read_rate)
-        ):
+        spacing = _pacing.spacing(checkpoint.watch.users, self._message_read_rate)
+        if not final and self._read_at is not None and time.monotonic() - self._read_at < spacing:
             return False
         if not await checkpoint.loaded(final, patience=CHECKPOINT_PATIENCE):
             return False
         if checkpoint.floor > cursor.offset:
             self.log.info("Resuming AMT messages from %s (logged up to there before)", checkpoint.floor)
             cursor.offset = checkpoint.floor
-        self._read_at = time.monotonic()
+        # After a restart every trigger makes its first read within seconds; with the same spacing
+        # after it, their later reads would come in waves that saturate the loop in turns. A random
+        # phase for the first spacing spreads them evenly over it.
+        phase = random.random() * spacing if self._read_at is None else 0.0
+        self._read_at = time.monotonic() - phase
         return True
 
     async def _log_page(self, page: Sequence[AmtMessage]) -> None:
