@@ -67,3 +67,14 @@ def test_airflow_providers_list_shows_the_provider():
 
 def test_no_integration_points_at_a_page_that_does_not_exist():
     assert all("external-doc-url" not in i for i in get_provider_info()["integrations"])
+
+
+def test_every_configuration_option_is_published_and_in_the_deployment_guide_with_its_default():
+    from airflow_provider_amt import config
+
+    options = get_provider_info()["config"][config.SECTION]["options"]
+    assert options == config.OPTIONS
+    guide = (Path(__file__).parents[1] / "docs" / "deployment.md").read_text()
+    for name, option in options.items():
+        default = option["default"].removesuffix(".0")
+        assert f"| `[amt] {name}` | `{default}` |" in guide, name
