@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
+
+Number = TypeVar("Number", int, float)
 
 SECTION = "amt"
 CHECKPOINT_INTERVAL = "checkpoint_interval"
@@ -103,26 +105,16 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _non_negative(option: str, default: float) -> float:
-    """A float option; a malformed value falls back to the default, never below 0."""
+def _non_negative(option: str, default: Number) -> Number:
+    """A number option of the default's type; a malformed value falls back to the default, never below 0."""
     from airflow_provider_amt.compat import conf
 
+    kind = type(default)
     try:
-        value = float(conf.get(SECTION, option, fallback=str(default)))
+        value = kind(conf.get(SECTION, option, fallback=str(default)))
     except (TypeError, ValueError):
         return default
-    return max(value, 0.0)
-
-
-def _whole_non_negative(option: str, default: int) -> int:
-    """An integer option; a malformed value falls back to the default, never below 0."""
-    from airflow_provider_amt.compat import conf
-
-    try:
-        value = int(conf.get(SECTION, option, fallback=str(default)))
-    except (TypeError, ValueError):
-        return default
-    return max(value, 0)
+    return max(value, kind(0))
 
 
 def checkpoint_interval() -> float:
@@ -159,6 +151,6 @@ def trigger_options() -> TriggerOptions:
             checkpoint_read_rate=_non_negative(CHECKPOINT_READ_RATE, CHECKPOINT_READ_RATE_DEFAULT),
             message_read_rate=_non_negative(MESSAGE_READ_RATE, MESSAGE_READ_RATE_DEFAULT),
             start_rate=_non_negative(START_RATE, START_RATE_DEFAULT),
-            triggerer_gc_threshold=_whole_non_negative(TRIGGERER_GC_THRESHOLD, TRIGGERER_GC_THRESHOLD_DEFAULT),
+            triggerer_gc_threshold=_non_negative(TRIGGERER_GC_THRESHOLD, TRIGGERER_GC_THRESHOLD_DEFAULT),
         )
     return options

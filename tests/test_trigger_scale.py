@@ -246,3 +246,15 @@ def test_the_threshold_is_left_alone_when_higher_or_switched_off(gc_threshold, c
     log = _Lines()
     assert _collector.raise_young_threshold(option, log) is False  # type: ignore[arg-type]
     assert gc.get_threshold()[0] == current and log.lines == []
+
+
+@pytest.mark.parametrize(("value", "read"), [("25000", 25_000), ("-5", 0), ("lots", 10_000), ("2.5e3", 10_000)])
+def test_the_threshold_option_is_a_whole_number_never_below_zero(monkeypatch, value, read):
+    from airflow_provider_amt import config
+
+    monkeypatch.setenv("AIRFLOW__AMT__TRIGGERER_GC_THRESHOLD", value)
+
+    async def options() -> config.TriggerOptions:
+        return config.trigger_options()
+
+    assert asyncio.run(options()).triggerer_gc_threshold == read
