@@ -18,7 +18,7 @@ from airflow_provider_amt.codes import AmtCompletionCode
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import message_index
 from amt_client import AmtClient
-from tests.airflow_harness import AirflowCluster, live_delays
+from tests.airflow_harness import DEDICATED_TRIGGERER_ENV, AirflowCluster, live_delays
 from tests.airflow_harness import last_seq as _last_seq
 from tests.airflow_harness import wait_until as _wait
 
@@ -113,6 +113,9 @@ def _assert_jors(events, indexes, total, code_line):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
 def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster, cluster_emulator, amt, sig):
+    """After a crash the triggerer comes back as a dedicated AMT triggerer (no greenback portal,
+    docs/deployment.md): the resumed trigger reads its checkpoint, logs and ends without one. The
+    later tests of this module run on that triggerer (the graceful case covers Airflow's default)."""
     since = _last_seq(cluster_emulator)
     run_id = cluster.trigger("amt_cluster_restart", {"job": "STREAMREPORT"})  # 30 s, a message every 0.4 s
     cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"deferred"})
@@ -126,7 +129,7 @@ def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster,
         time.sleep(1.5)  # the job keeps writing while no triggerer runs
         assert amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING
     finally:
-        cluster.start("triggerer")
+        cluster.start("triggerer", env=DEDICATED_TRIGGERER_ENV if sig == signal.SIGKILL else None)
     ti = cluster.wait_for_state("amt_cluster_restart", run_id, "job", {"success", "failed"}, timeout=120)
     assert ti["state"] == "success"
     kills = [e for e in cluster_emulator.requests("OpConJobAction", action="Kill") if e["seq"] > since]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from amt_emulator import EmulatorProcess
-from tests.airflow_harness import ROOT, AirflowCluster, AirflowHome, free_port
+from tests.airflow_harness import DEDICATED_TRIGGERER_ENV, ROOT, AirflowCluster, AirflowHome, free_port
 from tests.distributed.services import Postgres, Redis
 
 HEALTH_THRESHOLD = 8
@@ -71,8 +71,10 @@ class Topology(AirflowCluster):
         self.start(f"worker-{n}", *args, *([] if n == 1 else ["--skip-serve-logs"]))
 
     def start_triggerer(self, n: int) -> None:
-        port = str(self.trigger_log_ports[n])
-        self.start(f"triggerer-{n}", env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": port})
+        """Triggerer 1 as Airflow runs one by default; triggerer 2 as a dedicated AMT triggerer (no
+        greenback portal, docs/deployment.md), so every hand-over crosses the two configurations."""
+        env = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_ports[n])}
+        self.start(f"triggerer-{n}", env=env if n == 1 else {**env, **DEDICATED_TRIGGERER_ENV})
 
 
 @pytest.fixture(scope="session")
