@@ -22,9 +22,15 @@ The provider's trigger raises the process's young-generation GC threshold as in 
 the environment keeps Python's 700). The peer keeps Python's unless ``--peer-gc-threshold`` is given,
 so the setting's own share can be told apart from the design's.
 
-``--storm-floor`` adds a third process to the storm: triggers that only wait, so the runner's own
-share (its task, portal and log context per trigger, and the collections of that heap) is measured
-under the same count: the floor under any trigger design.
+``--runner`` picks the triggerer both designs run in: ``default`` is Airflow 3.3's as it comes, a
+greenback portal per trigger; ``dedicated`` is a triggerer that runs AMT triggers only, started with
+``AIRFLOW_DISABLE_GREENBACK_PORTAL=true`` (docs/deployment.md), where no trigger has a portal (on
+Airflow 3.0 no triggerer makes one). ``--compare-runner`` also runs the provider of the scale scenario
+in the other runner, to show what the portal costs under load.
+
+``--storm-floor`` adds processes to the storm: triggers that only wait, in each runner, so the
+runner's own share (its task, portal and log context per trigger, and the collections of that
+heap) is measured under the same count: the floor under any trigger design.
 
 Every figure is printed with the peer's and the ratio. A poll is on time when it comes at most
 10 % of the poll interval later than the longest pause the poller may take. The provider's log
@@ -54,6 +60,12 @@ HERE = Path(__file__).parent
 #: The provider's pause jitter: a poll may come this much later than ``poll_interval`` by design.
 JITTER = 0.15
 LATE = 0.10  # tolerance on top, as a fraction of the poll interval
+#: Airflow 3.3's switch for a triggerer that makes no greenback portal per trigger.
+NO_PORTAL = "AIRFLOW_DISABLE_GREENBACK_PORTAL"
+RUNNERS = {
+    "default": "Airflow's default triggerer (a greenback portal per trigger)",
+    "dedicated": f"a dedicated AMT triggerer ({NO_PORTAL}=true: no portal)",
+}
 FIGURES = (
     "lag_p99_ms", "on_time_pct", "polls_per_s", "cpu_per_poll_ms", "gc_ms_per_s", "gc_max_pause_ms", "full_collections",
 )  # fmt: skip
@@ -159,7 +171,8 @@ async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
     rss_before = _rss_kb()
 
     async def run_trigger(trigger_id: int, job: int) -> None:
-        await greenback.ensure_portal()  # as Airflow's TriggerRunner.run_trigger does
+        if os.environ.get(NO_PORTAL, "").lower() != "true":  # as Airflow 3.3's TriggerRunner.run_trigger
+            await greenback.ensure_portal()
         bind_contextvars(trigger_id=trigger_id, dag_id="bench", task_id="watch", run_id="r", map_index=job)
         if args.variant == "provider":
             await _provider_trigger(job, args.poll, args.storm)
@@ -285,6 +298,7 @@ def run_variant(
     delay: float = 0.0,
     storm: bool = False,
     peer_gc_threshold: int = 0,
+    runner: str = "default",
 ) -> dict[str, Any]:
     server = FakeServer(delay, message_every)
     work = Path(tempfile.mkdtemp(prefix="amt-scale-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
@@ -298,6 +312,7 @@ def run_variant(
         if storm:
             cmd.append("--storm")
         env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
+        env[NO_PORTAL] = "true" if runner == "dedicated" else "false"
         subprocess.run(cmd, check=True, env=env)
         result = json.loads((work / "result.json").read_text())
         result["server"] = server.stats()
@@ -414,8 +429,10 @@ def orchestrate(args: argparse.Namespace) -> None:
 
     threshold = os.environ.get("AIRFLOW__AMT__TRIGGERER_GC_THRESHOLD", f"{TRIGGERER_GC_THRESHOLD_DEFAULT} (default)")
     print(f"young-generation GC threshold: provider {threshold} ([amt] triggerer_gc_threshold), "
-          f"peer {args.peer_gc_threshold or gc.get_threshold()[0]}\n")  # fmt: skip
-    run = functools.partial(run_variant, peer_gc_threshold=args.peer_gc_threshold)
+          f"peer {args.peer_gc_threshold or gc.get_threshold()[0]}")  # fmt: skip
+    print(f"runner: {RUNNERS[args.runner]}, for the provider and the peer\n")
+    run = functools.partial(run_variant, peer_gc_threshold=args.peer_gc_threshold, runner=args.runner)
+    other = next(name for name in RUNNERS if name != args.runner)
     results: dict[str, dict[str, Any]] = {}
     scenarios = args.only.split(",")
     if "scale" in scenarios:
@@ -435,6 +452,13 @@ def orchestrate(args: argparse.Namespace) -> None:
         print(f"\nGetMessages bytes / message bytes: {ratio:.3f}; requests: {server['requests']}")
         print(f"messages logged: {check_logged_once(mine)}\n", flush=True)
         results["scale"] = {"provider": a, "peer": b, "bytes_ratio": ratio}
+        if args.compare_runner:
+            kw = {"jobs": jobs, "poll": poll, "message_every": every, "warmup": args.warmup}
+            theirs = run("provider", **kw, window=args.scale_window, runner=other)
+            c = figures(theirs, poll)
+            shown = ", ".join(f"{k} {c[k]:.2f} (here {a[k]:.2f})" for k in FIGURES)
+            print(f"the provider in {RUNNERS[other]}: {shown}; messages logged: {check_logged_once(theirs)}\n")
+            results["scale"]["provider_" + other] = c
     if "quiet" in scenarios:
         jobs = args.jobs // scale
         print("## quiet: the same jobs writing no messages (status-only polls)\n")
@@ -454,14 +478,15 @@ def orchestrate(args: argparse.Namespace) -> None:
         table([(k, a[k], b[k]) for k in a])
         print(f"messages logged: {check_logged_once(mine)}", flush=True)
         if args.storm_floor:
-            idle = run("idle", **kw, warmup=min(6.0, a["all_polled_s"]), window=1)  # up in ~2 s
-            floor = idle_figures(idle, args.storm_jobs)
-            print(
-                f"floor ({args.storm_jobs} triggers that only wait): longest collection "
-                f"{floor['gc_max_pause_ms']:.0f} ms, {floor['rss_per_job_kb']:.1f} KB RSS per trigger",
-                flush=True,
-            )
-            a["floor"] = floor
+            for name in (args.runner, other):
+                idle = run("idle", **kw, warmup=min(6.0, a["all_polled_s"]), window=1, runner=name)  # up in ~2 s
+                floor = idle_figures(idle, args.storm_jobs)
+                print(
+                    f"floor ({args.storm_jobs} triggers that only wait, {RUNNERS[name]}): longest collection "
+                    f"{floor['gc_max_pause_ms']:.0f} ms, {floor['rss_per_job_kb']:.1f} KB RSS per trigger",
+                    flush=True,
+                )
+                a["floor" if name == args.runner else "floor_" + name] = floor
         print()
         results["storm"] = {"provider": a, "peer": b}
     if "slow" in scenarios:
@@ -501,6 +526,10 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument(
         "--storm-floor", action="store_true", help="storm: also run triggers that only wait (the runner's share)"
+    )
+    parser.add_argument("--runner", choices=tuple(RUNNERS), default="default", help="the triggerer both designs run in")
+    parser.add_argument(
+        "--compare-runner", action="store_true", help="scale: also run the provider in the other runner"
     )
     parser.add_argument(
         "--skip-peer",
