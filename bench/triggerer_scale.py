@@ -17,6 +17,9 @@ proportionally fewer jobs polling proportionally faster, so polls/s and messages
   time, checkpoint reads in the busiest second, and RSS per watched job once all have polled.
 * ``slow``: SLOW jobs against a server that takes 50 ms per answer: polls on time.
 
+``--bare`` adds a third poller to ``quiet``: a bare aiohttp status poll on one shared session (no
+retries, rules, metrics or logging), the CPU floor under any design that polls with aiohttp.
+
 The provider's trigger raises the process's young-generation GC threshold as in a triggerer
 (``[amt] triggerer_gc_threshold``, 10,000 by default; ``AIRFLOW__AMT__TRIGGERER_GC_THRESHOLD=0`` in
 the environment keeps Python's 700). The peer keeps Python's unless ``--peer-gc-threshold`` is given,
@@ -45,6 +48,7 @@ import functools
 import gc
 import itertools
 import json
+import logging
 import os
 import random
 import resource
@@ -148,12 +152,38 @@ async def _peer_trigger(job: int, poll: float, url: str, token: str) -> Any:
         await asyncio.sleep(poll)
 
 
+_BARE_SESSION: list[Any] = []  # the bare poller's one session (made in the child's loop)
+
+
+async def _bare_trigger(job: int, poll: float, url: str, token: str) -> Any:
+    """The least an aiohttp status poll costs: one shared session, a GET, its JSON, a jittered sleep
+    (no retries, no outage rules, no metrics, nothing logged). What no aiohttp-based trigger goes below."""
+    import aiohttp
+
+    from amt_client import DEFAULT_CONTRACT
+
+    if not _BARE_SESSION:
+        _BARE_SESSION.append(aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()))
+    session, headers = _BARE_SESSION[0], {DEFAULT_CONTRACT.token_header: token}
+    while True:
+        async with session.get(f"{url}/api/MonitorJob/{job}", headers=headers) as r:
+            code = json.loads(await r.read())["completionCode"]
+        if code == 4:
+            return code
+        await asyncio.sleep(poll * (1 + JITTER * random.random()))
+
+
 async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
     import greenback
     from structlog.contextvars import bind_contextvars
 
     url = f"http://127.0.0.1:{args.port}"
     reads: list[float] = []
+    if args.variant == "bare":  # the floor of the provider's process, so with its collector setting too
+        from airflow_provider_amt import config
+        from airflow_provider_amt.triggers import _collector
+
+        _collector.raise_young_threshold(config.trigger_options().triggerer_gc_threshold, logging.getLogger(__name__))
     if args.variant == "provider":
         _fake_supervisor_xcom(reads)
     lag = LagMonitor()
@@ -178,6 +208,8 @@ async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
             await _provider_trigger(job, args.poll, args.storm)
         elif args.variant == "peer":
             await _peer_trigger(job, args.poll, url, "bench-token-0123456789abcdef")
+        elif args.variant == "bare":
+            await _bare_trigger(job, args.poll, url, "bench-token-0123456789abcdef")
         else:  # "idle": what the runner alone holds per trigger (the floor under any trigger design)
             await asyncio.Event().wait()
 
@@ -253,7 +285,7 @@ def child_main(args: argparse.Namespace) -> None:
         }
     )
     _more_open_files()
-    if args.variant != "provider" and args.peer_gc_threshold:
+    if args.variant in ("peer", "idle") and args.peer_gc_threshold:
         gc.set_threshold(args.peer_gc_threshold, *gc.get_threshold()[1:])
     _configure_triggerer_logging(args.sink)
     # Imports and one-off set-up before the baseline RSS (the triggerer has them loaded too).
@@ -468,6 +500,12 @@ def orchestrate(args: argparse.Namespace) -> None:
         table([(k, a[k], b[k]) for k in FIGURES])
         print(f"requests: {mine['server']['requests']}\n", flush=True)
         results["quiet"] = {"provider": a, "peer": b}
+        if args.bare:
+            kw = {"jobs": jobs, "poll": poll, "message_every": 0, "warmup": args.warmup, "window": args.window}
+            bare = figures(run("bare", **kw), poll)
+            shown = ", ".join(f"{k} {bare[k]:.2f} (provider {a[k]:.2f})" for k in FIGURES)
+            print(f"a bare aiohttp status poll on one shared session, same runner: {shown}\n", flush=True)
+            results["quiet"]["bare"] = bare
     if "storm" in scenarios:
         print(f"## storm: {args.storm_jobs} triggers started at once (a triggerer restart), {args.poll:g} s polls\n")
         kw = {"jobs": args.storm_jobs, "poll": args.poll, "message_every": args.message_every}
@@ -543,7 +581,10 @@ def main() -> None:
         help="young-generation GC threshold of the peer's (and the floor's) process (0: Python's)",
     )
     # the child's own arguments
-    parser.add_argument("--child", choices=("provider", "peer", "idle"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--bare", action="store_true", help="quiet: also run a bare aiohttp poller (the floor under any aiohttp design)"
+    )
+    parser.add_argument("--child", choices=("provider", "peer", "idle", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
