@@ -25,7 +25,7 @@ The provider's trigger raises the process's young-generation GC threshold as in 
 the environment keeps Python's 700). The peer keeps Python's unless ``--peer-gc-threshold`` is given,
 so the setting's own share can be told apart from the design's.
 
-``--runner`` picks the triggerer both designs run in: ``default`` is Airflow 3.3's as it comes, a
+``--runner`` picks the triggerer both designs run in: ``default`` is Airflow 3.1-3.3's as it comes, a
 greenback portal per trigger; ``dedicated`` is a triggerer that runs AMT triggers only, started with
 ``AIRFLOW_DISABLE_GREENBACK_PORTAL=true`` (docs/deployment.md), where no trigger has a portal (on
 Airflow 3.0 no triggerer makes one). ``--compare-runner`` also runs the provider of the scale scenario
@@ -64,7 +64,7 @@ HERE = Path(__file__).parent
 #: The provider's pause jitter: a poll may come this much later than ``poll_interval`` by design.
 JITTER = 0.15
 LATE = 0.10  # tolerance on top, as a fraction of the poll interval
-#: Airflow 3.3's switch for a triggerer that makes no greenback portal per trigger.
+#: Airflow 3.1+'s switch for a triggerer that makes no greenback portal per trigger.
 NO_PORTAL = "AIRFLOW_DISABLE_GREENBACK_PORTAL"
 RUNNERS = {
     "default": "Airflow's default triggerer (a greenback portal per trigger)",
@@ -201,7 +201,7 @@ async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
     rss_before = _rss_kb()
 
     async def run_trigger(trigger_id: int, job: int) -> None:
-        if os.environ.get(NO_PORTAL, "").lower() != "true":  # as Airflow 3.3's TriggerRunner.run_trigger
+        if os.environ.get(NO_PORTAL, "").lower() != "true":  # as Airflow 3.1+'s TriggerRunner.run_trigger
             await greenback.ensure_portal()
         bind_contextvars(trigger_id=trigger_id, dag_id="bench", task_id="watch", run_id="r", map_index=job)
         if args.variant == "provider":
@@ -565,6 +565,9 @@ def main() -> None:
     parser.add_argument(
         "--storm-floor", action="store_true", help="storm: also run triggers that only wait (the runner's share)"
     )
+    parser.add_argument(
+        "--bare", action="store_true", help="quiet: also run a bare aiohttp poller (the floor under any aiohttp design)"
+    )
     parser.add_argument("--runner", choices=tuple(RUNNERS), default="default", help="the triggerer both designs run in")
     parser.add_argument(
         "--compare-runner", action="store_true", help="scale: also run the provider in the other runner"
@@ -581,9 +584,6 @@ def main() -> None:
         help="young-generation GC threshold of the peer's (and the floor's) process (0: Python's)",
     )
     # the child's own arguments
-    parser.add_argument(
-        "--bare", action="store_true", help="quiet: also run a bare aiohttp poller (the floor under any aiohttp design)"
-    )
     parser.add_argument("--child", choices=("provider", "peer", "idle", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)

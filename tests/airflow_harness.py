@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
-#: An AMT message line's start in printed log output (``AMT 06:33:59.565 [12] ``), for regexes.
-#: A triggerer that runs only AMT triggers (docs/deployment.md): Airflow 3.3 then makes no greenback
+#: A triggerer that runs only AMT triggers (docs/deployment.md): Airflow 3.1+ then makes no greenback
 #: portal per trigger, which AmtJobTrigger never uses (7 KB and ten tracked objects per trigger).
 DEDICATED_TRIGGERER_ENV = {"AIRFLOW_DISABLE_GREENBACK_PORTAL": "true"}
+#: An AMT message line's start in printed log output (``AMT 06:33:59.565 [12] ``), for regexes.
 AMT_LINE = MESSAGE_LINE_START + " "
 #: The same, capturing the index.
 AMT_INDEX = AMT_LINE.format(index=r"(\d+)")
