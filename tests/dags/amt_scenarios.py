@@ -104,13 +104,17 @@ with DAG(
         task_id="job", application_name="DEMO2", job_name="{{ params.job }}", deferrable=True, poll_interval=1
     )
 
-# retries=1 and a Start whose answer is lost: the retry must find the one job, or refuse to guess
+# retries=1 and a Start whose answer is lost: the retry must find the one job, or refuse to guess.
+# The job runs 12 s, so that it outlives the retry's deferral by more than the seconds a worker may take
+# to finish deferring: a trigger that fires before the scheduler has seen that finish makes Airflow
+# 3.2-3.3 fail the task ("... finished with state success, but the task instance's state attribute is
+# queued", apache/airflow#66374, #71580; seen here with a 6 s job).
 for suffix, conn_id in (("", "amt_default"), ("_nolookup", "amt_nolookup")):
     with DAG(dag_id=f"amt_cluster_unclear_start{suffix}", start_date=START, schedule=None, catchup=False):
         AmtBatchJobOperator(
             task_id="job",
             application_name="DEMO2",
-            job_name="REPORTTEST01",
+            job_name="CHATTYREPORT",
             amt_conn_id=conn_id,
             deferrable=True,
             poll_interval=1,
