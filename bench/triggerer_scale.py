@@ -152,19 +152,12 @@ async def _peer_trigger(job: int, poll: float, url: str, token: str) -> Any:
         await asyncio.sleep(poll)
 
 
-_BARE_SESSION: list[Any] = []  # the bare poller's one session (made in the child's loop)
-
-
-async def _bare_trigger(job: int, poll: float, url: str, token: str) -> Any:
-    """The least an aiohttp status poll costs: one shared session, a GET, its JSON, a jittered sleep
-    (no retries, no outage rules, no metrics, nothing logged). What no aiohttp-based trigger goes below."""
-    import aiohttp
-
+async def _bare_trigger(job: int, poll: float, url: str, token: str, session: Any) -> Any:
+    """The least an aiohttp status poll costs: the process's one session, a GET, its JSON, a jittered
+    sleep (no retries, no outage rules, no metrics, nothing logged). No aiohttp-based trigger goes below."""
     from amt_client import DEFAULT_CONTRACT
 
-    if not _BARE_SESSION:
-        _BARE_SESSION.append(aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()))
-    session, headers = _BARE_SESSION[0], {DEFAULT_CONTRACT.token_header: token}
+    headers = {DEFAULT_CONTRACT.token_header: token}
     while True:
         async with session.get(f"{url}/api/MonitorJob/{job}", headers=headers) as r:
             code = json.loads(await r.read())["completionCode"]
@@ -179,11 +172,15 @@ async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
 
     url = f"http://127.0.0.1:{args.port}"
     reads: list[float] = []
+    bare_session: Any = None
     if args.variant == "bare":  # the floor of the provider's process, so with its collector setting too
+        import aiohttp
+
         from airflow_provider_amt import config
         from airflow_provider_amt.triggers import _collector
 
         _collector.raise_young_threshold(config.trigger_options().triggerer_gc_threshold, logging.getLogger(__name__))
+        bare_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
     if args.variant == "provider":
         _fake_supervisor_xcom(reads)
     lag = LagMonitor()
@@ -209,7 +206,7 @@ async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
         elif args.variant == "peer":
             await _peer_trigger(job, args.poll, url, "bench-token-0123456789abcdef")
         elif args.variant == "bare":
-            await _bare_trigger(job, args.poll, url, "bench-token-0123456789abcdef")
+            await _bare_trigger(job, args.poll, url, "bench-token-0123456789abcdef", bare_session)
         else:  # "idle": what the runner alone holds per trigger (the floor under any trigger design)
             await asyncio.Event().wait()
 
