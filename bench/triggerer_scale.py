@@ -356,7 +356,7 @@ def run_variant(
 
 def _logged_indexes(sink: Path) -> dict[int, list[int]]:
     """Per job (its ``map_index`` in the bound log context), the AMT message indexes it logged."""
-    from airflow_provider_amt.joblog import message_index
+    from airflow_provider_amt.joblog import message_indexes
 
     logged: dict[int, list[int]] = {}
     with sink.open("rb") as f:
@@ -364,9 +364,9 @@ def _logged_indexes(sink: Path) -> dict[int, list[int]]:
             if b'"AMT ' not in line:
                 continue
             record = json.loads(line)
-            index = message_index(str(record.get("event", "")))
-            if index is not None:
-                logged.setdefault(int(record["map_index"]), []).append(index)
+            indexes = message_indexes(str(record.get("event", "")))
+            if indexes:
+                logged.setdefault(int(record["map_index"]), []).extend(indexes)
     return logged
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from airflow_provider_amt.joblog import MESSAGE_LINE_START, message_index
+from airflow_provider_amt.joblog import MESSAGE_LINE_START, message_indexes
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -318,15 +318,13 @@ class AirflowCluster:
         for path in self.log_files(dag_id, run_id, task_id, try_number):
             for line in path.read_text(errors="replace").splitlines():
                 record = json.loads(line) if line.startswith("{") else {}
-                index = message_index(str(record.get("event", "")))
-                if index is not None:
-                    indexes.append(index)
+                indexes.extend(message_indexes(str(record.get("event", ""))))
         return indexes
 
     def amt_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> tuple[list[str], list[int]]:
         """A try's log as the UI reads it (REST, every file merged): its events, and the AMT indexes."""
         events = [str(line.get("event", "")) for line in self.task_log(dag_id, run_id, task_id, try_number)]
-        return events, [i for i in map(message_index, events) if i is not None]
+        return events, [i for event in events for i in message_indexes(event)]
 
     def watch_live_log(
         self, dag_id: str, run_id: str, task_id: str, timeout: float = 120, every: float = 0.2
@@ -347,8 +345,7 @@ class AirflowCluster:
             now = time.time()
             after = self.task_instance(dag_id, run_id, task_id).get("state")
             for line in lines:
-                index = message_index(str(line.get("event", "")))
-                if index is not None:
+                for index in message_indexes(str(line.get("event", ""))):
                     seen.setdefault(index, (now, str(after), "Trigger" in str(line.get("logger", ""))))
             # ended before this log read began: the read has every line
             if before in ("success", "failed", "upstream_failed", "skipped"):

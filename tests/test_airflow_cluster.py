@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_amt.codes import AmtCompletionCode
 from airflow_provider_amt.hooks.amt import AmtHook
-from airflow_provider_amt.joblog import message_index
+from airflow_provider_amt.joblog import message_indexes
 from amt_client import AmtClient
 from tests.airflow_harness import DEDICATED_TRIGGERER_ENV, AirflowCluster, live_delays
 from tests.airflow_harness import last_seq as _last_seq
@@ -105,7 +105,7 @@ def _file_indexes(cluster, dag_id, run_id, try_number=1):
 def _assert_jors(events, indexes, total, code_line):
     assert indexes == list(range(total)), f"messages not exactly once / in order: {indexes}"
     info = events.index("---------- AMT job information ----------")
-    first = next(i for i, e in enumerate(events) if message_index(e) == 0)
+    first = next(i for i, e in enumerate(events) if 0 in message_indexes(e))
     completion = events.index(code_line)
     assert info < first < completion
     assert any(e.startswith("Batch Request Id  : ") for e in events[info:first])

@@ -268,7 +268,7 @@ def _watch_with(monkeypatch, channel: _Checkpoints, interval: str, request_id: i
     monkeypatch.setattr(
         amt_trigger_module,
         "log_messages",
-        lambda log, page, redact: (logged.extend(m.index for m in page), real_log_messages(log, page, redact)),
+        lambda log, page, *rest: (logged.extend(m.index for m in page), real_log_messages(log, page, *rest)),
     )
     trigger = trigger_for(request_id)
     trigger.task_instance = TaskInstance()  # type: ignore[assignment]
@@ -324,9 +324,9 @@ def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
     channel.asend = read_ahead  # type: ignore[method-assign]
     real_log_messages = amt_trigger_module.log_messages
 
-    def log_messages(log: Any, page: Any, redact: Any) -> None:
+    def log_messages(log: Any, page: Any, *rest: Any) -> None:
         logged_so_far.extend(m.index for m in page)
-        real_log_messages(log, page, redact)
+        real_log_messages(log, page, *rest)
 
     monkeypatch.setattr(amt_trigger_module, "log_messages", log_messages)
     event, logged = _watch_with(monkeypatch, channel, "0", request_id)

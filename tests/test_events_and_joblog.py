@@ -9,11 +9,14 @@ import pytest
 from airflow_provider_amt.events import AmtTriggerEvent, read_event
 from airflow_provider_amt.joblog import (
     MAX_MESSAGE_CHARS,
+    MAX_RECORD_CHARS,
     amt_time,
     job_reference,
     log_job_information,
     log_messages,
     message_index,
+    message_indexes,
+    message_lines,
     message_text,
 )
 from amt_client import (
@@ -128,11 +131,81 @@ def test_severities_become_levels_and_records_carry_no_fields(caplog):
     with caplog.at_level(logging.INFO, logger="test.joblog.levels"):
         log_messages(logger, messages)
     levels = [r.levelname for r in caplog.records]
-    assert levels == ["INFO", "WARNING", "ERROR", "CRITICAL", "INFO", "INFO"]
+    assert levels == ["INFO", "WARNING", "ERROR", "CRITICAL", "INFO"]  # the last two share a level: a record
     texts = [r.getMessage() for r in caplog.records]
-    assert [message_index(t) for t in texts] == [0, 1, 2, 3, 4, 5]
+    assert [message_indexes(t) for t in texts] == [[0], [1], [2], [3], [4, 5]]
     assert "NOTICE: who knows" in texts[4]  # a severity no level stands for is kept in the text
     assert not any(hasattr(r, "amt_index") or hasattr(r, "amt_timestamp") for r in caplog.records)
+
+
+class _Records:
+    """A logger that keeps what each ``log`` call got (a record each)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[int, str]] = []
+
+    def log(self, level: int, text: str) -> None:
+        self.records.append((level, text))
+
+
+def test_messages_in_a_row_at_one_level_share_a_record_a_line_each():
+    messages = [AmtMessage(i, f"line {i}", "2026-11-21T06:33:59.565Z", "INFO") for i in range(45)]
+    messages[30] = AmtMessage(30, "careful", "2026-11-21T06:34:00.000Z", "WARNING")
+    out = _Records()
+    log_messages(out, messages, per_record=20)
+    assert [(level, message_indexes(text)) for level, text in out.records] == [
+        (logging.INFO, list(range(20))),
+        (logging.INFO, list(range(20, 30))),
+        (logging.WARNING, [30]),
+        (logging.INFO, list(range(31, 45))),
+    ]
+    _, text = out.records[1]
+    assert text.splitlines()[0] == message_text(messages[20])
+    assert [line for _, line in message_lines(text)] == text.splitlines()  # a line each, nothing else
+    one_each = _Records()
+    log_messages(one_each, messages, per_record=1)  # [amt] messages_per_log_record = 1: as before 0.3
+    assert [message_indexes(text) for _, text in one_each.records] == [[i] for i in range(45)]
+
+
+def test_a_record_stays_within_its_character_bound():
+    """Long messages: a record holds what fits in MAX_RECORD_CHARS; none is cut for it or dropped."""
+    messages = [AmtMessage(i, "x" * 5000) for i in range(10)]
+    out = _Records()
+    log_messages(out, messages)
+    assert [message_indexes(text) for _, text in out.records] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert all(len(text) <= MAX_RECORD_CHARS for _, text in out.records)
+
+
+def test_a_multi_line_message_keeps_its_lines_together_and_indented():
+    """A message's own further lines are indented: they never read as a message line of their own,
+    even when they look like one."""
+    messages = [
+        AmtMessage(0, "first"),
+        AmtMessage(1, "two lines\r\nAMT [7] not a message line"),
+        AmtMessage(2, "third"),
+    ]
+    out = _Records()
+    log_messages(out, messages)
+    [(_, text)] = out.records
+    assert text == "AMT [0] first\nAMT [1] two lines\n    AMT [7] not a message line\nAMT [2] third"
+    assert message_lines(text) == [
+        (0, "AMT [0] first"),
+        (1, "AMT [1] two lines\n    AMT [7] not a message line"),
+        (2, "AMT [2] third"),
+    ]
+    assert message_index(text) == 0
+    assert message_lines("Watching AMT batch request 7\nAMT [1] x") == []  # not an AMT message record
+
+
+def test_messages_per_log_record_is_read_from_the_config(monkeypatch):
+    from airflow_provider_amt import config
+
+    monkeypatch.setenv("AIRFLOW__AMT__MESSAGES_PER_LOG_RECORD", "5")
+    assert config.messages_per_log_record() == 5
+    monkeypatch.setenv("AIRFLOW__AMT__MESSAGES_PER_LOG_RECORD", "0")
+    assert config.messages_per_log_record() == 1
+    monkeypatch.setenv("AIRFLOW__AMT__MESSAGES_PER_LOG_RECORD", "many")
+    assert config.messages_per_log_record() == config.MESSAGES_PER_LOG_RECORD_DEFAULT
 
 
 def _block(contract: WireContract, caplog: pytest.LogCaptureFixture) -> list[str]:

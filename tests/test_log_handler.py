@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from airflow.utils.log.file_task_handler import StructuredLogMessage
 
-from airflow_provider_amt.joblog import BATCH_REQUEST_ID_LABEL, CONNECTION_LABEL, message_index, message_text
+from airflow_provider_amt.joblog import (
+    BATCH_REQUEST_ID_LABEL,
+    CONNECTION_LABEL,
+    message_index,
+    message_indexes,
+    message_text,
+)
 from airflow_provider_amt.log.task_handler import AmtTaskLogHandler
 from amt_client import AmtCompletionCode
 from tests.test_completion import start, wait_for
@@ -37,7 +43,7 @@ def _log(request_id: int, messages: list[Any], indexes: list[int]) -> list[Struc
 
 def _events(out: Any) -> tuple[list[int], list[str]]:
     events = [str(line.event) for line in out]
-    indexes = [i for i in map(message_index, events) if i is not None]
+    indexes = [i for event in events for i in message_indexes(event)]
     return indexes, events
 
 
@@ -57,6 +63,23 @@ def test_repeated_messages_are_shown_once(job):
     indexes, events = _read(_log(request_id, messages, [0, 1, 2, 3, 2, 3, 4, 5, 6, 7, 7]))
     assert indexes == list(range(len(messages)))
     assert not any("added from AMT" in e for e in events)
+
+
+def test_records_of_several_messages_are_checked_line_by_line(job):
+    """Records that hold several message lines (``[amt] messages_per_log_record``): a record whose
+    lines were all shown goes, one with some shown keeps only the others, a gap before one is filled."""
+    request_id, messages = job
+    head, tail = _log(request_id, messages, [])[:3], _log(request_id, messages, [])[-1:]
+
+    def record(*indexes: int) -> StructuredLogMessage:
+        return StructuredLogMessage(event="\n".join(message_text(messages[i]) for i in indexes), level="info")
+
+    indexes, events = _read([*head, record(0, 1, 2), record(1, 2), record(2, 3, 4), record(6, 7), *tail])
+    assert indexes == list(range(len(messages)))
+    assert events[3] == record(0, 1, 2).event
+    assert events[4] == record(3, 4).event  # 2 was shown: the record keeps 3 and 4
+    assert events[5] == f"AMT messages 5-5 of batch request {request_id} were not in the task log files; added from AMT"
+    assert message_index(events[6]) == 5 and events[7] == record(6, 7).event
 
 
 def test_a_truncated_start_is_filled_in_place_not_at_the_end(job):

@@ -37,8 +37,8 @@ from airflow_provider_amt.joblog import (
     BATCH_REQUEST_ID_LABEL,
     CONNECTION_LABEL,
     job_reference,
-    message_index,
     message_level,
+    message_lines,
     message_text,
 )
 from amt_client import AmtError, AmtMessage, MessageCursor, RetryPolicy
@@ -57,14 +57,21 @@ _FINISHED = (
 MAX_ADDED_MESSAGES = 100_000
 
 
-def _amt_index(message: Any) -> int | None:
-    """The AMT index of a message line: from its text, or from the ``amt_index`` field that
-    provider 0.2 and earlier wrote beside the text."""
+def _amt_lines(message: Any) -> list[tuple[int, str]]:
+    """The AMT message lines of a log record as ``(index, text)``: from its text (one or more lines,
+    see ``joblog.message_lines``), or the one whose index provider 0.2 and earlier wrote beside it
+    (``amt_index``)."""
+    event = str(getattr(message, "event", ""))
     extra = getattr(message, "model_extra", None) or {}
     index = extra.get("amt_index", getattr(message, "amt_index", None))
     if is_int(index):
-        return index
-    return message_index(str(getattr(message, "event", "")))
+        return [(index, event)]
+    return message_lines(event)
+
+
+def _with_lines(message: Any, lines: list[tuple[int, str]]) -> Any:
+    """The record with only these of its message lines (the others were shown before)."""
+    return message.model_copy(update={"event": "\n".join(text for _, text in lines)})
 
 
 def _as_log_line(message: AmtMessage, redact: Any) -> StructuredLogMessage:
@@ -110,22 +117,25 @@ class AmtTaskLogHandler(FileTaskHandler):
         try:
             for position, message in enumerate(stream):
                 visible = position >= shown
-                index = _amt_index(message)
-                if index is None:
+                lines = _amt_lines(message)
+                if not lines:
                     reference = job_reference(str(getattr(message, "event", "")))
                     if reference is not None:
                         job.setdefault(*reference)
                     if visible:
                         yield message
                     continue
-                if index in seen:
-                    continue  # logged twice (a crash between a page and its checkpoint, two triggerers)
-                if visible and index > next_index and (filler := filler or self._filler(job)):
-                    yield from filler.fill(next_index, index, seen)  # e.g. a truncated trigger log file
-                seen.add(index)
-                next_index = max(next_index, index + 1)
+                # a line logged twice (a crash between a page and its checkpoint, two triggerers) goes
+                new = [line for line in lines if line[0] not in seen]
+                if not new:
+                    continue
+                first = new[0][0]
+                if visible and first > next_index and (filler := filler or self._filler(job)):
+                    yield from filler.fill(next_index, first, seen)  # e.g. a truncated trigger log file
+                seen.update(index for index, _ in new)
+                next_index = max(next_index, max(index for index, _ in new) + 1)
                 if visible:
-                    yield message
+                    yield message if len(new) == len(lines) else _with_lines(message, new)
             if ended and (filler := filler or self._filler(job)):
                 yield from filler.fill(next_index, None, seen)  # what AMT has after the last logged message
         finally:

@@ -134,6 +134,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
         self._read_at: float | None = None  # when messages were last read (None: not yet)
         self._message_read_rate = 0.0  # run() reads the triggerer's [amt] message_read_rate
+        self._per_record = config.MESSAGES_PER_LOG_RECORD_DEFAULT  # and [amt] messages_per_log_record
 
     @classmethod
     def for_job(
@@ -175,6 +176,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         cursor = self._cursor
         options = config.trigger_options()
         self._message_read_rate = options.message_read_rate
+        self._per_record = options.messages_per_log_record
         _collector.raise_young_threshold(options.triggerer_gc_threshold, self.log)
         watch = _stall.acquire()
         checkpoint = self._checkpoint = _checkpoint.Checkpoint(
@@ -241,7 +243,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             page = await checkpoint.unlogged(page)
         if not page:
             return
-        log_messages(self.log, page, self.hook.redactor())
+        log_messages(self.log, page, self.hook.redactor(), self._per_record)
         if checkpoint is not None:
             await checkpoint.logged(page[-1].index + 1)
 
