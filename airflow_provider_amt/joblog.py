@@ -109,11 +109,18 @@ CONTINUATION = "\n    "
 MAX_RECORD_CHARS = 16_000
 
 
+#: An ISO 8601 UTC (or zone-less) timestamp with milliseconds: its date, and its time as amt_time shows it.
+_TODAY_UTC_TIME = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ]((?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3})\d*(?:[Zz]|\+00:00)?")
+
+
 def amt_time(timestamp: str | None, today: str | None = None) -> str:
     """AMT's timestamp, short: ``06:33:59.565`` (its own date when that is not ``today``, an offset
     when not UTC); as AMT gave it when it is not ISO 8601; ``""`` when there is none."""
     if not timestamp:
         return ""
+    usual = _TODAY_UTC_TIME.fullmatch(timestamp.strip())
+    if usual is not None and usual.group(1) == today:  # the usual case, without datetime's parsing
+        return usual.group(2)
     try:
         moment = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

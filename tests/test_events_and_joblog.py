@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import pytest
 
@@ -100,10 +101,20 @@ def test_huge_messages_are_cut_with_a_marker_not_dropped():
         ("odd [x]", "odd x"),  # never anything that could be read as the index
         (None, ""),
         ("", ""),
+        ("2026-11-21t06:33:59.565789+00:00", "06:33:59.565"),  # microseconds cut, not rounded
+        ("2026-11-21T24:00:00.000Z", "2026-11-21T24:00:00.000Z"),  # not a time: verbatim
     ],
 )
 def test_amt_time_is_short_and_never_invented(timestamp, shown):
     assert amt_time(timestamp, today="2026-11-21") == shown
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["2026-11-21T00:00:00.000Z", "2026-11-21 23:59:59.999999", "2026-11-21T12:34:56.700+00:00"]
+)
+def test_the_shortcut_for_todays_utc_time_says_what_datetime_says(timestamp):
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    assert amt_time(timestamp, today="2026-11-21") == moment.strftime("%H:%M:%S.%f")[:12]
 
 
 def test_a_message_line_starts_with_amt_time_and_index_and_reads_back():
