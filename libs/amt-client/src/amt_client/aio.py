@@ -171,11 +171,19 @@ class AsyncAmtClient(ClientBase):
         """Settings when none were given (the Airflow hook reads its connection here)."""
         raise AmtConfigurationError("AsyncAmtClient was made without a ServerConfig.")
 
-    async def _shared(self) -> _SharedSession:
-        loop = asyncio.get_running_loop()
+    def _session_in_use(self) -> _SharedSession | None:
+        """This client's shared session when it is still good for the running loop (the common case,
+        at every request: no coroutine made for it), else None (``_shared`` finds or makes one)."""
         shared = self._shared_session
-        if shared is not None and self._loop is loop and not shared.session.closed:
+        if shared is not None and self._loop is asyncio.get_running_loop() and not shared.session.closed:
             return shared
+        return None
+
+    async def _shared(self) -> _SharedSession:
+        shared = self._session_in_use()
+        if shared is not None:
+            return shared
+        loop = asyncio.get_running_loop()
         config = await self.get_config()
         sessions = _shared_sessions.setdefault(loop, {})
         shared = sessions.get(config.cache_key)
@@ -261,8 +269,8 @@ class AsyncAmtClient(ClientBase):
         return await result if inspect.isawaitable(result) else result
 
     async def _send(self, send: sansio.Send) -> sansio.Reply:
-        shared = await self._shared()
-        config = await self.get_config()
+        shared = self._session_in_use() or await self._shared()
+        config = self._config or await self.get_config()
         capacity = config.connections_for(shared.users)
         await shared.gate.enter(capacity)
         try:
@@ -301,7 +309,7 @@ class AsyncAmtClient(ClientBase):
             return sansio.TransportFailure(_failure_kind(err), f"{type(err).__name__}: {err}")
 
     async def _token(self, need: sansio.NeedToken) -> str:
-        shared = await self._shared()
+        shared = self._session_in_use() or await self._shared()
         token = shared.tokens.current(need)
         if token is not None and not need.fresh:  # the common case: a valid token, no lock to take
             return token
