@@ -84,7 +84,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
             "Most AMT messages in one task log record. The messages of one read that follow each other at "
             "one severity share a record, a line each (the UI shows them under the record's first line, its "
             "time and level once), as the trigger and the worker log them: a record costs about 25 us in "
-            "Airflow's log pipeline whatever its length, a quarter of a busy triggerer's CPU per poll with a "
+            "Airflow's log pipeline whatever its length, nearly a third of a busy triggerer's work with a "
             "record per message. 1: a record per message (for a log store that wants a document per "
             "message). See docs/logs.md."
         ),

@@ -7,8 +7,8 @@ closing block with ``Completion Code : <NAME> (<code>)`` and the outcome.
 
 Why the messages of one read that follow each other at one level share a log record, a line each (at
 most ``[amt] messages_per_log_record`` of them): a record costs about 25 µs in Airflow's log pipeline
-(context, call site, JWT redaction, masking, JSON, one write) whatever its length, which was a
-quarter of a busy triggerer's CPU per poll, one record per message; the UI shows a record's further
+(context, call site, JWT redaction, masking, JSON, one write) whatever its length, which was
+nearly a third of a busy triggerer's work, one record per message; the UI shows a record's further
 lines under its first, like JORS. A line of a message's own text that is not its first is indented,
 so a message line always starts a line with ``AMT `` and the lines can be told apart again
 (:func:`message_lines`).
