@@ -4,7 +4,8 @@
 2. starts a batch job and a script with the sync hook and prints their states and messages,
 3. prepares a throw-away AIRFLOW_HOME (SQLite) in ``.demo/airflow``, sets ``amt_default`` through
    ``AIRFLOW_CONN_AMT_DEFAULT`` and runs the ``amt_report`` example DAG with ``airflow dags test``,
-4. prints the AMT part of the task log and where the full output is,
+4. prints the AMT part of the task log and where the full output is, and fails (exit 1) unless it
+   shows every AMT message of each job once, in order,
 5. stops everything it started.
 """
 
@@ -83,28 +84,73 @@ def run_example_dag(emulator) -> Path:
     return log_path
 
 
-#: The provider's own log lines, in the console formats of every supported Airflow: structlog's
+#: The provider's own log records, in the console formats of every supported Airflow: structlog's
 #: (3.1+: ``... [info     ] TEXT   [airflow_provider_amt...]``) and the classic one (3.0:
-#: ``[time] {joblog.py:34} INFO - TEXT``, named by the provider's source file).
+#: ``[time] {joblog.py:34} INFO - TEXT``, named by the provider's source file). A record of several
+#: AMT message lines (``[amt] messages_per_log_record``) spans console lines: matched whole (DOTALL).
 OUR_LINES = (
-    re.compile(r"\[(?:info|warning|error)\s*\] (.*?)\s+\[(?:airflow\.task\.operators\.)?airflow_provider_amt[.\w]*\]"),
-    re.compile(r"^\[[^\]]+\] \{(?:joblog|amt|worker_watch|start_ledger)\.py:\d+\} (?:INFO|WARNING|ERROR) - (.*)$"),
+    re.compile(
+        r"\[(?:info|warning|error)\s*\] (.*?)\s+\[(?:airflow\.task\.operators\.)?airflow_provider_amt[.\w]*\]",
+        re.DOTALL,
+    ),
+    re.compile(
+        r"^\[[^\]]+\] \{(?:joblog|amt|worker_watch|start_ledger)\.py:\d+\} (?:INFO|WARNING|ERROR) - (.*)$", re.DOTALL
+    ),
 )
+#: A console line that goes on the record before it: a further AMT message line, or a message's own
+#: further line (indented).
+_CONTINUED = re.compile(r"^(?:AMT (?:[^\[\]\n]* )?\[\d+\](?: |$)|    )")
 
 
-def show_task_log(log_path: Path) -> None:
-    """Print the lines this provider logged (operators on the worker, the trigger in the triggerer)."""
+def _records(lines: list[str]) -> list[str]:
+    """Console lines joined into log records: AMT message lines and indented ones go on the record before."""
+    records: list[str] = []
+    for line in lines:
+        if records and _CONTINUED.match(line):
+            records[-1] += "\n" + line
+        else:
+            records.append(line)
+    return records
+
+
+def show_task_log(log_path: Path) -> dict[int, list[int]]:
+    """Print the records this provider logged (operators on the worker, the trigger in the triggerer);
+    return the AMT message indexes printed, per batch request (from each job information block)."""
+    from airflow_provider_amt.joblog import BATCH_REQUEST_ID_LABEL, job_reference, message_index
+
     task = re.compile(r"\[DAG TEST\] (starting|end) task task_id=(\w+)")
     last = ""
-    for line in log_path.read_text().splitlines():
-        if match := task.search(line):
+    shown: dict[int, list[int]] = {}
+    job: list[int] = []
+    for record in _records(log_path.read_text().splitlines()):
+        if match := task.search(record):
             print(f"  ## {match.group(1)} task {match.group(2)}")
             continue
         for ours in OUR_LINES:
-            if (match := ours.search(line)) and match.group(1) != last:  # 3.0 prints each line twice
+            if (match := ours.search(record)) and match.group(1) != last:  # 3.0 prints each record twice
                 last = match.group(1)
-                print("  " + last.rstrip())
+                for line in last.rstrip().splitlines():
+                    print("  " + line.rstrip())
+                    reference = job_reference(line.rstrip())
+                    if reference and reference[0] == BATCH_REQUEST_ID_LABEL:
+                        job = shown.setdefault(int(reference[1]), [])
+                    elif (index := message_index(line.strip())) is not None:
+                        job.append(index)
                 break
+    return shown
+
+
+def missing_messages(shown: dict[int, list[int]]) -> dict[int, str]:
+    """Per batch request whose task log did not show each of its AMT messages once, in order: what it showed."""
+    from airflow_provider_amt.hooks.amt import AmtHook
+
+    hook = AmtHook("amt_default")
+    wrong = {}
+    for request_id, indexes in shown.items():
+        expected = [message.index for message in hook.get_messages(request_id)]
+        if indexes != expected:
+            wrong[request_id] = f"showed {indexes}, AMT has {expected}"
+    return wrong or ({} if shown else {0: "no AMT job in the task log"})
 
 
 def main() -> int:
@@ -122,12 +168,14 @@ def main() -> int:
         banner("3. Example DAG amt_report in real Airflow (airflow dags test)")
         log_path = run_example_dag(emulator)
         banner("4. What the task log shows (AMT part)")
-        show_task_log(log_path)
+        wrong = missing_messages(show_task_log(log_path))
         print(f"\n  Full task output: {log_path}")
         print("  (airflow dags test prints task logs instead of writing log files; under a scheduler the")
         print("   same lines are in <AIRFLOW_HOME>/logs/dag_id=amt_report/run_id=.../task_id=.../attempt=1.log*)")
+        for request_id, what in wrong.items():
+            print(f"  NOT EVERY AMT MESSAGE ONCE in the task log of batch request {request_id}: {what}")
     banner("Done: emulator stopped")
-    return 0
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":
