@@ -101,8 +101,8 @@ _SEVERITY_LEVELS = {
 #: The start of a message line, as a pattern with ``{index}`` to fill in (the tests search printed
 #: output with it too).
 MESSAGE_LINE_START = r"AMT (?:[^\[\]\n]* )?\[{index}\]"
-_MESSAGE_LINE = re.compile(MESSAGE_LINE_START.format(index=r"(\d+)") + "(?: |$)", re.MULTILINE)  # match(): at the start
-_MESSAGE_LINE_ANYWHERE = re.compile("^" + MESSAGE_LINE_START.format(index=r"(\d+)") + "(?: |$)", re.MULTILINE)
+#: A message line, at the start of a record (``match``) or of any of its lines (``finditer``).
+_MESSAGE_LINE = re.compile("^" + MESSAGE_LINE_START.format(index=r"(\d+)") + "(?: |$)", re.MULTILINE)
 #: What a newline in a message's own text becomes: the next line indented under it.
 CONTINUATION = "\n    "
 #: The most characters of one record with several message lines (a longer message gets one of its own).
@@ -163,7 +163,7 @@ def message_lines(event: str) -> list[tuple[int, str]]:
 
     A record holds one message line, or several that :func:`log_messages` put together (each starting
     a line; a message's own further lines are indented and stay with it)."""
-    matches = list(_MESSAGE_LINE_ANYWHERE.finditer(event))
+    matches = list(_MESSAGE_LINE.finditer(event))
     if not matches or matches[0].start():
         return []
     ends = [*(match.start() - 1 for match in matches[1:]), len(event)]  # before the next one's newline
@@ -172,9 +172,7 @@ def message_lines(event: str) -> list[tuple[int, str]]:
 
 def message_indexes(event: str) -> list[int]:
     """The AMT message indexes of a record's lines (see :func:`message_lines`), in order."""
-    if not _MESSAGE_LINE.match(event):
-        return []
-    return [int(index) for index in _MESSAGE_LINE_ANYWHERE.findall(event)]
+    return [index for index, _ in message_lines(event)]
 
 
 def message_level(message: AmtMessage) -> int:

@@ -133,7 +133,7 @@ class AmtTaskLogHandler(FileTaskHandler):
                 if visible and first > next_index and (filler := filler or self._filler(job)):
                     yield from filler.fill(next_index, first, seen)  # e.g. a truncated trigger log file
                 seen.update(index for index, _ in new)
-                next_index = max(next_index, max(index for index, _ in new) + 1)
+                next_index = max(next_index, new[-1][0] + 1)  # a record's lines are in AMT's order
                 if visible:
                     yield message if len(new) == len(lines) else _with_lines(message, new)
             if ended and (filler := filler or self._filler(job)):
