@@ -97,16 +97,17 @@ OUR_LINES = (
         r"^\[[^\]]+\] \{(?:joblog|amt|worker_watch|start_ledger)\.py:\d+\} (?:INFO|WARNING|ERROR) - (.*)$", re.DOTALL
     ),
 )
-#: A console line that goes on the record before it: a further AMT message line, or a message's own
-#: further line (indented).
-_CONTINUED = re.compile(r"^(?:AMT (?:[^\[\]\n]* )?\[\d+\](?: |$)|    )")
 
 
 def _records(lines: list[str]) -> list[str]:
-    """Console lines joined into log records: AMT message lines and indented ones go on the record before."""
+    """Console lines joined into log records: AMT message lines and a message's own further (indented)
+    lines go on the record before (the layout ``joblog.log_messages`` writes)."""
+    from airflow_provider_amt.joblog import CONTINUATION, message_index
+
+    indent = CONTINUATION.lstrip("\n")
     records: list[str] = []
     for line in lines:
-        if records and _CONTINUED.match(line):
+        if records and (message_index(line) is not None or line.startswith(indent)):
             records[-1] += "\n" + line
         else:
             records.append(line)
