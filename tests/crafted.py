@@ -11,6 +11,7 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -24,6 +25,8 @@ class Crafted(http.server.ThreadingHTTPServer):
         if tls is not None:
             self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.routes: dict[tuple[str, str], tuple[int, dict[str, str], bytes | list[bytes]]] = {}
+        #: ``(method, path) -> writer(handler)``: the writer sends raw bytes (or nothing) itself.
+        self.raw: dict[tuple[str, str], Callable[[http.server.BaseHTTPRequestHandler], None]] = {}
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         self.scheme = "https" if tls else "http"
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -35,6 +38,10 @@ class Crafted(http.server.ThreadingHTTPServer):
     def answer(self, method: str, path: str, status: int = 200, body: Any = None, **headers: str) -> None:
         data = body if isinstance(body, (bytes, list)) else json.dumps(body).encode()
         self.routes[(method, path)] = (status, {k.replace("_", "-"): v for k, v in headers.items()}, data)
+
+    def answer_raw(self, method: str, path: str, writer: Callable[[http.server.BaseHTTPRequestHandler], None]) -> None:
+        """Answer with whatever ``writer`` writes to ``handler.wfile`` (stalls, resets, bad framing)."""
+        self.raw[(method, path)] = writer
 
     def logon_ok(self, token: str = "tok-1") -> None:
         self.answer("POST", "/api/Logon", body={"amtLogonToken": token, "expiresIn": 600})
@@ -51,6 +58,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = self.path.split("?")[0]
         self.server.seen.append((self.command, path, dict(self.headers), body))
+        writer = self.server.raw.get((self.command, path))
+        if writer is not None:
+            writer(self)
+            self.close_connection = True
+            return
         status, headers, data = self.server.routes.get((self.command, path), (404, {}, b'{"message": "no route"}'))
         self.send_response(status)
         for name, value in headers.items():
