@@ -43,10 +43,10 @@ GOOD = {"status": "failed", "batch_request_id": 7, "completion_code": 11, "messa
         ({"batch_request_id": True}, "no valid batch_request_id"),
         ({"batch_request_id": 8}, "is for batch request 8, but this task watches 7"),
         ({"message_offset": -1}, "no valid message_offset"),
-        ({"completion_code": 17}, "unknown AMT completion code 17"),
+        ({"completion_code": 42}, "unknown AMT completion code 42"),
         ({"completion_code": None}, "must be an integer"),
         ({"message": 5}, "message must be a string"),
-        ({"status": "timeout", "completion_code": 17}, "unknown AMT completion code 17"),
+        ({"status": "timeout", "completion_code": 42}, "unknown AMT completion code 42"),
     ],
 )
 def test_malformed_trigger_events_are_refused(change, match):

@@ -142,7 +142,7 @@ def mocked(monkeypatch):
     [
         ({"text": "<html>proxy error</html>"}, "not JSON.*proxy error.*points at the AMT Batch Server"),
         ({"json": {"batchRequestId": 5}}, "no field 'completionCode'"),
-        ({"json": {"batchRequestId": 5, "completionCode": 17}}, "unknown AMT completion code 17"),
+        ({"json": {"batchRequestId": 5, "completionCode": 42}}, "unknown AMT completion code 42"),
         ({"json": {"batchRequestId": 5, "completionCode": "soon"}}, "must be an integer"),
         ({"json": ["not", "an", "object"]}, "no field 'batchRequestId'"),
         ({"status_code": 418, "json": {"message": "teapot"}}, "HTTP 418: teapot.*not part of the AMT API contract"),

@@ -29,18 +29,21 @@ PUBLISHED = {
     22: "ABORTED_WITH_RECOVER",
     23: "WEB_SERVER_ERROR",
     24: "AUTHENTICATION_ERROR",
+    27: "KilledWithRecover",  # AMT's own job-state list (issue 22)
     99: "INVALID AMT USER",
 }
+#: Held in the table but published nowhere: taken as failed, never guessed at.
+RESERVED = {17: "RESERVED_17"}
 
 
 def test_table_has_every_published_code_with_its_published_name():
-    assert {int(c): c.amt_name for c in AmtCompletionCode} == PUBLISHED
+    assert {int(c): c.amt_name for c in AmtCompletionCode} == {**PUBLISHED, **RESERVED}
 
 
 def test_only_done_is_success_and_classes_are_as_documented():
     assert [c for c in AmtCompletionCode if c.is_successful] == [AmtCompletionCode.DONE]
     failed = {c for c in AmtCompletionCode if c.code_class is CodeClass.FAILED}
-    assert {int(c) for c in failed} == {3, 6, 10, 11, 12, 22, 99}
+    assert {int(c) for c in failed} == {3, 6, 10, 11, 12, 17, 22, 27, 99}
     running = {int(c) for c in AmtCompletionCode if c.code_class is CodeClass.RUNNING}
     assert running == {2, 7, 8, 9, 18}
     assert not AmtCompletionCode.UNDEFINED.is_terminal
@@ -48,7 +51,7 @@ def test_only_done_is_success_and_classes_are_as_documented():
     assert {int(c) for c in AmtCompletionCode if c.code_class is CodeClass.ERROR} == {23, 24}
 
 
-@pytest.mark.parametrize("raw", [17, 5000, -1, "abc", None, True, 3.5])
+@pytest.mark.parametrize("raw", [42, 5000, -1, "abc", None, True, 3.5])
 def test_unknown_or_malformed_codes_are_refused_with_the_value(raw):
     with pytest.raises(ValueError, match=str(raw) if raw not in (None, True) else "integer"):
         AmtCompletionCode.parse(raw)

@@ -23,6 +23,7 @@ from amt_client import (
     AmtNotFoundError,
     AmtResponseError,
     AmtServerUnavailableError,
+    AmtUnknownCodeError,
     AmtValidationError,
     JobEnding,
     MessageCursor,
@@ -249,7 +250,7 @@ def test_tls_failures_are_configuration_errors_and_never_retried():
         (Response(404, "{}"), AmtNotFoundError, "HTTP 404"),
         (Response(418, "teapot"), AmtResponseError, "not part of the AMT API contract"),
         (Response(200, "<html>proxy</html>"), AmtResponseError, "not JSON"),
-        (status_body(17), AmtResponseError, "unknown AMT completion code 17"),
+        (status_body(42), AmtUnknownCodeError, "unknown AMT completion code 42"),
         (Response(500, "x" * 5000), AmtServerUnavailableError, r"x{200}\.\.\."),
     ],
 )
