@@ -41,7 +41,14 @@ VENVS = ROOT / ".matrix"
 DOC = ROOT / "docs" / "compatibility.md"
 BEGIN, END = "<!-- matrix results: begin -->", "<!-- matrix results: end -->"
 #: What the test suite needs besides the provider (resolved into each cell's constraints too).
-TEST_REQUIREMENTS = ("hypothesis>=6.100", "pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "requests-mock>=1.12", "psutil")
+TEST_REQUIREMENTS = (
+    "hypothesis>=6.100",
+    "pytest>=8",
+    "pytest-asyncio>=0.24",
+    "pytest-timeout>=2.3",
+    "requests-mock>=1.12",
+    "psutil",
+)
 LOCAL = (ROOT / "libs" / "amt-client", ROOT / "libs" / "amt-emulator", ROOT)
 LOCAL_NAMES = ("amt-client", "amt-emulator", "airflow-provider-amt")
 NON_E2E = "not airflow_e2e and not browser and not distributed"

@@ -30,7 +30,7 @@ from amt_client import (
     StartRequest,
 )
 from tests.crafted import Crafted
-from tests.test_security import SECRET, call  # noqa: F401 - the sync/async fixture
+from tests.test_security import SECRET, call
 
 __all__ = ["call"]
 
@@ -134,13 +134,19 @@ def test_json_nested_past_any_parser_is_a_response_error(server, call, depth):
 
 def test_duplicated_keys_in_an_answer_are_refused(server, call):
     server.answer("GET", "/api/MonitorJob/5", 200, b'{"batchRequestId": 5, "completionCode": 2, "completionCode": 4}')
-    with pytest.raises(AmtResponseError, match="completionCode.*more than once"):
+    with pytest.raises(AmtResponseError, match=r"completionCode.*more than once"):
         call(config(server), "get_job_status", 5)
 
 
-@pytest.mark.parametrize("retry_after", ["\u00b2", "\u0663", "9" * 5000, "1" * 20])
+@pytest.mark.parametrize("retry_after", ["\u00b2", "\u0663", "9" * 5000, "1" * 20, "\udcff"])
 def test_retry_after_digits_of_any_script_and_length_are_survived(server, call, retry_after):
-    server.answer("GET", "/api/MonitorJob/5", 503, {"message": "busy"}, Retry_After=retry_after)
+    def busy(handler: Any) -> None:  # the header's bytes as UTF-8 (http.server would refuse them)
+        body = b'{"message": "busy"}'
+        value = retry_after.encode("utf-8", "surrogateescape")
+        handler.wfile.write(b"HTTP/1.1 503 Busy\r\nRetry-After: " + value + b"\r\n")
+        handler.wfile.write(b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    server.answer_raw("GET", "/api/MonitorJob/5", busy)
     with pytest.raises(AmtServerUnavailableError, match="HTTP 503: busy"):
         call(config(server), "get_job_status", 5)
 
@@ -198,4 +204,3 @@ def test_no_retry_hammers_a_server_inside_the_call(server, call):
     with pytest.raises(AmtServerUnavailableError):
         call(config(server), "get_job_status", 5)
     assert sum(1 for _, path, *_ in server.seen if path == "/api/MonitorJob/5") == 1
-

@@ -137,4 +137,3 @@ def test_message_text_of_a_one_character_password_is_not_mangled():
     config = ServerConfig("http://batch:4004", "amtopcon", "1")
     with AmtClient(config) as amt:
         assert amt.redactor()("AMT [10] Batch Request Id : 12") == "AMT [10] Batch Request Id : 12"
-

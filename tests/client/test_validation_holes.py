@@ -16,7 +16,9 @@ def test_the_boolean_reader_takes_true_and_false_only(value):
         validation.flag(value, "allow_fresh_start")
 
 
-@pytest.mark.parametrize("argument", ["allow_fresh_start", "deferrable", "wait_for_completion", "skip_on_skipped_by_ops"])
+@pytest.mark.parametrize(
+    "argument", ["allow_fresh_start", "deferrable", "wait_for_completion", "skip_on_skipped_by_ops"]
+)
 @pytest.mark.parametrize("value", ["false", "0"])
 def test_the_operators_refuse_strings_for_their_switches(argument, value):
     from airflow_provider_amt.operators.amt import AmtBatchJobOperator
@@ -69,7 +71,11 @@ def test_authorization_may_carry_the_token():
     assert WireContract(token_header="Authorization").token_header == "Authorization"
 
 
-@pytest.mark.parametrize("raw", ["²", "9" * 5000, 10**5000, 2**63, "１２"], ids=["sup2", "5000-digits", "10e5000", "2e63", "fullwidth"])
+@pytest.mark.parametrize(
+    "raw",
+    ["²", "9" * 5000, 10**5000, 2**63, "\uff11\uff12"],
+    ids=["sup2", "5000-digits", "10e5000", "2e63", "fullwidth"],
+)
 def test_huge_or_foreign_digit_ids_are_typed_errors(raw: Any):
     with pytest.raises(AmtValidationError, match="batch_request_id"):
         validation.batch_request_id(raw)

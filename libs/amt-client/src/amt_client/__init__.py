@@ -29,6 +29,7 @@ from amt_client.errors import (
     AmtResponseError,
     AmtServerUnavailableError,
     AmtUnconfirmedStartError,
+    AmtUnknownCodeError,
     AmtValidationError,
 )
 from amt_client.policy import MessageCursor, Outcome, Rules, VerdictKind, WatchResult, WatchSettings
@@ -51,6 +52,7 @@ __all__ = [
     "AmtResponseError",
     "AmtServerUnavailableError",
     "AmtUnconfirmedStartError",
+    "AmtUnknownCodeError",
     "AmtValidationError",
     "ApiPaths",
     "AsyncAmtClient",

@@ -29,6 +29,7 @@ from typing_extensions import Self, Unpack
 
 from amt_client import engine as sansio
 from amt_client._base import ClientBase
+from amt_client.body import ACCEPT_ENCODING, BodyDefect, BodyReader
 from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.engine import Engine, RetryPolicy, Steps, TokenSlot
@@ -171,6 +172,11 @@ class AsyncAmtClient(ClientBase):
         """Settings when none were given (the Airflow hook reads its connection here)."""
         raise AmtConfigurationError("AsyncAmtClient was made without a ServerConfig.")
 
+    @property
+    def _request_bound(self) -> float:
+        config = self._config
+        return config.connect_timeout + config.timeout if config is not None else 0.0
+
     def _session_in_use(self) -> _SharedSession | None:
         """This client's shared session when it is still good for the running loop (the common case,
         at every request: no coroutine made for it), else None (``_shared`` finds or makes one)."""
@@ -197,6 +203,8 @@ class AsyncAmtClient(ClientBase):
                 connector=connector,
                 timeout=timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),  # AMT sets no cookies
+                auto_decompress=False,  # body.py inflates within the size limit
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
             )
             shared = sessions[config.cache_key] = _SharedSession(session)
         shared.users += 1
@@ -235,7 +243,7 @@ class AsyncAmtClient(ClientBase):
         steps = operation(self._engine)
         del operation  # a watch's closure is not kept for the hours it runs (thousands of watches)
         reply: Any = None
-        error: AmtError | None = None
+        error: Exception | None = None
         while True:
             try:
                 step = steps.throw(error) if error else steps.send(reply)
@@ -249,7 +257,7 @@ class AsyncAmtClient(ClientBase):
                 continue
             try:
                 reply = await self._perform(step, on_page, may_read)
-            except AmtError as err:
+            except Exception as err:  # thrown in at its step: the engine decides what it means
                 error = err
 
     async def _perform(
@@ -279,6 +287,9 @@ class AsyncAmtClient(ClientBase):
             shared.gate.leave(capacity)
 
     async def _exchange(self, session: aiohttp.ClientSession, send: sansio.Send, limit: int) -> sansio.Reply:
+        """Carry out one request; whatever the network or the server does becomes a reply."""
+        # The session's timer is the request bound; a per-request one only when call_timeout has less left.
+        timeout = None if send.timeout >= self._request_bound else aiohttp.ClientTimeout(total=send.timeout)
         try:
             async with session.request(
                 send.method,
@@ -287,25 +298,23 @@ class AsyncAmtClient(ClientBase):
                 params=send.params or None,
                 headers=send.headers,
                 allow_redirects=False,  # the password and the token stay with this server
+                timeout=timeout or aiohttp.helpers.sentinel,
             ) as response:
-                body: bytes | bytearray
-                length = response.content_length
-                if length is not None and length <= limit:
-                    body = await response.read()  # the common case: one read, no copying
-                else:
-                    body = bytearray()
-                    async for chunk in response.content.iter_chunked(64 * 1024):
-                        body += chunk
-                        if len(body) > limit:
+                headers = response.headers
+                try:
+                    reader = BodyReader(headers.get("Content-Encoding"), headers.get("Content-Type"), limit)
+                    async for chunk in response.content.iter_any():  # still compressed: see body.py
+                        if not reader.feed(chunk):
                             break
+                    body = reader.finish()
+                except BodyDefect as defect:
+                    return sansio.Response(response.status, "", defect=str(defect))
                 return sansio.Response(
-                    response.status,
-                    bytes(body[:limit]).decode(response.charset or "utf-8", errors="replace"),
-                    response.headers.get("Retry-After"),
-                    response.headers.get("Location"),
-                    too_large=len(body) > limit,
+                    response.status, body.text, headers.get("Retry-After"), headers.get("Location"), body.too_large
                 )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the transport boundary: any failure of the exchange is a reply
             return sansio.TransportFailure(_failure_kind(err), f"{type(err).__name__}: {err}")
 
     async def _token(self, need: sansio.NeedToken) -> str:

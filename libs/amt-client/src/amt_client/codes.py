@@ -10,6 +10,7 @@ spelling of the same thing.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -27,8 +28,9 @@ class CodeClass(str, enum.Enum):
 class AmtCompletionCode(enum.IntEnum):
     """Every published AMT completion code, with its published name, meaning and classification.
 
-    Code 17 appears in no source and is deliberately absent: a server that sends it gets an
-    "unknown code" error instead of a guess.
+    Code 17 appears in no published list: it is held as reserved, and a job that reports it is
+    taken as failed (its task fails naming the code; the job is never killed for it). Any code
+    outside the table is an :class:`~amt_client.errors.AmtUnknownCodeError`, not a guess.
     """
 
     IDLE = 0
@@ -48,6 +50,7 @@ class AmtCompletionCode(enum.IntEnum):
     WAIT_FOR_INPUT_REQUEST = 14
     WAIT_FOR_JOB = 15
     WAIT_FOR_REPORT = 16
+    RESERVED_17 = 17
     RECOVER_CP = 18
     UNDEFINED = 19
     WAIT_FOR_QUEUE = 20
@@ -55,6 +58,7 @@ class AmtCompletionCode(enum.IntEnum):
     ABORTED_WITH_RECOVER = 22
     WEB_SERVER_ERROR = 23
     AUTHENTICATION_ERROR = 24
+    KILLED_WITH_RECOVER = 27
     INVALID_AMT_USER = 99
 
     @property
@@ -82,18 +86,33 @@ class AmtCompletionCode(enum.IntEnum):
 
     @classmethod
     def parse(cls, value: object) -> AmtCompletionCode:
-        """Turn a server-supplied value into a code, or raise ``ValueError`` naming the bad value."""
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(f"completion code must be an integer, got {value!r}")
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"completion code must be an integer, got {value!r}") from None
+        """Turn a server-supplied value into a code, or raise ``ValueError`` naming the bad value
+        (:class:`UnknownCode` for an integer the table does not hold)."""
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):  # ASCII digits, bounded
+            number = int(value.strip())
+        if number is None:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+            raise ValueError(f"completion code must be an integer, got {shown}")
         try:
             return cls(number)
         except ValueError:
-            known = ", ".join(str(int(c)) for c in cls)
-            raise ValueError(f"unknown AMT completion code {number} (known codes: {known})") from None
+            raise UnknownCode(number) from None
+
+
+class UnknownCode(ValueError):
+    """An integer completion code that is not in the table."""
+
+    def __init__(self, number: int):
+        known = ", ".join(str(int(c)) for c in AmtCompletionCode)
+        shown = str(number) if abs(number) < 10**12 else f"{str(number)[:12]}... ({len(str(number))} digits)"
+        super().__init__(f"unknown AMT completion code {shown} (known codes: {known})")
+        self.number = number
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 
 _W, _R, _S, _F, _A, _E = (
@@ -123,6 +142,7 @@ _TABLE: dict[AmtCompletionCode, tuple[str, str, CodeClass]] = {
     AmtCompletionCode.WAIT_FOR_INPUT_REQUEST: ("WAIT FOR INPUT REQUEST", "waiting for a request", _W),
     AmtCompletionCode.WAIT_FOR_JOB: ("WAIT FOR JOB", "waiting for another job to finish", _W),
     AmtCompletionCode.WAIT_FOR_REPORT: ("WAIT FOR REPORT", "waiting for a report to finish", _W),
+    AmtCompletionCode.RESERVED_17: ("RESERVED_17", "reserved: a code AMT does not publish; taken as failed", _F),
     AmtCompletionCode.RECOVER_CP: ("RECOVER_CP", "request to recover from a saved critical point", _R),
     AmtCompletionCode.UNDEFINED: ("UNDEFINED", "state is undefined", _A),
     AmtCompletionCode.WAIT_FOR_QUEUE: ("WAIT_FOR QUEUE", "waiting for the queue start time", _W),
@@ -130,6 +150,11 @@ _TABLE: dict[AmtCompletionCode, tuple[str, str, CodeClass]] = {
     AmtCompletionCode.ABORTED_WITH_RECOVER: ("ABORTED_WITH_RECOVER", "aborted with recover", _F),
     AmtCompletionCode.WEB_SERVER_ERROR: ("WEB_SERVER_ERROR", "the AMT Batch Server could not be reached", _E),
     AmtCompletionCode.AUTHENTICATION_ERROR: ("AUTHENTICATION_ERROR", "the AMT credentials were rejected", _E),
+    AmtCompletionCode.KILLED_WITH_RECOVER: (
+        "KilledWithRecover",
+        "killed; a recovery run can resume it (as after 22 ABORTED_WITH_RECOVER)",
+        _F,
+    ),
     AmtCompletionCode.INVALID_AMT_USER: (
         "INVALID AMT USER",
         "the job was run with a named AMT user that is invalid",

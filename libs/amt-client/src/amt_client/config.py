@@ -35,7 +35,7 @@ AUTO_CONNECTIONS_FLOOR = 100
 AUTO_CONNECTIONS_CAP = 500
 #: The largest answer read from the server (a page of 1000 messages of 8,000 characters fits).
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-_HOST = re.compile(r"^[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+$")
+_HOST = re.compile(r"[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+")  # fullmatch
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class ServerConfig:
             checked = {
                 "base_url": _base_url(self.base_url),
                 "user": validation.require_text(self.user, "user"),
-                "password": validation.require_text(self.password, "password"),
+                "password": validation.secret(self.password, "password"),
                 "timeout": validation.seconds(self.timeout, "timeout"),
                 "connect_timeout": validation.seconds(self.connect_timeout, "connect_timeout"),
                 "max_retries": validation.integer(
@@ -151,7 +151,7 @@ def _base_url(value: object) -> str:
     shown = validation.brief(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AmtValidationError(f"{shown} is not an http(s) URL of an AMT Batch Server.")
-    if not _HOST.match(parts.netloc) or parts.query or parts.fragment:
+    if not _HOST.fullmatch(parts.netloc) or parts.query or parts.fragment:
         raise AmtValidationError(f"{shown} is not a valid Batch Server URL (spaces, query or fragment).")
     try:
         port = parts.port  # raises for a port out of range

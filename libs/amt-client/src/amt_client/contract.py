@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from amt_client import validation
-from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus
+from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus, UnknownCode
 from amt_client.errors import (
     AmtAuthenticationError,
     AmtConfigurationError,
@@ -30,6 +30,7 @@ from amt_client.errors import (
     AmtNotFoundError,
     AmtResponseError,
     AmtServerUnavailableError,
+    AmtUnknownCodeError,
     AmtValidationError,
 )
 from amt_client.start import Action, StartRequest, TaskType
@@ -38,8 +39,29 @@ T = TypeVar("T")
 
 #: The placeholder the per-job paths carry.
 ID_PLACEHOLDER = "{batch_request_id}"
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
-_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token (fullmatch)
+_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*")  # fullmatch: no trailing newline
+#: Headers a token may not travel in: they frame, route or describe the request itself.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+        "accept",
+        "accept-encoding",
+        "cookie",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +81,7 @@ class ApiPaths:
             if name == "find_request" and path is None:
                 continue
             per_job = name in ("monitor", "messages")
-            if not isinstance(path, str) or not _PATH.match(path):
+            if not isinstance(path, str) or not _PATH.fullmatch(path):
                 raise AmtConfigurationError(
                     f"api path {name!r} must be a URL path starting with '/' (no spaces, query or fragment), "
                     f"got {path!r}."
@@ -153,8 +175,15 @@ class WireContract:
     retryable_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
     def __post_init__(self) -> None:
-        if not isinstance(self.token_header, str) or not _HEADER_NAME.match(self.token_header):
-            raise AmtConfigurationError(f"token_header must be an HTTP header name, got {self.token_header!r}.")
+        if not isinstance(self.token_header, str) or not _HEADER_NAME.fullmatch(self.token_header):
+            raise AmtConfigurationError(
+                f"token_header must be an HTTP header name, got {validation.brief(self.token_header, 60)}."
+            )
+        if self.token_header.lower() in RESERVED_HEADERS:
+            raise AmtConfigurationError(
+                f"token_header {self.token_header!r} is a header HTTP itself uses (framing, routing or "
+                "cookies); name the header the Batch Server reads the logon token from."
+            )
 
     def with_overrides(self, paths: Mapping[str, Any] | None = None, token_header: str | None = None) -> WireContract:
         """This contract with some paths and/or the token header replaced (validated).
@@ -353,6 +382,12 @@ class WireContract:
         raw = _field(body, self.fields.completion_code, (int, str), where)
         try:
             code = self.codes.parse(raw)
+        except UnknownCode as err:
+            raise AmtUnknownCodeError(
+                f"{where}: {err}. The job is left as it is; the client does not guess what an unknown code "
+                "means: report it so that it can be added to the code table.",
+                err.number,
+            ) from None
         except ValueError as err:
             raise AmtResponseError(
                 f"{where}: {err}. The client does not guess what an unknown code means; "
@@ -444,9 +479,33 @@ class WireContract:
         return ""
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: with two ``completionCode`` keys, which one is meant?"""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
 def decode_json(text: str, request: ApiRequest[Any], server: str) -> Any:
+    """The answer's JSON, or an ``AmtResponseError``: not JSON, nested deeper than Python can
+    parse, or an object that names a key twice."""
     try:
-        return json.loads(text) if text else None
+        return json.loads(text, object_pairs_hook=_object) if text else None
+    except _DuplicateKey as key:
+        raise AmtResponseError(
+            f"{request.describe(server)} returned an object that names {snippet(str(key))!r} more than once."
+        ) from None
+    except RecursionError:
+        raise AmtResponseError(f"{request.describe(server)} returned JSON nested too deeply to read.") from None
     except ValueError:
         raise AmtResponseError(
             f"{request.describe(server)} returned a body that is not JSON: {snippet(text)!r}. "

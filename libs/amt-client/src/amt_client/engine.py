@@ -23,14 +23,18 @@ polling loop exist once, here, and are tested with a fake clock and no sockets.
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import enum
+import functools
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
 
 from amt_client import validation
 from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus
@@ -66,6 +70,9 @@ class Send:
     headers: Mapping[str, str]
     json: Any = field(default=None, repr=False)
     params: Mapping[str, str] = field(default_factory=dict)
+    #: Seconds the whole exchange may take, connecting to the last byte of the answer: the request
+    #: bound (``connect_timeout + timeout``), less when the call's ``call_timeout`` has less left.
+    timeout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class Response:
     location: str | None = None
     #: The answer was larger than ``ServerConfig.max_response_bytes`` (``text`` holds its start).
     too_large: bool = False
+    #: Why the answer that arrived cannot be read (a broken gzip stream...), or None.
+    defect: str | None = None
 
 
 class FailureKind(enum.Enum):
@@ -162,11 +171,11 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return float(value) if len(value) <= 9 else None  # past 30 years: nonsense, not a wait
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when.timestamp() - now())
 
@@ -248,14 +257,27 @@ class Engine:
         """
         started = self.clock()
         attempt, relogged, stale, token, arrived = 0, False, None, None, False
+        last_error: AmtError | None = None
         try:
             while True:
                 headers = {"Accept": "application/json"}
                 if request.needs_token:
                     token = yield NeedToken(stale=stale)
                     headers[self.contract.token_header] = token
+                budget = self._request_budget(started)
+                if budget is None:
+                    limit = self.config.call_timeout
+                    if last_error is not None:
+                        raise reworded(
+                            last_error,
+                            f"{last_error} Gave up: the call would take longer than call_timeout ({limit:g} s).",
+                        )
+                    raise AmtServerUnavailableError(
+                        f"{request.describe(self.config.base_url)}: call_timeout ({limit:g} s) ran out before the "
+                        "request could be sent."
+                    )
                 reply = yield Send(
-                    request.method, self.config.url(request.path), headers, request.json_body, request.params
+                    request.method, self.config.url(request.path), headers, request.json_body, request.params, budget
                 )
                 arrived = _may_have_arrived(reply)
                 self._report(request, reply)
@@ -263,17 +285,19 @@ class Engine:
                     relogged, stale = True, token
                     self.log.info("AMT refused the logon token for %s; logging on again", request.what)
                     continue
-                failure = self._failure(request, reply, attempt)
+                failure = self._failure(request, reply, attempt, token)
                 if failure is None:
                     assert isinstance(reply, Response)
-                    server = self.config.base_url
-                    return request.parse(decode_json(reply.text, request, server), request.describe(server))
+                    return self._parse(request, reply, token)
                 error, delay = failure
                 if delay is None:
                     raise error
-                if self.clock() - started + delay > self.config.call_timeout:
+                if self.clock() - started + delay >= self.config.call_timeout:  # no time left to send after it
                     limit = self.config.call_timeout
-                    raise type(error)(f"{error} Gave up: the call would take longer than call_timeout ({limit:g} s).")
+                    raise reworded(
+                        error, f"{error} Gave up: the call would take longer than call_timeout ({limit:g} s)."
+                    )
+                last_error = error
                 attempt += 1
                 self.log.warning(
                     "%s failed (%s); retry %d of %d in %.1f s",
@@ -287,19 +311,46 @@ class Engine:
         except AmtError as err:
             raise self._scrubbed(err, request, token, arrived) from None
 
+    def _request_budget(self, started: float) -> float | None:
+        """Seconds the next request may take: the request bound, or what is left of ``call_timeout``
+        when that is less (None: nothing is left, so nothing is sent)."""
+        config = self.config
+        left = config.call_timeout - (self.clock() - started)
+        if left <= 0:
+            return None
+        return min(config.connect_timeout + config.timeout, left)
+
     def _report(self, request: ApiRequest[Any], reply: Reply) -> None:
         if self.on_call is None:
             return
         if isinstance(reply, TransportFailure):
             result = reply.kind.name.lower()
         else:
-            result = "ok" if 200 <= reply.status < 300 and not reply.too_large else f"http_{reply.status}"
+            usable = not reply.too_large and reply.defect is None
+            result = "ok" if 200 <= reply.status < 300 and usable else f"http_{reply.status}"
         try:
             self.on_call(request.operation or request.method, result)
         except Exception:  # an observer never breaks a call
             self.log.debug("on_call observer failed", exc_info=True)
 
-    def _failure(self, request: ApiRequest[Any], reply: Reply, attempt: int) -> tuple[AmtError, float | None] | None:
+    def _parse(self, request: ApiRequest[T], reply: Response, token: str | None) -> T:
+        """The answer read by the request's parser; an answer that cannot be read and holds a
+        credential is not quoted at all (a quote is cut, and a cut secret can no longer be found)."""
+        server = self.config.base_url
+        try:
+            return request.parse(decode_json(reply.text, request, server), request.describe(server))
+        except AmtError as err:
+            if holds_secret(reply.text, [self.config.password, token]):
+                raise reworded(
+                    err,
+                    f"{request.describe(server)} returned an answer that cannot be read ({type(err).__name__}); "
+                    "it is not quoted because it holds a credential.",
+                ) from None
+            raise
+
+    def _failure(
+        self, request: ApiRequest[Any], reply: Reply, attempt: int, token: str | None = None
+    ) -> tuple[AmtError, float | None] | None:
         """None for a usable answer; otherwise the error and the pause before a retry (None: no retry)."""
         server = self.config.base_url
         if isinstance(reply, TransportFailure):
@@ -312,10 +363,15 @@ class Engine:
         if reply.too_large:
             limit = self.config.max_response_bytes
             return AmtResponseError(f"{request.describe(server)} answered with more than {limit} bytes."), None
+        if reply.defect is not None:
+            return AmtResponseError(
+                f"{request.describe(server)} answered HTTP {reply.status}, but {reply.defect}."
+            ), None
         if 300 <= reply.status < 400:
             return redirect_error(request, server, reply), None
         if reply.status >= 400:
-            error = self.contract.error_for_status(reply.status, reply.text, request, server)
+            text = redact(reply.text, [self.config.password, token])  # before error_for_status cuts it
+            error = self.contract.error_for_status(reply.status, text, request, server)
             if not self._may_retry(request, attempt, status=reply.status, sent=True):
                 return error, None
             retry_after = parse_retry_after(reply.retry_after, self.wall_clock)
@@ -326,7 +382,7 @@ class Engine:
         """The error without the password or token in its text; a Start's error says if it may have arrived."""
         text = str(err)
         scrubbed = redact(text, [self.config.password, token])
-        result = err if scrubbed == text else type(err)(scrubbed)
+        result = err if scrubbed == text else reworded(err, scrubbed)
         if not request.idempotent:
             # a validation error is a refusal (ours before sending, or the server's): no job exists
             result.request_may_have_arrived = arrived and not isinstance(err, AmtValidationError)
@@ -401,16 +457,18 @@ class Engine:
     def drain(self, batch_request_id: int, cursor: MessageCursor) -> Steps[int]:
         """Deliver every message from the cursor on, a page at a time; returns how many were delivered.
 
-        The cursor is advanced before each page is delivered. Reading stops early when the
-        caller replies ``False`` to a :class:`Deliver`.
+        The cursor is advanced once a page is delivered (a delivery that raised leaves it where it
+        was, so the next read delivers the page again). Reading stops early when the caller
+        replies ``False`` to a :class:`Deliver`.
         """
         page_size = self.contract.max_messages_page
         count = 0
         while True:
             page = yield from self.messages(batch_request_id, cursor.offset, page_size)
-            cursor.advance(page)
+            go_on = (yield Deliver(page)) if page else True
+            cursor.advance(page)  # only once delivered: a page whose delivery failed is read again
             count += len(page)
-            if page and (yield Deliver(page)) is False:
+            if go_on is False:
                 return count
             if len(page) < page_size:
                 return count
@@ -424,8 +482,10 @@ class Engine:
         written, GetMessages is skipped while there is nothing new (half the requests of a quiet
         job); the final drain always runs, whatever the count says. The caller may hold a read back
         (:class:`MayRead`): status polls go on meanwhile, and the final drain waits for it.
-        Transient failures are ridden out for the grace period; any other error (authentication,
-        not found, configuration) ends the watch with ``ERROR``.
+        Transient failures, and any exception that is not an ``AmtError`` (the caller's own trouble,
+        thrown in by the driver at the step it met it), are ridden out for the grace period; any
+        other ``AmtError`` (authentication, not found, configuration, an unknown code) ends the watch
+        with ``ERROR``. A watch never ends the job.
         """
         watch = JobWatch(settings, clock=self.clock, wall_clock=self.wall_clock, rng=self.random)
         status_request = self.contract.status_request(batch_request_id)  # the same every poll
@@ -444,6 +504,15 @@ class Engine:
                 verdict = watch.on_transient_error(err)
             except AmtError as err:
                 verdict = Verdict(VerdictKind.ERROR, str(err))
+            except Exception as err:  # our own trouble (a page's log writer...): never the job's end
+                self.log.warning(
+                    "Watching AMT batch request %s failed on our side (%s: %s); watching on as through an outage",
+                    batch_request_id,
+                    type(err).__name__,
+                    err,
+                    exc_info=True,
+                )
+                verdict = watch.on_transient_error(f"{type(err).__name__}: {err}", "watching failed on our side")
             if verdict.kind is not VerdictKind.WAIT:
                 return WatchResult(verdict.kind, code, verdict.message)
             pause = verdict.pause
@@ -499,9 +568,53 @@ def tls_error(request: ApiRequest[Any], server: str, detail: str) -> AmtConfigur
     )
 
 
+def reworded(error: AmtError, text: str) -> AmtError:
+    """The same error (class and attributes, such as an unknown code's ``code``) with another text."""
+    result = copy.copy(error)
+    result.args = (text,)
+    return result
+
+
+#: Secrets shorter than this are not replaced inside other text (Airflow's masker has the same
+#: minimum): a password ``1`` would otherwise turn ``[10]`` into ``[***0]``. Where such a secret is
+#: known to stand (the logon body), it is never printed at all.
+MIN_SECRET_CHARS = 5
+
+
+@functools.lru_cache(maxsize=64)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Every way text can hold ``secret``, longest first: as it is, JSON- and ``repr``-escaped,
+    percent-encoded, and its UTF-8 read as Latin-1 (an answer decoded with the wrong charset)."""
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        secret.encode("utf-8").decode("latin-1"),
+    }
+    return tuple(sorted((form for form in forms if form), key=len, reverse=True))
+
+
+def holds_secret(text: str, secrets: Sequence[str | None]) -> bool:
+    return any(
+        form in text
+        for secret in secrets
+        if secret and len(secret) >= MIN_SECRET_CHARS
+        for form in secret_forms(secret)
+    )
+
+
 def redact(text: str, secrets: Sequence[str | None]) -> str:
-    """Replace every secret in ``text`` by ``***`` (a belt over any logging framework's masker)."""
+    """Replace every form of every secret in ``text`` by ``***`` (a belt over any logging framework's
+    masker). Scrub a text before it is cut, or a long secret survives as a prefix."""
     for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, "***")
+        if not secret or len(secret) < MIN_SECRET_CHARS:
+            continue
+        for form in secret_forms(secret):
+            if form in text:
+                text = text.replace(form, "***")
     return text

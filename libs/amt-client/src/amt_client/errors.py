@@ -18,6 +18,7 @@ __all__ = [
     "AmtResponseError",
     "AmtServerUnavailableError",
     "AmtUnconfirmedStartError",
+    "AmtUnknownCodeError",
     "AmtValidationError",
 ]
 
@@ -53,6 +54,22 @@ class AmtServerUnavailableError(AmtError):
 
 class AmtResponseError(AmtError):
     """The server answered with something the client cannot understand (malformed body, unknown code)."""
+
+
+class AmtUnknownCodeError(AmtError):
+    """The server reported a completion code the code table does not know.
+
+    Not transient (waiting does not teach the client the code) and not a job failure the client
+    may act on: a watch ends at once with an error naming the code, and the job is left as it is.
+    """
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        #: The code the server sent.
+        self.code = code
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (str(self), self.code)
 
 
 class AmtUnconfirmedStartError(AmtError):

@@ -158,16 +158,15 @@ class JobWatch:
             return Verdict(VerdictKind.TIMEOUT, f"the deadline (execution_timeout) passed while the job was {label}")
         return Verdict(VerdictKind.WAIT, pause=self._pause())
 
-    def on_transient_error(self, error: Exception) -> Verdict:
-        """A status check failed in a way that may pass (server down, 5xx, malformed answer)."""
+    def on_transient_error(self, error: object, trouble: str = "AMT unreachable") -> Verdict:
+        """A status check failed in a way that may pass (server down, 5xx, malformed answer, or
+        ``trouble`` of the watcher's own)."""
         now = self.clock()
         self.failing_since = self.failing_since or now
         if now - self.failing_since >= self.settings.outage_grace_period:
-            return Verdict(VerdictKind.ERROR, f"AMT unreachable for {now - self.failing_since:.0f} s: {error}")
+            return Verdict(VerdictKind.ERROR, f"{trouble} for {now - self.failing_since:.0f} s: {error}")
         if self._timed_out():
-            return Verdict(
-                VerdictKind.TIMEOUT, f"the deadline (execution_timeout) passed while AMT was unreachable: {error}"
-            )
+            return Verdict(VerdictKind.TIMEOUT, f"the deadline (execution_timeout) passed ({trouble}): {error}")
         return Verdict(VerdictKind.WAIT, pause=self._pause())
 
 

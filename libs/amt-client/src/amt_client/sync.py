@@ -7,6 +7,8 @@ share one logon. All decisions are the engine's; this module only sends, sleeps 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -16,9 +18,13 @@ from typing import Any, ClassVar, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 from typing_extensions import Self, Unpack
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from amt_client import engine as sansio
 from amt_client._base import ClientBase
+from amt_client.body import ACCEPT_ENCODING, Body, BodyDefect, BodyReader
 from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.engine import Engine, Steps, TokenSlot
@@ -30,28 +36,76 @@ T = TypeVar("T")
 PageCallback = Callable[[Sequence[AmtMessage]], object]
 
 
-def _never_sent(err: requests.RequestException) -> bool:
+def _never_sent(err: BaseException) -> bool:
     """True when requests failed before the request could reach the server (safe to resend)."""
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
     if isinstance(err, requests.exceptions.ConnectTimeout):
         return True
-    reason = getattr(err.args[0], "reason", None) if err.args else None
+    reason = getattr(err.args[0], "reason", None) if isinstance(err, requests.RequestException) and err.args else None
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
-def _read_capped(response: requests.Response, config: ServerConfig) -> tuple[bytes, bool]:
-    """The body, at most ``max_response_bytes`` of it, within the request's time (a drip-feeding
-    server cannot hold a call longer than ``connect_timeout + timeout``)."""
-    deadline = time.monotonic() + config.connect_timeout + config.timeout
-    body = bytearray()
-    while chunk := response.raw.read1(64 * 1024, decode_content=True):  # as it arrives: the clock is checked
-        body += chunk
-        if len(body) > config.max_response_bytes:
-            return bytes(body[: config.max_response_bytes]), True
+# --- one bound per request, headers included ----------------------------------------------------------
+#
+# requests' read timeout bounds each socket read, not the answer: a server that sends a header byte
+# every half second holds a call forever. The connections below arm a timer while the status line
+# and headers are read, and shut their socket down when the request's time is up; the body is read
+# by ``_read_body`` against the same deadline.
+
+_deadline = threading.local()
+
+
+class _BoundedConnectionMixin:
+    sock: Any
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        at: float | None = getattr(_deadline, "at", None)
+        if at is None:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        timer = threading.Timer(max(0.0, at - time.monotonic()), self._cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class _BoundedHTTPConnection(_BoundedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _BoundedHTTPSConnection(_BoundedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _BoundedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _BoundedHTTPConnection
+
+
+class _BoundedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _BoundedHTTPSConnection
+
+
+class _BoundedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _BoundedHTTPPool, "https": _BoundedHTTPSPool}
+
+
+def _read_body(response: requests.Response, limit: int, deadline: float) -> Body:
+    """The body as it arrives (still compressed: ``BodyReader`` inflates it within the limit)."""
+    headers = response.headers
+    reader = BodyReader(headers.get("Content-Encoding"), headers.get("Content-Type"), limit)
+    while chunk := response.raw.read1(64 * 1024, decode_content=False):
+        if not reader.feed(chunk):
+            break
         if time.monotonic() > deadline:
-            raise requests.Timeout(f"the answer took longer than {config.connect_timeout + config.timeout:g} s")
-    return bytes(body), False
+            raise requests.Timeout("the answer took longer than the request's time")
+    return reader.finish()
 
 
 class AmtClient(ClientBase):
@@ -84,7 +138,7 @@ class AmtClient(ClientBase):
         # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win, and read proxies and .netrc credentials from the
         # environment (aiohttp, and so the triggerer, does neither).
         session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        adapter = _BoundedAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.verify = self.config.verify
@@ -111,7 +165,7 @@ class AmtClient(ClientBase):
     def _call(self, operation: Callable[[Engine], Steps[T]], on_page: PageCallback | None = None) -> T:
         steps = operation(self.engine)
         reply: Any = None
-        error: AmtError | None = None
+        error: Exception | None = None
         while True:
             try:
                 step = steps.throw(error) if error else steps.send(reply)
@@ -120,7 +174,7 @@ class AmtClient(ClientBase):
             reply, error = None, None
             try:
                 reply = self._perform(step, on_page)
-            except AmtError as err:
+            except Exception as err:  # thrown in at its step: the engine decides what it means
                 error = err
 
     def _perform(self, step: sansio.Step, on_page: PageCallback | None) -> Any:
@@ -135,32 +189,39 @@ class AmtClient(ClientBase):
         return on_page(step.messages) if on_page else None
 
     def _send(self, send: sansio.Send) -> sansio.Reply:
+        """Carry out one request; whatever the network or the server does becomes a reply."""
         config = self.config
+        began = time.monotonic()
+        deadline = began + send.timeout
+        _deadline.at = deadline
         try:
             with self.session.request(
                 send.method,
                 send.url,
                 json=send.json,
                 params=send.params or None,
-                headers=dict(send.headers),
-                timeout=(config.connect_timeout, config.timeout),
+                headers={**send.headers, "Accept-Encoding": ACCEPT_ENCODING},
+                timeout=(min(config.connect_timeout, send.timeout), send.timeout),
                 allow_redirects=False,  # the password and the token stay with this server
                 stream=True,
             ) as response:
-                body, too_large = _read_capped(response, config)
                 headers = response.headers
+                try:
+                    body = _read_body(response, config.max_response_bytes, deadline)
+                except BodyDefect as defect:
+                    return sansio.Response(response.status_code, "", defect=str(defect))
                 return sansio.Response(
-                    response.status_code,
-                    body.decode(response.encoding or "utf-8", errors="replace"),
-                    headers.get("Retry-After"),
-                    headers.get("Location"),
-                    too_large,
+                    response.status_code, body.text, headers.get("Retry-After"), headers.get("Location"), body.too_large
                 )
         except requests.exceptions.SSLError as err:
             return sansio.TransportFailure(sansio.FailureKind.TLS, f"{type(err).__name__}: {err}")
-        except requests.RequestException as err:
+        except Exception as err:  # the transport boundary: any failure of the exchange is a reply
             kind = sansio.FailureKind.NOT_SENT if _never_sent(err) else sansio.FailureKind.MAYBE_SENT
+            if time.monotonic() >= deadline:
+                return sansio.TransportFailure(kind, f"Timeout: no complete answer within {send.timeout:g} s")
             return sansio.TransportFailure(kind, f"{type(err).__name__}: {err}")
+        finally:
+            _deadline.at = None
 
     def _slot(self) -> tuple[TokenSlot, threading.Lock]:
         with self._slots_lock:

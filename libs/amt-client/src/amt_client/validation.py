@@ -9,6 +9,8 @@ Messages name the argument and say what to write instead.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
@@ -22,7 +24,22 @@ MAX_LIST_ITEMS = 20
 MAX_NAME_CHARS = 256
 #: Longest single TaskValue or script parameter we send.
 MAX_VALUE_CHARS = 4000
-_CONTROL = {chr(c) for c in (*range(0x20), 0x7F)}
+#: Unicode categories no name or value may hold: controls (C0, DEL, C1 such as NEL ``\x85``), format
+#: characters (bidi overrides, zero-width), and the line and paragraph separators: each can forge
+#: or hide a line of a job log, or make a name look like another.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _refused(ch: str) -> bool:
+    return unicodedata.category(ch) in REFUSED_CATEGORIES
+
+
+def _first_refused(text: str) -> str | None:
+    if text.isascii():  # the usual case: one regex scan
+        match = _ASCII_CONTROL.search(text)
+        return match.group() if match else None
+    return next((ch for ch in text if _refused(ch)), None)
 
 
 def brief(value: Any, limit: int = 200, *, quote: bool = True) -> str:
@@ -30,16 +47,22 @@ def brief(value: Any, limit: int = 200, *, quote: bool = True) -> str:
 
     Every value quoted in an error message goes through it, so messages stay short whatever came in.
     """
-    text = value if isinstance(value, str) and not quote else repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**limit:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"  # repr() of 10**5000 raises
+    try:
+        text = value if isinstance(value, str) and not quote else repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} that cannot be shown"
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _plain(text: str, argument: str, limit: int) -> str:
     """No control characters (a newline could forge a line of the job log), and not too long."""
-    bad = next((ch for ch in text if ch in _CONTROL), None)
+    bad = _first_refused(text)
     if bad is not None:
         raise AmtValidationError(
-            f"{argument} contains the control character {bad!r}; AMT names and values are single-line text."
+            f"{argument} contains the character U+{ord(bad):04X} ({unicodedata.category(bad)}); AMT names and "
+            "values are single-line text without control or format characters."
         )
     if len(text) > limit:
         raise AmtValidationError(f"{argument} is {len(text)} characters long; at most {limit} are accepted.")
@@ -64,6 +87,18 @@ def require_text(value: Any, argument: str) -> str:
     if not value.strip():
         raise AmtValidationError(f"{argument} is required and must not be empty.")
     return _plain(value, argument, MAX_NAME_CHARS)
+
+
+def secret(value: Any, argument: str) -> str:
+    """A password or token: required single-line text of up to ``MAX_VALUE_CHARS`` characters.
+    Never quoted in the error (a wrong value may still be a real secret)."""
+    if not isinstance(value, str) or not value:
+        raise AmtValidationError(f"{argument} is required and must be a string.")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise AmtValidationError(f"{argument} contains a control character; it must be single-line text.")
+    if len(value) > MAX_VALUE_CHARS:
+        raise AmtValidationError(f"{argument} is {len(value)} characters long; at most {MAX_VALUE_CHARS} are accepted.")
+    return value
 
 
 def optional_text(value: Any, argument: str) -> str | None:
@@ -124,9 +159,10 @@ def script_parameters(params: Any, argument: str = "script_parameters") -> tuple
         for name, _ in items:
             if not isinstance(name, str) or not name.strip() or "=" in name:
                 raise AmtValidationError(
-                    f"{argument} has an invalid parameter name {brief(name)}: "
+                    f"{argument} has an invalid parameter name {brief(name, 60)}: "
                     "names must be non-empty strings without '='."
                 )
+            _plain(name, f"{argument} name {brief(name, 60)}", MAX_NAME_CHARS)
         return tuple(f"{name}={_scalar_text(value, f'{argument}[{brief(name)}]')}" for name, value in items)
     if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
         raise AmtValidationError(
@@ -146,31 +182,46 @@ def script_parameters(params: Any, argument: str = "script_parameters") -> tuple
     return tuple(result)
 
 
+#: The largest id or offset taken (a signed 64-bit integer, what a .NET server can hold).
+MAX_ID = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_SIGNED_DIGITS = re.compile(r"-?[0-9]{1,19}")
+
+
+def _whole_number(value: Any, signed: bool = False) -> Any:
+    """An int from a numeric string of ASCII digits, bounded before ``int()`` sees it; anything else as it is."""
+    if isinstance(value, str) and (_SIGNED_DIGITS if signed else _DIGITS).fullmatch(value.strip()):
+        return int(value.strip())
+    return value
+
+
 def batch_request_id(value: Any, argument: str = "batch_request_id") -> int:
     """A batch request id: a positive int, or a numeric string (as rendered by a template)."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if not is_int(value) or value <= 0:
+    value = _whole_number(value)
+    if not is_int(value) or not 0 < value <= MAX_ID:
         raise AmtValidationError(
-            f"{argument} must be a positive integer (the BatchRequestId AMT returned), got {brief(value)}."
+            f"{argument} must be a positive integer (the BatchRequestId AMT returned), got {brief(value, 60)}."
         )
     return int(value)
 
 
 def offset(value: Any, argument: str = "offset") -> int:
     """A message index to read from: an int >= 0."""
-    if not is_int(value) or value < 0:
-        raise AmtValidationError(f"{argument} must be an integer >= 0, got {brief(value)}.")
+    if not is_int(value) or not 0 <= value <= MAX_ID:
+        raise AmtValidationError(f"{argument} must be an integer >= 0, got {brief(value, 60)}.")
     return int(value)
 
 
 def integer(value: Any, argument: str, *, minimum: int, maximum: int) -> int:
     """An int within ``[minimum, maximum]``; numeric strings (from connection extras) are accepted."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
+    value = _whole_number(value, signed=True)
     if not is_int(value) or not minimum <= value <= maximum:
-        raise AmtValidationError(f"{argument} must be an integer from {minimum} to {maximum}, got {brief(value)}.")
+        raise AmtValidationError(f"{argument} must be an integer from {minimum} to {maximum}, got {brief(value, 60)}.")
     return int(value)
+
+
+#: No number of seconds above this is taken (a thousand years: a deadline in epoch seconds fits).
+MAX_SECONDS = 10**12 * 32
 
 
 def seconds(value: Any, argument: str, *, minimum: float = 0.0, exclusive: bool = True) -> float:
@@ -180,14 +231,16 @@ def seconds(value: Any, argument: str, *, minimum: float = 0.0, exclusive: bool 
     Numeric strings (from connection extras) are accepted.
     """
     number: Any = value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 40 and value.isascii():
         try:
             number = float(value)
         except ValueError:
             number = value
+    if is_int(number) and abs(number) > MAX_SECONDS:  # float() of a huge int raises OverflowError
+        number = math.inf
     if not is_number(number) or not math.isfinite(number) or number < minimum or (exclusive and number == minimum):
         bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
-        raise AmtValidationError(f"{argument} must be a finite number of seconds {bound}, got {brief(value)}.")
+        raise AmtValidationError(f"{argument} must be a finite number of seconds {bound}, got {brief(value, 60)}.")
     return float(number)
 
 
@@ -196,14 +249,14 @@ def optional_seconds(value: Any, argument: str, *, minimum: float = 0.0) -> floa
 
 
 def flag(value: Any, argument: str) -> bool:
-    """A yes/no setting: a bool, or one of the strings connection forms store (``"true"``, ``"0"``...)."""
+    """A yes/no argument: ``True`` or ``False`` and nothing else.
+
+    ``"false"`` is a true value to Python, so a string is refused rather than guessed at (a
+    connection's text extras are read by the connection module before they come here).
+    """
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
-        return False
-    raise AmtValidationError(f"{argument} must be true or false, got {brief(value)}.")
+    raise AmtValidationError(f"{argument} must be True or False, not {type(value).__name__} {brief(value)}.")
 
 
 def success_codes(codes: Any, argument: str = "success_codes") -> tuple[int, ...]:
