@@ -113,6 +113,9 @@ def trigger_on_kill_supported() -> bool:
 
 #: ``next_method`` of a task the framework resumes only to fail it (trigger timeout or crash).
 TRIGGER_FAIL_REPR = "__fail__"
+#: Its ``error`` when the framework's deferral timeout (the task's deadline) passed; any other
+#: (``"Trigger failure"``) means the trigger crashed.
+TRIGGER_TIMEOUT = "Trigger timeout"
 
 
 def default_deferrable() -> bool:
@@ -121,6 +124,7 @@ def default_deferrable() -> bool:
 
 __all__ = [
     "TRIGGER_FAIL_REPR",
+    "TRIGGER_TIMEOUT",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",

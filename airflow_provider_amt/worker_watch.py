@@ -100,7 +100,7 @@ class AmtJobWatcher:
     ) -> None:
         self.amt_conn_id = validation.connection_id(amt_conn_id)
         self.success_codes = validation.success_codes(success_codes)
-        self.skip_on_skipped_by_ops = bool(skip_on_skipped_by_ops)
+        self.skip_on_skipped_by_ops = validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops")
         self.outage_grace_period = validation.seconds(outage_grace_period, "outage_grace_period")
         self.undefined_grace_period = validation.seconds(undefined_grace_period, "undefined_grace_period")
 

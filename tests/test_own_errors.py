@@ -5,7 +5,6 @@ and says how to reconnect, and a completion code nobody knows ends the watch at 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from airflow_provider_amt import config as amt_config
 from airflow_provider_amt.triggers import amt as amt_trigger_module
+from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
     AmtClient,
     AmtCompletionCode,
@@ -28,6 +28,10 @@ from tests.test_completion import TaskInstance, operator, run_trigger, start, tr
 Code = AmtCompletionCode
 
 
+def watching(request_id: int, grace: float, **kwargs: Any) -> AmtJobTrigger:
+    return AmtJobTrigger(request_id, poll_interval=0.2, initial_interval=0.05, outage_grace_period=grace, **kwargs)
+
+
 @pytest.fixture
 def crafted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Crafted]:
     """A crafted server as connection ``amt_crafted``."""
@@ -38,7 +42,7 @@ def crafted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Crafted]:
     server.shutdown()
 
 
-def test_a_trigger_whose_log_writing_fails_watches_on_and_reports_the_jobs_end(amt, monkeypatch, caplog):
+def test_a_trigger_whose_log_writing_fails_watches_on_and_reports_the_jobs_end(amt, monkeypatch, capsys):
     request_id = start(amt, "REPORTTEST01")
     real = amt_trigger_module.log_messages
     failures = []
@@ -50,11 +54,12 @@ def test_a_trigger_whose_log_writing_fails_watches_on_and_reports_the_jobs_end(a
         real(*args, **kwargs)
 
     monkeypatch.setattr(amt_trigger_module, "log_messages", flaky)
-    with caplog.at_level(logging.WARNING):
-        (event,) = run_trigger(trigger_for(request_id, outage_grace_period=30))
+    (event,) = run_trigger(watching(request_id, 30))
     assert (event["status"], event["completion_code"]) == ("success", 4)
     assert len(failures) == 2
-    assert f"batch request {request_id}" in caplog.text and "RuntimeError: the log store hiccuped" in caplog.text
+    out = capsys.readouterr().out
+    assert f"Watching AMT batch request {request_id} failed on our side (RuntimeError: the log store hiccuped)" in out
+    assert "the job is left as it is" not in out  # ridden out, not reported as the trigger's failure
 
 
 def test_a_trigger_that_keeps_failing_ends_with_an_error_event_and_never_kills(amt, emulator, monkeypatch):
@@ -66,8 +71,9 @@ def test_a_trigger_that_keeps_failing_ends_with_an_error_event_and_never_kills(a
 
     monkeypatch.setattr(amt_trigger_module, "log_messages", broken)
     since = max((e["seq"] for e in emulator.requests()), default=0)
-    (event,) = run_trigger(trigger_for(request_id, outage_grace_period=1))
-    assert event["status"] == "error" and "RuntimeError: always" in event["message"]
+    (event,) = run_trigger(watching(request_id, 1))
+    assert event["status"] == "error" and "watching failed on our side for" in event["message"]
+    assert "RuntimeError: always" in event["message"]
     assert not [e for e in emulator.requests("OpConJobAction") if e["seq"] > since]
     assert amt.get_job_status(request_id).code is Code.RUNNING
     amt.kill_job(request_id)
@@ -87,15 +93,15 @@ def test_a_trigger_that_fails_before_watching_sends_an_error_event_not_a_crash(a
     amt.kill_job(request_id)
 
 
-def test_the_frameworks_fail_path_after_a_trigger_crash_leaves_the_job_running(amt, caplog):
+def test_the_frameworks_fail_path_after_a_trigger_crash_leaves_the_job_running(amt, capsys):
     request_id = start(amt, "LONGRUNNINGREPORT")
     wait_for(amt, request_id, {Code.RUNNING})
     context = {"ti": TaskInstance({"batch_request_id": request_id})}
-    with caplog.at_level(logging.WARNING), pytest.raises(Exception, match="Trigger failure"):
+    with pytest.raises(Exception, match="Trigger failure"):
         operator().resume_execution("__fail__", {"error": "Trigger failure"}, context)
     assert amt.get_job_status(request_id).code is Code.RUNNING
-    assert f"AMT batch request {request_id} is left running" in caplog.text
-    assert "a retry of this task reconnects to it" in caplog.text
+    out = capsys.readouterr().out
+    assert f"AMT batch request {request_id} is left running" in out and "a retry of this task reconnects to it" in out
     amt.kill_job(request_id)
 
 
@@ -107,7 +113,7 @@ def test_code_27_is_a_failure_a_recovery_run_can_follow():
 @pytest.mark.parametrize("code", [42, 100, 10**6])
 def test_an_unknown_code_ends_the_trigger_at_once_naming_it_and_the_job_is_not_killed(crafted, code):
     crafted.answer("GET", "/api/MonitorJob/5", body={"batchRequestId": 5, "completionCode": code})
-    (event,) = run_trigger(trigger_for(5, amt_conn_id="amt_crafted", outage_grace_period=300))
+    (event,) = run_trigger(watching(5, 300, amt_conn_id="amt_crafted"))
     assert event["status"] == "error" and f"unknown AMT completion code {code}" in event["message"]
     assert not [seen for seen in crafted.seen if seen[1] == "/api/OpConJobAction"]
 
@@ -136,4 +142,3 @@ def test_the_worker_wait_rides_out_its_own_page_callbacks_failures(amt):
     ended = amt.watch_job(request_id, MessageCursor(), settings, flaky)
     assert (ended.kind, ended.code) == (VerdictKind.FINAL, Code.DONE)
     assert len(failures) == 2
-

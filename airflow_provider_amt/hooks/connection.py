@@ -37,6 +37,11 @@ def _base_url(conn: Any) -> str:
     host = (conn.host or "").strip()
     if host and "://" not in host:
         host = f"{(conn.schema or 'http').strip() or 'http'}://{host}"
+    if "@" in urlsplit(host).netloc:  # checked first: no later message may echo user:password@
+        raise AmtConfigurationError(
+            "the Batch Server URL contains a user name or password (user:password@host); put them in the "
+            "connection's login and password fields instead."
+        )
     if host and conn.port and host.count(":") < 2:  # the URL has no port of its own
         host = f"{host.rstrip('/')}:{conn.port}"
     elif host and conn.port:
@@ -44,8 +49,8 @@ def _base_url(conn: Any) -> str:
             in_url = urlsplit(host).port
             if in_url is not None and in_url != int(conn.port):
                 raise AmtConfigurationError(
-                    f"port {conn.port} differs from the port in the Batch Server URL {host!r}: "
-                    "leave it empty or make them the same."
+                    f"port {conn.port} differs from the port in the Batch Server URL "
+                    f"{validation.brief(host)}: leave it empty or make them the same."
                 )
     return host
 
@@ -67,9 +72,7 @@ def config_from_connection(conn: Any) -> ServerConfig:
     try:
         ca_bundle = extra.get("ca_bundle") or None
         verify_ssl = extra.get("verify_ssl")
-        verify: bool | str = ca_bundle or (
-            True if verify_ssl in (None, "") else validation.flag(verify_ssl, "verify_ssl")
-        )
+        verify: bool | str = ca_bundle or (True if verify_ssl in (None, "") else _extra_flag(verify_ssl, "verify_ssl"))
         return ServerConfig(
             base_url=_base_url(conn),
             user=conn.login,
@@ -96,6 +99,14 @@ def connection_lookup(conn_id: str) -> Iterator[None]:
             f"Connection {conn_id!r} is not defined. Create it (type 'amt') in the UI, the CLI, a secrets "
             f"backend or an AIRFLOW_CONN_{conn_id.upper()} environment variable."
         ) from None
+
+
+def _extra_flag(value: Any, name: str) -> bool:
+    """A yes/no extra: JSON's true/false, or the words ``true`` / ``false`` a connection URI's query
+    string can only carry as text."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    return validation.flag(value, name)
 
 
 def _or_default(value: Any, default: Any) -> Any:

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, AirflowTaskTimeout, default_deferrable
+from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, TRIGGER_TIMEOUT, AirflowTaskTimeout, default_deferrable
 from airflow_provider_amt.events import read_event
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
 from airflow_provider_amt.joblog import log_ending, log_job_information
@@ -117,7 +117,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self.allow_fresh_start = allow_fresh_start
+        self.allow_fresh_start = validation.flag(allow_fresh_start, "allow_fresh_start")
         self.application_name = application_name
         self.amt_user = amt_user
         self.queue_name = queue_name
@@ -126,9 +126,9 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         self._init_watch(
             amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
         )
-        self.deferrable = deferrable
+        self.deferrable = validation.flag(deferrable, "deferrable")
         self.poll_interval = validation.seconds(poll_interval, "poll_interval", minimum=0.1, exclusive=False)
-        self.wait_for_completion = wait_for_completion
+        self.wait_for_completion = validation.flag(wait_for_completion, "wait_for_completion")
         self.on_kill_action = _kill_policy(on_kill_action, cancel_on_kill)
 
     # --- what is started ------------------------------------------------------------------------------
@@ -256,12 +256,23 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     # --- killing --------------------------------------------------------------------------------------
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
-        """The framework's deferral timeout resumes with ``__fail__``: kill the AMT job on that path too."""
+        """The framework resumes with ``__fail__`` after its deferral timeout or a trigger crash.
+
+        Its timeout is the task's deadline (the kill policy names it): the job is killed. A trigger
+        crash is our own trouble: the job is left running, and the log says how to get it back.
+        """
         if next_method == TRIGGER_FAIL_REPR:
             batch_request_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
-            if validation.is_int(batch_request_id):
-                reason = f"the deferral failed ({(next_kwargs or {}).get('error', 'unknown')})"
-                self._end("kill", batch_request_id, reason)
+            error = str((next_kwargs or {}).get("error", "unknown"))
+            if validation.is_int(batch_request_id) and error == TRIGGER_TIMEOUT:
+                self._end("kill", batch_request_id, f"the deferral failed ({error})")
+            elif validation.is_int(batch_request_id):
+                self.log.error(
+                    "The deferral failed (%s): AMT batch request %s is left running; a retry of this task "
+                    "reconnects to it (one AMT job per task instance), or stop it with AmtJobActionOperator.",
+                    error,
+                    batch_request_id,
+                )
         return super().resume_execution(next_method, next_kwargs, context)
 
     @property

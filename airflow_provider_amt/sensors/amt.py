@@ -65,7 +65,7 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
         self._init_watch(
             amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
         )
-        self.deferrable = deferrable
+        self.deferrable = validation.flag(deferrable, "deferrable")
         self.on_kill_action = validation.end_action(on_kill_action, "on_kill_action")
         check_untemplated({"batch_request_id": (batch_request_id, validation.batch_request_id)})
 

@@ -173,13 +173,42 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         return self._hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Watch the job and send one event. Nothing here ends the job: an ``AmtError`` that waiting
+        cannot fix, or any failure of this trigger's own, becomes an ``error`` event (the worker then
+        asks AMT once more, and the job is left as it is)."""
+        watch = None
+        try:
+            try:
+                watch = _stall.acquire()
+                ended = await self._watch(watch)
+            except AmtError as err:  # e.g. the connection could not even be read: waiting will not help
+                ended = WatchResult(VerdictKind.ERROR, None, str(err))
+            except Exception as err:  # our own trouble: reported, never the job's end
+                self.log.error(
+                    "The trigger of AMT batch request %s failed (%s: %s); the job is left as it is",
+                    self.batch_request_id,
+                    type(err).__name__,
+                    err,
+                    exc_info=True,
+                )
+                ended = WatchResult(VerdictKind.ERROR, None, f"the AMT trigger failed: {type(err).__name__}: {err}")
+            event = AmtTriggerEvent(self.batch_request_id, ended, self._cursor.offset)
+            yield TriggerEvent(event.payload(self.settings.rules))
+        finally:
+            if self._checkpoint is not None:
+                self._checkpoint.close()
+            if watch is not None:
+                _stall.release(watch)
+            # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
+            await self.cleanup()
+
+    async def _watch(self, watch: Any) -> WatchResult:
         cursor = self._cursor
         options = config.trigger_options()
         self._message_read_rate = options.message_read_rate
         self._per_record = options.messages_per_log_record
         _collector.raise_young_threshold(options.triggerer_gc_threshold, self.log)
-        watch = _stall.acquire()
-        checkpoint = self._checkpoint = _checkpoint.Checkpoint(
+        self._checkpoint = _checkpoint.Checkpoint(
             self.task_instance,
             self.batch_request_id,
             self.log,
@@ -188,27 +217,14 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             watch=watch,
             reads=_pacing.pace("checkpoint_read", options.checkpoint_read_rate),
         )
-        try:
-            self.log.info(
-                "Watching AMT batch request %s from message %s (poll every <= %ss)",
-                self.batch_request_id,
-                cursor.offset,
-                self.settings.poll_interval,
-            )
-            await _pacing.pace("start", options.start_rate).wait()
-            try:
-                ended = await self.hook.watch_job(
-                    self.batch_request_id, cursor, self.settings, self._log_page, self._may_read
-                )
-            except AmtError as err:  # the connection could not even be read: waiting will not help
-                ended = WatchResult(VerdictKind.ERROR, None, str(err))
-            event = AmtTriggerEvent(self.batch_request_id, ended, cursor.offset)
-            yield TriggerEvent(event.payload(self.settings.rules))
-        finally:
-            checkpoint.close()
-            _stall.release(watch)
-            # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
-            await self.cleanup()
+        self.log.info(
+            "Watching AMT batch request %s from message %s (poll every <= %ss)",
+            self.batch_request_id,
+            cursor.offset,
+            self.settings.poll_interval,
+        )
+        await _pacing.pace("start", options.start_rate).wait()
+        return await self.hook.watch_job(self.batch_request_id, cursor, self.settings, self._log_page, self._may_read)
 
     async def _may_read(self, final: bool) -> bool:
         """The job has new messages: read them now, or at a later poll?
