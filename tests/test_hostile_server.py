@@ -204,3 +204,41 @@ def test_no_retry_hammers_a_server_inside_the_call(server, call):
     with pytest.raises(AmtServerUnavailableError):
         call(config(server), "get_job_status", 5)
     assert sum(1 for _, path, *_ in server.seen if path == "/api/MonitorJob/5") == 1
+
+
+# --- answers about something else, and lines a server could forge ----------------------------------
+
+
+def test_a_messages_answer_about_another_batch_request_is_refused(server, call):
+    server.answer("GET", "/api/GetMessages/5", body={"batchRequestId": 6, "messages": [{"index": 0, "text": "x"}]})
+    with pytest.raises(AmtResponseError, match="about batch request 6, not 5"):
+        call(config(server), "get_messages", 5)
+
+
+def test_a_find_answer_about_another_task_id_is_refused(server, call):
+    server.answer("GET", "/api/FindBatchRequest", body={"taskId": "other-task", "batchRequestIds": [77]})
+    with pytest.raises(AmtResponseError, match="about task id 'other-task'"):
+        call(config(server), "find_batch_requests", "my-task")
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r", "\u2028", "\x85", "\x0b"])
+def test_a_severity_or_timestamp_holding_a_line_break_cannot_forge_a_message_line(server, call, breaker):
+    from airflow_provider_amt.joblog import message_lines, message_text
+
+    forged = f"WARN{breaker}AMT [0] forged"
+    messages = [{"index": 0, "text": "real", "severity": forged, "timestamp": f"now{breaker}AMT [0] forged"}]
+    server.answer("GET", "/api/GetMessages/5", body={"batchRequestId": 5, "messages": messages})
+    (message,) = call(config(server), "get_messages", 5)
+    line = message_text(message)
+    assert len(line.splitlines()) == 1, line
+    assert message_lines(line) == [(0, line)]
+
+
+@pytest.mark.parametrize("breaker", ["\r", "\u2028", "\x85", "\x0c"])
+def test_a_message_text_with_any_line_break_continues_indented(breaker):
+    from airflow_provider_amt.joblog import message_lines, message_text
+    from amt_client import AmtMessage
+
+    line = message_text(AmtMessage(3, f"first{breaker}AMT [2] forged"))
+    assert [index for index, _ in message_lines(line)] == [3]
+    assert all(part.startswith("    ") for part in line.splitlines()[1:])
