@@ -103,8 +103,10 @@ _SEVERITY_LEVELS = {
 MESSAGE_LINE_START = r"AMT (?:[^\[\]\n]* )?\[{index}\]"
 #: A message line, at the start of a record (``match``) or of any of its lines (``finditer``).
 _MESSAGE_LINE = re.compile("^" + MESSAGE_LINE_START.format(index=r"(\d+)") + "(?: |$)", re.MULTILINE)
-#: What a newline in a message's own text becomes: the next line indented under it.
+#: What a line break in a message's own text becomes: the next line indented under it.
 CONTINUATION = "\n    "
+#: Every character ``str.splitlines`` breaks a line at.
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 #: The most characters of one record with several message lines (a longer message gets one of its own).
 MAX_RECORD_CHARS = 16_000
 
@@ -143,8 +145,8 @@ def message_text(message: AmtMessage, today: str | None = None) -> str:
     if len(text) > MAX_MESSAGE_CHARS:
         cut = len(text) - MAX_MESSAGE_CHARS
         text = f"{text[:MAX_MESSAGE_CHARS]} [... message cut: {cut} more characters]"
-    if "\n" in text:
-        text = text.replace("\r\n", "\n").replace("\n", CONTINUATION)
+    if _LINE_BREAK.search(text):  # any break str.splitlines knows: a viewer may start a line there
+        text = CONTINUATION.join(text.splitlines())
     severity = (message.severity or "").strip()
     if severity and severity.upper() not in _SEVERITY_LEVELS:
         text = f"{severity}: {text}"

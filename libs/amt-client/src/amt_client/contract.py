@@ -283,7 +283,7 @@ class WireContract:
             "GET",
             self._job_path(self.paths.messages, batch_request_id),
             f"GetMessages {batch_request_id} from {offset}",
-            partial(self.parse_messages, offset=offset),
+            partial(self.parse_messages, offset=offset, expected=batch_request_id),
             params={self.fields.offset: str(offset), self.fields.limit: str(limit)},
             operation="GetMessages",
         )
@@ -296,7 +296,7 @@ class WireContract:
             "GET",
             self.paths.find_request,
             f"find the batch request of task id {task_id}",
-            self.parse_found,
+            partial(self.parse_found, task_id=task_id),
             params={self.fields.task_id: task_id},
             operation="FindBatchRequest",
         )
@@ -411,18 +411,24 @@ class WireContract:
             raise AmtResponseError(f"{where}: the answer is about batch request {request_id}, not {expected}.")
         return request_id
 
-    def parse_found(self, body: Any, where: str) -> list[int]:
+    def parse_found(self, body: Any, where: str, task_id: str | None = None) -> list[int]:
         ids = _field(body, self.fields.batch_request_ids, list, where)
+        answered = body.get(self.fields.task_id, task_id)
+        if task_id is not None and answered != task_id:  # a retry must never adopt another task's job
+            raise AmtResponseError(f"{where}: the answer is about task id {snippet(answered, 60)!r}, not {task_id!r}.")
         if not all(validation.is_int(i) and i > 0 for i in ids):
             raise AmtResponseError(
                 f"{where}: {self.fields.batch_request_ids} must be positive integers: {snippet(ids)}"
             )
         return sorted(ids)
 
-    def parse_messages(self, body: Any, where: str, offset: int) -> list[AmtMessage]:
-        """Messages from ``offset`` on, checked to be contiguous so a cursor can never skip or repeat."""
+    def parse_messages(self, body: Any, where: str, offset: int, expected: int | None = None) -> list[AmtMessage]:
+        """Messages from ``offset`` on, checked to be contiguous so a cursor can never skip or repeat,
+        and to be about the batch request asked for where the answer names one."""
         f = self.fields
         raw = _field(body, f.messages, list, where)
+        if expected is not None and f.batch_request_id in body:
+            self._request_id(body, where, expected)
         result = []
         for i, item in enumerate(raw):
             at = f"{where} message {i}"
@@ -437,8 +443,8 @@ class WireContract:
                 AmtMessage(
                     index=index,
                     text=_field(item, f.text, str, at),
-                    timestamp=timestamp if isinstance(timestamp, str) else None,
-                    severity=severity if isinstance(severity, str) else None,
+                    timestamp=validation.one_line(timestamp) if isinstance(timestamp, str) else None,
+                    severity=validation.one_line(severity) if isinstance(severity, str) else None,
                 )
             )
         return result

@@ -89,6 +89,14 @@ def require_text(value: Any, argument: str) -> str:
     return _plain(value, argument, MAX_NAME_CHARS)
 
 
+def one_line(text: str, limit: int = 64) -> str:
+    """A short server-supplied label (a severity, a timestamp) made safe to print inside a line:
+    control, format and separator characters escaped (``\\n``, ``\\u2028``), cut to ``limit``."""
+    if _first_refused(text) is not None:
+        text = "".join(ch.encode("unicode_escape").decode("ascii") if _refused(ch) else ch for ch in text)
+    return text[:limit]
+
+
 def secret(value: Any, argument: str) -> str:
     """A password or token: required single-line text of up to ``MAX_VALUE_CHARS`` characters.
     Never quoted in the error (a wrong value may still be a real secret)."""
