@@ -21,6 +21,7 @@ from airflow_provider_amt.joblog import (
 from airflow_provider_amt.log.task_handler import AmtTaskLogHandler
 from amt_client import AmtCompletionCode
 from tests.test_completion import start, wait_for
+from tests.test_log_handler_hostile import OPERATOR_LOGGER
 
 
 @pytest.fixture
@@ -33,9 +34,9 @@ def job(amt) -> tuple[int, list[Any]]:
 
 def _log(request_id: int, messages: list[Any], indexes: list[int]) -> list[StructuredLogMessage]:
     head = [
-        StructuredLogMessage(event="---------- AMT job information ----------"),
-        StructuredLogMessage(event=f"{CONNECTION_LABEL:<18}: amt_default"),
-        StructuredLogMessage(event=f"{BATCH_REQUEST_ID_LABEL:<18}: {request_id}"),
+        StructuredLogMessage(event="---------- AMT job information ----------", logger=OPERATOR_LOGGER),
+        StructuredLogMessage(event=f"{CONNECTION_LABEL:<18}: amt_default", logger=OPERATOR_LOGGER),
+        StructuredLogMessage(event=f"{BATCH_REQUEST_ID_LABEL:<18}: {request_id}", logger=OPERATOR_LOGGER),
     ]
     lines = [StructuredLogMessage(event=message_text(messages[i])) for i in indexes]
     return [*head, *lines, StructuredLogMessage(event="Completion Code : DONE (4)")]

@@ -107,6 +107,7 @@ def test_the_forms_cover_escaping_quoting_and_the_wrong_charset():
 class _Conn:
     def __init__(self, **fields: Any):
         self.conn_id = "amt_test"
+        self.conn_type = "amt"
         self.host = fields.get("host")
         self.schema = None
         self.port = fields.get("port")

@@ -68,6 +68,11 @@ def _api_paths(value: Any) -> Any:
 def config_from_connection(conn: Any) -> ServerConfig:
     """Read the Batch Server URL, API user, password and extras of ``conn`` (validated)."""
     conn_id = conn.conn_id or "<unnamed>"
+    if conn.conn_type != "amt":  # its password is for another server: never sent to this one
+        raise AmtConfigurationError(
+            f"Connection {conn_id!r} is of type {validation.brief(conn.conn_type, 40)}, not 'amt': an AMT hook "
+            "uses only connections of type 'amt', so that no other service's credentials reach a Batch Server."
+        )
     extra = conn.extra_dejson or {}
     try:
         ca_bundle = extra.get("ca_bundle") or None

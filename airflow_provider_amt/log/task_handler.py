@@ -41,7 +41,7 @@ from airflow_provider_amt.joblog import (
     message_lines,
     message_text,
 )
-from amt_client import AmtError, AmtMessage, MessageCursor, RetryPolicy
+from amt_client import AmtError, AmtMessage, AmtValidationError, MessageCursor, RetryPolicy, validation
 from amt_client.validation import is_int
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ _FINISHED = (
 )
 #: The most messages the handler holds in memory for one log view (the api-server must stay small).
 MAX_ADDED_MESSAGES = 100_000
+#: What the logger name of every record the provider's operators and sensor write contains
+#: (Airflow names them ``airflow.task.operators.<module>.<class>``).
+PROVIDER_LOGGER = "airflow_provider_amt."
 
 
 def _amt_lines(message: Any) -> list[tuple[int, str]]:
@@ -120,8 +123,8 @@ class AmtTaskLogHandler(FileTaskHandler):
                 lines = _amt_lines(message)
                 if not lines:
                     reference = job_reference(str(getattr(message, "event", "")))
-                    if reference is not None:
-                        job.setdefault(*reference)
+                    if reference is not None and _logged_by_provider(message):
+                        job.setdefault(*reference)  # the first block only
                     if visible:
                         yield message
                     continue
@@ -143,10 +146,19 @@ class AmtTaskLogHandler(FileTaskHandler):
                 filler.close()
 
     def _filler(self, job: dict[str, str]) -> _GapFiller | None:
-        batch_request_id = job.get(BATCH_REQUEST_ID_LABEL, "")
-        if not batch_request_id.isdigit():
-            return None
-        return _GapFiller(int(batch_request_id), job.get(CONNECTION_LABEL, "amt_default"), self.retry_policy)
+        try:
+            batch_request_id = validation.batch_request_id(job.get(BATCH_REQUEST_ID_LABEL))
+        except AmtValidationError:
+            return None  # no job block, or not one of ours: the log is shown as it is
+        return _GapFiller(batch_request_id, job.get(CONNECTION_LABEL, "amt_default"), self.retry_policy)
+
+
+def _logged_by_provider(message: Any) -> bool:
+    """Whether a record was logged by this provider's operators or sensor (the job information block
+    is theirs): a line any other code printed never names the connection the handler uses."""
+    extra = getattr(message, "model_extra", None) or {}
+    logger = extra.get("logger", getattr(message, "logger", None))
+    return isinstance(logger, str) and PROVIDER_LOGGER in logger
 
 
 def _after_header(stream: Iterable[Any]) -> Iterator[Any]:
@@ -160,8 +172,11 @@ def _after_header(stream: Iterable[Any]) -> Iterator[Any]:
 
 
 class _GapFiller:
-    """Reads from AMT only the ranges of messages a log view is missing (no call for a complete log
-    but one for its tail), and says once why when AMT cannot be asked."""
+    """Reads from AMT only what a log view is missing: nothing for a complete log, and otherwise
+    one read (a page at a time) from the first missing message to the last one AMT has, which
+    every later gap and the tail are served from. However many gaps a log holds (or claims to),
+    a view costs at most ``MAX_ADDED_MESSAGES / page`` GetMessages calls. Says once why when AMT
+    cannot be asked."""
 
     def __init__(self, request_id: int, conn_id: str, retry_policy: RetryPolicy):
         self.request_id = request_id
@@ -170,10 +185,12 @@ class _GapFiller:
         self.added = 0
         self.failed = False
         self._hook: AmtHook | None = None
+        self._read_from: int | None = None  # where the one read started (None: not read yet)
+        self._read: dict[int, AmtMessage] = {}
 
     @property
     def hook(self) -> AmtHook:
-        """One hook (one connection lookup, one session) for every gap of this log view."""
+        """One hook (one connection lookup, one session) for this log view."""
         if self._hook is None:
             self._hook = AmtHook(self.conn_id, retry_policy=self.retry_policy)
         return self._hook
@@ -183,29 +200,32 @@ class _GapFiller:
             self._hook.close()
             self._hook = None
 
+    def _read_once(self, first: int) -> None:
+        def collect(page: Sequence[AmtMessage]) -> bool:
+            self._read.update((message.index, message) for message in page)
+            return len(self._read) < MAX_ADDED_MESSAGES
+
+        self._read_from = first
+        self.hook.read_messages(self.request_id, MessageCursor(first), collect)
+
     def fill(self, first: int, end: int | None, seen: set[int]) -> Iterator[Any]:
         """The messages ``first <= index < end`` (``end`` None: to the last one) not in ``seen``."""
         if self.failed or self.added >= MAX_ADDED_MESSAGES:
             return
-        found: list[AmtMessage] = []
-
-        def collect(page: Sequence[AmtMessage]) -> bool:
-            for message in page:
-                if end is not None and message.index >= end:
-                    return False
-                if message.index not in seen:
-                    found.append(message)
-            return len(found) + self.added < MAX_ADDED_MESSAGES and (end is None or page[-1].index + 1 < end)
-
         try:
-            self.hook.read_messages(self.request_id, MessageCursor(first), collect)
-        except AmtError as err:
+            if self._read_from is None:
+                self._read_once(first)
+            redact = self.hook.redactor()
+        except Exception as err:  # anything about AMT: the file log is shown as it is, with one line why
             self.failed = True
+            why = str(err) if isinstance(err, AmtError) else f"{type(err).__name__}: {err}"
             yield StructuredLogMessage(
-                event=f"AMT job log of batch request {self.request_id} could not be checked against AMT: {err}"
+                event=f"AMT job log of batch request {self.request_id} could not be checked against AMT: {why}"
             )
             return
-        redact = self.hook.redactor()
+        last = max(self._read, default=first - 1) + 1
+        stop = last if end is None else min(end, last)
+        found = [self._read[i] for i in range(max(first, self._read_from or 0), stop) if i not in seen]
         found = found[: MAX_ADDED_MESSAGES - self.added]
         if not found:
             return
