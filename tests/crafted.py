@@ -19,6 +19,7 @@ class Crafted(http.server.ThreadingHTTPServer):
     """Answers from a table ``(method, path) -> (status, headers, body)`` and records every request."""
 
     daemon_threads = True
+    request_queue_size = 1024  # hundreds of watches connect at once in the outage test
 
     def __init__(self, tls: ssl.SSLContext | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
