@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from airflow.utils.log.file_task_handler import StructuredLogMessage
@@ -67,15 +66,17 @@ def test_odd_ids_leave_the_log_as_it_is(amt_conn, emulator, raw):
 
 
 def test_a_thousand_gaps_cost_a_bounded_number_of_reads(amt, amt_conn, emulator):
-    from tests.test_completion import start, wait_for
     from amt_client import AmtCompletionCode
+    from tests.test_completion import start, wait_for
 
     request_id = start(amt, "REPORTTEST01", task_values=["A", "B", "C"])
     wait_for(amt, request_id, {AmtCompletionCode.DONE})
     messages = amt.get_messages(request_id)
     emulator.clear_requests()
     crafted = [StructuredLogMessage(event=f"AMT [{2 * i + 1}] crafted gap line") for i in range(1000)]
-    events = read([*block("amt_default", str(request_id)), StructuredLogMessage(event=message_text(messages[0])), *crafted])
+    events = read(
+        [*block("amt_default", str(request_id)), StructuredLogMessage(event=message_text(messages[0])), *crafted]
+    )
     assert len(emulator.requests("GetMessages")) <= 3
     shown = [i for e in events for i in message_indexes(e)]
     assert len(shown) == len(set(shown))  # each index once, whatever the log claims

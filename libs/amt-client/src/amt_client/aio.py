@@ -34,6 +34,7 @@ from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.engine import Engine, RetryPolicy, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
+from amt_client.health import ServerHealth
 from amt_client.policy import MessageCursor, WatchResult, WatchSettings
 from amt_client.start import Action, JobEnding, StartOptions, StartRequest
 
@@ -78,13 +79,22 @@ class _Gate:
 
 @dataclass
 class _SharedSession:
-    """One aiohttp session, token and logon lock per (event loop, server login)."""
+    """One aiohttp session, token, logon lock, gate and view of the server's health per (event loop, server login)."""
 
     session: aiohttp.ClientSession
     tokens: TokenSlot = field(default_factory=TokenSlot)
     logon_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gate: _Gate = field(default_factory=_Gate)
+    health: ServerHealth = field(default_factory=ServerHealth)
+    #: Watches waiting for the server to answer again (woken when the breaker closes).
+    waiters: set[asyncio.Future[bool]] = field(default_factory=set)
     users: int = 0
+
+    def server_back(self) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(True)
+        self.waiters.clear()
 
 
 _shared_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Hashable, ...], _SharedSession]]
@@ -117,6 +127,11 @@ _TIMER_CONTEXT = contextvars.Context()
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _pause(seconds: float) -> asyncio.Future[None]:
@@ -262,7 +277,7 @@ class AsyncAmtClient(ClientBase):
 
     async def _perform(
         self,
-        step: sansio.Send | sansio.NeedToken | sansio.MayRead | sansio.Deliver,
+        step: sansio.Send | sansio.NeedToken | sansio.MayRead | sansio.Deliver | sansio.AwaitServer,
         on_page: AsyncPageCallback | None,
         may_read: MayReadCallback | None,
     ) -> Any:
@@ -273,6 +288,8 @@ class AsyncAmtClient(ClientBase):
             return await self._token(step)
         if isinstance(step, sansio.MayRead):
             return True if may_read is None else await may_read(step.final)
+        if isinstance(step, sansio.AwaitServer):
+            return await self._await_server(step.seconds)
         result = on_page(step.messages) if on_page else None
         return await result if inspect.isawaitable(result) else result
 
@@ -282,7 +299,12 @@ class AsyncAmtClient(ClientBase):
         capacity = config.connections_for(shared.users)
         await shared.gate.enter(capacity)
         try:
-            return await self._exchange(shared.session, send, config.max_response_bytes)
+            if not shared.health.admit(send.timeout):  # the server is away: one probe at a time
+                return shared.health.held()
+            reply = await self._exchange(shared.session, send, config.max_response_bytes)
+            if shared.health.record(reply):
+                shared.server_back()
+            return reply
         finally:
             shared.gate.leave(capacity)
 
@@ -316,6 +338,21 @@ class AsyncAmtClient(ClientBase):
             raise
         except Exception as err:  # the transport boundary: any failure of the exchange is a reply
             return sansio.TransportFailure(_failure_kind(err), f"{type(err).__name__}: {err}")
+
+    async def _await_server(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the server to answer again (a timer and a future, as ``_pause``)."""
+        shared = self._session_in_use() or await self._shared()
+        if not shared.health.is_open:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        shared.waiters.add(waiter)
+        timer = loop.call_later(seconds, _settle, waiter, False, context=_TIMER_CONTEXT)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            shared.waiters.discard(waiter)
 
     async def _token(self, need: sansio.NeedToken) -> str:
         shared = self._session_in_use() or await self._shared()

@@ -46,6 +46,7 @@ from amt_client.errors import (
     AmtError,
     AmtNotFoundError,
     AmtResponseError,
+    AmtServerAwayError,
     AmtServerUnavailableError,
     AmtValidationError,
 )
@@ -57,6 +58,10 @@ T = TypeVar("T")
 #: triggerer has one engine per watched job.
 _RANDOM = random.Random()
 
+
+#: After an outage, the watches that waited for the server poll again within this share of their
+#: poll interval, at random points (not all at once at a server that has just come back).
+RESUME_SPREAD = 0.9
 
 # --- steps and replies -----------------------------------------------------------------------------
 
@@ -102,7 +107,15 @@ class MayRead:
     final: bool
 
 
-Step = Send | Sleep | NeedToken | Deliver | MayRead
+@dataclass(frozen=True)
+class AwaitServer:
+    """The server is away: wait up to ``seconds`` for it to answer again. Reply True when it did
+    (the breaker closed, see ``health.py``), False when the time passed first."""
+
+    seconds: float
+
+
+Step = Send | Sleep | NeedToken | Deliver | MayRead | AwaitServer
 Steps = Generator[Step, Any, T]
 
 
@@ -122,6 +135,7 @@ class FailureKind(enum.Enum):
     NOT_SENT = "not sent"  # the connection failed: the server provably never saw the request
     MAYBE_SENT = "maybe sent"  # read timeout, dropped connection: the server may have acted on it
     TLS = "tls"  # the TLS handshake failed: configuration, retrying cannot help
+    HELD = "held"  # never sent: the server is away and another request is its probe (health.py)
 
 
 @dataclass(frozen=True)
@@ -356,6 +370,8 @@ class Engine:
         if isinstance(reply, TransportFailure):
             if reply.kind is FailureKind.TLS:
                 return tls_error(request, server, reply.detail), None
+            if reply.kind is FailureKind.HELD:  # retrying at once is what the breaker holds back
+                return unreachable_error(request, server, reply, attempt), None
             sent = reply.kind is FailureKind.MAYBE_SENT
             retry = self._may_retry(request, attempt, status=None, sent=sent)
             delay = self.policy.delay(attempt, rng=self.random) if retry else None
@@ -491,6 +507,7 @@ class Engine:
         status_request = self.contract.status_request(batch_request_id)  # the same every poll
         while True:
             code: AmtCompletionCode | None = None
+            away = False
             try:
                 status = yield from self.call(status_request)
                 code = status.code
@@ -502,6 +519,7 @@ class Engine:
             except TRANSIENT_ERRORS as err:
                 self.log.warning("AMT status check failed, will retry: %s", err)
                 verdict = watch.on_transient_error(err)
+                away = isinstance(err, AmtServerAwayError)
             except AmtError as err:
                 verdict = Verdict(VerdictKind.ERROR, str(err))
             except Exception as err:  # our own trouble (a page's log writer...): never the job's end
@@ -519,6 +537,10 @@ class Engine:
             # Nothing of this poll is kept through the pause: objects that live across it outlive
             # two young garbage collections and make the full ones (a triggerer's lag) come sooner.
             status = verdict = None  # type: ignore[assignment]
+            if away:  # wait for the server's return instead; then poll at a random point of a poll
+                if not (yield AwaitServer(pause)):
+                    continue
+                pause = self.random.uniform(0, settings.poll_interval * RESUME_SPREAD)
             yield Sleep(pause)
 
 
@@ -549,7 +571,9 @@ def redirect_error(request: ApiRequest[Any], server: str, reply: Response) -> Am
 def unreachable_error(
     request: ApiRequest[Any], server: str, failure: TransportFailure, attempts: int
 ) -> AmtServerUnavailableError:
-    """Says truthfully whether the request may have reached the server."""
+    """Says truthfully whether the request may have reached the server (a held one never did)."""
+    if failure.kind is FailureKind.HELD:
+        return AmtServerAwayError(f"{request.describe(server)} was not sent: {failure.detail}.")
     if failure.kind is FailureKind.NOT_SENT:
         what = "could not reach the AMT Batch Server"
     else:

@@ -16,6 +16,7 @@ __all__ = [
     "AmtJobFailedError",
     "AmtNotFoundError",
     "AmtResponseError",
+    "AmtServerAwayError",
     "AmtServerUnavailableError",
     "AmtUnconfirmedStartError",
     "AmtUnknownCodeError",
@@ -50,6 +51,11 @@ class AmtNotFoundError(AmtError):
 
 class AmtServerUnavailableError(AmtError):
     """The server could not be reached or kept failing after retries (AMT completion code 23)."""
+
+
+class AmtServerAwayError(AmtServerUnavailableError):
+    """The request was held back, never sent: the server has not answered lately, and one request
+    at a time checks whether it is back (``health.py``)."""
 
 
 class AmtResponseError(AmtError):

@@ -29,6 +29,7 @@ from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.engine import Engine, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
+from amt_client.health import ServerHealth
 from amt_client.policy import MessageCursor, WatchResult, WatchSettings
 from amt_client.start import Action, JobEnding, StartOptions, StartRequest
 
@@ -116,8 +117,10 @@ class AmtClient(ClientBase):
     """
 
     _slots_lock: ClassVar[threading.Lock] = threading.Lock()
-    #: Process-wide by design: every client of one server login shares one token and one logon.
+    #: Process-wide by design: every client of one server login shares one token and one logon,
+    #: and one view of the server's health (guarded by ``_slots_lock``).
     _token_slots: ClassVar[dict[tuple[Hashable, ...], tuple[TokenSlot, threading.Lock]]] = {}
+    _healths: ClassVar[dict[tuple[Hashable, ...], ServerHealth]] = {}
 
     @property
     def config(self) -> ServerConfig:
@@ -159,6 +162,7 @@ class AmtClient(ClientBase):
         """Drop every cached logon token of this process (the next call logs on again)."""
         with cls._slots_lock:
             cls._token_slots.clear()
+            cls._healths.clear()
 
     # --- the driver ------------------------------------------------------------------------------
 
@@ -186,9 +190,23 @@ class AmtClient(ClientBase):
             return self._token(step)
         if isinstance(step, sansio.MayRead):
             return True  # this client reads whenever there is something new
+        if isinstance(step, sansio.AwaitServer):  # one job per worker: its own polls are the probes
+            time.sleep(step.seconds)
+            return False
         return on_page(step.messages) if on_page else None
 
     def _send(self, send: sansio.Send) -> sansio.Reply:
+        """Send unless the server is away and another request is its probe (``health.py``)."""
+        with self._slots_lock:
+            health = self._healths.setdefault(self.config.cache_key, ServerHealth())
+            if not health.admit(send.timeout):
+                return health.held()
+        reply = self._exchange(send)
+        with self._slots_lock:
+            health.record(reply)
+        return reply
+
+    def _exchange(self, send: sansio.Send) -> sansio.Reply:
         """Carry out one request; whatever the network or the server does becomes a reply."""
         config = self.config
         began = time.monotonic()
