@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import re
@@ -102,7 +103,9 @@ def _catalogue_cases(server: Any) -> list[Case]:
         Case("poll interval as a list", "operator", job(poll_interval=[10])),
         Case("negative grace period", "operator", job(outage_grace_period=-1)),
         Case("NaN grace period", "operator", job(undefined_grace_period=float("nan"))),
-        Case("unknown success code", "operator", job(success_codes=[17])),
+        Case("unknown success code", "operator", job(success_codes=[42])),
+        Case("the string 'false' as allow_fresh_start", "operator", job(allow_fresh_start="false")),
+        Case("the string '0' as deferrable", "operator", job(deferrable="0")),
         Case("no success code", "operator", job(success_codes=[])),
         Case("success codes as text", "operator", job(success_codes="4")),
         Case("empty connection id", "operator", job(amt_conn_id="")),
@@ -113,6 +116,9 @@ def _catalogue_cases(server: Any) -> list[Case]:
         Case("a dict TaskValue", "operator", job(task_values=[{"a": 1}])),
         Case("a newline in a TaskValue (forged log line)", "operator", job(task_values=["ok\nBatch Request Id  : 1"])),
         Case("a NUL in a TaskValue", "operator", job(task_values=["a\x00b"])),
+        Case("a C1 control (NEL) in a TaskValue", "operator", job(task_values=["a\x85b"])),
+        Case("U+2028 (line separator) in a TaskValue", "operator", job(task_values=["a\u2028b"])),
+        Case("a bidi override in the job name", "operator", job(job_name="PAY\u202eROLL")),
         Case("a 5,000-character TaskValue", "operator", job(task_values=["x" * 5000])),
         Case("empty job name", "operator", job(job_name="")),
         Case("CR/LF in the job name", "operator", job(job_name="A\r\nB")),
@@ -123,11 +129,16 @@ def _catalogue_cases(server: Any) -> list[Case]:
         Case("empty submit user", "operator", job(submit_user="")),
         Case("script parameter without =", "operator", script(script_parameters=["NOEQ"])),
         Case("parameter name holding =", "operator", script(script_parameters={"A=B": "x"})),
+        Case("a newline in a parameter name", "operator", script(script_parameters={"A\nB": "x"})),
+        Case("a 300-character parameter name", "operator", script(script_parameters={"N" * 300: "x"})),
         Case("script parameters as one string", "operator", script(script_parameters="A=1")),
         Case("a None script parameter value", "operator", script(script_parameters={"A": None})),
         Case("batch request id 0", "sensor", sensor(batch_request_id=0)),
         Case("batch request id not a number", "sensor", sensor(batch_request_id="abc")),
         Case("batch request id True", "sensor", sensor(batch_request_id=True)),
+        Case("batch request id '\u00b2' (a digit to str.isdigit)", "sensor", sensor(batch_request_id="\u00b2")),
+        Case("a batch request id of 5,000 digits", "sensor", sensor(batch_request_id="9" * 5000)),
+        Case("a batch request id of 10**5000", "sensor", sensor(batch_request_id=10**5000)),
         Case("infinite sensor timeout", "sensor", sensor(timeout=float("inf"))),
         Case("NaN poke interval", "sensor", sensor(poke_interval=float("nan"))),
         Case("negative batch request id", "trigger", trigger(batch_request_id=-1)),
@@ -155,6 +166,24 @@ def _catalogue_cases(server: Any) -> list[Case]:
             connection(**good, extra={"api_paths": {"monitor": "/m"}}),
         ),
         Case("a header name with a space", "connection", connection(**good, extra={"token_header": "X Bad"})),
+        Case("token header Host", "connection", connection(**good, extra={"token_header": "Host"})),
+        Case("a header name ending in a newline", "connection", connection(**good, extra={"token_header": "X-T\n"})),
+        Case(
+            "an API path ending in a newline", "connection", connection(**good, extra={"api_paths": {"logon": "/x\n"}})
+        ),
+        Case(
+            "a connection of another type (http)",
+            "connection",
+            lambda: (
+                os.environ.__setitem__("AIRFLOW_CONN_AMT_HTTP", json.dumps({"conn_type": "http", **good})),
+                AmtHook("amt_http").config,
+            ),
+        ),
+        Case(
+            "user:password@ in the URL and another port",
+            "connection",
+            connection(**{**good, "host": f"http://u:{SECRET}@b:1", "port": 2}),
+        ),
         Case("connection that does not exist", "connection", lambda: AmtHook("amt_nowhere").config),
         Case("status of batch request 0", "hook", hook_call(lambda h: h.get_job_status(0))),
         Case("messages from offset -1", "hook", hook_call(lambda h: h.get_messages(5, offset=-1))),
@@ -176,9 +205,44 @@ def _catalogue_cases(server: Any) -> list[Case]:
             answer(*status, 200, {"batchRequestId": 6, "completionCode": 4}),
         ),
         Case(
-            "unknown completion code 17",
+            "unknown completion code 42",
             "server answer",
-            answer(*status, 200, {"batchRequestId": 5, "completionCode": 17}),
+            answer(*status, 200, {"batchRequestId": 5, "completionCode": 42}),
+        ),
+        Case("JSON nested 30,000 deep", "server answer", answer(*status, 200, b"[" * 30_000 + b"]" * 30_000)),
+        Case(
+            "a key given twice",
+            "server answer",
+            answer(*status, 200, b'{"batchRequestId": 5, "completionCode": 2, "completionCode": 4}'),
+        ),
+        Case("a broken gzip body", "server answer", answer(*status, 200, b"not gzip", Content_Encoding="gzip")),
+        Case(
+            "a 60 KB gzip answer of 64 MB",
+            "server answer",
+            answer(*status, 200, gzip.compress(b" " * 64 * 1024 * 1024, 9), Content_Encoding="gzip"),
+        ),
+        Case("an unasked content encoding", "server answer", answer(*status, 200, b"{}", Content_Encoding="br")),
+        Case(
+            "messages about another batch request",
+            "server answer",
+            answer(
+                "GET",
+                "/api/GetMessages/5",
+                lambda c: c.get_messages(5),
+                200,
+                {"batchRequestId": 6, "messages": [{"index": 0, "text": "a"}]},
+            ),
+        ),
+        Case(
+            "a find answer about another task id",
+            "server answer",
+            answer(
+                "GET",
+                "/api/FindBatchRequest",
+                lambda c: c.find_batch_requests("mine"),
+                200,
+                {"taskId": "theirs", "batchRequestIds": [7]},
+            ),
         ),
         Case("an answer that is not JSON", "server answer", answer(*status, 200, b"<html>proxy</html>")),
         Case("an answer without the code", "server answer", answer(*status, 200, {"batchRequestId": 5})),

@@ -14,6 +14,7 @@ from airflow_provider_amt.exceptions import (
     AmtConfigurationError,
     AmtResponseError,
     AmtServerUnavailableError,
+    AmtUnknownCodeError,
 )
 from airflow_provider_amt.hooks.amt import AmtAsyncHook, AmtHook
 from amt_client import AmtClient
@@ -63,13 +64,15 @@ def test_unreachable_server_is_retried_then_reported(kind, monkeypatch):
     with pytest.raises(AmtServerUnavailableError) as err:
         hook.heartbeat()
     text = str(err.value)
-    assert url in text and "after 4 attempt(s)" in text and "code 23 WEB_SERVER_ERROR" in text
-    # before any Start, the logon is what cannot reach the server
-    with pytest.raises(AmtServerUnavailableError, match=r"api/Logon.*after 4 attempt"):
+    # three failures in a row open the breaker: the fourth attempt is held back, never sent
+    assert url in text and "after 3 attempt(s)" in text and "code 23 WEB_SERVER_ERROR" in text
+    assert "Then held back, not sent" in text
+    # before any Start, the logon is what cannot reach the server (held back now: one probe at a time)
+    with pytest.raises(AmtServerUnavailableError, match=r"api/Logon"):
         hook.start_batch_job("DEMO2", "JOB")
     assert SECRET not in text
     ok, message = hook.test_connection()
-    assert not ok and "could not reach" in message
+    assert not ok and "held back" in message and "Connect" in message  # the last failure is named
 
 
 @pytest.mark.parametrize(
@@ -80,7 +83,7 @@ def test_unreachable_server_is_retried_then_reported(kind, monkeypatch):
         ({"host": "http://x:1"}, "API user \\(login\\) and password are required"),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"timeout": "soon"}}, "finite number"),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"max_retries": 99}}, "from 0 to 20"),
-        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"verify_ssl": "perhaps"}}, "true or false"),
+        ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"verify_ssl": "perhaps"}}, "True or False"),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"logn": "/x"}}}, "unknown"),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"logon": "x"}}}, "start"),
         (
@@ -142,7 +145,6 @@ def mocked(monkeypatch):
     [
         ({"text": "<html>proxy error</html>"}, "not JSON.*proxy error.*points at the AMT Batch Server"),
         ({"json": {"batchRequestId": 5}}, "no field 'completionCode'"),
-        ({"json": {"batchRequestId": 5, "completionCode": 42}}, "unknown AMT completion code 42"),
         ({"json": {"batchRequestId": 5, "completionCode": "soon"}}, "must be an integer"),
         ({"json": ["not", "an", "object"]}, "no field 'batchRequestId'"),
         ({"status_code": 418, "json": {"message": "teapot"}}, "HTTP 418: teapot.*not part of the AMT API contract"),
@@ -151,6 +153,12 @@ def mocked(monkeypatch):
 def test_malformed_status_answers_are_response_errors(mocked, response, match):
     mocked.get(URL + "/api/MonitorJob/5", **response)
     with pytest.raises(AmtResponseError, match=match):
+        AmtHook("amt_mock", retry_policy=FAST_RETRIES).get_job_status(5)
+
+
+def test_an_unknown_code_is_its_own_error_and_not_a_response_error(mocked):
+    mocked.get(URL + "/api/MonitorJob/5", json={"batchRequestId": 5, "completionCode": 42})
+    with pytest.raises(AmtUnknownCodeError, match=r"unknown AMT completion code 42.*left as it is"):
         AmtHook("amt_mock", retry_policy=FAST_RETRIES).get_job_status(5)
 
 

@@ -20,7 +20,7 @@ from airflow_provider_amt.triggers.amt import AmtJobTrigger
         ({"poll_interval": 0}, "poll_interval must be a finite number of seconds >= 0.1"),
         ({"poll_interval": float("nan")}, "poll_interval must be a finite number"),
         ({"outage_grace_period": float("inf")}, "outage_grace_period must be a finite number"),
-        ({"success_codes": [17]}, "unknown AMT completion code 17"),
+        ({"success_codes": [42]}, "unknown AMT completion code 42"),
         ({"submit_user": ""}, "submit_user is required"),
     ],
 )
@@ -87,3 +87,20 @@ def test_a_trigger_serialized_by_provider_0_1_0_is_read_by_this_version():
     kept = {k: v for k, v in old_kwargs.items() if k not in ("stream_messages", "cancel_on_kill")}
     assert kwargs == {**kept, "on_kill_action": "kill"}
     assert AmtJobTrigger(**{**old_kwargs, "cancel_on_kill": False}).on_kill_action is None
+
+
+# --- strict switches (issue 22): "false" is a true value to Python, so strings are refused ---------
+
+
+@pytest.mark.parametrize(
+    "argument", ["allow_fresh_start", "deferrable", "wait_for_completion", "skip_on_skipped_by_ops"]
+)
+@pytest.mark.parametrize("value", ["false", "0"])
+def test_the_operators_refuse_strings_for_their_switches(argument, value):
+    with pytest.raises(AmtValidationError, match=f"{argument} must be True or False"):
+        AmtBatchJobOperator(task_id="t", application_name="A", job_name="J", **{argument: value})
+
+
+def test_the_sensor_refuses_strings_for_its_switches():
+    with pytest.raises(AmtValidationError, match="deferrable must be True or False"):
+        AmtJobSensor(task_id="s", batch_request_id=5, deferrable="false")

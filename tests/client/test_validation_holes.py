@@ -17,24 +17,6 @@ def test_the_boolean_reader_takes_true_and_false_only(value):
 
 
 @pytest.mark.parametrize(
-    "argument", ["allow_fresh_start", "deferrable", "wait_for_completion", "skip_on_skipped_by_ops"]
-)
-@pytest.mark.parametrize("value", ["false", "0"])
-def test_the_operators_refuse_strings_for_their_switches(argument, value):
-    from airflow_provider_amt.operators.amt import AmtBatchJobOperator
-
-    with pytest.raises(AmtValidationError, match=f"{argument} must be True or False"):
-        AmtBatchJobOperator(task_id="t", application_name="A", job_name="J", **{argument: value})
-
-
-def test_the_sensor_refuses_strings_for_its_switches():
-    from airflow_provider_amt.sensors.amt import AmtJobSensor
-
-    with pytest.raises(AmtValidationError, match="deferrable must be True or False"):
-        AmtJobSensor(task_id="s", batch_request_id=5, deferrable="false")
-
-
-@pytest.mark.parametrize(
     "name",
     ["A\nB", "A\x85B", "A\u2028B", "A\u202eB", "A\u200bB", "N" * 300, "", " ", 5],
 )

@@ -373,7 +373,7 @@ class WireContract:
         """A BatchRequestId above 0 means the request was accepted; 0 or below means it was not."""
         request_id = _field(body, self.fields.batch_request_id, int, where)
         if request_id <= 0:
-            reason = body.get(self.fields.message) or "no reason given"
+            reason = snippet(body.get(self.fields.message) or "no reason given")
             raise AmtValidationError(f"{where}: AMT did not accept the request (BatchRequestId {request_id}): {reason}")
         return int(request_id)
 

@@ -304,6 +304,8 @@ class Engine:
                     assert isinstance(reply, Response)
                     return self._parse(request, reply, token)
                 error, delay = failure
+                if isinstance(reply, TransportFailure) and reply.kind is FailureKind.HELD and last_error is not None:
+                    error = AmtServerAwayError(f"{last_error} Then held back, not sent: {reply.detail}.")
                 if delay is None:
                     raise error
                 if self.clock() - started + delay >= self.config.call_timeout:  # no time left to send after it

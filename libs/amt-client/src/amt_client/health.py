@@ -46,8 +46,9 @@ class ServerHealth:
         #: A probe is out until then (it may never report back: its task can be cancelled).
         self.probing_until: float | None = None
         self.backoff = FIRST_BACKOFF
-        #: When the server stopped answering (for messages).
+        #: When the server stopped answering, and how its last exchange failed (for messages).
         self.down_since: float | None = None
+        self.last_failure = ""
 
     @property
     def is_open(self) -> bool:
@@ -74,6 +75,7 @@ class ServerHealth:
         now = self.clock()
         self.failures += 1
         self.down_since = self.down_since or now
+        self.last_failure = reply.detail if isinstance(reply, TransportFailure) else f"HTTP {reply.status}"
         if self.probe_at is not None or self.failures >= OPEN_AFTER:
             self.probe_at = now + self.backoff * self.random.uniform(0.8, 1.2)
             self.probing_until = None
@@ -85,7 +87,8 @@ class ServerHealth:
         since = 0.0 if self.down_since is None else self.clock() - self.down_since
         return TransportFailure(
             FailureKind.HELD,
-            f"held back: the Batch Server has not answered for {since:.0f} s (one probe at a time until it does)",
+            f"held back: the Batch Server has not answered for {since:.0f} s (last: {self.last_failure[:200]}; "
+            "one probe at a time until it does)",
         )
 
 
