@@ -312,3 +312,52 @@ def test_admin_routes_are_off_on_a_non_loopback_bind_unless_a_token_is_given():
         allowed = requests.get(url + "/admin/requests", headers={"X-AMT-Emulator-Admin-Token": "let-me-in"})
         assert allowed.status_code == 200
         assert emu.requests() == allowed.json()  # EmulatorProcess sends its token itself
+
+
+# --- every bad request is a 4xx with a reason, never a 500 (issue 22) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"route": "*", "action": "error", "status": "abc"},
+        {"route": "*", "action": "error", "status": 99},
+        {"route": "*", "action": "delay", "seconds": "soon"},
+        {"route": "*", "action": "delay", "seconds": -1},
+        {"route": "*", "action": "error", "rate": "often"},
+        {"route": "*", "action": "error", "count": 1.5},
+        {"route": "*", "action": "error", "retry_after": "later"},
+        {"route": 5, "action": "error"},
+    ],
+)
+def test_wrongly_typed_fault_rules_are_400_and_change_nothing(emulator, rule):
+    with pytest.raises(Exception, match="400"):
+        emulator.set_faults([rule])
+    assert requests.get(emulator.url + PATHS.heartbeat).status_code == 200
+
+
+@pytest.mark.parametrize("since", ["abc", "\u00b2", "9" * 5000])
+def test_a_bad_since_is_400(emulator, since):
+    response = requests.get(emulator.url + "/admin/requests", params={"since": since})
+    assert response.status_code == 400 and "since" in response.json()["message"]
+
+
+@pytest.mark.parametrize("raw", ["\u00b2", "9" * 5000, "\uff11"])
+def test_odd_ids_in_paths_are_400(emulator, raw):
+    session = requests.Session()
+    token = session.post(emulator.url + PATHS.logon, json={"userName": "amtopcon", "password": "amtopcon"}).json()
+    session.headers[TOKEN_HEADER] = token["amtLogonToken"]
+    response = session.get(emulator.url + PATHS.monitor.replace("{batch_request_id}", raw))
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("user", ["ämtöpcon", "amt\u200bopcon", "\udcff"[:0] + "用户"])
+def test_non_ascii_credentials_are_refused_with_401_not_500(emulator, user):
+    response = requests.post(emulator.url + PATHS.logon, json={"userName": user, "password": "pässwörd"})
+    assert response.status_code == 401
+
+
+def test_a_non_ascii_password_can_log_on(tmp_path):
+    with EmulatorProcess(tmp_path / "state.sqlite", password="pässwörd€") as emu:
+        response = requests.post(emu.url + PATHS.logon, json={"userName": "amtopcon", "password": "pässwörd€"})
+        assert response.status_code == 200 and response.json()["amtLogonToken"]
