@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ from amt_emulator.state import JobStore, iso
 ADMIN_TOKEN_HEADER = "X-AMT-Emulator-Admin-Token"
 API_ROUTES = ("Heartbeat", "Logon", "OpConJobAction", "MonitorJob", "GetMessages", "FindBatchRequest")
 _PUBLIC = ("Heartbeat", "Logon")
+
+
+#: An id or sequence number in a path or query: ASCII digits, at most 18 of them.
+_ID = re.compile(r"[0-9]{1,18}")
 
 
 class BadRequest(Exception):
@@ -106,7 +111,12 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
     emu = _emulator(request)
     if route.startswith("admin_"):
         refusal = _admin_refusal(emu.config, request)
-        return refusal if refusal is not None else await handler(request)
+        if refusal is not None:
+            return refusal
+        try:
+            return await handler(request)
+        except BadRequest as err:
+            return _error(400, str(err))
     if route not in API_ROUTES:
         return await handler(request)
     fields = emu.config.contract.fields
@@ -184,7 +194,10 @@ async def logon(request: web.Request) -> web.Response:
     user, password = body.get(fields.user_name), body.get(fields.password)
     if not isinstance(user, str) or not isinstance(password, str):
         raise BadRequest(f"{fields.user_name} and {fields.password} are required strings")
-    if not (secrets.compare_digest(user, emu.config.user) and secrets.compare_digest(password, emu.config.password)):
+    # compared as UTF-8 bytes: compare_digest refuses str with non-ASCII characters (a 500 before)
+    same_user = secrets.compare_digest(user.encode("utf-8", "surrogatepass"), emu.config.user.encode())
+    same_password = secrets.compare_digest(password.encode("utf-8", "surrogatepass"), emu.config.password.encode())
+    if not (same_user and same_password):
         return _error(401, "invalid API user or password", int(Code.AUTHENTICATION_ERROR))
     token = secrets.token_urlsafe(24)
     emu.tokens[token] = time.monotonic() + emu.faults.token_ttl
@@ -252,8 +265,8 @@ def _missing_script(folder: str, name: str) -> JobSpec:
 
 def _request_id(request: web.Request) -> int:
     raw = request.match_info["batch_request_id"]
-    if not raw.isdigit():
-        raise BadRequest(f"batch request id must be an integer, got {raw!r}")
+    if not _ID.fullmatch(raw):  # ASCII digits, bounded: "²" and 5,000 digits are not ids
+        raise BadRequest(f"batch request id must be an integer, got {raw[:40]!r}")
     return int(raw)
 
 
@@ -348,8 +361,10 @@ async def expire_tokens(request: web.Request) -> web.Response:
 
 async def get_requests(request: web.Request) -> web.Response:
     store = _emulator(request).store
-    since = int(request.query.get("since", "0"))
-    return web.json_response(store.request_log(request.query.get("route"), since))
+    since = request.query.get("since", "0")
+    if not _ID.fullmatch(since):
+        raise BadRequest(f"since must be a request sequence number, got {since[:40]!r}")
+    return web.json_response(store.request_log(request.query.get("route"), int(since)))
 
 
 async def clear_requests(request: web.Request) -> web.Response:

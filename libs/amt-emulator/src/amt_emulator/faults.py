@@ -32,6 +32,14 @@ class FaultError(ValueError):
     """The fault document is malformed."""
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+
+
 @dataclass
 class FaultRule:
     route: str = "*"
@@ -50,10 +58,20 @@ class FaultRule:
         if unknown:
             raise FaultError(f"unknown fault rule fields: {sorted(unknown)}")
         rule = cls(**data)
+        if not isinstance(rule.route, str):
+            raise FaultError(f"fault route must be a route or action name, got {rule.route!r}")
         if rule.action not in ACTIONS:
             raise FaultError(f"fault action must be one of {ACTIONS}, got {rule.action!r}")
-        if not 0.0 <= float(rule.rate) <= 1.0:
-            raise FaultError("fault rate must be between 0 and 1")
+        if not _whole(rule.status) or not 100 <= rule.status <= 599:
+            raise FaultError(f"fault status must be an HTTP status (100-599), got {rule.status!r}")
+        if not _number(rule.seconds) or not 0 <= rule.seconds <= 3600:
+            raise FaultError(f"fault seconds must be a number from 0 to 3600, got {rule.seconds!r}")
+        if not _number(rule.rate) or not 0.0 <= rule.rate <= 1.0:
+            raise FaultError(f"fault rate must be a number between 0 and 1, got {rule.rate!r}")
+        if rule.count is not None and (not _whole(rule.count) or rule.count < 1):
+            raise FaultError(f"fault count must be a whole number >= 1, got {rule.count!r}")
+        if rule.retry_after is not None and (not _number(rule.retry_after) or not 0 <= rule.retry_after <= 86400):
+            raise FaultError(f"fault retry_after must be a number of seconds, got {rule.retry_after!r}")
         return rule
 
     def matches(self, route: str, action: str | None) -> bool:
