@@ -478,6 +478,8 @@ class WireContract:
     def _server_message(self, text: str) -> str:
         try:
             body = json.loads(text)
+        except RecursionError:
+            return "(an error body nested too deeply to read)"
         except ValueError:
             return snippet(text)
         if isinstance(body, dict):
