@@ -341,21 +341,26 @@ class Outcome:
 
 async def _watch(request_id: int, logged: list[int], offset: int = 0) -> dict[str, Any]:
     """One real AmtJobTrigger; the indexes it logs are recorded (what the task log would show)."""
-    from airflow_provider_amt.joblog import message_index
+    from airflow_provider_amt.joblog import message_indexes
     from airflow_provider_amt.triggers.amt import AmtJobTrigger
-
-    trigger = AmtJobTrigger(request_id, poll_interval=0.5, initial_interval=0.1, message_offset=offset)
 
     class Log:
         def log(self, level: int, text: str, *args: Any, **fields: Any) -> None:
-            index = message_index(text)
-            if index is not None:
-                logged.append(index)
+            logged.extend(message_indexes(text))  # every message line of a record (a read's share one)
 
         def __getattr__(self, name: str) -> Any:
             return lambda *args, **kwargs: None
 
-    trigger._log = Log()  # the trigger's logger (LoggingMixin): record instead of printing
+    recorder = Log()
+
+    class Recorded(AmtJobTrigger):
+        """The real trigger, its log lines recorded instead of printed (its logger is its class's)."""
+
+        @property
+        def log(self) -> Any:
+            return recorder
+
+    trigger = Recorded(request_id, poll_interval=0.5, initial_interval=0.1, message_offset=offset)
     events = [event.payload async for event in trigger.run()]
     return events[0]
 

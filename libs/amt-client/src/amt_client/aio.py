@@ -325,10 +325,14 @@ class AsyncAmtClient(ClientBase):
                 headers = response.headers
                 try:
                     reader = BodyReader(headers.get("Content-Encoding"), headers.get("Content-Type"), limit)
-                    async for chunk in response.content.iter_any():  # still compressed: see body.py
-                        if not reader.feed(chunk):
-                            break
-                    body = reader.finish()
+                    length = response.content_length
+                    if reader.plain and length is not None and length <= limit:
+                        body = reader.whole(await response.read())  # the common case: one read, no copy
+                    else:
+                        async for chunk in response.content.iter_any():  # still compressed: see body.py
+                            if not reader.feed(chunk):
+                                break
+                        body = reader.finish()
                 except BodyDefect as defect:
                     return sansio.Response(response.status, "", defect=str(defect))
                 return sansio.Response(

@@ -52,6 +52,15 @@ class BodyReader:
         else:
             raise BodyDefect(f"the answer has Content-Encoding {_shown(encoding)!r}, which was not asked for")
 
+    @property
+    def plain(self) -> bool:
+        """Not compressed: a body known to be within the limit can be taken whole (``whole``)."""
+        return self._inflater is None
+
+    def whole(self, data: bytes) -> Body:
+        """A plain body read in one go, already known to be within the limit (no copy)."""
+        return Body(data.decode(self.charset, errors="replace"), False)
+
     def feed(self, chunk: bytes) -> bool:
         """Take the next raw chunk; False when the decoded answer passed the limit (stop reading)."""
         room = self.limit + 1 - len(self.data)

@@ -68,6 +68,8 @@ class ServerHealth:
         """What came back from a request that was sent; True when it shows the server is back
         (the breaker was open and closes: the driver wakes the watches waiting for it)."""
         if not _is_outage(reply):
+            if not self.failures and self.probe_at is None:  # the usual case: nothing to reset
+                return False
             was_open = self.probe_at is not None
             self.failures, self.probe_at, self.probing_until, self.down_since = 0, None, None, None
             self.backoff = FIRST_BACKOFF
