@@ -42,8 +42,15 @@ from amt_client import (
     WatchSettings,
     validation,
 )
+from amt_client.engine import reworded
 from amt_client.policy import LAST_MESSAGES, failure_message
 
+#: What a task that fails because its job could not be watched says about the job (it is never
+#: ended for our own trouble, see the kill policy).
+LEFT_AS_IT_IS = (
+    "Nothing was sent to the AMT job: if it still runs, it is left running, and a retry of this task "
+    "reconnects to it (one AMT job per task instance)."
+)
 #: Extra time given to the framework's deferral timeout, so the trigger's own ``timeout`` event
 #: (which lets the task kill the job and log why) always arrives first.
 DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
@@ -221,14 +228,19 @@ class AmtJobWatcher:
 
     def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> dict[str, Any]:
         """AMT could not be watched, but asking once more says the job still runs."""
-        raise AmtError(f"AMT {job.what} (batch request {job.batch_request_id}) could not be watched: {message}")
+        raise AmtError(
+            f"AMT {job.what} (batch request {job.batch_request_id}) could not be watched: {message}. {LEFT_AS_IT_IS}"
+        )
 
     def _recheck(self, job: WatchedJob, reason: str) -> AmtCompletionCode:
         """After an ``error`` ending: ask AMT once more before failing the task."""
         try:
             return self.hook.get_job_status(job.batch_request_id).code
         except AmtError as err:
-            raise type(err)(f"{reason}; checking batch request {job.batch_request_id} again failed too: {err}") from err
+            raise reworded(
+                err,
+                f"{reason}; checking batch request {job.batch_request_id} again failed too: {err}. {LEFT_AS_IT_IS}",
+            ) from err
 
     def _finish(self, job: WatchedJob, code: AmtCompletionCode) -> dict[str, Any]:
         """Log the messages still missing and the completion block; return, skip or fail by the rules."""

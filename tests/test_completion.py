@@ -471,8 +471,9 @@ def test_an_error_event_is_checked_once_more_with_amt(amt):
     wait_for(amt, running, {Code.QUEUED, Code.RUNNING})
     # still running: the rest of the wait happens on the worker, then the task succeeds
     assert complete(operator(poll_interval=0.2), running, "error", None)["status"] == "DONE"
-    with pytest.raises(AmtNotFoundError, match="checking batch request 999999 again failed too"):
+    with pytest.raises(AmtNotFoundError, match="checking batch request 999999 again failed too") as err:
         complete(operator(), 999_999, "error", None)
+    assert "a retry of this task reconnects to it" in str(err.value)
 
 
 def test_an_event_for_another_job_is_refused(amt):

@@ -138,3 +138,38 @@ def test_message_text_of_a_one_character_password_is_not_mangled():
     config = ServerConfig("http://batch:4004", "amtopcon", "1")
     with AmtClient(config) as amt:
         assert amt.redactor()("AMT [10] Batch Request Id : 12") == "AMT [10] Batch Request Id : 12"
+
+
+@pytest.mark.parametrize("password", PASSWORDS, ids=IDS)
+def test_the_test_buttons_text_shows_no_form_of_the_password(server, password, monkeypatch):
+    """The connection form's Test button shows ``AmtHook.test_connection()``'s text."""
+    from airflow_provider_amt.hooks.amt import AmtHook
+
+    server.answer("GET", "/api/Heartbeat", body={"status": "up", "version": f"echo {password}"})
+    server.answer("POST", "/api/Logon", 401, {"message": f"user amtopcon with {password!r} refused"})
+    conn = {"conn_type": "amt", "host": server.url, "login": "amtopcon", "password": password}
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_SECRET_TABLE", json.dumps(conn))
+    AmtClient.forget_tokens()
+    ok, text = AmtHook("amt_secret_table", retry_policy=RetryPolicy(max_retries=0)).test_connection()
+    assert not ok and "401" in text
+    assert forms_in(text, password) == []
+
+
+@pytest.mark.parametrize("password", PASSWORDS, ids=IDS)
+def test_a_trigger_event_shows_no_form_of_the_password(server, password, monkeypatch):
+    """An ``error`` event's message is an error text: scrubbed like any other."""
+    import asyncio
+
+    from airflow_provider_amt.triggers.amt import AmtJobTrigger
+
+    server.answer("GET", "/api/MonitorJob/5", 403, {"message": f"token for {password} refused"})
+    conn = {"conn_type": "amt", "host": server.url, "login": "amtopcon", "password": password}
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_SECRET_EVENT", json.dumps(conn))
+
+    async def collect() -> list[Any]:
+        trigger = AmtJobTrigger(5, "amt_secret_event", poll_interval=0.2, initial_interval=0.05)
+        return [event.payload async for event in trigger.run()]
+
+    (event,) = asyncio.run(collect())
+    assert event["status"] == "error" and forms_in(json.dumps(event), password) == []
+    assert forms_in(event["message"], password) == []

@@ -135,8 +135,10 @@ class EmulatorProcess:
     def expire_tokens(self) -> int:
         return self._admin("POST", "/admin/tokens/expire", {})["expired"]
 
-    def requests(self, route: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
-        entries = self._admin("GET", "/admin/requests" + (f"?route={route}" if route else ""))
+    def requests(self, route: str | None = None, action: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+        """The request log (every request, faulted ones too), after sequence number ``since``."""
+        query = f"?since={since}" + (f"&route={route}" if route else "")
+        entries = self._admin("GET", "/admin/requests" + query)
         return [e for e in entries if action is None or e["action"] == action]
 
     def clear_requests(self) -> None:

@@ -1,0 +1,213 @@
+"""What a Batch Server outage costs, measured in a real ``airflow triggerer``, before and after the
+shared view of the server's health (``amt_client/health.py``).
+
+One process run, two phases on the same Airflow (PostgreSQL, scheduler, dag-processor, api-server)
+and the same JOBS deferred task instances (``bench/dags/amt_outage_bench.py``, ``start_from_trigger``:
+no worker), each watching its own AMT job (an hour long, a message every 10 s) every
+``--poll-interval`` seconds:
+
+* **baseline**: a triggerer running the provider *and* the client library as of ``--baseline-rev``
+  (default: the last commit before issue 22);
+* **current**: a triggerer running this checkout.
+
+Each phase, after a warm-up: ``--window`` seconds of normal operation, then ``--outage`` seconds in
+which the emulator cuts every connection (a ``drop`` fault on every route: the request arrives, the
+connection is closed without an answer), then the server is back. Printed per phase: requests per
+job per poll interval, normal and during the outage (from the emulator's request log, which records
+every request, dropped or not); how long after the server's return each job was polled again (max
+and p95, against the poll interval); the triggerer's heartbeat gaps (nominal 5 s; at 30 s Airflow
+hands its triggers to another triggerer); its "blocked" warnings; Stop or Kill requests sent; task
+instances no longer deferred. The triggerer runs at Airflow's default heartbeat settings, with
+``[triggerer] capacity`` and ``[core] max_map_length`` raised to hold JOBS.
+
+Run: ``make bench-outage`` (PostgreSQL from Debian's packages, the distributed venv; about 20 min),
+or ``.venv-distributed/bin/python bench/outage_cost.py --jobs 2000 --outage 90``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _common import catalogue  # noqa: E402
+from checkpoint_cost import BenchCluster, running_on_triggerer, sql  # noqa: E402
+
+from amt_emulator import EmulatorProcess  # noqa: E402
+from tests.airflow_harness import AirflowCluster, AirflowHome, wait_until  # noqa: E402
+from tests.distributed.services import Postgres  # noqa: E402
+
+#: The last commit before issue 22 (no shared view of the server's health).
+BASELINE_REV = "daa7634"
+TREES = {"airflow_provider_amt": "airflow_provider_amt", "libs/amt-client/src/amt_client": "amt_client"}
+
+
+def baseline_tree(rev: str, scratch: Path) -> Path:
+    """The provider and the client library as of ``rev``, in a folder to put first on PYTHONPATH."""
+    folder = scratch / "baseline"
+    for path, name in TREES.items():
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", rev, path], check=True, capture_output=True
+        ).stdout
+        unpacked = scratch / f"unpacked-{name}"
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(unpacked, filter="data")
+        shutil.move(str(unpacked / path), str(folder / name))
+    return folder
+
+
+def last_seq(emulator: EmulatorProcess, since: int = 0) -> int:
+    return max((e["seq"] for e in emulator.requests(since=since)), default=since)
+
+
+def measure(
+    pg: Postgres, cluster: AirflowCluster, emulator: EmulatorProcess, name: str, extra_env: dict[str, str], args: Any
+) -> dict[str, float]:
+    home = cluster.home.home
+    probe = home / f"probe-{name}.json"
+    output = home / f"triggerer-{name}.out"
+    env = {**cluster.home.env, **extra_env}
+    with open(output, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "_triggerer_probe.py"), str(probe), "triggerer"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: probe.exists() and running_on_triggerer(pg) >= args.jobs, 900, f"{name}: every trigger")
+        time.sleep(args.warmup)  # first polls backed off to poll_interval, first reads done
+        begin_seq, began = last_seq(emulator), time.time()
+        time.sleep(args.window)
+        cut_seq, cut = last_seq(emulator, begin_seq), time.time()
+        emulator.set_faults([{"route": "*", "action": "drop"}])
+        time.sleep(args.outage)
+        emulator.set_faults([])
+        back_seq, back = last_seq(emulator, cut_seq), time.time()
+        time.sleep(args.poll_interval * 2)
+        ended = time.time()
+        log = emulator.requests(since=begin_seq)
+        beats = json.loads(probe.read_text())["heartbeats"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    polls = args.jobs / args.poll_interval  # polls a second at the poll interval
+
+    normal = [e for e in log if e["seq"] <= cut_seq]
+    during = [e for e in log if cut_seq < e["seq"] <= back_seq]
+    first_after: dict[str, float] = {}
+    for entry in log:
+        if entry["seq"] > back_seq and entry["route"] == "MonitorJob" and entry.get("status") == 200:
+            first_after.setdefault(entry["path"], entry["at"] - back)
+    delays = sorted(first_after.values())
+    gaps = sorted(b - a for a, b in itertools.pairwise(t for t in beats if began - 10 <= t <= ended))
+    deferred = sql(pg, "SELECT count(*) FROM task_instance WHERE dag_id = 'amt_outage_bench' AND state = 'deferred'")
+    return {
+        "requests / job / poll interval, normal": len(normal) / (polls * (cut - began)),
+        "requests / job / poll interval, outage": len(during) / (polls * (back - cut)),
+        "jobs polled again after the return": len(delays),
+        "slowest first poll after the return (s)": delays[-1] if delays else float("nan"),
+        "p95 first poll after the return (s)": delays[int(len(delays) * 0.95)] if delays else float("nan"),
+        "heartbeat gap max (s)": gaps[-1] if gaps else float("nan"),
+        "'blocked' warnings": output.read_text(errors="replace").count("blocked"),
+        "Stop/Kill sent": sum(1 for e in log if e.get("action") in ("Stop", "Kill")),
+        "tasks no longer deferred": args.jobs - int(deferred[0][0]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2000, help="deferred task instances (default 2000)")
+    parser.add_argument("--poll-interval", type=float, default=30, help="the triggers' poll_interval (default 30)")
+    parser.add_argument("--window", type=float, default=60, help="seconds of normal operation measured (60)")
+    parser.add_argument("--outage", type=float, default=90, help="seconds every connection is cut (90)")
+    parser.add_argument("--warmup", type=float, default=45, help="seconds after every trigger runs (45)")
+    parser.add_argument("--baseline-rev", default=BASELINE_REV, help=f"revision of the baseline ({BASELINE_REV})")
+    parser.add_argument("--only", choices=("baseline", "current"), help="measure one phase only")
+    parser.add_argument("--keep", action="store_true", help="keep the Airflow home and the triggerer outputs")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="amt-bench-outage-"))
+    try:
+        run(args, scratch)
+    finally:
+        if args.keep:
+            print(f"Airflow home and triggerer outputs kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\n(total {time.monotonic() - started:.0f} s)")
+
+
+def run(args: argparse.Namespace, scratch: Path) -> None:
+    stream = {"every": 10, "text": "Outage bench line {n}: account batch processed"}
+    catalog = catalogue({"S": {"queue_delay": 0, "run_time": 7200, "final_code": 4, "messages": [stream]}})
+    with EmulatorProcess(":memory:", time_scale=1, catalog=catalog) as emulator, Postgres() as pg:
+        from airflow_provider_amt.hooks.amt import AmtHook
+
+        os.environ["AIRFLOW_CONN_AMT_BENCH"] = emulator.connection_uri()
+        with AmtHook("amt_bench") as hook:
+            ids = [hook.start_batch_job("BENCH", "S") for _ in range(args.jobs)]
+        home = AirflowHome(
+            scratch / "airflow",
+            ROOT / "bench" / "dags",
+            emulator.connection_uri(),
+            extra_env={
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url,
+                "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
+                "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs + 100)),
+                "AMT_BENCH_REQUEST_IDS": ",".join(map(str, ids)),
+                "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
+            },
+        )
+        home.migrate()
+        with BenchCluster(home) as cluster:
+            cluster.home.env.update(
+                {
+                    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "5",
+                    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
+                }
+            )
+            cluster.wait_for_dag("amt_outage_bench")
+            cluster.trigger("amt_outage_bench")
+            results = {}
+            for name in ("baseline", "current"):
+                if args.only not in (None, name):
+                    continue
+                env = {"PYTHONPATH": str(baseline_tree(args.baseline_rev, scratch))} if name == "baseline" else {}
+                results[name] = measure(pg, cluster, emulator, name, env, args)
+                wait_until(lambda: running_on_triggerer(pg) == 0, 180, f"the {name} triggerer to let go")
+
+    print(
+        f"\n{args.jobs} deferred AMT watches on one real triggerer (poll_interval {args.poll_interval:g} s), "
+        f"{args.window:g} s normal, then every connection cut for {args.outage:g} s"
+    )
+    print(f"baseline: provider and client at {args.baseline_rev}; current: this checkout\n")
+    names = list(results)
+    print("| figure | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for key in next(iter(results.values())):
+        print(f"| {key} | " + " | ".join(f"{results[n][key]:.2f}" for n in names) + " |")
+
+
+if __name__ == "__main__":
+    main()
