@@ -25,14 +25,8 @@ import argparse
 import itertools
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -42,55 +36,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import catalogue  # noqa: E402
+from _real_triggerer import (  # noqa: E402
+    BenchCluster,
+    baseline_tree,
+    bench_home,
+    in_scratch,
+    phase_arguments,
+    probed_triggerer,
+    running_on_triggerer,
+)
 
 from amt_emulator import EmulatorProcess  # noqa: E402
-from tests.airflow_harness import AirflowCluster, AirflowHome, wait_until  # noqa: E402
+from tests.airflow_harness import AirflowCluster, wait_until  # noqa: E402
 from tests.distributed.services import Postgres  # noqa: E402
 
 #: The last commit whose trigger saved its checkpoint after every page (no throttle, no read first).
 BASELINE_REV = "5933ea1"
 XCOM_REQUESTS = ("GetXCom", "SetXCom")
-
-
-class BenchCluster(AirflowCluster):
-    """Scheduler, dag-processor and api-server; the triggerer is started per phase, under the probe."""
-
-    COMPONENTS = ("scheduler", "dag-processor", "api-server")
-
-
-def baseline_tree(rev: str, scratch: Path) -> Path:
-    """``airflow_provider_amt`` as of ``rev``, in a folder to put first on the triggerer's PYTHONPATH."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "airflow_provider_amt"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    folder = scratch / "baseline"
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
-
-
-def sql(pg: Postgres, query: str) -> list[tuple[Any, ...]]:
-    import psycopg2
-
-    connection = psycopg2.connect(host="127.0.0.1", port=pg.port, user="airflow", dbname="airflow")
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(query)
-            return cursor.fetchall()
-    finally:
-        connection.close()
-
-
-def running_on_triggerer(pg: Postgres) -> int:
-    """How many triggers the newest running triggerer job holds."""
-    rows = sql(
-        pg,
-        "SELECT count(*) FROM trigger WHERE triggerer_id = (SELECT max(id) FROM job "
-        "WHERE job_type = 'TriggererJob' AND state = 'running')",
-    )
-    return int(rows[0][0])
 
 
 def snapshot(probe: Path, proc: psutil.Process) -> dict[str, Any]:
@@ -102,31 +64,13 @@ def snapshot(probe: Path, proc: psutil.Process) -> dict[str, Any]:
 
 
 def measure(pg: Postgres, cluster: AirflowCluster, name: str, extra_env: dict[str, str], args: Any) -> dict[str, float]:
-    home = cluster.home.home
-    probe = home / f"probe-{name}.json"
-    out = open(home / f"triggerer-{name}.out", "ab")  # noqa: SIM115
-    env = {**cluster.home.env, **extra_env}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "_triggerer_probe.py"), str(probe), "triggerer"],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=home,
-        start_new_session=True,
-    )
-    try:
+    with probed_triggerer(cluster, name, extra_env) as triggerer:
+        probe = triggerer.probe
         wait_until(lambda: probe.exists() and running_on_triggerer(pg) >= args.jobs, 300, f"{name}: every trigger")
         time.sleep(args.warmup)  # first checkpoint reads done, polls backed off to poll_interval
-        before = snapshot(probe, psutil.Process(proc.pid))
+        before = snapshot(probe, psutil.Process(triggerer.process.pid))
         time.sleep(args.window)
-        after = snapshot(probe, psutil.Process(proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        after = snapshot(probe, psutil.Process(triggerer.process.pid))
     minutes = (after["wall"] - before["wall"]) / 60
     per_job_minute = args.jobs * minutes
 
@@ -135,7 +79,7 @@ def measure(pg: Postgres, cluster: AirflowCluster, name: str, extra_env: dict[st
 
     beats = [t for t in after["heartbeats"] if before["wall"] - 10 <= t <= after["wall"]]
     gaps = sorted(b - a for a, b in itertools.pairwise(beats))
-    blocked = (home / f"triggerer-{name}.out").read_text(errors="replace").count("blocked")
+    blocked = triggerer.output.read_text(errors="replace").count("blocked")
     return {
         "checkpoint writes / job / min": delta("counts", "SetXCom") / per_job_minute,
         "checkpoint reads / job / min": delta("counts", "GetXCom") / per_job_minute,
@@ -150,26 +94,10 @@ def measure(pg: Postgres, cluster: AirflowCluster, name: str, extra_env: dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=500, help="deferred task instances (default 500)")
-    parser.add_argument("--window", type=float, default=60, help="seconds measured per phase (default 60)")
-    parser.add_argument("--warmup", type=float, default=20, help="seconds after every trigger runs (default 20)")
-    parser.add_argument("--poll-interval", type=float, default=10, help="the triggers' poll_interval (default 10)")
-    parser.add_argument(
-        "--baseline-rev", default=BASELINE_REV, help=f"provider revision of the baseline ({BASELINE_REV})"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the Airflow home, outputs and probe files")
+    phase_arguments(parser, jobs=500, poll_interval=10, window=60, warmup=20, baseline=BASELINE_REV)
     args = parser.parse_args()
 
-    started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="amt-bench-checkpoint-"))
-    try:
-        run(args, scratch)
-    finally:
-        if args.keep:
-            print(f"Airflow home, triggerer outputs and probe files kept in {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\n(total {time.monotonic() - started:.0f} s)")
+    in_scratch(args, run, "amt-bench-checkpoint-")
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
@@ -180,26 +108,17 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
 
         os.environ["AIRFLOW_CONN_AMT_BENCH"] = emulator.connection_uri()
         request_id = AmtHook("amt_bench").start_batch_job("BENCH", "S")
-        home = AirflowHome(
-            scratch / "airflow",
-            ROOT / "bench" / "dags",
+        home = bench_home(
+            scratch,
             emulator.connection_uri(),
-            extra_env={
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url,
+            pg,
+            {
                 "AMT_BENCH_JOBS": str(args.jobs),
                 "AMT_BENCH_REQUEST_ID": str(request_id),
                 "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
             },
         )
-        home.migrate()
         with BenchCluster(home) as cluster:
-            # Airflow's defaults for the triggerer (the test harness shortens them)
-            cluster.home.env.update(
-                {
-                    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "5",
-                    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
-                }
-            )
             cluster.wait_for_dag("amt_checkpoint_bench")
             cluster.trigger("amt_checkpoint_bench")
             baseline = measure(

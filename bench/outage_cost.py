@@ -30,14 +30,8 @@ import argparse
 import itertools
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -45,29 +39,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import catalogue  # noqa: E402
-from checkpoint_cost import BenchCluster, running_on_triggerer, sql  # noqa: E402
+from _real_triggerer import (  # noqa: E402
+    BenchCluster,
+    baseline_tree,
+    bench_home,
+    in_scratch,
+    phase_arguments,
+    probed_triggerer,
+    running_on_triggerer,
+    sql,
+)
 
 from amt_emulator import EmulatorProcess  # noqa: E402
-from tests.airflow_harness import AirflowCluster, AirflowHome, wait_until  # noqa: E402
+from tests.airflow_harness import AirflowCluster, wait_until  # noqa: E402
 from tests.distributed.services import Postgres  # noqa: E402
 
 #: The last commit before issue 22 (no shared view of the server's health).
 BASELINE_REV = "daa7634"
-TREES = {"airflow_provider_amt": "airflow_provider_amt", "libs/amt-client/src/amt_client": "amt_client"}
-
-
-def baseline_tree(rev: str, scratch: Path) -> Path:
-    """The provider and the client library as of ``rev``, in a folder to put first on PYTHONPATH."""
-    folder = scratch / "baseline"
-    for path, name in TREES.items():
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", "--format=tar", rev, path], check=True, capture_output=True
-        ).stdout
-        unpacked = scratch / f"unpacked-{name}"
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(unpacked, filter="data")
-        shutil.move(str(unpacked / path), str(folder / name))
-    return folder
 
 
 def last_seq(emulator: EmulatorProcess, since: int = 0) -> int:
@@ -77,20 +65,8 @@ def last_seq(emulator: EmulatorProcess, since: int = 0) -> int:
 def measure(
     pg: Postgres, cluster: AirflowCluster, emulator: EmulatorProcess, name: str, extra_env: dict[str, str], args: Any
 ) -> dict[str, float]:
-    home = cluster.home.home
-    probe = home / f"probe-{name}.json"
-    output = home / f"triggerer-{name}.out"
-    env = {**cluster.home.env, **extra_env}
-    with open(output, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "_triggerer_probe.py"), str(probe), "triggerer"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=home,
-            start_new_session=True,
-        )
-    try:
+    with probed_triggerer(cluster, name, extra_env) as triggerer:
+        probe = triggerer.probe
         wait_until(lambda: probe.exists() and running_on_triggerer(pg) >= args.jobs, 900, f"{name}: every trigger")
         time.sleep(args.warmup)  # first polls backed off to poll_interval, first reads done
         begin_seq, began = last_seq(emulator), time.time()
@@ -104,13 +80,6 @@ def measure(
         ended = time.time()
         log = emulator.requests(since=begin_seq)
         beats = json.loads(probe.read_text())["heartbeats"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
     polls = args.jobs / args.poll_interval  # polls a second at the poll interval
 
     normal = [e for e in log if e["seq"] <= cut_seq]
@@ -129,7 +98,7 @@ def measure(
         "slowest first poll after the return (s)": delays[-1] if delays else float("nan"),
         "p95 first poll after the return (s)": delays[int(len(delays) * 0.95)] if delays else float("nan"),
         "heartbeat gap max (s)": gaps[-1] if gaps else float("nan"),
-        "'blocked' warnings": output.read_text(errors="replace").count("blocked"),
+        "'blocked' warnings": triggerer.output.read_text(errors="replace").count("blocked"),
         "Stop/Kill sent": sum(1 for e in log if e.get("action") in ("Stop", "Kill")),
         "tasks no longer deferred": args.jobs - int(deferred[0][0]),
     }
@@ -137,26 +106,12 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=2000, help="deferred task instances (default 2000)")
-    parser.add_argument("--poll-interval", type=float, default=30, help="the triggers' poll_interval (default 30)")
-    parser.add_argument("--window", type=float, default=60, help="seconds of normal operation measured (60)")
+    phase_arguments(parser, jobs=2000, poll_interval=30, window=60, warmup=45, baseline=BASELINE_REV)
     parser.add_argument("--outage", type=float, default=90, help="seconds every connection is cut (90)")
-    parser.add_argument("--warmup", type=float, default=45, help="seconds after every trigger runs (45)")
-    parser.add_argument("--baseline-rev", default=BASELINE_REV, help=f"revision of the baseline ({BASELINE_REV})")
     parser.add_argument("--only", choices=("baseline", "current"), help="measure one phase only")
-    parser.add_argument("--keep", action="store_true", help="keep the Airflow home and the triggerer outputs")
     args = parser.parse_args()
 
-    started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="amt-bench-outage-"))
-    try:
-        run(args, scratch)
-    finally:
-        if args.keep:
-            print(f"Airflow home and triggerer outputs kept in {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\n(total {time.monotonic() - started:.0f} s)")
+    in_scratch(args, run, "amt-bench-outage-")
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
@@ -168,26 +123,18 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         os.environ["AIRFLOW_CONN_AMT_BENCH"] = emulator.connection_uri()
         with AmtHook("amt_bench") as hook:
             ids = [hook.start_batch_job("BENCH", "S") for _ in range(args.jobs)]
-        home = AirflowHome(
-            scratch / "airflow",
-            ROOT / "bench" / "dags",
+        home = bench_home(
+            scratch,
             emulator.connection_uri(),
-            extra_env={
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url,
+            pg,
+            {
                 "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
                 "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs + 100)),
                 "AMT_BENCH_REQUEST_IDS": ",".join(map(str, ids)),
                 "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
             },
         )
-        home.migrate()
         with BenchCluster(home) as cluster:
-            cluster.home.env.update(
-                {
-                    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "5",
-                    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
-                }
-            )
             cluster.wait_for_dag("amt_outage_bench")
             cluster.trigger("amt_outage_bench")
             results = {}

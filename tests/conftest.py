@@ -161,3 +161,14 @@ def _fresh_connection_cache() -> Iterator[None]:
     hooks = sys.modules.get("airflow_provider_amt.hooks.amt")
     if hooks is not None:
         hooks._connections.clear()
+
+
+@pytest.fixture
+def logged_on_server() -> Iterator[object]:
+    """A crafted loopback server (``tests/crafted.py``) that accepts the logon; a test sets the rest."""
+    from tests.crafted import Crafted
+
+    crafted = Crafted()
+    crafted.logon_ok()
+    yield crafted
+    crafted.shutdown()

@@ -14,7 +14,6 @@ import socket
 import struct
 import time
 import tracemalloc
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,11 +35,8 @@ __all__ = ["call"]
 
 
 @pytest.fixture
-def server() -> Iterator[Crafted]:
-    crafted = Crafted()
-    crafted.logon_ok()
-    yield crafted
-    crafted.shutdown()
+def server(logged_on_server: Crafted) -> Crafted:
+    return logged_on_server
 
 
 def config(server: Crafted, **kwargs: Any) -> ServerConfig:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -85,11 +84,8 @@ def test_any_answer_closes_it_and_a_held_request_is_never_sent():
 
 
 @pytest.fixture
-def flaky() -> Iterator[Crafted]:
-    server = Crafted()
-    server.logon_ok()
-    yield server
-    server.shutdown()
+def flaky(logged_on_server: Crafted) -> Crafted:
+    return logged_on_server
 
 
 def _running(server: Crafted, code: int) -> None:

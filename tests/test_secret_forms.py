@@ -7,7 +7,6 @@ masker is never substring-replaced in log text (``1`` would turn ``[10]`` into `
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -38,11 +37,8 @@ def forms_in(text: str, password: str) -> list[str]:
 
 
 @pytest.fixture
-def server() -> Iterator[Crafted]:
-    crafted = Crafted()
-    crafted.logon_ok()
-    yield crafted
-    crafted.shutdown()
+def server(logged_on_server: Crafted) -> Crafted:
+    return logged_on_server
 
 
 def client(server: Crafted, password: str) -> AmtClient:

@@ -1,0 +1,157 @@
+"""What the benchmarks of a real ``airflow triggerer`` share (``checkpoint_cost.py``, ``outage_cost.py``):
+the cluster without a triggerer, a triggerer started per phase under the probe, a baseline tree of an
+older revision to run it with, and the scratch folder a run works in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.airflow_harness import AirflowCluster, AirflowHome  # noqa: E402
+from tests.distributed.services import Postgres  # noqa: E402
+
+#: Airflow's defaults for the triggerer's heartbeat (the test harness shortens them).
+AIRFLOW_TRIGGERER_DEFAULTS = {
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "5",
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
+}
+#: Where the provider and the client library live in the repository, and their import names.
+TREES = {"airflow_provider_amt": "airflow_provider_amt", "libs/amt-client/src/amt_client": "amt_client"}
+
+
+class BenchCluster(AirflowCluster):
+    """Scheduler, dag-processor and api-server; the triggerer is started per phase, under the probe."""
+
+    COMPONENTS = ("scheduler", "dag-processor", "api-server")
+
+
+def baseline_tree(rev: str, scratch: Path) -> Path:
+    """The provider and the client library as of ``rev``, in a folder to put first on PYTHONPATH."""
+    folder = scratch / "baseline"
+    for path, name in TREES.items():
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", rev, path], check=True, capture_output=True
+        ).stdout
+        unpacked = scratch / f"unpacked-{name}"
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(unpacked, filter="data")
+        shutil.move(str(unpacked / path), str(folder / name))
+    return folder
+
+
+def sql(pg: Postgres, query: str) -> list[tuple[Any, ...]]:
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", port=pg.port, user="airflow", dbname="airflow")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def running_on_triggerer(pg: Postgres) -> int:
+    """How many triggers the newest running triggerer job holds."""
+    rows = sql(
+        pg,
+        "SELECT count(*) FROM trigger WHERE triggerer_id = (SELECT max(id) FROM job "
+        "WHERE job_type = 'TriggererJob' AND state = 'running')",
+    )
+    return int(rows[0][0])
+
+
+@dataclass(frozen=True)
+class ProbedTriggerer:
+    process: subprocess.Popen[bytes]
+    probe: Path  # the probe's counters and heartbeats (``_triggerer_probe.py``)
+    output: Path  # what the triggerer printed
+
+
+@contextlib.contextmanager
+def probed_triggerer(cluster: AirflowCluster, name: str, extra_env: dict[str, str]) -> Iterator[ProbedTriggerer]:
+    """``airflow triggerer`` under ``_triggerer_probe.py`` for one phase; stopped (TERM, then KILL) after."""
+    home = cluster.home.home
+    started = ProbedTriggerer(
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "_triggerer_probe.py"),
+                str(home / f"probe-{name}.json"),
+                "triggerer",
+            ],
+            env={**cluster.home.env, **AIRFLOW_TRIGGERER_DEFAULTS, **extra_env},
+            stdout=open(home / f"triggerer-{name}.out", "ab"),  # noqa: SIM115 - the child keeps it
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            start_new_session=True,
+        ),
+        home / f"probe-{name}.json",
+        home / f"triggerer-{name}.out",
+    )
+    try:
+        yield started
+    finally:
+        os.killpg(started.process.pid, signal.SIGTERM)
+        try:
+            started.process.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(started.process.pid, signal.SIGKILL)
+            started.process.wait(10)
+
+
+def in_scratch(args: argparse.Namespace, run: Callable[[argparse.Namespace, Path], None], prefix: str) -> None:
+    """Run a benchmark in a scratch folder, kept with ``--keep``; prints the total time."""
+    started = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        run(args, scratch)
+    finally:
+        if args.keep:
+            print(f"Airflow home, triggerer outputs and probe files kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\n(total {time.monotonic() - started:.0f} s)")
+
+
+def phase_arguments(
+    parser: argparse.ArgumentParser, *, jobs: int, poll_interval: float, window: float, warmup: float, baseline: str
+) -> None:
+    """The options every real-triggerer benchmark takes, with its own defaults."""
+    parser.add_argument("--jobs", type=int, default=jobs, help=f"deferred task instances (default {jobs})")
+    parser.add_argument(
+        "--poll-interval", type=float, default=poll_interval, help=f"the triggers' poll_interval ({poll_interval:g})"
+    )
+    parser.add_argument("--window", type=float, default=window, help=f"seconds measured per phase ({window:g})")
+    parser.add_argument("--warmup", type=float, default=warmup, help=f"seconds after every trigger runs ({warmup:g})")
+    parser.add_argument("--baseline-rev", default=baseline, help=f"revision of the baseline ({baseline})")
+    parser.add_argument("--keep", action="store_true", help="keep the Airflow home, outputs and probe files")
+
+
+def bench_home(scratch: Path, connection_uri: str, pg: Postgres, extra_env: dict[str, str]) -> AirflowHome:
+    """A migrated Airflow home on PostgreSQL whose DAGs are ``bench/dags``."""
+    home = AirflowHome(
+        scratch / "airflow",
+        ROOT / "bench" / "dags",
+        connection_uri,
+        extra_env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url, **extra_env},
+    )
+    home.migrate()
+    return home
