@@ -106,8 +106,8 @@ def _polls(server: Crafted) -> int:
 
 
 def test_two_hundred_watches_send_less_during_an_outage_and_all_resume_within_a_poll(flaky):
-    """200 jobs polled every 3 s; the server cuts every connection for 9 s, then reports DONE."""
-    poll, outage = 3.0, 9.0
+    """200 jobs polled every 2 s; the server cuts every connection for 6 s, then reports DONE."""
+    poll, outage = 2.0, 6.0
     config = ServerConfig(flaky.url, "amtopcon", "pw-secret", timeout=2, connect_timeout=1)
     settings = WatchSettings(poll_interval=poll, initial_interval=poll, outage_grace_period=60)
     _running(flaky, 2)
@@ -147,8 +147,8 @@ def test_the_sync_client_of_one_process_shares_the_servers_health(flaky):
     _cut(flaky)
     AmtClient.forget_tokens()
     with AmtClient(config) as amt:
-        settings = WatchSettings(poll_interval=0.3, initial_interval=0.3, outage_grace_period=4)
+        settings = WatchSettings(poll_interval=0.3, initial_interval=0.3, outage_grace_period=3)
         ended = amt.watch_job(1, MessageCursor(), settings, lambda page: None)
     assert ended.kind is VerdictKind.ERROR and "unreachable" in ended.message
-    # 4 s of outage at a poll every 0.3 s with 4 retries each: hundreds of attempts without a breaker
-    assert _polls(flaky) <= OPEN_AFTER + 4 / FIRST_BACKOFF + 2, _polls(flaky)
+    # 3 s of outage at a poll every 0.3 s with 4 retries each: dozens of attempts without a breaker
+    assert _polls(flaky) <= OPEN_AFTER + 3 / FIRST_BACKOFF + 2, _polls(flaky)
