@@ -279,16 +279,12 @@ class Engine:
                     token = yield NeedToken(stale=stale)
                     headers[self.contract.token_header] = token
                 budget = self._request_budget(started)
-                if budget is None:
-                    limit = self.config.call_timeout
-                    if last_error is not None:
-                        raise reworded(
-                            last_error,
-                            f"{last_error} Gave up: the call would take longer than call_timeout ({limit:g} s).",
+                if budget is None:  # e.g. the logon before it took what was left
+                    raise self._gave_up(
+                        last_error
+                        or AmtServerUnavailableError(
+                            f"{request.describe(self.config.base_url)}: nothing was sent (no time left)."
                         )
-                    raise AmtServerUnavailableError(
-                        f"{request.describe(self.config.base_url)}: call_timeout ({limit:g} s) ran out before the "
-                        "request could be sent."
                     )
                 reply = yield Send(
                     request.method, self.config.url(request.path), headers, request.json_body, request.params, budget
@@ -309,10 +305,7 @@ class Engine:
                 if delay is None:
                     raise error
                 if self.clock() - started + delay >= self.config.call_timeout:  # no time left to send after it
-                    limit = self.config.call_timeout
-                    raise reworded(
-                        error, f"{error} Gave up: the call would take longer than call_timeout ({limit:g} s)."
-                    )
+                    raise self._gave_up(error)
                 last_error = error
                 attempt += 1
                 self.log.warning(
@@ -326,6 +319,10 @@ class Engine:
                 yield Sleep(delay)
         except AmtError as err:
             raise self._scrubbed(err, request, token, arrived) from None
+
+    def _gave_up(self, error: AmtError) -> AmtError:
+        limit = self.config.call_timeout
+        return reworded(error, f"{error} Gave up: the call would take longer than call_timeout ({limit:g} s).")
 
     def _request_budget(self, started: float) -> float | None:
         """Seconds the next request may take: the request bound, or what is left of ``call_timeout``
