@@ -3,7 +3,7 @@ shared view of the server's health (``amt_client/health.py``).
 
 One process run, two phases on the same Airflow (PostgreSQL, scheduler, dag-processor, api-server)
 and the same JOBS deferred task instances (``bench/dags/amt_outage_bench.py``, ``start_from_trigger``:
-no worker), each watching its own AMT job (an hour long, a message every 10 s) every
+no worker; ``bench/_outage_trigger.py``), each watching its own AMT job (an hour long, a message every 10 s) every
 ``--poll-interval`` seconds:
 
 * **baseline**: a triggerer running the provider *and* the client library as of ``--baseline-rev``
@@ -58,10 +58,6 @@ from tests.distributed.services import Postgres  # noqa: E402
 BASELINE_REV = "daa7634"
 
 
-def last_seq(emulator: EmulatorProcess, since: int = 0) -> int:
-    return max((e["seq"] for e in emulator.requests(since=since)), default=since)
-
-
 def measure(
     pg: Postgres, cluster: AirflowCluster, emulator: EmulatorProcess, name: str, extra_env: dict[str, str], args: Any
 ) -> dict[str, float]:
@@ -69,13 +65,13 @@ def measure(
         probe = triggerer.probe
         wait_until(lambda: probe.exists() and running_on_triggerer(pg) >= args.jobs, 900, f"{name}: every trigger")
         time.sleep(args.warmup)  # first polls backed off to poll_interval, first reads done
-        begin_seq, began = last_seq(emulator), time.time()
+        begin_seq, began = emulator.last_request_seq(), time.time()
         time.sleep(args.window)
-        cut_seq, cut = last_seq(emulator, begin_seq), time.time()
+        cut_seq, cut = emulator.last_request_seq(), time.time()
         emulator.set_faults([{"route": "*", "action": "drop"}])
         time.sleep(args.outage)
         emulator.set_faults([])
-        back_seq, back = last_seq(emulator, cut_seq), time.time()
+        back_seq, back = emulator.last_request_seq(), time.time()
         time.sleep(args.poll_interval * 2)
         ended = time.time()
         log = emulator.requests(since=begin_seq)
@@ -123,14 +119,16 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         os.environ["AIRFLOW_CONN_AMT_BENCH"] = emulator.connection_uri()
         with AmtHook("amt_bench") as hook:
             ids = [hook.start_batch_job("BENCH", "S") for _ in range(args.jobs)]
+        assert ids == list(range(ids[0], ids[0] + args.jobs)), "the trigger finds its job by map index"
         home = bench_home(
             scratch,
             emulator.connection_uri(),
             pg,
             {
-                "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
                 "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs + 100)),
-                "AMT_BENCH_REQUEST_IDS": ",".join(map(str, ids)),
+                "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
+                "AMT_BENCH_JOBS": str(args.jobs),
+                "AMT_BENCH_FIRST_ID": str(ids[0]),
                 "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
             },
         )
@@ -141,7 +139,8 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
             for name in ("baseline", "current"):
                 if args.only not in (None, name):
                     continue
-                env = {"PYTHONPATH": str(baseline_tree(args.baseline_rev, scratch))} if name == "baseline" else {}
+                trees = [str(baseline_tree(args.baseline_rev, scratch))] if name == "baseline" else []
+                env = {"PYTHONPATH": os.pathsep.join([*trees, str(ROOT / "bench")])}  # + _outage_trigger
                 results[name] = measure(pg, cluster, emulator, name, env, args)
                 wait_until(lambda: running_on_triggerer(pg) == 0, 180, f"the {name} triggerer to let go")
 

@@ -367,6 +367,10 @@ async def get_requests(request: web.Request) -> web.Response:
     return web.json_response(store.request_log(request.query.get("route"), int(since)))
 
 
+async def last_request(request: web.Request) -> web.Response:
+    return web.json_response({"seq": _emulator(request).store.last_request_seq()})
+
+
 async def clear_requests(request: web.Request) -> web.Response:
     _emulator(request).store.clear_request_log()
     return web.json_response({"cleared": True})
@@ -392,5 +396,6 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_put("/admin/faults", put_faults, name="admin_put_faults")
     app.router.add_post("/admin/tokens/expire", expire_tokens, name="admin_expire_tokens")
     app.router.add_get("/admin/requests", get_requests, name="admin_get_requests")
+    app.router.add_get("/admin/requests/last", last_request, name="admin_last_request")
     app.router.add_delete("/admin/requests", clear_requests, name="admin_clear_requests")
     return app

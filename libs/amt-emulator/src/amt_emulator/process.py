@@ -120,13 +120,13 @@ class EmulatorProcess:
 
     # --- admin routes -----------------------------------------------------------------------
 
-    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+    def _admin(self, method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.admin_token:
             headers[ADMIN_TOKEN_HEADER] = self.admin_token
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
 
     def set_faults(self, rules: list[dict[str, Any]] | None = None, **settings: Any) -> Any:
@@ -138,8 +138,12 @@ class EmulatorProcess:
     def requests(self, route: str | None = None, action: str | None = None, since: int = 0) -> list[dict[str, Any]]:
         """The request log (every request, faulted ones too), after sequence number ``since``."""
         query = f"?since={since}" + (f"&route={route}" if route else "")
-        entries = self._admin("GET", "/admin/requests" + query)
+        entries = self._admin("GET", "/admin/requests" + query, timeout=120)  # a benchmark's log is long
         return [e for e in entries if action is None or e["action"] == action]
+
+    def last_request_seq(self) -> int:
+        """The newest logged request's sequence number (read ``requests(since=...)`` after it)."""
+        return int(self._admin("GET", "/admin/requests/last")["seq"])
 
     def clear_requests(self) -> None:
         self._admin("DELETE", "/admin/requests")

@@ -295,5 +295,10 @@ class JobStore:
             args.append(route)
         return [dict(r) for r in self.db.execute(sql + " ORDER BY seq", args)]
 
+    def last_request_seq(self) -> int:
+        """The sequence number of the newest logged request (0: none), without reading the log."""
+        row = self.db.execute("SELECT max(seq) FROM request_log").fetchone()
+        return int(row[0] or 0)
+
     def clear_request_log(self) -> None:
         self.db.execute("DELETE FROM request_log")
