@@ -11,6 +11,8 @@ count out of MonitorJob (a server that does not give one).
 
 It records, per job, when each MonitorJob arrived and which message indexes GetMessages returned,
 and counts bytes; ``GET /stats`` answers them as JSON and ``POST /reset`` clears them.
+``POST /outage/on`` makes it cut every API connection as a request arrives (counted as ``cut``),
+like a Batch Server that went away; ``POST /outage/off`` ends that.
 Run: ``python bench/_fake_amt.py --port 0 [--delay 0.05] [--message-every 1] [--no-count]``;
 it prints ``PORT <n>`` when it listens.
 """
@@ -49,7 +51,7 @@ class Stats:
     def reset(self) -> None:
         self.monitor_times: dict[int, list[float]] = {}
         self.delivered: dict[int, list[int]] = {}
-        self.requests = {"Logon": 0, "MonitorJob": 0, "GetMessages": 0, "other": 0}
+        self.requests = {"Logon": 0, "MonitorJob": 0, "GetMessages": 0, "JobAction": 0, "cut": 0, "other": 0}
         self.get_messages_bytes = 0
         self.message_bytes = 0
         self.connections = 0
@@ -75,6 +77,8 @@ class FakeAmt:
         self.delay = delay
         self.with_count = with_count
         self.stats = Stats()
+        #: True while the server is "away": API requests are counted and their connection cut.
+        self.away = False
 
     def count(self) -> int:
         """Messages every job has written by now (all jobs started with the server)."""
@@ -121,6 +125,12 @@ class FakeAmt:
         if path == P.logon and method == "POST":
             stats.requests["Logon"] += 1
             return 200, {F.token: TOKEN, F.expires_in: 86_400}
+        if path == P.job_action:
+            stats.requests["JobAction"] += 1  # a Stop or Kill: the benchmarks count them
+            return 404, {F.message: "this fake server takes no job actions"}
+        if path in ("/outage/on", "/outage/off") and method == "POST":
+            self.away = path.endswith("on")
+            return 200, {"away": self.away}
         stats.requests["other"] += 1
         if path == "/stats":
             return 200, stats.to_json()
@@ -166,6 +176,11 @@ class HttpProtocol(asyncio.Protocol):
             body = self.buffer[head_end + 4 : head_end + 4 + length]
             self.buffer = self.buffer[head_end + 4 + length :]
             method, target, _ = head[0].split(" ", 2)
+            if self.server.away and target.startswith("/api/"):
+                self.server.stats.requests["cut"] += 1
+                assert self.transport is not None
+                self.transport.abort()  # the request arrived; no answer, the connection is reset
+                return
             status, answer = self.server.answer(method, target, body)
             payload = json.dumps(answer).encode()
             if target.startswith(MESSAGES):

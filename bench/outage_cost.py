@@ -1,26 +1,27 @@
 """What a Batch Server outage costs, measured in a real ``airflow triggerer``, before and after the
 shared view of the server's health (``amt_client/health.py``).
 
-One process run, two phases on the same Airflow (PostgreSQL, scheduler, dag-processor, api-server)
-and the same JOBS deferred task instances (``bench/dags/amt_outage_bench.py``, ``start_from_trigger``:
-no worker; ``bench/_outage_trigger.py``), each watching its own AMT job (an hour long, a message every 10 s) every
-``--poll-interval`` seconds:
+One process run, two phases on the same Airflow (PostgreSQL, scheduler, dag-processor, api-server),
+the same fast fake Batch Server (``bench/_fake_amt.py``: a message per job every 10 s) and the same
+JOBS deferred task instances (``bench/dags/amt_outage_bench.py``, ``start_from_trigger``:
+no worker; ``bench/_outage_trigger.py``), each watching its own AMT job every ``--poll-interval``
+seconds:
 
 * **baseline**: a triggerer running the provider *and* the client library as of ``--baseline-rev``
   (default: the last commit before issue 22);
 * **current**: a triggerer running this checkout.
 
 Each phase, after a warm-up: ``--window`` seconds of normal operation, then ``--outage`` seconds in
-which the emulator cuts every connection (a ``drop`` fault on every route: the request arrives, the
-connection is closed without an answer), then the server is back. Printed per phase: requests per
-job per poll interval, normal and during the outage (from the emulator's request log, which records
-every request, dropped or not); how long after the server's return each job was polled again (max
-and p95, against the poll interval); the triggerer's heartbeat gaps (nominal 5 s; at 30 s Airflow
+which the server cuts every connection (the request arrives, the connection is reset without an
+answer), then the server is back. Printed per phase: requests per job per poll interval, normal
+and during the outage (the server counts every request, cut or not); how long after the server's
+return each job was polled again (max and p95, against the poll interval); the triggerer's
+heartbeat gaps (nominal 5 s; at 30 s Airflow
 hands its triggers to another triggerer); its "blocked" warnings; Stop or Kill requests sent; task
 instances no longer deferred. The triggerer runs at Airflow's default heartbeat settings, with
 ``[triggerer] capacity`` and ``[core] max_map_length`` raised to hold JOBS.
 
-Run: ``make bench-outage`` (PostgreSQL from Debian's packages, the distributed venv; about 20 min),
+Run: ``make bench-outage`` (PostgreSQL from Debian's packages, the distributed venv; about 15 min),
 or ``.venv-distributed/bin/python bench/outage_cost.py --jobs 2000 --outage 90``.
 """
 
@@ -30,15 +31,16 @@ import argparse
 import itertools
 import json
 import os
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import catalogue  # noqa: E402
 from _real_triggerer import (  # noqa: E402
     BenchCluster,
     baseline_tree,
@@ -50,7 +52,6 @@ from _real_triggerer import (  # noqa: E402
     sql,
 )
 
-from amt_emulator import EmulatorProcess  # noqa: E402
 from tests.airflow_harness import AirflowCluster, wait_until  # noqa: E402
 from tests.distributed.services import Postgres  # noqa: E402
 
@@ -58,44 +59,82 @@ from tests.distributed.services import Postgres  # noqa: E402
 BASELINE_REV = "daa7634"
 
 
+class FakeServer:
+    """``bench/_fake_amt.py`` in a process of its own: the emulator costs tens of milliseconds a
+    request at thousands of jobs (it advances every job's state on every request), this one
+    microseconds, and it records when each job was polled."""
+
+    def __init__(self, message_every: float):
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "_fake_amt.py"),
+                "--port",
+                "0",
+                "--message-every",
+                str(message_every),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = f"http://127.0.0.1:{self.process.stdout.readline().split()[1]}"
+
+    def connection_uri(self) -> str:
+        return json.dumps({"conn_type": "amt", "host": self.url, "login": "bench", "password": "bench-pw-1"})
+
+    def call(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def requests(self) -> dict[str, int]:
+        counts: dict[str, int] = self.call("GET", "/stats")["requests"]
+        return counts
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+def _api_requests(counts: dict[str, int]) -> int:
+    return sum(counts[k] for k in ("Logon", "MonitorJob", "GetMessages", "JobAction", "cut"))
+
+
 def measure(
-    pg: Postgres, cluster: AirflowCluster, emulator: EmulatorProcess, name: str, extra_env: dict[str, str], args: Any
+    pg: Postgres, cluster: AirflowCluster, server: FakeServer, name: str, extra_env: dict[str, str], args: Any
 ) -> dict[str, float]:
     with probed_triggerer(cluster, name, extra_env) as triggerer:
         probe = triggerer.probe
         wait_until(lambda: probe.exists() and running_on_triggerer(pg) >= args.jobs, 900, f"{name}: every trigger")
         time.sleep(args.warmup)  # first polls backed off to poll_interval, first reads done
-        begin_seq, began = emulator.last_request_seq(), time.time()
+        server.call("POST", "/reset")
+        began = time.time()
         time.sleep(args.window)
-        cut_seq, cut = emulator.last_request_seq(), time.time()
-        emulator.set_faults([{"route": "*", "action": "drop"}])
+        normal, cut = server.requests(), time.time()
+        server.call("POST", "/outage/on")
         time.sleep(args.outage)
-        emulator.set_faults([])
-        back_seq, back = emulator.last_request_seq(), time.time()
+        server.call("POST", "/outage/off")
+        during, back = server.requests(), time.time()
         time.sleep(args.poll_interval * 2)
         ended = time.time()
-        log = emulator.requests(since=begin_seq)
+        stats = server.call("GET", "/stats")
         beats = json.loads(probe.read_text())["heartbeats"]
     polls = args.jobs / args.poll_interval  # polls a second at the poll interval
-
-    normal = [e for e in log if e["seq"] <= cut_seq]
-    during = [e for e in log if cut_seq < e["seq"] <= back_seq]
-    first_after: dict[str, float] = {}
-    for entry in log:
-        if entry["seq"] > back_seq and entry["route"] == "MonitorJob" and entry.get("status") == 200:
-            first_after.setdefault(entry["path"], entry["at"] - back)
-    delays = sorted(first_after.values())
+    first_after = [min((t for t in times if t >= back), default=None) for times in stats["monitor_times"].values()]
+    delays = sorted(t - back for t in first_after if t is not None)
     gaps = sorted(b - a for a, b in itertools.pairwise(t for t in beats if began - 10 <= t <= ended))
     deferred = sql(pg, "SELECT count(*) FROM task_instance WHERE dag_id = 'amt_outage_bench' AND state = 'deferred'")
     return {
-        "requests / job / poll interval, normal": len(normal) / (polls * (cut - began)),
-        "requests / job / poll interval, outage": len(during) / (polls * (back - cut)),
+        "requests / job / poll interval, normal": _api_requests(normal) / (polls * (cut - began)),
+        "requests / job / poll interval, outage": (_api_requests(during) - _api_requests(normal))
+        / (polls * (back - cut)),
         "jobs polled again after the return": len(delays),
         "slowest first poll after the return (s)": delays[-1] if delays else float("nan"),
         "p95 first poll after the return (s)": delays[int(len(delays) * 0.95)] if delays else float("nan"),
         "heartbeat gap max (s)": gaps[-1] if gaps else float("nan"),
         "'blocked' warnings": triggerer.output.read_text(errors="replace").count("blocked"),
-        "Stop/Kill sent": sum(1 for e in log if e.get("action") in ("Stop", "Kill")),
+        "Stop/Kill sent": stats["requests"]["JobAction"],
         "tasks no longer deferred": args.jobs - int(deferred[0][0]),
     }
 
@@ -111,38 +150,34 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
-    stream = {"every": 10, "text": "Outage bench line {n}: account batch processed"}
-    catalog = catalogue({"S": {"queue_delay": 0, "run_time": 7200, "final_code": 4, "messages": [stream]}})
-    with EmulatorProcess(":memory:", time_scale=1, catalog=catalog) as emulator, Postgres() as pg:
-        from airflow_provider_amt.hooks.amt import AmtHook
-
-        os.environ["AIRFLOW_CONN_AMT_BENCH"] = emulator.connection_uri()
-        with AmtHook("amt_bench") as hook:
-            ids = [hook.start_batch_job("BENCH", "S") for _ in range(args.jobs)]
-        assert ids == list(range(ids[0], ids[0] + args.jobs)), "the trigger finds its job by map index"
-        home = bench_home(
-            scratch,
-            emulator.connection_uri(),
-            pg,
-            {
-                "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs + 100)),
-                "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
-                "AMT_BENCH_JOBS": str(args.jobs),
-                "AMT_BENCH_FIRST_ID": str(ids[0]),
-                "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
-            },
-        )
-        with BenchCluster(home) as cluster:
-            cluster.wait_for_dag("amt_outage_bench")
-            cluster.trigger("amt_outage_bench")
-            results = {}
-            for name in ("baseline", "current"):
-                if args.only not in (None, name):
-                    continue
-                trees = [str(baseline_tree(args.baseline_rev, scratch))] if name == "baseline" else []
-                env = {"PYTHONPATH": os.pathsep.join([*trees, str(ROOT / "bench")])}  # + _outage_trigger
-                results[name] = measure(pg, cluster, emulator, name, env, args)
-                wait_until(lambda: running_on_triggerer(pg) == 0, 180, f"the {name} triggerer to let go")
+    server = FakeServer(message_every=10)
+    try:
+        with Postgres() as pg:
+            home = bench_home(
+                scratch,
+                server.connection_uri(),
+                pg,
+                {
+                    "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs + 100)),
+                    "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
+                    "AMT_BENCH_JOBS": str(args.jobs),
+                    "AMT_BENCH_FIRST_ID": "1",  # the fake server makes every job up from its id
+                    "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
+                },
+            )
+            with BenchCluster(home) as cluster:
+                cluster.wait_for_dag("amt_outage_bench")
+                cluster.trigger("amt_outage_bench")
+                results = {}
+                for name in ("baseline", "current"):
+                    if args.only not in (None, name):
+                        continue
+                    trees = [str(baseline_tree(args.baseline_rev, scratch))] if name == "baseline" else []
+                    env = {"PYTHONPATH": os.pathsep.join([*trees, str(ROOT / "bench")])}  # + _outage_trigger
+                    results[name] = measure(pg, cluster, server, name, env, args)
+                    wait_until(lambda: running_on_triggerer(pg) == 0, 180, f"the {name} triggerer to let go")
+    finally:
+        server.close()
 
     print(
         f"\n{args.jobs} deferred AMT watches on one real triggerer (poll_interval {args.poll_interval:g} s), "
