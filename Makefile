@@ -8,11 +8,12 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env env-distributed test test-matrix test-distributed test-fast lint format demo bench bench-live bench-checkpoint bench-outage faults clean ui-check
+.PHONY: help env env-distributed test test-cluster test-matrix test-distributed test-fast lint format demo bench bench-live bench-checkpoint bench-outage faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
 	@echo "make test   create the environment and run the whole test suite"
+	@echo "make test-cluster  the real scheduler + triggerer + api-server tests (~4 min; CI runs them)"
 	@echo "make test-matrix  every declared Airflow minor on its Python (CELLS=\"3.0 3.3\" for some)"
 	@echo "make test-distributed  CeleryExecutor + PostgreSQL + Redis + two triggerers (installs the Debian packages)"
 	@echo "make lint   ruff (lint and format) and mypy"
@@ -34,6 +35,11 @@ test: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider --durations=15
+
+# A real scheduler, triggerer and api-server per test: restarts, crashes, kills, live logs, the log
+# handler in the api-server (about 4 minutes; CI runs it after make test).
+test-cluster: env
+	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider --durations=5 -m cluster tests/test_airflow_cluster.py
 
 # The production topology from packages: PostgreSQL and Redis from Debian (installed when missing),
 # the Celery and Postgres providers in their own venv, every service on a free loopback port.

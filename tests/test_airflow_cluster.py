@@ -22,7 +22,8 @@ from tests.airflow_harness import DEDICATED_TRIGGERER_ENV, AirflowCluster, live_
 from tests.airflow_harness import last_seq as _last_seq
 from tests.airflow_harness import wait_until as _wait
 
-pytestmark = pytest.mark.airflow_e2e
+#: A real scheduler + triggerer + api-server per test: `make test-cluster` (run by CI), not `make test`.
+pytestmark = [pytest.mark.airflow_e2e, pytest.mark.cluster]
 
 
 @pytest.fixture

@@ -273,7 +273,7 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
                     **admin,
                     "operationId": "admin_get_requests",
                     "summary": "Request log (?route=, ?since=)",
-                    "responses": {"200": {"description": "entries"}},
+                    "responses": {"200": {"description": "entries"}, "400": _err("a bad since")},
                 },
                 "delete": {
                     **admin,
@@ -281,6 +281,14 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
                     "summary": "Clear the request log",
                     "responses": {"200": {"description": "cleared"}},
                 },
+            },
+            "/admin/requests/last": {
+                "get": {
+                    **admin,
+                    "operationId": "admin_last_request",
+                    "summary": "The newest request log entry's sequence number",
+                    "responses": {"200": {"description": "{seq}"}},
+                }
             },
         },
     }
