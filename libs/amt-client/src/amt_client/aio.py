@@ -124,12 +124,8 @@ def _engine_for(config: ServerConfig, policy: RetryPolicy | None, log: Any, on_c
 _TIMER_CONTEXT = contextvars.Context()
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _settle(future: asyncio.Future[bool], value: bool) -> None:
+def _settle(future: asyncio.Future[T], value: T) -> None:
+    """A timer's callback: the future's result, unless it was settled (or cancelled) meanwhile."""
     if not future.done():
         future.set_result(value)
 
@@ -146,7 +142,7 @@ def _pause(seconds: float) -> asyncio.Future[None]:
     """
     loop = asyncio.get_running_loop()
     future = loop.create_future()
-    loop.call_later(seconds, _wake, future, context=_TIMER_CONTEXT)
+    loop.call_later(seconds, _settle, future, None, context=_TIMER_CONTEXT)
     return future
 
 

@@ -31,7 +31,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
@@ -622,22 +622,20 @@ def secret_forms(secret: str) -> tuple[str, ...]:
     return tuple(sorted((form for form in forms if form), key=len, reverse=True))
 
 
+def _forms_in(text: str, secrets: Sequence[str | None]) -> Iterator[str]:
+    """The forms of the secrets (those long enough to tell from other text) that ``text`` holds."""
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_CHARS:
+            yield from (form for form in secret_forms(secret) if form in text)
+
+
 def holds_secret(text: str, secrets: Sequence[str | None]) -> bool:
-    return any(
-        form in text
-        for secret in secrets
-        if secret and len(secret) >= MIN_SECRET_CHARS
-        for form in secret_forms(secret)
-    )
+    return next(_forms_in(text, secrets), None) is not None
 
 
 def redact(text: str, secrets: Sequence[str | None]) -> str:
     """Replace every form of every secret in ``text`` by ``***`` (a belt over any logging framework's
     masker). Scrub a text before it is cut, or a long secret survives as a prefix."""
-    for secret in secrets:
-        if not secret or len(secret) < MIN_SECRET_CHARS:
-            continue
-        for form in secret_forms(secret):
-            if form in text:
-                text = text.replace(form, "***")
+    for form in list(_forms_in(text, secrets)):
+        text = text.replace(form, "***")
     return text

@@ -141,6 +141,7 @@ class AmtClient(ClientBase):
         # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win, and read proxies and .netrc credentials from the
         # environment (aiohttp, and so the triggerer, does neither).
         session.trust_env = False
+        session.headers["Accept-Encoding"] = ACCEPT_ENCODING  # body.py inflates within the size limit
         adapter = _BoundedAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -218,7 +219,7 @@ class AmtClient(ClientBase):
                 send.url,
                 json=send.json,
                 params=send.params or None,
-                headers={**send.headers, "Accept-Encoding": ACCEPT_ENCODING},
+                headers=send.headers,
                 timeout=(min(config.connect_timeout, send.timeout), send.timeout),
                 allow_redirects=False,  # the password and the token stay with this server
                 stream=True,
