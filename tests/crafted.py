@@ -44,7 +44,8 @@ class Crafted(http.server.ThreadingHTTPServer):
         """Answer with whatever ``writer`` writes to ``handler.wfile`` (stalls, resets, bad framing)."""
         self.raw[(method, path)] = writer
 
-    def logon_ok(self, token: str = "tok-1") -> None:
+    def logon_ok(self, token: str = "crafted-logon-token") -> None:
+        """Accept the logon. The default token is no prefix of another test's: Airflow's masker is process-wide."""
         self.answer("POST", "/api/Logon", body={"amtLogonToken": token, "expiresIn": 600})
 
 
