@@ -351,7 +351,7 @@ def test_odd_ids_in_paths_are_400(emulator, raw):
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("user", ["ämtöpcon", "amt\u200bopcon", "\udcff"[:0] + "用户"])
+@pytest.mark.parametrize("user", ["ämtöpcon", "amt\u200bopcon", "用户"])
 def test_non_ascii_credentials_are_refused_with_401_not_500(emulator, user):
     response = requests.post(emulator.url + PATHS.logon, json={"userName": user, "password": "pässwörd"})
     assert response.status_code == 401
