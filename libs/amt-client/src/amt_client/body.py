@@ -14,6 +14,7 @@ No I/O: :class:`BodyReader` is fed bytes and says when to stop.
 from __future__ import annotations
 
 import codecs
+import functools
 import zlib
 from dataclasses import dataclass
 from typing import Protocol
@@ -117,6 +118,7 @@ class _DeflateEither:
         return self._inner is not None and self._inner.eof
 
 
+@functools.lru_cache(maxsize=64)  # a server sends the same Content-Type every time
 def _charset(content_type: str | None) -> str:
     """The ``charset`` parameter of a Content-Type when Python knows it; UTF-8 otherwise."""
     for parameter in (content_type or "").split(";")[1:]:

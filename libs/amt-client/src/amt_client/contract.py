@@ -503,11 +503,15 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+#: Made once: ``json.loads`` with a hook builds a decoder per call, which doubled a status answer's parse.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+
+
 def decode_json(text: str, request: ApiRequest[Any], server: str) -> Any:
     """The answer's JSON, or an ``AmtResponseError``: not JSON, nested deeper than Python can
     parse, or an object that names a key twice."""
     try:
-        return json.loads(text, object_pairs_hook=_object) if text else None
+        return _DECODER.decode(text) if text else None
     except _DuplicateKey as key:
         raise AmtResponseError(
             f"{request.describe(server)} returned an object that names {snippet(str(key))!r} more than once."
