@@ -337,6 +337,66 @@ def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
     assert channel.writes and min(channel.writes) > other and channel.writes == sorted(channel.writes)
 
 
+def test_a_watch_never_waits_for_a_checkpoint_save(amt, monkeypatch):
+    """A supervisor that takes a minute to answer a save holds up neither the polls nor the logging: the
+    save runs beside the watch (issue 23: the watch awaited it, so its next poll queued behind every
+    other trigger's save)."""
+    from airflow.sdk.execution_time.comms import SetXCom
+
+    request_id = start(amt, "SLOWREPORT")  # a message every 0.2 s for 5 s: many pages
+    channel = _Checkpoints()
+    saves_begun: list[float] = []
+
+    async def slow_saves(msg: Any) -> Any:
+        if isinstance(msg, SetXCom):
+            saves_begun.append(time.monotonic())
+            await asyncio.sleep(60)
+        return await _Checkpoints.asend(channel, msg)
+
+    channel.asend = slow_saves  # type: ignore[method-assign]
+    began = time.monotonic()
+    event, logged = _watch_with(monkeypatch, channel, "0", request_id)
+    assert event["status"] == "success" and logged == list(range(event["message_offset"]))
+    assert event["message_offset"] == len(amt.get_messages(request_id))
+    assert saves_begun and time.monotonic() - began < 30
+    assert len(saves_begun) == 1  # one save in flight per trigger: the pages after it wait, coalesced
+
+
+def test_triggers_that_start_together_do_not_save_together(monkeypatch):
+    """With more triggers than ``checkpoint_rate`` serves at once, each trigger's first save comes at a
+    random point of its spacing, so a restart's triggers save spread out, not in waves."""
+    from airflow_provider_amt.triggers import _checkpoint
+    from airflow_provider_amt.triggers._pacing import Pace
+    from airflow_provider_amt.triggers._stall import LoopWatch
+
+    now = [1000.0]
+    monkeypatch.setattr(_checkpoint.time, "monotonic", lambda: now[0])
+    watch = LoopWatch()
+    watch.users = 1000  # at 10 saves a second: each trigger saves every 100 s
+    saved: list[int] = []
+
+    class Saves(Pace):
+        def in_turn(self, work: Any) -> Any:
+            saved.append(1)
+            return asyncio.get_event_loop().create_future()
+
+    async def first_pages_then_later_ones() -> list[int]:
+        checkpoints = [
+            _checkpoint.Checkpoint(None, n, None, 0.0, 10.0, watch, Pace(0), saves=Saves(0)) for n in range(1000)
+        ]
+        due = []
+        for later in (0.0, 25.0, 50.0):
+            now[0] = 1000.0 + later
+            for checkpoint in checkpoints:
+                checkpoint.logged(5)
+            due.append(len(saved))
+        return due
+
+    at_start, after_a_quarter, after_half = asyncio.run(first_pages_then_later_ones())
+    assert at_start < 50  # not all at once
+    assert 150 < after_a_quarter < 350 and 400 < after_half < 600  # spread evenly over the spacing
+
+
 def test_on_kill_survives_the_triggerers_repeated_cancellation(amt, monkeypatch):
     """Airflow 3.3.2 cancels a cancelling trigger again every loop: on_kill is interrupted, the Kill is not."""
     from airflow.sdk.execution_time import task_runner
