@@ -46,8 +46,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "description": (
             "Most checkpoint saves per second of all AMT triggers of one triggerer together. With more "
             "triggers than checkpoint_interval allows at this rate, each saves less often (interval = "
-            "triggers / rate), so the supervisor's time for checkpoints stays bounded however many jobs "
-            "a triggerer watches. 0: no bound. See docs/performance.md."
+            "triggers / rate; saves due together wait in one queue at this rate), so the supervisor's time "
+            "for checkpoints stays bounded however many jobs a triggerer watches. No watch waits for a save. "
+            "0: no bound. See docs/performance.md."
         ),
         "version_added": "0.2.0",
         "type": "float",

@@ -218,9 +218,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
 
     from airflow_provider_amt.triggers import _stall
 
-    request_id = start(amt, "REPORTTEST01")
-    wait_for(amt, request_id, {Code.DONE})
-    total = len(amt.get_messages(request_id))
+    request_id = start(amt, "SLOWREPORT")  # a message every 0.2 s for 5 s: pages saved while it runs
     channel = _Checkpoints()  # at start: nothing saved yet
 
     async def saved_by_the_other_copy_after_the_start(msg: Any) -> Any:
@@ -231,8 +229,10 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
     channel.asend = saved_by_the_other_copy_after_the_start  # type: ignore[method-assign]
     monkeypatch.setattr(_stall.LoopWatch, "stalled_since", lambda self, since: True)
     event, logged = _watch_with(monkeypatch, channel, "0", request_id)
+    total = len(amt.get_messages(request_id))
     assert logged == list(range(4, total)) and event["message_offset"] == total
-    assert channel.writes == [total]  # only past what the other copy had saved, never behind it
+    # only past what the other copy had saved, never behind it (the last pages need no save: the event has them)
+    assert channel.writes and min(channel.writes) > 4 and channel.writes == sorted(set(channel.writes))
     assert "another copy of the trigger has logged AMT messages up to 3" in capsys.readouterr().out
 
 

@@ -8,12 +8,16 @@ so the trigger saves ``{"batch_request_id": n, "offset": m}`` and resumes from i
 not reachable (for instance triggers run inline by ``airflow dags test``), the checkpoint is simply
 skipped: the kwargs offset still holds.
 
-What it costs, and why it is bounded: each save is a synchronous round trip through the
-triggerer's supervisor, which is also the process that heartbeats; saving after every page of
-every watched job adds up at scale (``docs/performance.md`` has the figures). So all AMT triggers
-of one triggerer together save at most ``[amt] checkpoint_rate`` times a second: a trigger saves
-after a page at most every ``triggers / rate`` seconds (after every page while there are few), and
-never more often than ``[amt] checkpoint_interval`` (0 by default). A triggerer that stops or
+What it costs, and why it is bounded: each save is a read and a write through the triggerer's
+supervisor, which answers them one at a time in the loop that also heartbeats; saving after every
+page of every watched job adds up at scale (``docs/performance.md`` has the figures). So all AMT
+triggers of one triggerer together save at most ``[amt] checkpoint_rate`` times a second: a trigger
+saves after a page at most every ``triggers / rate`` seconds (after every page while there are few),
+never more often than ``[amt] checkpoint_interval`` (0 by default), its first save at a random
+point of that spacing (triggers that started together would otherwise save together), and the
+saves that come due together wait their turn in one queue at that rate (``_pacing``). No watch
+waits for a save: it runs beside the watch, one at a time per trigger, and takes the newest offset
+logged when its turn comes (pages logged meanwhile are coalesced into it). A triggerer that stops or
 crashes between two saves makes the next copy log again what was logged since the last save;
 ``AmtTaskLogHandler`` shows each message once anyway, Airflow's default handler shows the repeat
 (``docs/logs.md``). (No save on cancellation: during a graceful stop the supervisor no longer
@@ -33,6 +37,7 @@ the same round trip can still interleave; the log handler's rule covers that cas
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -105,11 +110,15 @@ class Checkpoint:
     watch: LoopWatch
     #: Spreads the first reads of all triggers of this triggerer (``[amt] checkpoint_read_rate``).
     reads: Pace
+    #: Queues the saves of all triggers of this triggerer that come due together (``[amt] checkpoint_rate``).
+    saves: Pace = field(default_factory=lambda: Pace(0))
     #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
     floor: int = field(default=0, init=False)
-    _saved_at: float = field(default_factory=time.monotonic, init=False)
+    _saved_at: float | None = field(default=None, init=False)  # None: no page logged yet
     _checked_at: float = field(default_factory=time.monotonic, init=False)
     _first_read: asyncio.Future[int] | None = field(default=None, init=False)
+    _unsaved: int = field(default=0, init=False)  # the newest offset logged and not yet saved (0: none)
+    _saving: asyncio.Future[None] | None = field(default=None, init=False)
 
     async def loaded(self, wait: bool, patience: float = 0.0) -> bool:
         """Whether the first read is done (it is started, in its turn, on the first call).
@@ -131,9 +140,11 @@ class Checkpoint:
         return True
 
     def close(self) -> None:
-        """The trigger ends: a first read still waiting for its turn is not made."""
-        if self._first_read is not None and not self._first_read.done():
-            self._first_read.cancel()
+        """The trigger ends: a first read or a save still waiting for its turn is not made (a save under
+        way finishes; the event carries the offset anyway)."""
+        for waiting in (self._first_read, self._saving):
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
 
     async def refresh(self) -> int:
         """Read the saved offset (at start, after a stall, before a save); returns the floor."""
@@ -157,9 +168,22 @@ class Checkpoint:
         self._checked_at = time.monotonic()
         return [message for message in page if message.index >= self.floor]
 
-    async def logged(self, offset: int) -> None:
-        """A page up to ``offset`` is in the log: save it if the budget allows a save now."""
-        if time.monotonic() - self._saved_at >= self.due_every():
+    def logged(self, offset: int) -> None:
+        """A page up to ``offset`` is in the log: queue a save if the budget allows one now.
+
+        Returns at once: the save runs in its turn, beside the watch, and a save already queued or
+        under way takes this offset along (it saves the newest one logged when it starts).
+        """
+        self._unsaved = max(self._unsaved, offset)
+        now = time.monotonic()
+        if self._saved_at is None:  # the first page: a random point of the part of the spacing the rate adds
+            self._saved_at = now - random.random() * (self.due_every() - self.interval)
+        if (self._saving is None or self._saving.done()) and now - self._saved_at >= self.due_every():
+            self._saving = self.saves.in_turn(self._save_unsaved)
+
+    async def _save_unsaved(self) -> None:
+        offset, self._unsaved = self._unsaved, 0
+        if offset:
             await self.save(offset)
 
     def due_every(self) -> float:

@@ -216,6 +216,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             rate=options.checkpoint_rate,
             watch=watch,
             reads=_pacing.pace("checkpoint_read", options.checkpoint_read_rate),
+            saves=_pacing.pace("checkpoint_save", options.checkpoint_rate),
         )
         self.log.info(
             "Watching AMT batch request %s from message %s (poll every <= %ss)",
@@ -261,7 +262,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             return
         log_messages(self.log, page, self.hook.redactor(), self._per_record)
         if checkpoint is not None:
-            await checkpoint.logged(page[-1].index + 1)
+            checkpoint.logged(page[-1].index + 1)
 
     @property
     def cancel_on_kill(self) -> bool:
