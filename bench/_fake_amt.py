@@ -5,7 +5,8 @@ thousands of watched jobs it would be the bottleneck, not the client under test.
 speaks the same wire contract (``amt_client.DEFAULT_CONTRACT``: Logon, MonitorJob, GetMessages with
 the emulator's answer layout) over a minimal HTTP/1.1 keep-alive protocol on asyncio, and makes
 every job up from its batch request id: job ``n`` started when the server did, writes a message
-every ``--message-every`` seconds (texts of mainframe-log length) and never ends. ``--delay`` holds
+every ``--message-every`` seconds (texts of mainframe-log length; none from job ``--quiet-from`` on)
+and never ends. ``--delay`` holds
 every answer back that long without blocking (a slow server), ``--no-count`` leaves the message
 count out of MonitorJob (a server that does not give one).
 
@@ -71,18 +72,19 @@ class Stats:
 
 
 class FakeAmt:
-    def __init__(self, message_every: float, delay: float, with_count: bool) -> None:
+    def __init__(self, message_every: float, delay: float, with_count: bool, quiet_from: int = 0) -> None:
         self.started = time.time()
         self.message_every = message_every
+        self.quiet_from = quiet_from  # jobs from this id on write no messages (0: every job writes)
         self.delay = delay
         self.with_count = with_count
         self.stats = Stats()
         #: True while the server is "away": API requests are counted and their connection cut.
         self.away = False
 
-    def count(self) -> int:
-        """Messages every job has written by now (all jobs started with the server)."""
-        if self.message_every <= 0:
+    def count(self, job: int) -> int:
+        """Messages job ``job`` has written by now (all jobs started with the server)."""
+        if self.message_every <= 0 or 0 < self.quiet_from <= job:
             return 0
         return int((time.time() - self.started) / self.message_every) + 1
 
@@ -104,14 +106,14 @@ class FakeAmt:
             stats.monitor_times.setdefault(job, []).append(time.time())
             answer = {F.batch_request_id: job, F.completion_code: 2, "completionCodeName": "RUNNING"}
             if self.with_count:
-                answer[F.message_count] = self.count()
+                answer[F.message_count] = self.count(job)
             return 200, answer
         if path.startswith(MESSAGES):
             stats.requests["GetMessages"] += 1
             job = int(path[len(MESSAGES) :])
             params = dict(parse_qsl(query))
             offset, limit = int(params.get(F.offset, 0)), int(params.get(F.limit, 1000))
-            total = self.count()
+            total = self.count(job)
             messages = [self.message(i) for i in range(offset, min(total, offset + limit))]
             stats.delivered.setdefault(job, []).extend(m[F.index] for m in messages)
             stats.message_bytes += sum(len(json.dumps(m)) for m in messages)
@@ -203,7 +205,7 @@ class HttpProtocol(asyncio.Protocol):
 
 
 async def serve(args: argparse.Namespace) -> None:
-    fake = FakeAmt(args.message_every, args.delay, not args.no_count)
+    fake = FakeAmt(args.message_every, args.delay, not args.no_count, args.quiet_from)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: HttpProtocol(fake), "127.0.0.1", args.port, backlog=4096)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
@@ -217,6 +219,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds every answer is held back")
     parser.add_argument("--message-every", type=float, default=1.0, help="seconds between a job's messages (0: none)")
     parser.add_argument("--no-count", action="store_true", help="MonitorJob without the message count")
+    parser.add_argument("--quiet-from", type=int, default=0, help="jobs from this id on write no messages (0: none)")
     args = parser.parse_args()
     try:
         asyncio.run(serve(args))

@@ -64,7 +64,7 @@ class FakeServer:
     request at thousands of jobs (it advances every job's state on every request), this one
     microseconds, and it records when each job was polled."""
 
-    def __init__(self, message_every: float):
+    def __init__(self, message_every: float, quiet_from: int = 0):
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -73,6 +73,8 @@ class FakeServer:
                 "0",
                 "--message-every",
                 str(message_every),
+                "--quiet-from",
+                str(quiet_from),
             ],
             stdout=subprocess.PIPE,
             text=True,

@@ -1,0 +1,40 @@
+"""The peer design of ``triggerer_ladder.py``, as the official providers' triggers poll: a new HTTP
+session per poll, the status only, a fixed pause, nothing logged, no checkpoint. It watches job
+``first + map_index`` of the fake server (``AMT_BENCH_URL``), like ``_outage_trigger.OutageBenchTrigger``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from amt_client import DEFAULT_CONTRACT
+
+
+class PeerStatusTrigger(BaseTrigger):
+    def __init__(self, batch_request_id: int, poll_interval: float = 30.0, **ignored: Any):
+        super().__init__()
+        self.batch_request_id = batch_request_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "batch_request_id": self.batch_request_id,
+            "poll_interval": self.poll_interval,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        job = self.batch_request_id + int(getattr(self.task_instance, "map_index", 0) or 0)
+        url = f"{os.environ['AMT_BENCH_URL']}{DEFAULT_CONTRACT.paths.monitor.format(batch_request_id=job)}"
+        while True:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                code = (await response.json())[DEFAULT_CONTRACT.fields.completion_code]
+            if code != 2:
+                yield TriggerEvent({"status": "ended", "completion_code": code})
+                return
+            await asyncio.sleep(self.poll_interval)

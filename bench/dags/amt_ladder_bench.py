@@ -1,0 +1,66 @@
+"""``triggerer_ladder.py``'s DAGs: one per design, each a run of ``conf["jobs"]`` mapped tasks that start
+straight in the triggerer (``start_from_trigger``: no worker), map index i watching job ``first + i``.
+
+* ``amt_ladder_messages``: ``AmtJobTrigger`` on jobs 1.. (each writes a message every 10 s);
+* ``amt_ladder_quiet``: ``AmtJobTrigger`` on jobs 1,000,001.. (no messages);
+* ``amt_ladder_peer``: the peer design (``bench/_ladder_triggers.py``) on jobs 2,000,001.. (no messages).
+
+The job count comes with the run (a tiny upstream task lists the map indexes), so one parse serves
+every level of the ladder.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow.sdk import DAG, BaseOperator, task
+from airflow.triggers.base import StartTriggerArgs
+
+POLL_INTERVAL = float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "30"))
+#: The first job id of each design (``bench/_fake_amt.py --quiet-from`` makes jobs from 1,000,001 quiet).
+FIRST_JOB = {"messages": 1, "quiet": 1_000_001, "peer": 2_000_001}
+TRIGGER = {
+    "messages": "_outage_trigger.OutageBenchTrigger",
+    "quiet": "_outage_trigger.OutageBenchTrigger",
+    "peer": "_ladder_triggers.PeerStatusTrigger",
+}
+
+
+def watcher(design: str) -> type[BaseOperator]:
+    class WatchFromTheTriggerer(BaseOperator):
+        start_from_trigger = True
+        start_trigger_args = StartTriggerArgs(
+            trigger_cls=TRIGGER[design],
+            trigger_kwargs={
+                "batch_request_id": FIRST_JOB[design],
+                "amt_conn_id": "amt_default",
+                "poll_interval": POLL_INTERVAL,
+                "outage_grace_period": 600,
+                "on_kill_action": None,  # a level ends by failing its run: nothing to send to the fake server
+            },
+            next_method="execute_complete",
+        )
+
+        def __init__(self, n: int, **kwargs: Any):
+            super().__init__(**kwargs)
+            self.n = n
+
+        def execute(self, context: Any) -> None:  # never called: the task starts in the triggerer
+            raise RuntimeError("start_from_trigger")
+
+        def execute_complete(self, context: Any, event: Any = None) -> Any:
+            return event
+
+    WatchFromTheTriggerer.__name__ = f"Watch{design.title()}FromTheTriggerer"
+    return WatchFromTheTriggerer
+
+
+for _design in FIRST_JOB:
+    with DAG(f"amt_ladder_{_design}", schedule=None, catchup=False, max_active_tasks=100_000, params={"jobs": 10}):
+
+        @task
+        def map_indexes(**context: Any) -> list[int]:
+            return list(range(int(context["params"]["jobs"])))
+
+        watcher(_design).partial(task_id="watch").expand(n=map_indexes())

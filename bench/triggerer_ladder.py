@@ -1,0 +1,228 @@
+"""How many AMT jobs one real ``airflow triggerer`` watches: a ladder of deferred jobs, the provider
+with and without messages against the peer design, in the same run.
+
+One Airflow (PostgreSQL, scheduler, dag-processor, api-server, Airflow's default heartbeat settings),
+one fast fake Batch Server in a process of its own (``bench/_fake_amt.py``: jobs 1.. write a message
+every ``--message-every`` seconds, jobs from 1,000,001 none), and for every level of ``--levels`` and
+every design (``bench/dags/amt_ladder_bench.py``) a phase of its own:
+
+* **messages**: ``AmtJobTrigger`` watching jobs that write messages (logged, checkpointed);
+* **quiet**: ``AmtJobTrigger`` watching jobs that write none;
+* **peer**: the official providers' design (``bench/_ladder_triggers.py``): a new HTTP session per
+  poll, the status only, a fixed pause.
+
+Each phase starts a fresh triggerer under ``_triggerer_probe.py``, measures its idle memory, runs a
+DAG run of LEVEL mapped ``start_from_trigger`` tasks (no worker), waits until the triggerer runs them
+all, lets ``--warmup`` seconds pass and measures ``--window`` seconds:
+
+* polls on time: a poll is late when it comes more than ``poll_interval x 1.15 + 3 s`` after the
+  job's previous one (the fake server records every MonitorJob);
+* the triggerer's heartbeat gaps (nominal 5 s; at 30 s Airflow hands its triggers to another one);
+* the triggerer's CPU per poll, supervisor and runner (and as a ratio to the peer's at that level);
+* memory per trigger, supervisor and runner (RSS at the level less RSS idle, over LEVEL);
+* the supervisor's loops a second and its CPU by activity (``_triggerer_probe.py``);
+* for messages: sampled task logs (``--samples`` map indexes) holding every message exactly once.
+
+Then the run is failed, the triggers go, and the triggerer stops. The levels run up as long as
+``[triggerer] capacity`` and ``[core] max_map_length`` are raised to hold them (this script does) and
+the process may open enough files (the supervisor keeps a log file open per trigger).
+
+Run: ``make bench-triggerer`` (PostgreSQL from Debian's packages, the distributed venv), or
+``.venv-distributed/bin/python bench/triggerer_ladder.py --levels 500,1000 --designs messages,peer``.
+Not a test: it prints figures; ``docs/performance.md`` holds them with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _real_triggerer import BenchCluster, bench_home, in_scratch, probed_triggerer, running_on_triggerer  # noqa: E402
+from outage_cost import FakeServer  # noqa: E402
+
+from tests.airflow_harness import AMT_INDEX, AirflowCluster, wait_until  # noqa: E402
+from tests.distributed.services import Postgres  # noqa: E402
+
+DESIGNS = ("messages", "quiet", "peer")
+FIRST_JOB = {"messages": 1, "quiet": 1_000_001, "peer": 2_000_001}
+#: Late: more than this after the job's previous poll (poll_interval x LATE_FACTOR + LATE_SLACK).
+LATE_FACTOR, LATE_SLACK = 1.15, 3.0
+ACTIVITIES = ("load_triggers", "clean_unused", "handle_events", "emit_metrics", "_service_subprocess")
+
+
+def _tree(pid: int) -> tuple[psutil.Process, psutil.Process | None]:
+    """The supervisor (the probe's process) and its trigger runner (its Python child), if started."""
+    supervisor = psutil.Process(pid)
+    runners = [p for p in supervisor.children() if "python" in p.name().lower()]
+    return supervisor, (runners[0] if runners else None)
+
+
+def _cpu(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _rss(process: psutil.Process | None) -> int:
+    return process.memory_info().rss if process is not None else 0
+
+
+def _logged_once(home: Path, run_id: str, dag_id: str, samples: list[int]) -> tuple[int, int]:
+    """Of the sampled map indexes' trigger logs: how many hold every message from 0 once, in order,
+    and how many messages they hold in all."""
+    good = total = 0
+    for index in samples:
+        folder = home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=watch" / f"map_index={index}"
+        indexes = [int(i) for f in sorted(folder.glob("attempt=*")) for i in re.findall(AMT_INDEX, f.read_text())]
+        total += len(indexes)
+        good += bool(indexes) and indexes == list(range(len(indexes)))
+    return good, total
+
+
+def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: str, jobs: int, args: Any) -> dict:
+    dag_id = f"amt_ladder_{design}"
+    name = f"{design}-{jobs}"
+    with probed_triggerer(cluster, name, {"AMT_BENCH_URL": server.url}) as triggerer:
+        wait_until(lambda: triggerer.probe.exists(), 120, f"{name}: the triggerer")
+        time.sleep(10)
+        supervisor, runner = _tree(triggerer.process.pid)
+        idle = (_rss(supervisor), _rss(runner))
+        run_id = cluster.trigger(dag_id, {"jobs": jobs})
+        ramp = time.monotonic()
+        wait_until(lambda: running_on_triggerer(pg) >= jobs, args.ramp_timeout, f"{name}: every trigger")
+        ramp = time.monotonic() - ramp
+        time.sleep(args.warmup)
+        supervisor, runner = _tree(triggerer.process.pid)
+        server.call("POST", "/reset")
+        probe_before = json.loads(triggerer.probe.read_text())
+        cpu_before = (_cpu(supervisor), _cpu(runner))
+        began = time.time()
+        time.sleep(args.window)
+        ended = time.time()
+        cpu_after = (_cpu(supervisor), _cpu(runner))
+        rss = (_rss(supervisor), _rss(runner))
+        stats = server.call("GET", "/stats")
+        time.sleep(2)  # the probe writes about once a second
+        probe_after = json.loads(triggerer.probe.read_text())
+        samples = sorted({round(i * (jobs - 1) / max(1, args.samples - 1)) for i in range(args.samples)})
+        once, messages = _logged_once(cluster.home.home, run_id, dag_id, samples) if design == "messages" else (0, 0)
+        cluster.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
+        wait_until(lambda: running_on_triggerer(pg) == 0, 600, f"{name}: the triggers to go")
+    late_after = args.poll_interval * LATE_FACTOR + LATE_SLACK
+    gaps = [b - a for times in stats["monitor_times"].values() for a, b in itertools.pairwise(times)]
+    polls = stats["requests"]["MonitorJob"]
+    beats = [b - a for a, b in itertools.pairwise(t for t in probe_after["heartbeats"] if began - 30 <= t <= ended)]
+    loops = probe_after["counts"].get("loops", 0) - probe_before["counts"].get("loops", 0)
+    activity = {step: (probe_after["cpu"].get(step, 0.0) - probe_before["cpu"].get(step, 0.0)) for step in ACTIVITIES}
+    requests = sum(probe_after["seconds"].values()) - sum(probe_before["seconds"].values())
+    window = ended - began
+    return {
+        "ramp (s)": ramp,
+        "polls on time (%)": 100.0 * sum(g <= late_after for g in gaps) / len(gaps) if gaps else float("nan"),
+        "jobs polled in the window (%)": 100.0 * len(stats["monitor_times"]) / jobs,
+        "heartbeat gap max (s)": max(beats, default=float("nan")),
+        "CPU per poll, supervisor (ms)": 1000 * (cpu_after[0] - cpu_before[0]) / max(polls, 1),
+        "CPU per poll, runner (ms)": 1000 * (cpu_after[1] - cpu_before[1]) / max(polls, 1),
+        "CPU per poll, triggerer (ms)": 1000 * (sum(cpu_after) - sum(cpu_before)) / max(polls, 1),
+        "memory per trigger, supervisor (KB)": (rss[0] - idle[0]) / jobs / 1024,
+        "memory per trigger, runner (KB)": (rss[1] - idle[1]) / jobs / 1024,
+        "supervisor loops / s": loops / window,
+        "supervisor CPU, reloading triggers (% of a core)": 100 * activity["load_triggers"] / window,
+        "supervisor CPU, cleaning unused (% of a core)": 100 * activity["clean_unused"] / window,
+        "supervisor CPU, sockets: requests and log lines (% of a core)": 100 * activity["_service_subprocess"] / window,
+        "supervisor wall time in trigger requests (% of the window)": 100 * requests / window,
+        "supervisor CPU, all (% of a core)": 100 * (cpu_after[0] - cpu_before[0]) / window,
+        "sampled task logs with every message once": once if design == "messages" else float("nan"),
+        "messages in the sampled task logs": messages if design == "messages" else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="500,1000,2000", help="deferred jobs per phase (500,1000,2000)")
+    parser.add_argument("--designs", default=",".join(DESIGNS), help=f"which designs ({','.join(DESIGNS)})")
+    parser.add_argument("--poll-interval", type=float, default=30, help="the triggers' poll_interval (30)")
+    parser.add_argument("--message-every", type=float, default=10, help="seconds between a job's messages (10)")
+    parser.add_argument("--window", type=float, default=90, help="seconds measured per phase (90)")
+    parser.add_argument("--warmup", type=float, default=60, help="seconds after every trigger runs (60)")
+    parser.add_argument("--ramp-timeout", type=float, default=1800, help="longest wait for a level's triggers")
+    parser.add_argument("--samples", type=int, default=5, help="task logs checked per messages phase (5)")
+    parser.add_argument("--keep", action="store_true", help="keep the Airflow home, outputs and probe files")
+    args = parser.parse_args()
+    in_scratch(args, run, "amt-bench-ladder-")
+
+
+def run(args: argparse.Namespace, scratch: Path) -> None:
+    levels = [int(level) for level in args.levels.split(",")]
+    designs = [design for design in args.designs.split(",") if design]
+    unknown = set(designs) - set(DESIGNS)
+    if unknown:
+        raise SystemExit(f"unknown designs {sorted(unknown)}; known: {DESIGNS}")
+    files = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (files[1], files[1]))  # inherited by the triggerer
+    server = FakeServer(message_every=args.message_every, quiet_from=FIRST_JOB["quiet"])
+    results: dict[str, dict[str, dict]] = {}
+    try:
+        with Postgres() as pg:
+            home = bench_home(
+                scratch,
+                server.connection_uri(),
+                pg,
+                {
+                    "AIRFLOW__TRIGGERER__CAPACITY": str(max(levels) + 100),
+                    "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, max(levels))),
+                    "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
+                    "PYTHONPATH": str(ROOT / "bench"),  # the bench triggers
+                },
+            )
+            with BenchCluster(home) as cluster:
+                for design in designs:
+                    cluster.wait_for_dag(f"amt_ladder_{design}", timeout=300)
+                for jobs in levels:
+                    for design in designs:
+                        results.setdefault(str(jobs), {})[design] = measure(pg, cluster, server, design, jobs, args)
+                        print(f"{design} at {jobs}: {json.dumps(results[str(jobs)][design])}", flush=True)
+    finally:
+        server.close()
+    report(results, args, files[1])
+
+
+def report(results: dict[str, dict[str, dict]], args: argparse.Namespace, nofile: int) -> None:
+    print(
+        f"\n# one real airflow triggerer ({time.strftime('%Y-%m-%d')}; {os.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.1f} GiB, Python {sys.version.split()[0]}, RLIMIT_NOFILE {nofile})"
+    )
+    print(
+        f"poll_interval {args.poll_interval:g} s; messages: a message every {args.message_every:g} s per job; "
+        f"window {args.window:g} s after {args.warmup:g} s of warm-up; "
+        f"late: > poll x {LATE_FACTOR} + {LATE_SLACK:g} s\n"
+    )
+    for jobs, by_design in results.items():
+        designs = list(by_design)
+        print(f"## {jobs} deferred jobs\n")
+        print("| figure | " + " | ".join(designs) + " |\n|---|" + "---|" * len(designs))
+        for key in next(iter(by_design.values())):
+            print(f"| {key} | " + " | ".join(f"{by_design[d][key]:.2f}" for d in designs) + " |")
+        if "peer" in by_design:
+            peer = by_design["peer"]["CPU per poll, triggerer (ms)"]
+            ratios = [f"{d} {by_design[d]['CPU per poll, triggerer (ms)'] / peer:.2f}x" for d in designs if d != "peer"]
+            print(f"\nCPU per poll against the peer's: {', '.join(ratios)}")
+        print()
+
+
+if __name__ == "__main__":
+    main()
