@@ -186,7 +186,8 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                     "AIRFLOW__TRIGGERER__CAPACITY": str(max(levels) + 100),
                     "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, max(levels))),
                     "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
-                    "PYTHONPATH": str(ROOT / "bench"),  # the bench triggers
+                    # this tree's provider and client first (the venv may hold another checkout's), the bench triggers
+                    "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "libs/amt-client/src", "bench")),
                 },
             )
             with BenchCluster(home) as cluster:
