@@ -96,7 +96,8 @@ def _logged_once(home: Path, run_id: str, dag_id: str, samples: list[int]) -> tu
 def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: str, jobs: int, args: Any) -> dict:
     dag_id = f"amt_ladder_{design}"
     name = f"{design}-{jobs}"
-    with probed_triggerer(cluster, name, {"AMT_BENCH_URL": server.url}) as triggerer:
+    env = {"AMT_BENCH_URL": server.url, **dict(option.split("=", 1) for option in args.triggerer_env)}
+    with probed_triggerer(cluster, name, env) as triggerer:
         wait_until(lambda: triggerer.probe.exists(), 120, f"{name}: the triggerer")
         time.sleep(10)
         supervisor, runner = _tree(triggerer.process.pid)
@@ -161,6 +162,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=60, help="seconds after every trigger runs (60)")
     parser.add_argument("--ramp-timeout", type=float, default=1800, help="longest wait for a level's triggers")
     parser.add_argument("--samples", type=int, default=5, help="task logs checked per messages phase (5)")
+    parser.add_argument(
+        "--triggerer-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the triggerer, e.g. AIRFLOW__AMT__CHECKPOINT_RATE=1 (repeatable)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the Airflow home, outputs and probe files")
     args = parser.parse_args()
     in_scratch(args, run, "amt-bench-ladder-")
@@ -210,7 +218,7 @@ def report(results: dict[str, dict[str, dict]], args: argparse.Namespace, nofile
     print(
         f"poll_interval {args.poll_interval:g} s; messages: a message every {args.message_every:g} s per job; "
         f"window {args.window:g} s after {args.warmup:g} s of warm-up; "
-        f"late: > poll x {LATE_FACTOR} + {LATE_SLACK:g} s\n"
+        f"late: > poll x {LATE_FACTOR} + {LATE_SLACK:g} s; triggerer environment: {args.triggerer_env or 'default'}\n"
     )
     for jobs, by_design in results.items():
         designs = list(by_design)
