@@ -60,6 +60,7 @@ DESIGNS = ("messages", "quiet", "peer")
 FIRST_JOB = {"messages": 1, "quiet": 1_000_001, "peer": 2_000_001}
 #: Late: more than this after the job's previous poll (poll_interval x LATE_FACTOR + LATE_SLACK).
 LATE_FACTOR, LATE_SLACK = 1.15, 3.0
+RSS = "RSS, supervisor + runner (MB)"
 ACTIVITIES = ("load_triggers", "clean_unused", "handle_events", "emit_metrics", "_service_subprocess")
 
 
@@ -141,6 +142,7 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         "CPU per poll, triggerer (ms)": 1000 * (sum(cpu_after) - sum(cpu_before)) / max(polls, 1),
         "memory per trigger, supervisor (KB)": (rss[0] - idle[0]) / jobs / 1024,
         "memory per trigger, runner (KB)": (rss[1] - idle[1]) / jobs / 1024,
+        "RSS, supervisor + runner (MB)": sum(rss) / 2**20,
         "supervisor loops / s": loops / window,
         "supervisor CPU, reloading triggers (% of a core)": 100 * activity["load_triggers"] / window,
         "supervisor CPU, cleaning unused (% of a core)": 100 * activity["clean_unused"] / window,
@@ -220,12 +222,22 @@ def report(results: dict[str, dict[str, dict]], args: argparse.Namespace, nofile
         f"window {args.window:g} s after {args.warmup:g} s of warm-up; "
         f"late: > poll x {LATE_FACTOR} + {LATE_SLACK:g} s; triggerer environment: {args.triggerer_env or 'default'}\n"
     )
+    previous: tuple[str, dict[str, dict]] | None = None
     for jobs, by_design in results.items():
         designs = list(by_design)
         print(f"## {jobs} deferred jobs\n")
         print("| figure | " + " | ".join(designs) + " |\n|---|" + "---|" * len(designs))
         for key in next(iter(by_design.values())):
             print(f"| {key} | " + " | ".join(f"{by_design[d][key]:.2f}" for d in designs) + " |")
+        if previous is not None:  # what one more trigger costs, without what the first one brings
+            added = int(jobs) - int(previous[0])
+            slopes = [
+                f"{d} {(by_design[d][RSS] - previous[1][d][RSS]) * 1024 / added:.1f} KB"
+                for d in designs
+                if d in previous[1]
+            ]
+            print(f"\nmemory per trigger added since {previous[0]} (supervisor + runner): {', '.join(slopes)}")
+        previous = (jobs, by_design)
         if "peer" in by_design:
             peer = by_design["peer"]["CPU per poll, triggerer (ms)"]
             ratios = [f"{d} {by_design[d]['CPU per poll, triggerer (ms)'] / peer:.2f}x" for d in designs if d != "peer"]
