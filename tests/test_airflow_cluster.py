@@ -138,9 +138,10 @@ def test_a_triggerer_restart_neither_kills_the_job_nor_repeats_messages(cluster,
     total = len(amt.get_messages(request_id))
     in_files = _file_indexes(cluster, "amt_cluster_restart", run_id)
     if sig == signal.SIGTERM:
-        # a graceful stop saves the pending checkpoint: the files themselves hold every message once
-        # (the log handler's de-duplication not involved)
-        assert sorted(in_files) == list(range(total))
+        # a graceful stop loses nothing from the files; they hold again what was logged since the last
+        # checkpoint save (a trigger alone saves at most every second at [amt] checkpoint_rate 1, and
+        # the stop may come before the save of the last page): the REST log below shows each once
+        assert set(in_files) == set(range(total))
     else:
         # a crash: the new triggerer logs again what the killed one logged since its last checkpoint
         # save ([amt] checkpoint_interval), and what the killed process had not written yet is lost

@@ -132,6 +132,7 @@ def test_the_pages_of_many_triggers_are_logged_together_on_the_shared_tick(monke
             trigger._checkpoint = _checkpoint.Checkpoint(None, 7 + n, trigger.log, 3600.0, 0.0, watch, Pace(0))
             triggers.append(trigger)
         pages = []
+        await asyncio.sleep(TICK - loop.time() % TICK + 0.01)  # just after a tick: the next is TICK away
         for n, trigger in enumerate(triggers):  # pages found at different moments of one second
             pages.append(asyncio.ensure_future(trigger._log_page([AmtMessage(n, "text")])))
             await asyncio.sleep(0.05)

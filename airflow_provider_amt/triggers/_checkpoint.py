@@ -117,6 +117,7 @@ class Checkpoint:
     #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
     floor: int = field(default=0, init=False)
     _saved_at: float | None = field(default=None, init=False)  # None: no page logged yet
+    _created: float = field(default_factory=lambda: time.monotonic(), init=False)
     _checked_at: float = field(default_factory=time.monotonic, init=False)
     _first_read: asyncio.Future[int] | None = field(default=None, init=False)
     _unsaved: int = field(default=0, init=False)  # the newest offset logged and not yet saved (0: none)
@@ -178,8 +179,8 @@ class Checkpoint:
         """
         self._unsaved = max(self._unsaved, offset)
         now = time.monotonic()
-        if self._saved_at is None:  # the first page: a random point of the part of the spacing the rate adds
-            self._saved_at = now - random.random() * (self.due_every() - self.interval)
+        if self._saved_at is None:  # the first page: the spacing counts from the start, at a random phase
+            self._saved_at = self._created - random.random() * (self.due_every() - self.interval)
         if (self._saving is None or self._saving.done()) and now - self._saved_at >= self.due_every():
             self._saving = self.saves.in_turn(self._save_unsaved)
 
