@@ -56,6 +56,15 @@ def baseline_tree(rev: str, scratch: Path) -> Path:
     return folder
 
 
+def holding(jobs: int) -> dict[str, str]:
+    """Airflow options that let one triggerer and one mapped task hold ``jobs`` deferred tasks
+    (``[triggerer] capacity`` is 1,000 and ``[core] max_map_length`` 1,024 by default)."""
+    return {
+        "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, jobs + 100)),
+        "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, jobs)),
+    }
+
+
 def sql(pg: Postgres, query: str) -> list[tuple[Any, ...]]:
     import psycopg2
 
@@ -146,12 +155,13 @@ def phase_arguments(
 
 
 def bench_home(scratch: Path, connection_uri: str, pg: Postgres, extra_env: dict[str, str]) -> AirflowHome:
-    """A migrated Airflow home on PostgreSQL whose DAGs are ``bench/dags``."""
+    """A migrated Airflow home on PostgreSQL whose DAGs are ``bench/dags``; ``bench/`` is on every
+    component's PYTHONPATH (the DAGs' operator, the bench triggers), unless ``extra_env`` sets it."""
     home = AirflowHome(
         scratch / "airflow",
         ROOT / "bench" / "dags",
         connection_uri,
-        extra_env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url, **extra_env},
+        extra_env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url, "PYTHONPATH": str(ROOT / "bench"), **extra_env},
     )
     home.migrate()
     return home

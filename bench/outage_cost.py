@@ -45,6 +45,7 @@ from _real_triggerer import (  # noqa: E402
     BenchCluster,
     baseline_tree,
     bench_home,
+    holding,
     in_scratch,
     phase_arguments,
     probed_triggerer,
@@ -160,8 +161,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                 server.connection_uri(),
                 pg,
                 {
-                    "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs + 100)),
-                    "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
+                    **holding(args.jobs),
                     "AMT_BENCH_JOBS": str(args.jobs),
                     "AMT_BENCH_FIRST_ID": "1",  # the fake server makes every job up from its id
                     "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),

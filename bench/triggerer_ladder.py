@@ -50,7 +50,14 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _real_triggerer import BenchCluster, bench_home, in_scratch, probed_triggerer, running_on_triggerer  # noqa: E402
+from _real_triggerer import (  # noqa: E402
+    BenchCluster,
+    bench_home,
+    holding,
+    in_scratch,
+    probed_triggerer,
+    running_on_triggerer,
+)
 from outage_cost import FakeServer  # noqa: E402
 
 from tests.airflow_harness import AMT_INDEX, AirflowCluster, wait_until  # noqa: E402
@@ -193,8 +200,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                 server.connection_uri(),
                 pg,
                 {
-                    "AIRFLOW__TRIGGERER__CAPACITY": str(max(levels) + 100),
-                    "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, max(levels))),
+                    **holding(max(levels)),
                     "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
                     # this tree's provider and client first (the venv may hold another checkout's), the bench triggers
                     "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "libs/amt-client/src", "bench")),

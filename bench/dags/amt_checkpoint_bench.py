@@ -10,35 +10,22 @@ in its own task instance's XCom).
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from airflow.sdk import DAG, BaseOperator
-from airflow.triggers.base import StartTriggerArgs
+from _start_in_triggerer import started_in_the_triggerer
+from airflow.sdk import DAG
 
 JOBS = int(os.environ.get("AMT_BENCH_JOBS", "500"))
 
 
-class WatchFromTheTriggerer(BaseOperator):
-    start_from_trigger = True
-    start_trigger_args = StartTriggerArgs(
-        trigger_cls="airflow_provider_amt.triggers.amt.AmtJobTrigger",
-        trigger_kwargs={
-            "batch_request_id": int(os.environ.get("AMT_BENCH_REQUEST_ID", "1")),
-            "amt_conn_id": "amt_default",
-            "poll_interval": float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "10")),
-        },
-        next_method="execute_complete",
-    )
-
-    def __init__(self, n: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.n = n
-
-    def execute(self, context: Any) -> None:  # never called: the task starts in the triggerer
-        raise RuntimeError("start_from_trigger")
-
-    def execute_complete(self, context: Any, event: Any = None) -> Any:
-        return event
+WatchFromTheTriggerer = started_in_the_triggerer(
+    "WatchFromTheTriggerer",
+    "airflow_provider_amt.triggers.amt.AmtJobTrigger",
+    {
+        "batch_request_id": int(os.environ.get("AMT_BENCH_REQUEST_ID", "1")),
+        "amt_conn_id": "amt_default",
+        "poll_interval": float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "10")),
+    },
+)
 
 
 with DAG("amt_checkpoint_bench", schedule=None, catchup=False, max_active_tasks=100_000):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from _start_in_triggerer import started_in_the_triggerer
 from airflow.sdk import DAG, BaseOperator, task
-from airflow.triggers.base import StartTriggerArgs
 
 POLL_INTERVAL = float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "30"))
 #: The first job id of each design (``bench/_fake_amt.py --quiet-from`` makes jobs from 1,000,001 quiet).
@@ -28,32 +28,17 @@ TRIGGER = {
 
 
 def watcher(design: str) -> type[BaseOperator]:
-    class WatchFromTheTriggerer(BaseOperator):
-        start_from_trigger = True
-        start_trigger_args = StartTriggerArgs(
-            trigger_cls=TRIGGER[design],
-            trigger_kwargs={
-                "batch_request_id": FIRST_JOB[design],
-                "amt_conn_id": "amt_default",
-                "poll_interval": POLL_INTERVAL,
-                "outage_grace_period": 600,
-                "on_kill_action": None,  # a level ends by failing its run: nothing to send to the fake server
-            },
-            next_method="execute_complete",
-        )
-
-        def __init__(self, n: int, **kwargs: Any):
-            super().__init__(**kwargs)
-            self.n = n
-
-        def execute(self, context: Any) -> None:  # never called: the task starts in the triggerer
-            raise RuntimeError("start_from_trigger")
-
-        def execute_complete(self, context: Any, event: Any = None) -> Any:
-            return event
-
-    WatchFromTheTriggerer.__name__ = f"Watch{design.title()}FromTheTriggerer"
-    return WatchFromTheTriggerer
+    return started_in_the_triggerer(
+        f"Watch{design.title()}FromTheTriggerer",
+        TRIGGER[design],
+        {
+            "batch_request_id": FIRST_JOB[design],
+            "amt_conn_id": "amt_default",
+            "poll_interval": POLL_INTERVAL,
+            "outage_grace_period": 600,
+            "on_kill_action": None,  # a level ends by failing its run: nothing to send to the fake server
+        },
+    )
 
 
 for _design in FIRST_JOB:

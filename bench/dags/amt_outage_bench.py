@@ -5,36 +5,23 @@ request log shows which watch polled when."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from airflow.sdk import DAG, BaseOperator
-from airflow.triggers.base import StartTriggerArgs
+from _start_in_triggerer import started_in_the_triggerer
+from airflow.sdk import DAG
 
 JOBS = int(os.environ.get("AMT_BENCH_JOBS", "2000"))
 
 
-class WatchItsJobFromTheTriggerer(BaseOperator):
-    start_from_trigger = True
-    start_trigger_args = StartTriggerArgs(
-        trigger_cls="_outage_trigger.OutageBenchTrigger",
-        trigger_kwargs={
-            "batch_request_id": int(os.environ.get("AMT_BENCH_FIRST_ID", "1")),
-            "amt_conn_id": "amt_default",
-            "poll_interval": float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "30")),
-            "outage_grace_period": 600,
-        },
-        next_method="execute_complete",
-    )
-
-    def __init__(self, n: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.n = n
-
-    def execute(self, context: Any) -> None:  # never called: the task starts in the triggerer
-        raise RuntimeError("start_from_trigger")
-
-    def execute_complete(self, context: Any, event: Any = None) -> Any:
-        return event
+WatchItsJobFromTheTriggerer = started_in_the_triggerer(
+    "WatchItsJobFromTheTriggerer",
+    "_outage_trigger.OutageBenchTrigger",
+    {
+        "batch_request_id": int(os.environ.get("AMT_BENCH_FIRST_ID", "1")),
+        "amt_conn_id": "amt_default",
+        "poll_interval": float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "30")),
+        "outage_grace_period": 600,
+    },
+)
 
 
 with DAG("amt_outage_bench", schedule=None, catchup=False, max_active_tasks=100_000):
