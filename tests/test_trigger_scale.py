@@ -109,57 +109,6 @@ def test_the_read_after_a_triggers_first_comes_at_a_random_point_of_its_spacing(
     assert first and 2.5 <= elapsed < 3.0  # the next read is due 7.5 s later, not 10 s
 
 
-def test_the_pages_of_many_triggers_are_logged_together_on_the_shared_tick(monkeypatch):
-    """Issue 23: each page logged as its poll found it woke Airflow's triggerer supervisor once (a
-    reload of its triggers from the database each time). With more than one trigger on the loop,
-    pages wait for the loop's next whole second and are logged in the same loop iteration."""
-    from airflow_provider_amt.triggers import _stall
-    from airflow_provider_amt.triggers import amt as trigger_module
-    from airflow_provider_amt.triggers._tick import TICK
-
-    written: list[tuple[float, int]] = []
-
-    async def pages_of_three_triggers() -> None:
-        loop = asyncio.get_running_loop()
-        monkeypatch.setattr(
-            trigger_module, "log_messages", lambda log, page, *rest: written.append((loop.time(), page[0].index))
-        )
-        watch = _stall.LoopWatch()
-        watch.users = 3
-        triggers = []
-        for n in range(3):
-            trigger = AmtJobTrigger(7 + n)
-            trigger._checkpoint = _checkpoint.Checkpoint(None, 7 + n, trigger.log, 3600.0, 0.0, watch, Pace(0))
-            triggers.append(trigger)
-        pages = []
-        await asyncio.sleep(TICK - loop.time() % TICK + 0.01)  # just after a tick: the next is TICK away
-        for n, trigger in enumerate(triggers):  # pages found at different moments of one second
-            pages.append(asyncio.ensure_future(trigger._log_page([AmtMessage(n, "text")])))
-            await asyncio.sleep(0.05)
-        pages[1].cancel()  # one trigger cancelled while it waits: the others are not
-        await asyncio.gather(*pages, return_exceptions=True)
-
-    asyncio.run(pages_of_three_triggers())
-    assert [index for _, index in written] == [0, 2]
-    (first, _), (last, _) = written
-    assert last - first < 0.01 and first % TICK < 0.05  # together, just after a whole tick of the loop's clock
-
-
-def test_one_trigger_alone_logs_its_page_at_once():
-    from airflow_provider_amt.triggers import _stall
-
-    async def one_page() -> float:
-        trigger = AmtJobTrigger(7)
-        watch = _stall.LoopWatch()
-        watch.users = 1
-        trigger._checkpoint = _checkpoint.Checkpoint(None, 7, trigger.log, 3600.0, 0.0, watch, Pace(0))
-        began = time.monotonic()
-        await trigger._log_page([AmtMessage(0, "text")])
-        return time.monotonic() - began
-
-    assert asyncio.run(one_page()) < 0.5
-
-
 def test_a_pace_lets_a_burst_through_then_spreads_the_rest_at_its_rate():
     pace = Pace(rate=10.0, burst=3)
     delays = [pace.reserve() for _ in range(6)]

@@ -15,8 +15,7 @@ triggers of one triggerer together save at most ``[amt] checkpoint_rate`` times 
 saves after a page at most every ``triggers / rate`` seconds (after every page while there are few),
 never more often than ``[amt] checkpoint_interval`` (0 by default), its first save at a random
 point of that spacing (triggers that started together would otherwise save together), and the
-saves that come due together wait their turn in one queue at that rate (``_pacing``) and are then
-sent on the next shared tick (``_tick``), with the other saves of that second. No watch
+saves that come due together wait their turn in one queue at that rate (``_pacing``). No watch
 waits for a save: it runs beside the watch, one at a time per trigger, and takes the newest offset
 logged when its turn comes (pages logged meanwhile are coalesced into it). A triggerer that stops or
 crashes between two saves makes the next copy log again what was logged since the last save;
@@ -50,7 +49,6 @@ from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
 from airflow_provider_amt.triggers._pacing import Pace, spacing
 from airflow_provider_amt.triggers._stall import LoopWatch
 from airflow_provider_amt.triggers._task_instance import ti_keys
-from airflow_provider_amt.triggers._tick import next_tick
 from amt_client import AmtMessage
 
 
@@ -185,8 +183,6 @@ class Checkpoint:
             self._saving = self.saves.in_turn(self._save_unsaved)
 
     async def _save_unsaved(self) -> None:
-        if self.watch.users > 1:
-            await next_tick()  # with the other triggers' saves of this second: fewer supervisor wake-ups
         offset, self._unsaved = self._unsaved, 0
         if offset:
             await self.save(offset)

@@ -20,8 +20,6 @@ Why it is built the way it is:
   and under load at most every ``triggers / [amt] message_read_rate`` seconds per trigger: the
   first ones and the last ones (the final drain) at once, the second ones at a random point of
   that spacing (so that a restart's triggers do not read in waves).
-* Pages are logged, and checkpoints saved, on a shared tick once a second (``_tick``): Airflow's
-  supervisor then wakes up a few times a second for all triggers, not once per page and save.
 * The first AMT trigger in a triggerer raises the process's young-generation GC threshold
   (``_collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
   flight make full collections that hold the event loop for hundreds of milliseconds every few seconds.
@@ -46,7 +44,7 @@ from airflow_provider_amt.class_logger import ClassLogger
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_ending, log_messages
-from airflow_provider_amt.triggers import _checkpoint, _collector, _pacing, _stall, _tick
+from airflow_provider_amt.triggers import _checkpoint, _collector, _pacing, _stall
 from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
 from amt_client import (
     AmtCompletionCode,
@@ -262,8 +260,6 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             page = await checkpoint.unlogged(page)
         if not page:
             return
-        if checkpoint is not None and checkpoint.watch.users > 1:
-            await _tick.next_tick()  # with the other triggers' pages: one wake-up of the supervisor
         log_messages(self.log, page, self.hook.redactor(), self._per_record)
         if checkpoint is not None:
             checkpoint.logged(page[-1].index + 1)
