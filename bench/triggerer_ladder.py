@@ -101,6 +101,16 @@ def _logged_once(home: Path, run_id: str, dag_id: str, samples: list[int]) -> tu
     return good, total
 
 
+class TriggererStuck(Exception):
+    """The triggerer's supervisor stopped heartbeating (its probe file went stale)."""
+
+
+def _alive(probe: Path, most: float = 120.0) -> None:
+    age = time.time() - json.loads(probe.read_text())["time"]
+    if age > most:
+        raise TriggererStuck(f"no heartbeat loop for {age:.0f} s")
+
+
 def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: str, jobs: int, args: Any) -> dict:
     dag_id = f"amt_ladder_{design}"
     name = f"{design}-{jobs}"
@@ -112,7 +122,9 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         idle = (_rss(supervisor), _rss(runner))
         run_id = cluster.trigger(dag_id, {"jobs": jobs})
         ramp = time.monotonic()
-        wait_until(lambda: running_on_triggerer(pg) >= jobs, args.ramp_timeout, f"{name}: every trigger")
+        wait_until(
+            lambda: _alive(triggerer.probe) or running_on_triggerer(pg) >= jobs, args.ramp_timeout, f"{name}: ramp"
+        )
         ramp = time.monotonic() - ramp
         time.sleep(args.warmup)
         supervisor, runner = _tree(triggerer.process.pid)
@@ -121,6 +133,7 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         cpu_before = (_cpu(supervisor), _cpu(runner))
         began = time.time()
         time.sleep(args.window)
+        _alive(triggerer.probe)
         ended = time.time()
         cpu_after = (_cpu(supervisor), _cpu(runner))
         rss = (_rss(supervisor), _rss(runner))
@@ -159,6 +172,15 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         "sampled task logs with every message once": once if design == "messages" else float("nan"),
         "messages in the sampled task logs": messages if design == "messages" else float("nan"),
     }
+
+
+def _fail_runs(cluster: AirflowCluster) -> None:
+    """After a stuck phase: fail every running ladder run (the next phase's triggerer cleans up their
+    triggers; the stuck one's job is left to Airflow's health check)."""
+    for design in DESIGNS:
+        runs = cluster.api("GET", f"/dags/amt_ladder_{design}/dagRuns?state=running")["dag_runs"]
+        for run in runs:
+            cluster.api("PATCH", f"/dags/amt_ladder_{design}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
 
 
 def main() -> None:
@@ -211,7 +233,13 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                     cluster.wait_for_dag(f"amt_ladder_{design}", timeout=300)
                 for jobs in levels:
                     for design in designs:
-                        results.setdefault(str(jobs), {})[design] = measure(pg, cluster, server, design, jobs, args)
+                        try:
+                            figures = measure(pg, cluster, server, design, jobs, args)
+                        except TriggererStuck as stuck:  # a deadlocked triggerer is a result, not a crash
+                            print(f"{design} at {jobs}: the triggerer got stuck ({stuck})", flush=True)
+                            figures = {"triggerer stuck (no heartbeat)": 1.0}
+                            _fail_runs(cluster)
+                        results.setdefault(str(jobs), {})[design] = figures
                         print(f"{design} at {jobs}: {json.dumps(results[str(jobs)][design])}", flush=True)
     finally:
         server.close()
@@ -233,20 +261,22 @@ def report(results: dict[str, dict[str, dict]], args: argparse.Namespace, nofile
         designs = list(by_design)
         print(f"## {jobs} deferred jobs\n")
         print("| figure | " + " | ".join(designs) + " |\n|---|" + "---|" * len(designs))
-        for key in next(iter(by_design.values())):
-            print(f"| {key} | " + " | ".join(f"{by_design[d][key]:.2f}" for d in designs) + " |")
+        keys = dict.fromkeys(key for figures in by_design.values() for key in figures)
+        for key in keys:
+            print(f"| {key} | " + " | ".join(f"{by_design[d].get(key, float('nan')):.2f}" for d in designs) + " |")
         if previous is not None:  # what one more trigger costs, without what the first one brings
             added = int(jobs) - int(previous[0])
             slopes = [
                 f"{d} {(by_design[d][RSS] - previous[1][d][RSS]) * 1024 / added:.1f} KB"
                 for d in designs
-                if d in previous[1]
+                if RSS in by_design[d] and RSS in previous[1].get(d, {})
             ]
             print(f"\nmemory per trigger added since {previous[0]} (supervisor + runner): {', '.join(slopes)}")
         previous = (jobs, by_design)
-        if "peer" in by_design:
-            peer = by_design["peer"]["CPU per poll, triggerer (ms)"]
-            ratios = [f"{d} {by_design[d]['CPU per poll, triggerer (ms)'] / peer:.2f}x" for d in designs if d != "peer"]
+        cpu = "CPU per poll, triggerer (ms)"
+        if cpu in by_design.get("peer", {}):
+            peer = by_design["peer"][cpu]
+            ratios = [f"{d} {by_design[d][cpu] / peer:.2f}x" for d in designs if d != "peer" and cpu in by_design[d]]
             print(f"\nCPU per poll against the peer's: {', '.join(ratios)}")
         print()
 
