@@ -45,8 +45,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     CHECKPOINT_RATE: {
         "description": (
             "Most checkpoint saves per second of all AMT triggers of one triggerer together (each save is two "
-            "requests to the triggerer's supervisor, and each wakes its loop, which reloads its triggers: at 10, "
-            "a real triggerer with 500 jobs writing messages spent 3.6x the CPU per poll of the default). With more "
+            "requests to the triggerer's supervisor, and each wakes its loop, which reloads its triggers). With more "
             "triggers than checkpoint_interval allows at this rate, each saves less often (interval = "
             "triggers / rate; saves due together wait in one queue at this rate), so the supervisor's time "
             "for checkpoints stays bounded however many jobs a triggerer watches. No watch waits for a save. "
