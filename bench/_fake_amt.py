@@ -12,7 +12,8 @@ count out of MonitorJob (a server that does not give one).
 
 It records, per job, when each MonitorJob arrived and which message indexes GetMessages returned,
 and counts bytes; ``GET /stats`` answers them as JSON and ``POST /reset`` clears them.
-``POST /outage/on`` makes it cut every API connection as a request arrives (counted as ``cut``),
+``POST /jobs/restart`` starts every job anew (message 0 now). ``POST /outage/on`` makes it cut
+every API connection as a request arrives (counted as ``cut``),
 like a Batch Server that went away; ``POST /outage/off`` ends that.
 Run: ``python bench/_fake_amt.py --port 0 [--delay 0.05] [--message-every 1] [--no-count]``;
 it prints ``PORT <n>`` when it listens.
@@ -130,6 +131,9 @@ class FakeAmt:
         if path == P.job_action:
             stats.requests["JobAction"] += 1  # a Stop or Kill: the benchmarks count them
             return 404, {F.message: "this fake server takes no job actions"}
+        if path == "/jobs/restart" and method == "POST":  # every job starts anew: no backlog of messages
+            self.started = time.time()
+            return 200, {"started": self.started}
         if path in ("/outage/on", "/outage/off") and method == "POST":
             self.away = path.endswith("on")
             return 200, {"away": self.away}
