@@ -1,6 +1,7 @@
-"""The peer design of ``triggerer_ladder.py``, as the official providers' triggers poll: a new HTTP
-session per poll, the status only, a fixed pause, nothing logged, no checkpoint. It watches job
-``first + map_index`` of the fake server (``AMT_BENCH_URL``), like ``_outage_trigger.OutageBenchTrigger``.
+"""The job ids of ``triggerer_ladder.py``'s designs, and its peer design, as the official providers'
+triggers poll: a new HTTP session per poll, the status only, a fixed pause, nothing logged, no
+checkpoint. It watches job ``first + map_index`` of the fake server (``AMT_BENCH_URL``), like
+``_outage_trigger.OutageBenchTrigger``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import aiohttp
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from amt_client import DEFAULT_CONTRACT
+
+#: The designs of the ladder, and the first job id of each (``_fake_amt.py --quiet-from`` makes the
+#: jobs from 1,000,001 on write no messages).
+DESIGNS = ("messages", "quiet", "peer")
+FIRST_JOB = {"messages": 1, "quiet": 1_000_001, "peer": 2_000_001}
 
 
 class PeerStatusTrigger(BaseTrigger):

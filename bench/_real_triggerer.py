@@ -1,12 +1,14 @@
-"""What the benchmarks of a real ``airflow triggerer`` share (``checkpoint_cost.py``, ``outage_cost.py``):
-the cluster without a triggerer, a triggerer started per phase under the probe, a baseline tree of an
-older revision to run it with, and the scratch folder a run works in.
+"""What the benchmarks of a real ``airflow triggerer`` share (``checkpoint_cost.py``, ``outage_cost.py``,
+``triggerer_ladder.py``): the fast fake Batch Server, the cluster without a triggerer, a triggerer
+started per phase under the probe, a baseline tree of an older revision to run it with, and the
+scratch folder a run works in.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,6 +17,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -40,6 +43,53 @@ class BenchCluster(AirflowCluster):
     """Scheduler, dag-processor and api-server; the triggerer is started per phase, under the probe."""
 
     COMPONENTS = ("scheduler", "dag-processor", "api-server")
+
+
+class FakeServer:
+    """``bench/_fake_amt.py`` in a process of its own: the emulator costs tens of milliseconds a
+    request at thousands of jobs (it advances every job's state on every request), this one
+    microseconds, and it records when each job was polled."""
+
+    def __init__(self, message_every: float, quiet_from: int = 0):
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "_fake_amt.py"),
+                "--port",
+                "0",
+                "--message-every",
+                str(message_every),
+                "--quiet-from",
+                str(quiet_from),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = f"http://127.0.0.1:{self.process.stdout.readline().split()[1]}"
+
+    def connection_uri(self) -> str:
+        return json.dumps({"conn_type": "amt", "host": self.url, "login": "bench", "password": "bench-pw-1"})
+
+    def call(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def requests(self) -> dict[str, int]:
+        counts: dict[str, int] = self.call("GET", "/stats")["requests"]
+        return counts
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+@contextlib.contextmanager
+def cluster_on(scratch: Path, server: FakeServer, extra_env: dict[str, str]) -> Iterator[tuple[Postgres, BenchCluster]]:
+    """PostgreSQL and the cluster without a triggerer (``bench_home``), its AMT connection the fake server."""
+    with Postgres() as pg, BenchCluster(bench_home(scratch, server.connection_uri(), pg, extra_env)) as cluster:
+        yield pg, cluster
 
 
 def baseline_tree(rev: str, scratch: Path) -> Path:

@@ -31,10 +31,8 @@ import argparse
 import itertools
 import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _real_triggerer import (  # noqa: E402
-    BenchCluster,
+    FakeServer,
     baseline_tree,
-    bench_home,
+    cluster_on,
     holding,
     in_scratch,
     phase_arguments,
@@ -58,46 +56,6 @@ from tests.distributed.services import Postgres  # noqa: E402
 
 #: The last commit before issue 22 (no shared view of the server's health).
 BASELINE_REV = "daa7634"
-
-
-class FakeServer:
-    """``bench/_fake_amt.py`` in a process of its own: the emulator costs tens of milliseconds a
-    request at thousands of jobs (it advances every job's state on every request), this one
-    microseconds, and it records when each job was polled."""
-
-    def __init__(self, message_every: float, quiet_from: int = 0):
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "bench" / "_fake_amt.py"),
-                "--port",
-                "0",
-                "--message-every",
-                str(message_every),
-                "--quiet-from",
-                str(quiet_from),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = f"http://127.0.0.1:{self.process.stdout.readline().split()[1]}"
-
-    def connection_uri(self) -> str:
-        return json.dumps({"conn_type": "amt", "host": self.url, "login": "bench", "password": "bench-pw-1"})
-
-    def call(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read())
-
-    def requests(self) -> dict[str, int]:
-        counts: dict[str, int] = self.call("GET", "/stats")["requests"]
-        return counts
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
 
 
 def _api_requests(counts: dict[str, int]) -> int:
@@ -155,29 +113,23 @@ def main() -> None:
 def run(args: argparse.Namespace, scratch: Path) -> None:
     server = FakeServer(message_every=10)
     try:
-        with Postgres() as pg:
-            home = bench_home(
-                scratch,
-                server.connection_uri(),
-                pg,
-                {
-                    **holding(args.jobs),
-                    "AMT_BENCH_JOBS": str(args.jobs),
-                    "AMT_BENCH_FIRST_ID": "1",  # the fake server makes every job up from its id
-                    "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
-                },
-            )
-            with BenchCluster(home) as cluster:
-                cluster.wait_for_dag("amt_outage_bench")
-                cluster.trigger("amt_outage_bench")
-                results = {}
-                for name in ("baseline", "current"):
-                    if args.only not in (None, name):
-                        continue
-                    trees = [str(baseline_tree(args.baseline_rev, scratch))] if name == "baseline" else []
-                    env = {"PYTHONPATH": os.pathsep.join([*trees, str(ROOT / "bench")])}  # + _outage_trigger
-                    results[name] = measure(pg, cluster, server, name, env, args)
-                    wait_until(lambda: running_on_triggerer(pg) == 0, 180, f"the {name} triggerer to let go")
+        env = {
+            **holding(args.jobs),
+            "AMT_BENCH_JOBS": str(args.jobs),
+            "AMT_BENCH_FIRST_ID": "1",  # the fake server makes every job up from its id
+            "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
+        }
+        with cluster_on(scratch, server, env) as (pg, cluster):
+            cluster.wait_for_dag("amt_outage_bench")
+            cluster.trigger("amt_outage_bench")
+            results = {}
+            for name in ("baseline", "current"):
+                if args.only not in (None, name):
+                    continue
+                trees = [str(baseline_tree(args.baseline_rev, scratch))] if name == "baseline" else []
+                triggerer_env = {"PYTHONPATH": os.pathsep.join([*trees, str(ROOT / "bench")])}  # + _outage_trigger
+                results[name] = measure(pg, cluster, server, name, triggerer_env, args)
+                wait_until(lambda: running_on_triggerer(pg) == 0, 180, f"the {name} triggerer to let go")
     finally:
         server.close()
 

@@ -50,21 +50,19 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _ladder_triggers import DESIGNS, FIRST_JOB  # noqa: E402
 from _real_triggerer import (  # noqa: E402
-    BenchCluster,
-    bench_home,
+    FakeServer,
+    cluster_on,
     holding,
     in_scratch,
     probed_triggerer,
     running_on_triggerer,
 )
-from outage_cost import FakeServer  # noqa: E402
 
 from tests.airflow_harness import AMT_INDEX, AirflowCluster, wait_until  # noqa: E402
 from tests.distributed.services import Postgres  # noqa: E402
 
-DESIGNS = ("messages", "quiet", "peer")
-FIRST_JOB = {"messages": 1, "quiet": 1_000_001, "peer": 2_000_001}
 #: Late: more than this after the job's previous poll (poll_interval x LATE_FACTOR + LATE_SLACK).
 LATE_FACTOR, LATE_SLACK = 1.15, 3.0
 RSS = "RSS, supervisor + runner (MB)"
@@ -217,31 +215,25 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
     server = FakeServer(message_every=args.message_every, quiet_from=FIRST_JOB["quiet"])
     results: dict[str, dict[str, dict]] = {}
     try:
-        with Postgres() as pg:
-            home = bench_home(
-                scratch,
-                server.connection_uri(),
-                pg,
-                {
-                    **holding(max(levels)),
-                    "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
-                    # this tree's provider and client first (the venv may hold another checkout's), the bench triggers
-                    "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "libs/amt-client/src", "bench")),
-                },
-            )
-            with BenchCluster(home) as cluster:
+        env = {
+            **holding(max(levels)),
+            "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
+            # this tree's provider and client first (the venv may hold another checkout's), the bench triggers
+            "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "libs/amt-client/src", "bench")),
+        }
+        with cluster_on(scratch, server, env) as (pg, cluster):
+            for design in designs:
+                cluster.wait_for_dag(f"amt_ladder_{design}", timeout=300)
+            for jobs in levels:
                 for design in designs:
-                    cluster.wait_for_dag(f"amt_ladder_{design}", timeout=300)
-                for jobs in levels:
-                    for design in designs:
-                        try:
-                            figures = measure(pg, cluster, server, design, jobs, args)
-                        except TriggererStuck as stuck:  # a deadlocked triggerer is a result, not a crash
-                            print(f"{design} at {jobs}: the triggerer got stuck ({stuck})", flush=True)
-                            figures = {"triggerer stuck (no heartbeat)": 1.0}
-                            _fail_runs(cluster)
-                        results.setdefault(str(jobs), {})[design] = figures
-                        print(f"{design} at {jobs}: {json.dumps(results[str(jobs)][design])}", flush=True)
+                    try:
+                        figures = measure(pg, cluster, server, design, jobs, args)
+                    except TriggererStuck as stuck:  # a deadlocked triggerer is a result, not a crash
+                        print(f"{design} at {jobs}: the triggerer got stuck ({stuck})", flush=True)
+                        figures = {"triggerer stuck (no heartbeat)": 1.0}
+                        _fail_runs(cluster)
+                    results.setdefault(str(jobs), {})[design] = figures
+                    print(f"{design} at {jobs}: {json.dumps(results[str(jobs)][design])}", flush=True)
     finally:
         server.close()
     report(results, args, files[1])

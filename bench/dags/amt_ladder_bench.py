@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from _ladder_triggers import FIRST_JOB
 from _start_in_triggerer import started_in_the_triggerer
 from airflow.sdk import DAG, BaseOperator, task
 
 POLL_INTERVAL = float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "30"))
-#: The first job id of each design (``bench/_fake_amt.py --quiet-from`` makes jobs from 1,000,001 quiet).
-FIRST_JOB = {"messages": 1, "quiet": 1_000_001, "peer": 2_000_001}
 TRIGGER = {
     "messages": "_outage_trigger.OutageBenchTrigger",
     "quiet": "_outage_trigger.OutageBenchTrigger",
