@@ -338,10 +338,11 @@ def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
 
 
 def test_a_watch_never_waits_for_a_checkpoint_save(amt, monkeypatch):
-    """A supervisor that takes a minute to answer a save holds up neither the polls nor the logging: the
+    """A supervisor that takes 20 s to answer a save holds up neither the polls nor the logging: the
     save runs beside the watch (issue 23: the watch awaited it, so its next poll queued behind every
     other trigger's save)."""
     from airflow.sdk.execution_time.comms import SetXCom
+    from airflow.triggers.base import TriggerEvent
 
     request_id = start(amt, "SLOWREPORT")  # a message every 0.2 s for 5 s: many pages
     channel = _Checkpoints()
@@ -357,8 +358,6 @@ def test_a_watch_never_waits_for_a_checkpoint_save(amt, monkeypatch):
     def stamped(payload: Any) -> Any:  # when the trigger sends its event (Airflow 3.0-3.2 run the save in a
         events_at.append(time.monotonic())  # thread, which asyncio.run then waits for when it closes the loop)
         return TriggerEvent(payload)
-
-    from airflow.triggers.base import TriggerEvent
 
     monkeypatch.setattr(amt_trigger_module, "TriggerEvent", stamped)
     channel.asend = slow_saves  # type: ignore[method-assign]
