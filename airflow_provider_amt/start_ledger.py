@@ -24,12 +24,17 @@ can answer.
 
 from __future__ import annotations
 
+import enum
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, STATE_START
-from amt_client import AmtError, AmtNotFoundError, AmtUnconfirmedStartError, Outcome, Rules
+from amt_client import AmtError, AmtNotFoundError, AmtUnconfirmedStartError, JobStatus, Outcome, Rules
 from amt_client.validation import is_int
+
+#: Namespace of the task ids (GUIDs) sent to AMT; changing it loses the link to tasks in flight.
+_TASK_ID_NAMESPACE = uuid.UUID("5b0c7f44-6a55-4c1e-9d0e-4f1f0c6a8a11")
 
 
 @dataclass
@@ -95,26 +100,48 @@ def job_of_earlier_try(
     return _reuse(hook, batch_request_id, rules, log)
 
 
-def _reuse(hook: Any, batch_request_id: int, rules: Rules, log: Any) -> int | None:
-    try:
-        status = hook.get_job_status(batch_request_id)
-    except AmtNotFoundError:
-        log.warning("AMT no longer knows batch request %s of an earlier try; starting anew", batch_request_id)
-        return None
+class EarlierJob(enum.Enum):
+    """What a try does with a job an earlier try (or an earlier copy of its trigger) started."""
+
+    RECONNECT = "reconnect"  # it still runs: watch it
+    SUCCEEDED = "succeeded"  # it already succeeded: take its success, start nothing
+    START_ANEW = "start_anew"  # it failed (or AMT forgot it): that is what a retry is for
+
+
+def earlier_job(status: JobStatus | None, rules: Rules) -> EarlierJob:
+    """The one rule for reusing an earlier try's job (``None``: AMT no longer knows it)."""
+    if status is None:
+        return EarlierJob.START_ANEW
     if not rules.is_final(status.code):
+        return EarlierJob.RECONNECT
+    return EarlierJob.SUCCEEDED if rules.outcome(status.code) is Outcome.SUCCESS else EarlierJob.START_ANEW
+
+
+def log_earlier_job(log: Any, verdict: EarlierJob, batch_request_id: int, status: JobStatus | None) -> None:
+    if status is None:
+        log.warning("AMT no longer knows batch request %s of an earlier try; starting anew", batch_request_id)
+    elif verdict is EarlierJob.RECONNECT:
         log.warning("Reconnecting to AMT batch request %s started by an earlier try (%s)", batch_request_id, status)
-        return batch_request_id
-    if rules.outcome(status.code) is Outcome.SUCCESS:
+    elif verdict is EarlierJob.SUCCEEDED:
         log.warning(
             "AMT batch request %s of an earlier try already succeeded (%s); not starting it again",
             batch_request_id,
             status,
         )
-        return batch_request_id
-    log.info(
-        "AMT batch request %s of an earlier try ended with %s; this try starts a new job", batch_request_id, status
-    )
-    return None
+    else:
+        log.info(
+            "AMT batch request %s of an earlier try ended with %s; this try starts a new job", batch_request_id, status
+        )
+
+
+def _reuse(hook: Any, batch_request_id: int, rules: Rules, log: Any) -> int | None:
+    try:
+        status: JobStatus | None = hook.get_job_status(batch_request_id)
+    except AmtNotFoundError:
+        status = None
+    verdict = earlier_job(status, rules)
+    log_earlier_job(log, verdict, batch_request_id, status)
+    return None if verdict is EarlierJob.START_ANEW else batch_request_id
 
 
 def _unconfirmed(task_id: str, allow_fresh_start: bool, log: Any) -> None:
@@ -125,9 +152,20 @@ def _unconfirmed(task_id: str, allow_fresh_start: bool, log: Any) -> None:
             task_id,
         )
         return
-    raise AmtUnconfirmedStartError(
+    raise unconfirmed_start(task_id)
+
+
+def unconfirmed_start(task_id: str) -> AmtUnconfirmedStartError:
+    """The error of a try that cannot know whether an earlier Start (with ``task_id``) started a job."""
+    return AmtUnconfirmedStartError(
         f"An earlier try sent a Start with task id {task_id} and got no answer; it may have started an AMT job, "
         "and this AMT Batch Server cannot be asked which batch request has that task id. Nothing was sent. "
         f"Check in AMT (job history, taskId {task_id}) whether the job ran. If it did not, clear this task with "
         "allow_fresh_start=True on the operator to start it; if it did, mark the task as you see fit."
     )
+
+
+def task_guid(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """AMT's ``taskId`` for a task instance: the same for every try, so a retry can find what an earlier
+    try started (and the same whether the task starts on a worker or in the triggerer)."""
+    return str(uuid.uuid5(_TASK_ID_NAMESPACE, f"{dag_id}/{run_id}/{task_id}/{map_index}"))

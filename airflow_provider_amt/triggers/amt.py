@@ -96,6 +96,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
     :param outage_grace_period: seconds of failing server calls tolerated before an ``error`` event.
     :param undefined_grace_period: seconds 19 UNDEFINED may last before it counts as failed.
     :param initial_interval: first pause between polls (the interval grows from here).
+    :param skip_on_skipped_by_ops: 6 SKIPPED_BY_OPS counts as skipped, not failed (for the event's
+        ``status``; the task decides what it does with it).
     """
 
     def __init__(
@@ -111,24 +113,39 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         undefined_grace_period: float = 60.0,
         initial_interval: float = 1.0,
         on_kill_action: str | None = "kill",
+        skip_on_skipped_by_ops: bool = False,
         **legacy: Any,
     ):
         super().__init__()
         unknown = sorted(set(legacy) - LEGACY_KWARGS)
         if unknown:
-            raise AmtValidationError(f"AmtJobTrigger got unknown arguments {unknown}.")
+            raise AmtValidationError(f"{type(self).__name__} got unknown arguments {unknown}.")
         self.batch_request_id = validation.batch_request_id(batch_request_id)
+        self._init_watch(
+            amt_conn_id,
+            message_offset,
+            WatchSettings(
+                rules=Rules(
+                    success_codes=tuple(success_codes or (int(AmtCompletionCode.DONE),)),
+                    skip_on_skipped_by_ops=validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops"),
+                ),
+                poll_interval=poll_interval,
+                initial_interval=initial_interval,
+                deadline=deadline,
+                outage_grace_period=outage_grace_period,
+                undefined_grace_period=undefined_grace_period,
+            ),
+            validation.end_action(on_kill_action, "on_kill_action") if cancel_on_kill else None,
+        )
+
+    def _init_watch(
+        self, amt_conn_id: str, message_offset: int, settings: WatchSettings, on_kill_action: str | None
+    ) -> None:
+        """What every AMT trigger holds besides the batch request id (a subclass may learn that later)."""
         self.amt_conn_id = validation.connection_id(amt_conn_id)
         self.message_offset = validation.offset(message_offset, "message_offset")
-        self.settings = WatchSettings(
-            rules=Rules(success_codes=tuple(success_codes or (int(AmtCompletionCode.DONE),))),
-            poll_interval=poll_interval,
-            initial_interval=initial_interval,
-            deadline=deadline,
-            outage_grace_period=outage_grace_period,
-            undefined_grace_period=undefined_grace_period,
-        )
-        self.on_kill_action = validation.end_action(on_kill_action, "on_kill_action") if cancel_on_kill else None
+        self.settings = settings
+        self.on_kill_action = on_kill_action
         self._hook: AmtAsyncHook | None = None
         self._checkpoint: _checkpoint.Checkpoint | None = None
         self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
@@ -173,9 +190,14 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         return self._hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Watch the job and send one event. Nothing here ends the job: an ``AmtError`` that waiting
-        cannot fix, or any failure of this trigger's own, becomes an ``error`` event (the worker then
-        asks AMT once more, and the job is left as it is)."""
+        """Watch the job and send one event (the task resumes on a worker with it)."""
+        event = await self._watched()
+        yield TriggerEvent(event.payload(self.settings.rules))
+
+    async def _watched(self) -> AmtTriggerEvent:
+        """Watch the job to its end. Nothing here ends the job: an ``AmtError`` that waiting cannot fix,
+        or any failure of this trigger's own, becomes an ``error`` ending (the task then asks AMT once
+        more, and the job is left as it is)."""
         watch = None
         try:
             try:
@@ -192,8 +214,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
                     exc_info=True,
                 )
                 ended = WatchResult(VerdictKind.ERROR, None, f"the AMT trigger failed: {type(err).__name__}: {err}")
-            event = AmtTriggerEvent(self.batch_request_id, ended, self._cursor.offset)
-            yield TriggerEvent(event.payload(self.settings.rules))
+            return AmtTriggerEvent(self.batch_request_id, ended, self._cursor.offset)
         finally:
             if self._checkpoint is not None:
                 self._checkpoint.close()
