@@ -4,7 +4,9 @@ The provider targets Airflow >= 3.0 and is developed on 3.3.2. Names that moved 
 newer versions (``BaseHook``, ``amask_secret``, ``aget_connection``, the Task SDK exceptions) are
 looked up here by feature, not by version number. Features that are absent on older versions
 are detected here too: ``BaseTrigger.on_kill`` (3.3+) is never called before (the operator says
-so in the task log when it defers), ``context["task_state_store"]`` (3.3+) is missing, and async
+so in the task log when it defers), ``start_from_trigger`` needs both it and the triggerer's
+rendering of templated fields (3.3+; before, the task defers from a worker as usual),
+``context["task_state_store"]`` (3.3+) is missing, and async
 XCom access from triggers (3.3+) falls back to the sync calls in a thread.
 """
 
@@ -111,6 +113,14 @@ def trigger_on_kill_supported() -> bool:
     return hasattr(BaseTrigger, "on_kill")
 
 
+def start_from_trigger_supported() -> bool:
+    """Whether a task can start in the triggerer with its templated fields rendered there and be told
+    it was killed (3.3+: ``BaseTrigger.render_template_fields`` and ``BaseTrigger.on_kill``)."""
+    from airflow.triggers.base import BaseTrigger
+
+    return hasattr(BaseTrigger, "render_template_fields") and trigger_on_kill_supported()
+
+
 #: ``next_method`` of a task the framework resumes only to fail it (trigger timeout or crash).
 TRIGGER_FAIL_REPR = "__fail__"
 #: Its ``error`` when the framework's deferral timeout (the task's deadline) passed; any other
@@ -138,5 +148,6 @@ __all__ = [
     "default_deferrable",
     "mask_secret",
     "secrets_masker",
+    "start_from_trigger_supported",
     "trigger_on_kill_supported",
 ]

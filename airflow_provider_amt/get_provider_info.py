@@ -13,8 +13,9 @@ from typing import Any
 INTEGRATION = "Asysco AMT"
 
 
-def _modules(kind: str) -> list[dict[str, Any]]:
-    return [{"integration-name": INTEGRATION, "python-modules": [f"airflow_provider_amt.{kind}.amt"]}]
+def _modules(kind: str, *more: str) -> list[dict[str, Any]]:
+    modules = [f"airflow_provider_amt.{kind}.{name}" for name in ("amt", *more)]
+    return [{"integration-name": INTEGRATION, "python-modules": modules}]
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -32,7 +33,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": _modules("hooks"),
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),
-        "triggers": _modules("triggers"),
+        "triggers": _modules("triggers", "start"),
         "connection-types": [
             {
                 "connection-type": "amt",

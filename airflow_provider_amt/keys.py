@@ -8,6 +8,9 @@ api-server), so renaming one breaks tasks in flight: change them only with a mig
 XCOM_BATCH_REQUEST_ID = "batch_request_id"
 #: XCom: the trigger's message cursor ``{"batch_request_id": n, "offset": m}``.
 XCOM_MESSAGE_CURSOR = "amt_message_cursor"
+#: XCom, tasks started from the triggerer: ``{"task_id": GUID, "try_number": n, "batch_request_id": id or
+#: None}``, written before the Start is sent and completed after it (see ``triggers/start.py``).
+XCOM_START = "amt_start"
 #: task_state_store (Airflow 3.3+): ``{"task_id": GUID, "batch_request_id": id or None}``, written
 #: before the Start is sent and completed after it (see ``start_ledger.py``).
 STATE_START = "amt_start"

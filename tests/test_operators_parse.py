@@ -104,3 +104,22 @@ def test_the_operators_refuse_strings_for_their_switches(argument, value):
 def test_the_sensor_refuses_strings_for_its_switches():
     with pytest.raises(AmtValidationError, match="deferrable must be True or False"):
         AmtJobSensor(task_id="s", batch_request_id=5, deferrable="false")
+
+
+def test_start_from_trigger_is_offered_exactly_where_airflow_runs_such_tasks():
+    """3.3+ renders templated fields in the triggerer and tells a trigger its task was killed."""
+    import airflow
+    from packaging.version import Version
+
+    from airflow_provider_amt.compat import start_from_trigger_supported
+
+    assert start_from_trigger_supported() == (Version(airflow.__version__).release[:2] >= (3, 3))
+
+
+def test_start_from_trigger_before_airflow_3_3_warns_and_runs_the_classic_deferrable_path(monkeypatch):
+    from airflow_provider_amt.operators import amt as operators
+
+    monkeypatch.setattr(operators, "start_from_trigger_supported", lambda: False)
+    with pytest.warns(UserWarning, match="start_from_trigger needs Airflow 3.3"):
+        op = AmtBatchJobOperator(task_id="t", application_name="DEMO2", job_name="J", start_from_trigger=True)
+    assert op.start_from_trigger is False and op.deferrable is True and op.start_trigger_args is None

@@ -22,19 +22,27 @@ Guarantees, and where they come from:
 from __future__ import annotations
 
 import time
-import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.triggers.base import StartTriggerArgs
 
-from airflow_provider_amt.compat import TRIGGER_FAIL_REPR, TRIGGER_TIMEOUT, AirflowTaskTimeout, default_deferrable
+from airflow_provider_amt.compat import (
+    TRIGGER_FAIL_REPR,
+    TRIGGER_TIMEOUT,
+    AirflowTaskTimeout,
+    default_deferrable,
+    start_from_trigger_supported,
+)
 from airflow_provider_amt.events import read_event
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
 from airflow_provider_amt.joblog import log_ending, log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
-from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try
+from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try, task_guid
 from airflow_provider_amt.templating import check_untemplated
+from airflow_provider_amt.triggers.start import AmtStartJobTrigger
 from airflow_provider_amt.worker_watch import AmtJobWatcher, WatchedJob, result
 from amt_client import (
     AmtCompletionCode,
@@ -45,8 +53,6 @@ from amt_client import (
     validation,
 )
 from amt_client.start import COMMON_FIELDS, TaskType
-
-_TASK_ID_NAMESPACE = uuid.UUID("5b0c7f44-6a55-4c1e-9d0e-4f1f0c6a8a11")
 
 
 def _kill_policy(on_kill_action: Any, cancel_on_kill: Any) -> str | None:
@@ -88,6 +94,9 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     :param allow_fresh_start: when an earlier try's Start got no answer and AMT cannot be asked whether
         it arrived, start again anyway (there may then be two jobs). Default False: the try fails
         with ``AmtUnconfirmedStartError`` naming the task id, and nothing is sent.
+    :param start_from_trigger: start the job from the triggerer and end the task there: the task never
+        runs on a worker (Airflow 3.3+; on older versions, and for mapped tasks, it runs as
+        ``deferrable=True``). Templated fields are rendered in the triggerer. See docs/operators.md.
     """
 
     #: What this operator starts; it names the arguments (``job_name`` / ``script_name``...).
@@ -114,10 +123,12 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
         allow_fresh_start: bool = False,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.allow_fresh_start = validation.flag(allow_fresh_start, "allow_fresh_start")
+        self.start_from_trigger = validation.flag(start_from_trigger, "start_from_trigger")
         self.application_name = application_name
         self.amt_user = amt_user
         self.queue_name = queue_name
@@ -160,6 +171,50 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             "station": (fields["station"], COMMON_FIELDS["station"]),
         }
         check_untemplated(checks)
+        if self.start_from_trigger:
+            self._start_in_the_triggerer()
+
+    def _start_in_the_triggerer(self) -> None:
+        """``start_from_trigger``: hand Airflow the trigger that starts the job (its kwargs hold the
+        templated fields by their names, which Airflow 3.3 renders in the triggerer)."""
+        if not self.wait_for_completion:
+            raise AmtValidationError(
+                "start_from_trigger=True needs wait_for_completion=True: the trigger ends the task"
+            )
+        if not start_from_trigger_supported():
+            warnings.warn(
+                f"Task {self.task_id!r}: start_from_trigger needs Airflow 3.3 or later; this task starts on a "
+                "worker and defers (deferrable=True) instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.start_from_trigger, self.deferrable = False, True
+            return
+        kind = self.amt_task_type
+        trigger = AmtStartJobTrigger(
+            kind.value,
+            self.amt_conn_id,
+            application_name=self.application_name,
+            amt_user=self.amt_user,
+            queue_name=self.queue_name,
+            submit_user=self.submit_user,
+            station=self.station,
+            poll_interval=self.poll_interval,
+            success_codes=self.success_codes,
+            outage_grace_period=self.outage_grace_period,
+            undefined_grace_period=self.undefined_grace_period,
+            on_kill_action=self.on_kill_action,
+            skip_on_skipped_by_ops=self.skip_on_skipped_by_ops,
+            allow_fresh_start=self.allow_fresh_start,
+            **{
+                kind.name_argument: getattr(self, kind.name_argument),
+                kind.values_argument: getattr(self, kind.values_argument),
+            },
+        )
+        classpath, trigger_kwargs = trigger.serialize()
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=classpath, trigger_kwargs=trigger_kwargs, next_method="execute_complete", timeout=None
+        )
 
     def _start_request(self, context: Any) -> StartRequest:
         fields = self._fields()
@@ -170,9 +225,8 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
                 f"extras of connection {self.amt_conn_id!r}."
             )
         ti = context["ti"]
-        # The same for every try of this task instance: a retry can find what an earlier try started.
-        key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
-        return StartRequest(self.amt_task_type, task_id=str(uuid.uuid5(_TASK_ID_NAMESPACE, key)), **fields)
+        guid = task_guid(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+        return StartRequest(self.amt_task_type, task_id=guid, **fields)
 
     def _deadline(self, context: Any) -> float | None:
         if not self.execution_timeout:
@@ -187,6 +241,9 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     # --- the task ---------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        if self.start_from_trigger:  # a mapped task: Airflow starts it on a worker after all
+            self.log.info("start_from_trigger: a mapped task starts on a worker; it defers from here")
+            self.deferrable = True
         start = self._start_request(context)
         deadline = self._deadline(context)
         if self.deferrable and self.wait_for_completion:

@@ -1,0 +1,351 @@
+"""``AmtStartJobTrigger``: start an AMT job from the triggerer and end its task there (no worker).
+
+The starting operators use it with ``start_from_trigger=True`` (Airflow 3.3+): the scheduler
+creates this trigger straight away, Airflow renders the operator's templated fields into it in the
+triggerer, and the trigger ends the task with ``TaskSuccessEvent`` / ``TaskFailedEvent`` /
+``TaskSkippedEvent`` carrying the XComs the classic path pushes (``batch_request_id`` and the
+``return_value`` with the completion code). Airflow routes a failure to a retry when the task has
+retries left, and runs the callbacks.
+
+Exactly one Start per try, across triggerer moves and restarts, and the classic path's rule across
+tries (``start_ledger``): the trigger first asks AMT which batch requests carry the task instance's
+GUID (an **assumed** capability). None: this is the first Start. Some: its own XCom record (key
+``amt_start``, written before the Start is sent and completed after it) says whether this try
+started one (a copy of this trigger that moved or restarted adopts it, whatever its state) or an
+earlier try did (reconnect while it runs, take its success, start anew after its failure). A
+server that cannot be asked leaves the record alone to decide; an unanswered Start of this try then
+fails the task with ``AmtUnconfirmedStartError`` unless ``allow_fresh_start``. The record is read
+only when AMT has a job for the GUID or cannot say, so a normal first start writes no
+``XCom not found`` line to the triggerer's log; the message checkpoint is seeded after a Start for
+the same reason.
+
+``execution_timeout`` is Airflow's own trigger timeout here: the scheduler resumes the task on a
+worker with ``__fail__``, whose ``resume_execution`` kills the job (as on the classic path). A
+trigger's own trouble fails the task and leaves the job running; a retry reconnects to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
+
+from airflow_provider_amt import metrics
+from airflow_provider_amt.compat import aget_xcom, aset_xcom
+from airflow_provider_amt.events import AmtTriggerEvent
+from airflow_provider_amt.joblog import log_completion, log_job_information
+from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_START
+from airflow_provider_amt.start_ledger import EarlierJob, earlier_job, log_earlier_job, task_guid, unconfirmed_start
+from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers._task_instance import ti_keys
+from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from airflow_provider_amt.worker_watch import LEFT_AS_IT_IS, result
+from amt_client import (
+    AmtCompletionCode,
+    AmtError,
+    AmtNotFoundError,
+    AmtValidationError,
+    JobStatus,
+    Outcome,
+    Rules,
+    StartRequest,
+    VerdictKind,
+    WatchSettings,
+    validation,
+)
+from amt_client.policy import LAST_MESSAGES, failure_message
+from amt_client.start import TaskType
+
+
+class AmtStartJobTrigger(AmtJobTrigger):
+    """Start an AMT batch job or script, watch it, and end the task (``start_from_trigger``).
+
+    Built by the operators (their arguments, as the operator's docstring describes them); its
+    attributes carry the operator's templated field names so that Airflow 3.3 renders them here.
+
+    :param amt_task_type: ``"BatchJob"`` or ``"Script"`` (AMT's ``taskType``).
+    :param allow_fresh_start: see the operators.
+    """
+
+    def __init__(
+        self,
+        amt_task_type: str,
+        amt_conn_id: str = "amt_default",
+        application_name: str | None = None,
+        amt_user: str | None = None,
+        queue_name: str | None = None,
+        submit_user: str = "BATCH",
+        station: str = "OPCON",
+        job_name: str | None = None,
+        task_values: Sequence[Any] | None = None,
+        script_name: str | None = None,
+        script_parameters: Any = None,
+        poll_interval: float = 10.0,
+        success_codes: Sequence[int] | None = None,
+        outage_grace_period: float = 300.0,
+        undefined_grace_period: float = 60.0,
+        initial_interval: float = 1.0,
+        on_kill_action: str | None = "kill",
+        skip_on_skipped_by_ops: bool = False,
+        allow_fresh_start: bool = False,
+    ):
+        super(AmtJobTrigger, self).__init__()
+        try:
+            self.amt_task_type = TaskType(amt_task_type)
+        except ValueError:
+            raise AmtValidationError(f"amt_task_type must be one of {[t.value for t in TaskType]}") from None
+        self.application_name = application_name
+        self.amt_user = amt_user
+        self.queue_name = queue_name
+        self.submit_user = submit_user
+        self.station = station
+        self.job_name = job_name
+        self.task_values = task_values
+        self.script_name = script_name
+        self.script_parameters = script_parameters
+        self.allow_fresh_start = validation.flag(allow_fresh_start, "allow_fresh_start")
+        self.batch_request_id = 0  # no batch request yet: run() starts or adopts one
+        self._what = self.amt_task_type.label.lower()  # "batch job DEMO2/REPORTTEST01" once the Start is built
+        self._init_watch(
+            amt_conn_id,
+            0,
+            WatchSettings(
+                rules=Rules(
+                    success_codes=validation.success_codes(success_codes or (int(AmtCompletionCode.DONE),)),
+                    skip_on_skipped_by_ops=validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops"),
+                ),
+                poll_interval=poll_interval,
+                initial_interval=initial_interval,
+                outage_grace_period=outage_grace_period,
+                undefined_grace_period=undefined_grace_period,
+            ),
+            validation.end_action(on_kill_action, "on_kill_action"),
+        )
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        settings = self.settings
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "amt_task_type": self.amt_task_type.value,
+                "amt_conn_id": self.amt_conn_id,
+                "application_name": self.application_name,
+                "amt_user": self.amt_user,
+                "queue_name": self.queue_name,
+                "submit_user": self.submit_user,
+                "station": self.station,
+                "job_name": self.job_name,
+                "task_values": self.task_values,
+                "script_name": self.script_name,
+                "script_parameters": self.script_parameters,
+                "poll_interval": settings.poll_interval,
+                "success_codes": list(settings.rules.success_codes),
+                "outage_grace_period": settings.outage_grace_period,
+                "undefined_grace_period": settings.undefined_grace_period,
+                "initial_interval": settings.initial_interval,
+                "on_kill_action": self.on_kill_action,
+                "skip_on_skipped_by_ops": settings.rules.skip_on_skipped_by_ops,
+                "allow_fresh_start": self.allow_fresh_start,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Start (or adopt) the job, watch it, and end the task: one event, never the job's end."""
+        try:
+            start = await self._start_request()
+            self._what = start.what
+            self.batch_request_id = await self._start_or_adopt(start)
+        except AmtError as err:  # refused, invalid, or a Start whose fate AMT cannot tell
+            if err.request_may_have_arrived:
+                self.log.error(
+                    "The Start of the AMT %s got no answer (%s); a retry of this task finds the job by its task id",
+                    self.amt_task_type.label.lower(),
+                    err,
+                )
+            else:
+                self.log.error("The AMT %s was not started: %s", self.amt_task_type.label.lower(), err)
+            await self.cleanup()
+            yield TaskFailedEvent()
+            return
+        except Exception as err:  # our own trouble: a Start may have been sent; a retry finds it by task id
+            self.log.error("Starting the AMT job failed (%s: %s). %s", type(err).__name__, err, LEFT_AS_IT_IS)
+            await self.cleanup()
+            yield TaskFailedEvent()
+            return
+        event = await self._watched()
+        yield await self._task_end(event)
+
+    # --- the Start --------------------------------------------------------------------------------
+
+    async def _start_request(self) -> StartRequest:
+        keys = ti_keys(self.task_instance)
+        if keys is None:
+            raise AmtValidationError("AmtStartJobTrigger runs only for a task instance (start_from_trigger)")
+        kind = self.amt_task_type
+        config = await self.hook.get_config()
+        application = self.application_name or config.default_application
+        if not application:
+            raise AmtValidationError(
+                "application_name is required: set it on the task or 'default_application' in the "
+                f"extras of connection {self.amt_conn_id!r}."
+            )
+        return StartRequest(
+            kind,
+            task_id=task_guid(keys["dag_id"], keys["run_id"], keys["task_id"], keys["map_index"]),
+            application_name=application,
+            name=getattr(self, kind.name_argument),
+            values=getattr(self, kind.values_argument),
+            run_as_user=self.amt_user,
+            queue_name=self.queue_name,
+            submit_user=self.submit_user,
+            station=self.station,
+        )
+
+    async def _start_or_adopt(self, start: StartRequest) -> int:
+        """The batch request this try watches: started here, or found (see the module docstring)."""
+        guid = start.task_id or ""
+        try_number = int(getattr(self.task_instance, "try_number", 1) or 1)
+        found = await self.hook.find_batch_requests(guid)
+        if found == []:
+            return await self._submit(start, try_number)
+        record = await self._read_record(guid)
+        if record is not None and record[0] == try_number:  # this try already sent its Start
+            if record[1] is not None:
+                self.log.info("Watching AMT batch request %s, which this try started", record[1])
+                return record[1]
+            if found:
+                self.log.warning("AMT has batch request %s for task id %s, started by this try", found[-1], guid)
+                await self._record(guid, try_number, found[-1])
+                return found[-1]
+            if not self.allow_fresh_start:
+                raise unconfirmed_start(guid)
+            self.log.warning("allow_fresh_start is set: starting again (there may now be two jobs)")
+            return await self._submit(start, try_number)
+        earlier = found[-1] if found else (record[1] if record is not None else None)
+        if earlier is None:
+            if record is not None and not self.allow_fresh_start:  # an earlier try's Start got no answer
+                raise unconfirmed_start(guid)
+            return await self._submit(start, try_number)
+        try:
+            status: JobStatus | None = await self.hook.get_job_status(earlier)
+        except AmtNotFoundError:
+            status = None
+        verdict = earlier_job(status, self.settings.rules)
+        log_earlier_job(self.log, verdict, earlier, status)
+        if verdict is EarlierJob.START_ANEW:
+            return await self._submit(start, try_number)
+        await self._record(guid, try_number, earlier)
+        await self._announce(start, earlier)
+        return earlier
+
+    async def _submit(self, start: StartRequest, try_number: int) -> int:
+        guid = start.task_id or ""
+        await self._record(guid, try_number, None)  # a Start is in flight
+        batch_request_id = await self.hook.start(start)
+        self.log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, guid)
+        await self._record(guid, try_number, batch_request_id)
+        await self._announce(start, batch_request_id)
+        return batch_request_id
+
+    async def _announce(self, start: StartRequest, batch_request_id: int) -> None:
+        """What the classic path does on the worker once it knows the job: the XCom that on_kill, the
+        log handler and DAGs read, a checkpoint at message 0 (this try's log starts there), the
+        job information block."""
+        keys = ti_keys(self.task_instance)
+        if keys is not None:
+            try:
+                await aset_xcom(XCOM_BATCH_REQUEST_ID, batch_request_id, **keys)
+            except Exception as err:  # the watch goes on; on_kill then takes the framework's word
+                self.log.warning("Could not push the batch request id to XCom: %s", err)
+            await _checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
+        hook = self.hook
+        log_job_information(
+            self.log, await hook.get_config(), start, batch_request_id, self.amt_conn_id, hook.redactor()
+        )
+
+    async def _read_record(self, guid: str) -> tuple[int, int | None] | None:
+        """``(try number, batch request id or None)`` of the last Start sent for this task instance."""
+        keys = ti_keys(self.task_instance)
+        if keys is None:
+            return None
+        try:
+            value = await aget_xcom(XCOM_START, **keys)
+        except Exception as err:
+            self.log.debug("The AMT start record is not readable: %s", err)
+            return None
+        if not isinstance(value, dict) or value.get("task_id") != guid:
+            return None
+        if not validation.is_int(value.get("try_number")):
+            return None
+        batch_request_id = value.get("batch_request_id")
+        return value["try_number"], batch_request_id if validation.is_int(batch_request_id) else None
+
+    async def _record(self, guid: str, try_number: int, batch_request_id: int | None) -> None:
+        """Write the record. Before a Start (``batch_request_id`` None) a failure propagates: no Start is
+        sent unrecorded. After it, the job runs and is watched anyway: a failure is only logged (a copy
+        of this trigger would then find the job through AMT, or fail rather than start another)."""
+        keys = ti_keys(self.task_instance)
+        if keys is None:
+            return
+        value = {"task_id": guid, "try_number": try_number, "batch_request_id": batch_request_id}
+        if batch_request_id is None:
+            await aset_xcom(XCOM_START, value, **keys)
+            return
+        try:
+            await aset_xcom(XCOM_START, value, **keys)
+        except Exception as err:
+            self.log.warning("Could not record AMT batch request %s in XCom (%s); watching it", batch_request_id, err)
+
+    # --- the task's end ------------------------------------------------------------------------------
+
+    async def _task_end(self, event: AmtTriggerEvent) -> TriggerEvent:
+        """How the watch ended, as the task's end (the rules of the classic path's ``_conclude``)."""
+        ended, rules = event.result, self.settings.rules
+        code = ended.code
+        try:
+            if ended.kind is not VerdictKind.FINAL:  # an error ending: ask AMT once more
+                code = (await self.hook.get_job_status(self.batch_request_id)).code
+                if not rules.is_final(code):
+                    self.log.error(
+                        "AMT batch request %s could not be watched: %s. %s",
+                        self.batch_request_id,
+                        ended.message,
+                        LEFT_AS_IT_IS,
+                    )
+                    return TaskFailedEvent(xcoms={XCOM_BATCH_REQUEST_ID: self.batch_request_id})
+            assert code is not None  # a final verdict always carries its code
+            return await self._finished(code, event.message_offset)
+        except AmtError as err:
+            self.log.error(
+                "%s; checking batch request %s again failed too: %s. %s",
+                ended.message,
+                self.batch_request_id,
+                err,
+                LEFT_AS_IT_IS,
+            )
+            return TaskFailedEvent(xcoms={XCOM_BATCH_REQUEST_ID: self.batch_request_id})
+        finally:
+            await self.cleanup()
+
+    async def _finished(self, code: AmtCompletionCode, offset: int) -> TriggerEvent:
+        outcome = self.settings.rules.outcome(code)
+        if outcome is Outcome.WAIT:  # 19 UNDEFINED past its grace period
+            outcome = Outcome.FAILED
+        log_completion(self.log, code, outcome.value)
+        metrics.outcome(code)
+        xcoms: dict[str, Any] = {
+            XCOM_BATCH_REQUEST_ID: self.batch_request_id,
+            "return_value": result(self.batch_request_id, code),
+        }
+        if outcome is Outcome.SUCCESS:
+            return TaskSuccessEvent(xcoms=xcoms)
+        last = await self.hook.get_messages(self.batch_request_id, max(0, offset - LAST_MESSAGES), LAST_MESSAGES)
+        self.log.error(self.hook.redactor()(failure_message(self._what, self.batch_request_id, code, last)))
+        return TaskSkippedEvent(xcoms=xcoms) if outcome is Outcome.SKIPPED else TaskFailedEvent(xcoms=xcoms)
+
+    async def on_kill(self) -> None:
+        if not self.batch_request_id:
+            self.log.warning("The task was killed before its AMT job was started or found: nothing to end")
+            return
+        await super().on_kill()
