@@ -145,7 +145,8 @@ def cluster(tmp_path_factory, cluster_emulator):
     with AirflowCluster(home) as running:
         dags = ("amt_cluster_kill", "amt_cluster_kill_sync", "amt_cluster_restart", "amt_cluster_retry")
         more = ("amt_cluster_unclear_start", "amt_cluster_unclear_start_nolookup", "amt_cluster_actions")
-        for dag_id in (*dags, *more, "amt_cluster_kill_policy", "amt_cluster_live"):
+        from_trigger = ("amt_cluster_from_trigger", "amt_cluster_from_trigger_one")
+        for dag_id in (*dags, *more, "amt_cluster_kill_policy", "amt_cluster_live", *from_trigger):
             running.wait_for_dag(dag_id)
         yield running
 

@@ -15,12 +15,14 @@ import psutil
 import pytest
 
 from airflow_provider_amt.codes import AmtCompletionCode
+from airflow_provider_amt.compat import start_from_trigger_supported
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import message_indexes
 from amt_client import AmtClient
 from tests.airflow_harness import DEDICATED_TRIGGERER_ENV, AirflowCluster, live_delays
 from tests.airflow_harness import last_seq as _last_seq
 from tests.airflow_harness import wait_until as _wait
+from tests.dags.amt_scenarios import CALLBACK_MARKER
 
 #: A real scheduler + triggerer + api-server per test: `make test-cluster` (run by CI), not `make test`.
 pytestmark = [pytest.mark.airflow_e2e, pytest.mark.cluster]
@@ -319,3 +321,112 @@ def test_the_first_message_is_live_in_the_ui_log_within_seconds(cluster, cluster
     first_read = seen[by_trigger[0]][0]
     later = [delays[i] for i in by_trigger if seen[i][0] > first_read]
     assert later and max(later) < 2.3 + 2.0, delays
+
+
+# --- start_from_trigger: AMT tasks that never run on a worker -------------------------------------------
+
+FROM_TRIGGER = "amt_cluster_from_trigger"
+
+
+def _worker_log_files(cluster, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[str]:
+    """The try's log files a worker wrote (``attempt=N.log``); a trigger writes ``attempt=N.log.trigger.*``."""
+    return [
+        p.name
+        for p in cluster.log_files(dag_id, run_id, task_id, try_number)
+        if p.name.endswith(".log") and ".trigger." not in p.name
+    ]
+
+
+@pytest.mark.skipif(not start_from_trigger_supported(), reason="start_from_trigger needs Airflow 3.3+")
+def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cluster, cluster_emulator, amt):
+    """Success with its XComs, failure with the code (and the callback), skip, a retry that starts
+    anew after a failure, the execution timeout: one Start per try, and no worker for any but the
+    timeout (Airflow's own trigger timeout resumes the task on a worker, which kills the job)."""
+    since = _last_seq(cluster_emulator)
+    marker = cluster.home.home / CALLBACK_MARKER
+    marker.unlink(missing_ok=True)
+    run_id = cluster.trigger(FROM_TRIGGER)
+    ends = {"success", "failed", "skipped", "upstream_failed"}
+    states = {
+        task: cluster.wait_for_state(FROM_TRIGGER, run_id, task, ends, timeout=150)
+        for task in ("ok", "fails", "skips", "retries", "times_out", "downstream")
+    }
+    assert {task: ti["state"] for task, ti in states.items()} == {
+        "ok": "success",
+        "fails": "failed",
+        "skips": "skipped",
+        "retries": "failed",
+        "times_out": "failed",
+        "downstream": "success",
+    }, {task: (ti["state"], _events_of(cluster, run_id, task)[-3000:]) for task, ti in states.items()}
+    assert states["retries"]["try_number"] == 2
+    # a mapped task is not started in the triggerer (Airflow gives every mapped instance the same
+    # trigger kwargs): it starts on a worker and defers from there
+    path = f"/dags/{FROM_TRIGGER}/dagRuns/{run_id}/taskInstances/mapped/0"
+    mapped = _wait(lambda: (ti := cluster.api("GET", path))["state"] in ends and ti, 60, "the mapped task")
+    assert mapped["state"] == "success", mapped
+    starts = [json.loads(e["detail"])["name"] for e in _starts_of(cluster_emulator, since) if e["status"] == 200]
+    assert sorted(starts) == sorted(
+        ["REPORTTEST01"] * 2 + ["FAILINGREPORT"] * 3 + ["SKIPPEDREPORT", "LONGRUNNINGREPORT"]
+    )
+    # as Airflow reads them (the triggerer's event pushes them JSON-encoded once more than a worker does)
+    result = cluster.xcom(FROM_TRIGGER, run_id, "ok", "return_value")
+    assert result["completion_code"] == 4 and result["status"] == "DONE", result
+    assert cluster.xcom(FROM_TRIGGER, run_id, "ok", "batch_request_id") == result["batch_request_id"]
+    assert cluster.xcom(FROM_TRIGGER, run_id, "fails", "return_value")["completion_code"] == 11
+    assert cluster.xcom(FROM_TRIGGER, run_id, "downstream", "return_value") == 4
+    assert amt.get_job_status(result["batch_request_id"]).code == AmtCompletionCode.DONE
+    ok_log = _events_of(cluster, run_id, "ok")
+    assert f"Batch Request Id  : {result['batch_request_id']}" in ok_log and "Completion Code : DONE (4)" in ok_log
+    assert f"TaskValues        : {run_id}" in ok_log  # rendered in the triggerer
+    failed = _events_of(cluster, run_id, "fails")
+    assert "FAILINGREPORT" in failed and "(11)" in failed and "division by zero" in failed
+    _wait(lambda: marker.exists(), 60, "the failure callback")
+    assert marker.read_text() == "fails"
+    timed_out = cluster.xcom(FROM_TRIGGER, run_id, "times_out", "batch_request_id")
+    _wait(lambda: amt.get_job_status(timed_out).code == AmtCompletionCode.KILLED, 40, "the timed-out job's Kill")
+    for task in ("ok", "fails", "skips"):
+        assert _worker_log_files(cluster, FROM_TRIGGER, run_id, task) == [], task
+        assert any(".trigger." in p.name for p in cluster.log_files(FROM_TRIGGER, run_id, task)), task
+    for try_number in (1, 2):
+        assert _worker_log_files(cluster, FROM_TRIGGER, run_id, "retries", try_number) == []
+    # normal operation reads no XCom that is not there (Airflow's client logs each such read as an error)
+    triggerer_log = (cluster.home.home / "triggerer.out").read_text(errors="replace").splitlines()
+    assert [line for line in triggerer_log if "XCom not found" in line and run_id in line] == []
+
+
+def _events_of(cluster, run_id: str, task_id: str, try_number: int = 1) -> str:
+    return " | ".join(json.dumps(line) for line in cluster.task_log(FROM_TRIGGER, run_id, task_id, try_number))
+
+
+@pytest.mark.skipif(not start_from_trigger_supported(), reason="start_from_trigger needs Airflow 3.3+")
+def test_marking_a_task_started_from_the_triggerer_failed_kills_its_job(cluster, cluster_emulator, amt):
+    dag_id = "amt_cluster_from_trigger_one"
+    run_id = cluster.trigger(dag_id)
+    request_id = _wait(lambda: cluster.home.xcom(dag_id, "job", key="batch_request_id", run_id=run_id), 60, "the id")
+    _wait(lambda: amt.get_job_status(request_id).code == AmtCompletionCode.RUNNING, 20, "the job to run")
+    cluster.set_task_state(dag_id, run_id, "job", "failed")
+    _wait(lambda: amt.get_job_status(request_id).code == AmtCompletionCode.KILLED, 40, "the AMT job to be killed")
+    assert _worker_log_files(cluster, dag_id, run_id, "job") == []
+
+
+@pytest.mark.skipif(not start_from_trigger_supported(), reason="start_from_trigger needs Airflow 3.3+")
+def test_a_triggerer_killed_during_the_start_leaves_exactly_one_job(cluster, cluster_emulator, amt):
+    """The Start's answer is held back 8 s; the triggerer is killed while it waits. The copy of the
+    trigger that takes over finds the job by its task id (its try's record says a Start was in flight)."""
+    dag_id = "amt_cluster_from_trigger_one"
+    since = _last_seq(cluster_emulator)
+    cluster_emulator.set_faults([{"route": "Start", "action": "delay", "seconds": 8, "count": 1}])
+    run_id = cluster.trigger(dag_id, {"job": "CHATTYREPORT"})
+    cluster.wait_for_state(dag_id, run_id, "job", {"deferred"})
+    time.sleep(4)  # the trigger has sent its Start and waits for the answer
+    try:
+        cluster.stop("triggerer", sig=signal.SIGKILL)
+    finally:
+        cluster.start("triggerer", env=DEDICATED_TRIGGERER_ENV)
+    ti = cluster.wait_for_state(dag_id, run_id, "job", {"success", "failed"}, timeout=150)
+    assert ti["state"] == "success", _tries(cluster, dag_id, run_id, ti)
+    starts = [e for e in _starts_of(cluster_emulator, since) if e["status"] == 200]
+    assert len(starts) == 1, starts
+    log = _events(cluster, dag_id, run_id, 1)
+    assert "started by this try" in log, log

@@ -3,8 +3,8 @@
 The starting operators use it with ``start_from_trigger=True`` (Airflow 3.3+): the scheduler
 creates this trigger straight away, Airflow renders the operator's templated fields into it in the
 triggerer, and the trigger ends the task with ``TaskSuccessEvent`` / ``TaskFailedEvent`` /
-``TaskSkippedEvent`` carrying the XComs the classic path pushes (``batch_request_id`` and the
-``return_value`` with the completion code). Airflow routes a failure to a retry when the task has
+``TaskSkippedEvent``, having written the XComs the classic path pushes (``batch_request_id`` and the
+``return_value`` with the completion code) itself (see ``_push``). Airflow routes a failure to a retry when the task has
 retries left, and runs the callbacks.
 
 Exactly one Start per try, across triggerer moves and restarts, and the classic path's rule across
@@ -217,6 +217,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
             if found:
                 self.log.warning("AMT has batch request %s for task id %s, started by this try", found[-1], guid)
                 await self._record(guid, try_number, found[-1])
+                await self._announce(start, found[-1])  # the copy that sent the Start never learnt the id
                 return found[-1]
             if not self.allow_fresh_start:
                 raise unconfirmed_start(guid)
@@ -252,13 +253,8 @@ class AmtStartJobTrigger(AmtJobTrigger):
         """What the classic path does on the worker once it knows the job: the XCom that on_kill, the
         log handler and DAGs read, a checkpoint at message 0 (this try's log starts there), the
         job information block."""
-        keys = ti_keys(self.task_instance)
-        if keys is not None:
-            try:
-                await aset_xcom(XCOM_BATCH_REQUEST_ID, batch_request_id, **keys)
-            except Exception as err:  # the watch goes on; on_kill then takes the framework's word
-                self.log.warning("Could not push the batch request id to XCom: %s", err)
-            await _checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
+        await self._push(XCOM_BATCH_REQUEST_ID, batch_request_id)  # missing: on_kill takes the framework's word
+        await _checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
         hook = self.hook
         log_job_information(
             self.log, await hook.get_config(), start, batch_request_id, self.amt_conn_id, hook.redactor()
@@ -313,7 +309,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
                         ended.message,
                         LEFT_AS_IT_IS,
                     )
-                    return TaskFailedEvent(xcoms={XCOM_BATCH_REQUEST_ID: self.batch_request_id})
+                    return TaskFailedEvent()
             assert code is not None  # a final verdict always carries its code
             return await self._finished(code, event.message_offset)
         except AmtError as err:
@@ -324,7 +320,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
                 err,
                 LEFT_AS_IT_IS,
             )
-            return TaskFailedEvent(xcoms={XCOM_BATCH_REQUEST_ID: self.batch_request_id})
+            return TaskFailedEvent()
         finally:
             await self.cleanup()
 
@@ -334,15 +330,27 @@ class AmtStartJobTrigger(AmtJobTrigger):
             outcome = Outcome.FAILED
         log_completion(self.log, code, outcome.value)
         metrics.outcome(code)
-        xcoms: dict[str, Any] = {
-            XCOM_BATCH_REQUEST_ID: self.batch_request_id,
-            "return_value": result(self.batch_request_id, code),
-        }
+        await self._push("return_value", result(self.batch_request_id, code))
         if outcome is Outcome.SUCCESS:
-            return TaskSuccessEvent(xcoms=xcoms)
+            return TaskSuccessEvent()
         last = await self.hook.get_messages(self.batch_request_id, max(0, offset - LAST_MESSAGES), LAST_MESSAGES)
         self.log.error(self.hook.redactor()(failure_message(self._what, self.batch_request_id, code, last)))
-        return TaskSkippedEvent(xcoms=xcoms) if outcome is Outcome.SKIPPED else TaskFailedEvent(xcoms=xcoms)
+        return TaskSkippedEvent() if outcome is Outcome.SKIPPED else TaskFailedEvent()
+
+    async def _push(self, key: str, value: Any) -> None:
+        """Write an XCom of this task instance through the triggerer, as a worker writes it.
+
+        Not through the end event's ``xcoms``: Airflow 3.3.2 stores those JSON-encoded once more
+        than a worker's, and a downstream task then pulls a string (``'{"batch_request_id": ...}'``,
+        ``'17'``) where the classic path gives it a dict or an int.
+        """
+        keys = ti_keys(self.task_instance)
+        if keys is None:
+            return
+        try:
+            await aset_xcom(key, value, **keys)
+        except Exception as err:  # the job's outcome stands; the XCom is missing, and the log says so
+            self.log.warning("Could not push XCom %r: %s", key, err)
 
     async def on_kill(self) -> None:
         if not self.batch_request_id:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtJobActionOperator, AmtScriptOperator
 from airflow_provider_amt.sensors.amt import AmtJobSensor
@@ -182,4 +182,64 @@ with DAG(dag_id="amt_cluster_kill_policy", start_date=START, schedule=None, catc
 with DAG(dag_id="amt_cluster_live", start_date=START, schedule=None, catchup=False):
     AmtBatchJobOperator(
         task_id="job", application_name="DEMO2", job_name="LIVEREPORT", deferrable=True, poll_interval=2
+    )
+
+# start_from_trigger: the job starts in the triggerer and the task ends there (no worker; Airflow
+# 3.3+, earlier versions defer from a worker). `fails` has a callback: Airflow runs it as for any task.
+CALLBACK_MARKER = "start_from_trigger_failure_callback"
+
+
+def _mark_failure(context):
+    import os
+    from pathlib import Path
+
+    Path(os.environ["AIRFLOW_HOME"], CALLBACK_MARKER).write_text(str(context["ti"].task_id))
+
+
+with DAG(
+    dag_id="amt_cluster_from_trigger",
+    start_date=START,
+    schedule=None,
+    catchup=False,
+    params={"job": Param("REPORTTEST01", type="string")},
+):
+    in_triggerer = {"application_name": "DEMO2", "start_from_trigger": True, "poll_interval": 1}
+    ok = AmtBatchJobOperator(task_id="ok", job_name="{{ params.job }}", task_values=["{{ run_id }}"], **in_triggerer)
+
+    @task
+    def downstream(result: dict) -> int:
+        """What a downstream task sees of the XCom the trigger's event carried."""
+        return int(result["completion_code"])
+
+    downstream(ok.output)
+    AmtBatchJobOperator(task_id="fails", job_name="FAILINGREPORT", on_failure_callback=_mark_failure, **in_triggerer)
+    AmtBatchJobOperator(task_id="skips", job_name="SKIPPEDREPORT", skip_on_skipped_by_ops=True, **in_triggerer)
+    AmtBatchJobOperator(
+        task_id="retries", job_name="FAILINGREPORT", retries=1, retry_delay=timedelta(seconds=1), **in_triggerer
+    )
+    AmtBatchJobOperator.partial(task_id="mapped", **in_triggerer).expand(job_name=["REPORTTEST01"])
+    AmtBatchJobOperator(
+        task_id="times_out",
+        job_name="LONGRUNNINGREPORT",
+        queue_name="WIDE",
+        execution_timeout=timedelta(seconds=8),
+        **in_triggerer,
+    )
+
+# start_from_trigger, a job that runs until killed (marking the task failed), or a 12 s job (a
+# triggerer killed while its Start is under way)
+with DAG(
+    dag_id="amt_cluster_from_trigger_one",
+    start_date=START,
+    schedule=None,
+    catchup=False,
+    params={"job": Param("LONGRUNNINGREPORT", type="string")},
+):
+    AmtBatchJobOperator(
+        task_id="job",
+        application_name="DEMO2",
+        job_name="{{ params.job }}",
+        queue_name="WIDE",
+        start_from_trigger=True,
+        poll_interval=1,
     )
