@@ -8,7 +8,7 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env env-distributed test test-cluster test-matrix test-distributed test-fast lint format demo bench bench-live bench-checkpoint bench-outage bench-triggerer faults clean ui-check
+.PHONY: help env env-distributed test test-cluster test-matrix test-distributed test-fast lint format demo bench bench-live bench-checkpoint bench-outage bench-triggerer bench-worker-free faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-checkpoint  the message checkpoint's cost on a real triggerer (PostgreSQL; ~5 min)"
 	@echo "make bench-outage  a 90 s Batch Server outage under 2,000 deferred jobs in a real triggerer, before/after (~20 min)"
 	@echo "make bench-triggerer  a ladder of deferred AMT jobs (messages, quiet) and the peer design in one real triggerer"
+	@echo "make bench-worker-free  Airflow CPU per AMT job: start_from_trigger against the classic deferrable path"
 	@echo "make faults the bad-input catalogue and the fault suite, written into docs/reliability.md"
 	@echo "make ui-check  headless Chromium reads a task log in the Airflow UI (installs chromium; opt-in)"
 
@@ -92,6 +93,9 @@ bench-outage: env-distributed
 # One real triggerer, a ladder of deferred AMT jobs (with messages, quiet) against the peer design.
 bench-triggerer: env-distributed
 	$(VENV_DISTRIBUTED)/bin/python bench/triggerer_ladder.py $(ARGS)
+
+bench-worker-free: env-distributed
+	$(VENV_DISTRIBUTED)/bin/python bench/worker_free.py $(ARGS)
 
 # The bad-input catalogue and the fault suite (real triggers, emulator faults); rewrites their tables.
 faults: env

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -85,9 +85,15 @@ class FakeServer:
         self.process.wait(10)
 
 
+class AmtServer(Protocol):
+    """The fake server or the emulator: what the cluster needs of a Batch Server."""
+
+    def connection_uri(self) -> str: ...
+
+
 @contextlib.contextmanager
-def cluster_on(scratch: Path, server: FakeServer, extra_env: dict[str, str]) -> Iterator[tuple[Postgres, BenchCluster]]:
-    """PostgreSQL and the cluster without a triggerer (``bench_home``), its AMT connection the fake server."""
+def cluster_on(scratch: Path, server: AmtServer, extra_env: dict[str, str]) -> Iterator[tuple[Postgres, BenchCluster]]:
+    """PostgreSQL and the cluster without a triggerer (``bench_home``), its AMT connection ``server``."""
     with Postgres() as pg, BenchCluster(bench_home(scratch, server.connection_uri(), pg, extra_env)) as cluster:
         yield pg, cluster
 
