@@ -158,7 +158,7 @@ def test_a_retry_starts_anew_after_a_failure_and_reconnects_to_a_running_job(emu
     failed = xcom.values[XCOM_BATCH_REQUEST_ID]
     since = emulator.last_request_seq()
     ti.try_number = 2
-    event = _run(_trigger(ti, "FAILINGREPORT"))
+    assert isinstance(_run(_trigger(ti, "FAILINGREPORT")), TaskFailedEvent)
     assert len(_starts(emulator, since)) == 1 and xcom.values[XCOM_BATCH_REQUEST_ID] != failed
 
 
