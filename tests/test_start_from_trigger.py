@@ -9,7 +9,9 @@ triggerer runs these tasks in ``tests/test_start_from_trigger_cluster.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,10 +225,26 @@ def test_start_from_trigger_needs_wait_for_completion():
         AmtBatchJobOperator(task_id="j", job_name="X", start_from_trigger="false")
 
 
-def test_killing_the_task_before_its_job_is_known_sends_nothing(emulator, amt_conn, xcom):
+def test_killing_the_task_while_its_start_is_under_way_sends_nothing_and_names_the_task_id(
+    emulator, amt_conn, xcom, capsys
+):
+    ti = FakeTI()
+    trigger = _trigger(ti)
+    emulator.set_faults([{"route": "Start", "action": "delay", "seconds": 3, "count": 1}])
     since = emulator.last_request_seq()
-    asyncio.run(_trigger(FakeTI()).on_kill())
-    assert emulator.requests("OpConJobAction", since=since) == []
+
+    async def kill_during_the_start() -> None:
+        running = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(1.5)  # the Start waits for its answer
+        await trigger.on_kill()
+        running.cancel()  # as Airflow cancels the trigger
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    asyncio.run(kill_during_the_start())
+    time.sleep(2.5)  # the held-back Start arrives after all: the job runs, as the log warns
+    assert [e["action"] for e in emulator.requests("OpConJobAction", since=since)] == ["Start"]
+    assert f"look for task id {_guid(ti)} in AMT" in capsys.readouterr().out
 
 
 def test_a_record_that_cannot_be_completed_after_the_start_does_not_fail_the_task(emulator, amt_conn, xcom):

@@ -107,6 +107,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         self.allow_fresh_start = validation.flag(allow_fresh_start, "allow_fresh_start")
         self.batch_request_id = 0  # no batch request yet: run() starts or adopts one
         self._what = self.amt_task_type.label.lower()  # "batch job DEMO2/REPORTTEST01" once the Start is built
+        self._task_id: str | None = None  # the GUID sent as AMT's taskId, once the Start is built
         self._init_watch(
             amt_conn_id,
             0,
@@ -154,7 +155,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         """Start (or adopt) the job, watch it, and end the task: one event, never the job's end."""
         try:
             start = await self._start_request()
-            self._what = start.what
+            self._what, self._task_id = start.what, start.task_id
             self.batch_request_id = await self._start_or_adopt(start)
         except AmtError as err:  # refused, invalid, or a Start whose fate AMT cannot tell
             if err.request_may_have_arrived:
@@ -353,7 +354,13 @@ class AmtStartJobTrigger(AmtJobTrigger):
             self.log.warning("Could not push XCom %r: %s", key, err)
 
     async def on_kill(self) -> None:
+        """As ``AmtJobTrigger.on_kill`` once the job is known. Before, there is nothing to end, but a
+        Start may be on its way: the log names the task id to look for in AMT."""
         if not self.batch_request_id:
-            self.log.warning("The task was killed before its AMT job was started or found: nothing to end")
+            self.log.warning(
+                "The task was killed before its AMT job was known: nothing was sent to end it. If a Start was "
+                "under way, the job may run: look for task id %s in AMT's job history.",
+                self._task_id or "(not built yet)",
+            )
             return
         await super().on_kill()
