@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -112,9 +113,9 @@ def test_a_job_that_succeeds_ends_the_task_with_success_and_the_xcoms(emulator, 
         "try_number": 1,
         "batch_request_id": request_id,
     }
-    # A first Start reads no XCom (AMT says no job has the task id): no "XCom not found" in the
-    # triggerer's log; the checkpoint was seeded, so its first read finds one too.
-    assert XCOM_START not in xcom.reads
+    # The record is read before the Start (an earlier copy's Start may still be on its way to AMT);
+    # the checkpoint was seeded after it, so the checkpoint's first read finds one.
+    assert xcom.reads[0] == XCOM_START
     assert xcom.values[XCOM_MESSAGE_CURSOR]["batch_request_id"] == request_id
     out = capsys.readouterr().out + capsys.readouterr().err
     assert f"Batch Request Id  : {request_id}" in out and "Completion Code : DONE (4)" in out
@@ -272,3 +273,31 @@ def test_a_start_whose_answer_is_lost_fails_the_try_and_the_retry_finds_the_job(
     event = _run(_trigger(ti))
     assert isinstance(event, TaskSuccessEvent)
     assert len(emulator.requests("OpConJobAction", action="Start", since=since)) == 1
+
+
+def test_a_copy_waits_for_a_start_of_its_try_that_amt_does_not_show_yet(emulator, amt_conn, xcom, amt):
+    """The race the cluster test found: the last copy recorded its Start and died while the Start was
+    still on its way (the server answers it seconds later). AMT has nothing yet; starting now would
+    make two jobs. The copy waits up to one request's bound for AMT to show the job, and adopts it."""
+    ti = FakeTI()
+    guid = _guid(ti)
+    xcom.values[XCOM_START] = {"task_id": guid, "try_number": 1, "batch_request_id": None}
+    since = emulator.last_request_seq()
+    late = threading.Timer(2.0, lambda: amt.start_batch_job("DEMO2", "REPORTTEST01", task_id=guid))
+    late.start()
+    try:
+        event = _run(_trigger(ti))
+    finally:
+        late.join()
+    assert isinstance(event, TaskSuccessEvent)
+    assert len(_starts(emulator, since)) == 1  # the late one, none from the trigger
+    assert xcom.values[XCOM_START]["batch_request_id"] == xcom.values[XCOM_BATCH_REQUEST_ID]
+
+
+def test_a_start_of_its_try_that_amt_never_shows_is_sent_once_after_the_wait(emulator, amt_conn, xcom, capsys):
+    ti = FakeTI()
+    xcom.values[XCOM_START] = {"task_id": _guid(ti), "try_number": 1, "batch_request_id": None}
+    since = emulator.last_request_seq()
+    assert isinstance(_run(_trigger(ti)), TaskSuccessEvent)
+    assert len(_starts(emulator, since)) == 1
+    assert "never reached AMT" in capsys.readouterr().out

@@ -8,16 +8,17 @@ triggerer, and the trigger ends the task with ``TaskSuccessEvent`` / ``TaskFaile
 retries left, and runs the callbacks.
 
 Exactly one Start per try, across triggerer moves and restarts, and the classic path's rule across
-tries (``start_ledger``): the trigger first asks AMT which batch requests carry the task instance's
-GUID (an **assumed** capability). None: this is the first Start. Some: its own XCom record (key
-``amt_start``, written before the Start is sent and completed after it) says whether this try
-started one (a copy of this trigger that moved or restarted adopts it, whatever its state) or an
-earlier try did (reconnect while it runs, take its success, start anew after its failure). A
-server that cannot be asked leaves the record alone to decide; an unanswered Start of this try then
-fails the task with ``AmtUnconfirmedStartError`` unless ``allow_fresh_start``. The record is read
-only when AMT has a job for the GUID or cannot say, so a normal first start writes no
-``XCom not found`` line to the triggerer's log; the message checkpoint is seeded after a Start for
-the same reason.
+tries (``start_ledger``): the trigger asks AMT which batch requests carry the task instance's GUID
+(an **assumed** capability) and reads its own XCom record (key ``amt_start``, written before the
+Start is sent and completed after it). A record of this try means an earlier copy of this trigger
+sent the Start: its job is adopted, whatever its state; one recorded without its answer may still
+be on its way, so AMT's "none" is believed only after one request's bound. Otherwise, a job of an
+earlier try is reconnected to while it runs, its success taken, and a new one started after its
+failure; none at all: this is the first Start. A server that cannot be asked leaves the record
+alone to decide; an unanswered Start then fails the task with ``AmtUnconfirmedStartError`` unless
+``allow_fresh_start``. Reading a record that is not there yet makes Airflow's client log one
+``XCom not found`` line per try in the triggerer's log (no other channel tells a first copy from a
+later one); the message checkpoint is seeded after the Start, so it adds none.
 
 ``execution_timeout`` is Airflow's own trigger timeout here: the scheduler resumes the task on a
 worker with ``__fail__``, whose ``resume_execution`` kills the job (as on the classic path). A
@@ -26,6 +27,8 @@ trigger's own trouble fails the task and leaves the job running; a retry reconne
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -56,6 +59,9 @@ from amt_client import (
 )
 from amt_client.policy import LAST_MESSAGES, failure_message
 from amt_client.start import TaskType
+
+#: Seconds between two lookups while a copy waits for a Start of its try that may still land.
+FIND_EVERY = 2.0
 
 
 class AmtStartJobTrigger(AmtJobTrigger):
@@ -208,21 +214,10 @@ class AmtStartJobTrigger(AmtJobTrigger):
         guid = start.task_id or ""
         try_number = int(getattr(self.task_instance, "try_number", 1) or 1)
         found = await self.hook.find_batch_requests(guid)
-        if found == []:
-            return await self._submit(start, try_number)
         record = await self._read_record(guid)
-        if record is not None and record[0] == try_number:  # this try already sent its Start
-            if record[1] is not None:
-                self.log.info("Watching AMT batch request %s, which this try started", record[1])
-                return record[1]
-            if found:
-                self.log.warning("AMT has batch request %s for task id %s, started by this try", found[-1], guid)
-                await self._record(guid, try_number, found[-1])
-                await self._announce(start, found[-1])  # the copy that sent the Start never learnt the id
-                return found[-1]
-            if not self.allow_fresh_start:
-                raise unconfirmed_start(guid)
-            self.log.warning("allow_fresh_start is set: starting again (there may now be two jobs)")
+        if record is not None and record[0] == try_number:  # an earlier copy of this trigger sent the Start
+            return await self._adopt_this_try(start, try_number, record[1], found)
+        if found == []:
             return await self._submit(start, try_number)
         earlier = found[-1] if found else (record[1] if record is not None else None)
         if earlier is None:
@@ -240,6 +235,52 @@ class AmtStartJobTrigger(AmtJobTrigger):
         await self._record(guid, try_number, earlier)
         await self._announce(start, earlier)
         return earlier
+
+    async def _adopt_this_try(
+        self, start: StartRequest, try_number: int, recorded: int | None, found: list[int] | None
+    ) -> int:
+        """This try's job, whatever its state: never a second Start while the first may still land.
+
+        A Start recorded without its answer may still be on its way to AMT (the copy that sent it
+        died while it was in flight), so AMT's "none" is believed only after one request's bound
+        (``connect_timeout + timeout``) has passed since this copy began to look.
+        """
+        guid = start.task_id or ""
+        if recorded is not None:
+            self.log.info("Watching AMT batch request %s, which this try started", recorded)
+            return recorded
+        if found == []:
+            found = await self._find_within(guid)
+        if found:
+            self.log.warning("AMT has batch request %s for task id %s, started by this try", found[-1], guid)
+            await self._record(guid, try_number, found[-1])
+            await self._announce(start, found[-1])  # the copy that sent the Start never learnt the id
+            return found[-1]
+        if found is None and not self.allow_fresh_start:
+            raise unconfirmed_start(guid)
+        if found is None:
+            self.log.warning("allow_fresh_start is set: starting again (there may now be two jobs)")
+        else:
+            self.log.warning("The Start this try recorded never reached AMT (task id %s); starting now", guid)
+        return await self._submit(start, try_number)
+
+    async def _find_within(self, guid: str) -> list[int]:
+        """Ask AMT for the task id's batch requests until it has one or one request's bound has passed."""
+        config = await self.hook.get_config()
+        bound = config.connect_timeout + config.timeout
+        self.log.info(
+            "A Start of this try (task id %s) was in flight when the last copy of this trigger stopped; "
+            "waiting up to %ss for AMT to show it",
+            guid,
+            bound,
+        )
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(FIND_EVERY, max(0.0, deadline - time.monotonic())))
+            found = await self.hook.find_batch_requests(guid)
+            if found:
+                return found
+        return []
 
     async def _submit(self, start: StartRequest, try_number: int) -> int:
         guid = start.task_id or ""
