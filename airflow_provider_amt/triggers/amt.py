@@ -96,8 +96,6 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
     :param outage_grace_period: seconds of failing server calls tolerated before an ``error`` event.
     :param undefined_grace_period: seconds 19 UNDEFINED may last before it counts as failed.
     :param initial_interval: first pause between polls (the interval grows from here).
-    :param skip_on_skipped_by_ops: 6 SKIPPED_BY_OPS counts as skipped, not failed (for the event's
-        ``status``; the task decides what it does with it).
     """
 
     def __init__(
@@ -113,7 +111,6 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         undefined_grace_period: float = 60.0,
         initial_interval: float = 1.0,
         on_kill_action: str | None = "kill",
-        skip_on_skipped_by_ops: bool = False,
         **legacy: Any,
     ):
         super().__init__()
@@ -125,10 +122,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             amt_conn_id,
             message_offset,
             WatchSettings(
-                rules=Rules(
-                    success_codes=tuple(success_codes or (int(AmtCompletionCode.DONE),)),
-                    skip_on_skipped_by_ops=validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops"),
-                ),
+                rules=Rules(success_codes=tuple(success_codes or (int(AmtCompletionCode.DONE),))),
                 poll_interval=poll_interval,
                 initial_interval=initial_interval,
                 deadline=deadline,

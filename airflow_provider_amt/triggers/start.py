@@ -329,11 +329,8 @@ class AmtStartJobTrigger(AmtJobTrigger):
         value = {"task_id": guid, "try_number": try_number, "batch_request_id": batch_request_id}
         if batch_request_id is None:
             await aset_xcom(XCOM_START, value, **keys)
-            return
-        try:
-            await aset_xcom(XCOM_START, value, **keys)
-        except Exception as err:
-            self.log.warning("Could not record AMT batch request %s in XCom (%s); watching it", batch_request_id, err)
+        else:
+            await self._push(XCOM_START, value)
 
     # --- the task's end ------------------------------------------------------------------------------
 
