@@ -17,6 +17,8 @@ import contextlib
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowProviderDeprecationWarning  # the same home on 3.0-3.3
+
 
 def _first(*candidates: str) -> Any:
     """The first of ``module:name`` that imports: the same feature under its newer or older home."""
@@ -136,6 +138,7 @@ __all__ = [
     "TRIGGER_FAIL_REPR",
     "TRIGGER_TIMEOUT",
     "AirflowNotFoundException",
+    "AirflowProviderDeprecationWarning",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",

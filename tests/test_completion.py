@@ -11,12 +11,18 @@ import asyncio
 import json
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from airflow_provider_amt.compat import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
+from airflow_provider_amt.compat import (
+    AirflowProviderDeprecationWarning,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+)
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator
 from airflow_provider_amt.sensors.amt import AmtJobSensor
@@ -568,6 +574,7 @@ def test_the_frameworks_deferral_failure_path_kills_the_job(amt):
         ({"cancel_on_kill": False}, False),
     ],
 )
+@pytest.mark.filterwarnings("ignore:cancel_on_kill is deprecated")
 def test_on_kill_on_the_worker_follows_on_kill_action(amt, kwargs, ended):
     request_id = start(amt, "LONGRUNNINGREPORT")
     wait_for(amt, request_id, {Code.RUNNING})
@@ -578,10 +585,23 @@ def test_on_kill_on_the_worker_follows_on_kill_action(amt, kwargs, ended):
     amt.kill_job(request_id)
 
 
+def test_cancel_on_kill_is_deprecated_in_favour_of_on_kill_action():
+    """Issue 24: one setting for one behaviour. 0.2's switch still works for one release, with a warning
+    that names its replacement; a DAG that does not pass it hears nothing."""
+    with pytest.warns(AirflowProviderDeprecationWarning, match=r"cancel_on_kill is deprecated.*on_kill_action=None"):
+        assert operator(cancel_on_kill=False).on_kill_action is None
+    with pytest.warns(AirflowProviderDeprecationWarning, match="cancel_on_kill"):
+        assert operator(cancel_on_kill=True).on_kill_action == "kill"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert operator(on_kill_action=None).on_kill_action is None
+        assert AmtJobTrigger(batch_request_id=5, cancel_on_kill=False).on_kill_action is None  # stored by 0.2
+
+
 def test_the_kill_policy_is_checked_when_the_dag_is_parsed():
     with pytest.raises(AmtValidationError, match="on_kill_action must be 'kill', 'stop' or None, not 'terminate'"):
         operator(on_kill_action="terminate")
-    with pytest.raises(AmtValidationError, match="contradict each other"):
+    with pytest.raises(AmtValidationError, match="contradict each other"), pytest.warns(DeprecationWarning):
         operator(cancel_on_kill=False, on_kill_action="stop")
     assert operator(on_kill_action="STOP").on_kill_action == "stop" and operator().cancel_on_kill
     with pytest.raises(AmtValidationError, match="on_kill_action"):

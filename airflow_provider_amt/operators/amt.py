@@ -32,6 +32,7 @@ from airflow.triggers.base import StartTriggerArgs
 from airflow_provider_amt.compat import (
     TRIGGER_FAIL_REPR,
     TRIGGER_TIMEOUT,
+    AirflowProviderDeprecationWarning,
     AirflowTaskTimeout,
     default_deferrable,
     start_from_trigger_supported,
@@ -56,8 +57,20 @@ from amt_client.start import COMMON_FIELDS, TaskType
 
 
 def _kill_policy(on_kill_action: Any, cancel_on_kill: Any) -> str | None:
-    """``on_kill_action`` as given, or None when the 0.2 switch ``cancel_on_kill`` is off."""
+    """``on_kill_action`` as given, or None when the 0.2 switch ``cancel_on_kill`` is off.
+
+    ``cancel_on_kill`` is deprecated (one setting for one behaviour) and goes in 0.4; until then it
+    works and warns. Triggers stored by 0.2 still carry it, so the trigger reads it without a word.
+    """
     action = validation.end_action(on_kill_action, "on_kill_action")
+    if cancel_on_kill is None:
+        return action
+    warnings.warn(
+        "cancel_on_kill is deprecated and will be removed in 0.4: use on_kill_action "
+        "(on_kill_action=None leaves the AMT job running; 'kill', the default, or 'stop' end it).",
+        AirflowProviderDeprecationWarning,
+        stacklevel=4,
+    )
     if validation.flag(cancel_on_kill, "cancel_on_kill"):
         return action
     if action not in (None, "kill"):  # "kill" is the default: only another choice contradicts
@@ -87,7 +100,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
     :param success_codes: completion codes that count as success (OpCon-style criteria).
     :param on_kill_action: what killing the task (marking it failed/success, clearing it) sends to the
         AMT job: ``"kill"`` (default), ``"stop"``, or None to leave the job running.
-    :param cancel_on_kill: False is the same as ``on_kill_action=None`` (kept from 0.2).
+    :param cancel_on_kill: deprecated (removed in 0.4): False is the same as ``on_kill_action=None``.
     :param skip_on_skipped_by_ops: end the task as skipped when AMT reports 6 SKIPPED_BY_OPS.
     :param outage_grace_period: seconds AMT may stay unreachable while a job is watched.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated before it is a failure.
@@ -117,7 +130,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         poll_interval: float = 10.0,
         wait_for_completion: bool = True,
         success_codes: Sequence[int] = (int(AmtCompletionCode.DONE),),
-        cancel_on_kill: bool = True,
+        cancel_on_kill: bool | None = None,
         on_kill_action: str | None = "kill",
         skip_on_skipped_by_ops: bool = False,
         outage_grace_period: float = 300.0,
@@ -334,7 +347,8 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
 
     @property
     def cancel_on_kill(self) -> bool:
-        """Whether killing the task ends the AMT job (0.2's name for ``on_kill_action is not None``)."""
+        """Whether killing the task ends the AMT job (0.2's name for ``on_kill_action is not None``;
+        deprecated with the argument, removed in 0.4)."""
         return self.on_kill_action is not None
 
 
