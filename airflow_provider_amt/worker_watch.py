@@ -245,9 +245,7 @@ class AmtJobWatcher:
     def _finish(self, job: WatchedJob, code: AmtCompletionCode) -> dict[str, Any]:
         """Log the messages still missing and the completion block; return, skip or fail by the rules."""
         self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
-        outcome = self.rules.outcome(code)
-        if outcome is Outcome.WAIT:  # 19 UNDEFINED past its grace period
-            outcome = Outcome.FAILED
+        outcome = self.rules.ending(code)
         log_completion(self.log, code, outcome.value)
         metrics.outcome(code)
         if outcome is Outcome.SUCCESS:

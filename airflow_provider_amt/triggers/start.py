@@ -364,9 +364,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
             await self.cleanup()
 
     async def _finished(self, code: AmtCompletionCode, offset: int) -> TriggerEvent:
-        outcome = self.settings.rules.outcome(code)
-        if outcome is Outcome.WAIT:  # 19 UNDEFINED past its grace period
-            outcome = Outcome.FAILED
+        outcome = self.settings.rules.ending(code)
         log_completion(self.log, code, outcome.value)
         metrics.outcome(code)
         await self._push("return_value", result(self.batch_request_id, code))

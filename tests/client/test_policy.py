@@ -89,6 +89,15 @@ def test_rules_map_codes_to_outcomes():
         parse_success_codes([])
 
 
+def test_a_watch_that_ended_on_a_code_still_running_counts_it_failed():
+    """19 UNDEFINED past its grace period ends a watch on a code that is not terminal: the task fails
+    (one rule for the worker and the triggerer, not a WAIT turned into FAILED in each)."""
+    assert Rules().ending(Code.UNDEFINED) is Outcome.FAILED
+    assert Rules().ending(Code.DONE) is Outcome.SUCCESS
+    assert Rules(skip_on_skipped_by_ops=True).ending(Code.SKIPPED_BY_OPS) is Outcome.SKIPPED
+    assert Rules(success_codes=(4, 19)).ending(Code.UNDEFINED) is Outcome.SUCCESS
+
+
 def test_failure_message_names_code_meaning_and_last_messages():
     last = [AmtMessage(1, "warning"), AmtMessage(2, "Error: disk full")]
     text = failure_message("batch job DEMO2/X", 9, Code.ERROR, last)

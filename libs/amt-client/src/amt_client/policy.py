@@ -62,6 +62,12 @@ class Rules:
             return Outcome.SKIPPED
         return Outcome.FAILED
 
+    def ending(self, code: AmtCompletionCode) -> Outcome:
+        """The outcome of a watch that ended on ``code``: never ``WAIT``. A watch ends on a code that is
+        not terminal only when 19 UNDEFINED outlasted its grace period, and that counts as failed."""
+        outcome = self.outcome(code)
+        return Outcome.FAILED if outcome is Outcome.WAIT else outcome
+
 
 @dataclass(frozen=True)
 class WatchSettings:
