@@ -6,10 +6,8 @@ the code reads them through the functions below; the defaults live only here.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 Number = TypeVar("Number", int, float)
 
@@ -150,8 +148,8 @@ def messages_per_log_record() -> int:
 
 @dataclass(frozen=True)
 class TriggerOptions:
-    """The options every AMT trigger reads, read once per event loop (not once per trigger start:
-    Airflow's config parser costs ~50 µs a read, a tenth of a restart storm's work)."""
+    """The options every AMT trigger reads, read once per event loop by its ``TriggererRuntime`` (not
+    once per trigger start: Airflow's config parser costs ~50 µs a read, a tenth of a restart storm's work)."""
 
     checkpoint_interval: float
     checkpoint_rate: float
@@ -162,20 +160,14 @@ class TriggerOptions:
     triggerer_gc_threshold: int
 
 
-_TRIGGER_OPTIONS: WeakKeyDictionary[asyncio.AbstractEventLoop, TriggerOptions] = WeakKeyDictionary()
-
-
 def trigger_options() -> TriggerOptions:
-    loop = asyncio.get_running_loop()
-    options = _TRIGGER_OPTIONS.get(loop)
-    if options is None:
-        options = _TRIGGER_OPTIONS[loop] = TriggerOptions(
-            checkpoint_interval=checkpoint_interval(),
-            checkpoint_rate=checkpoint_rate(),
-            checkpoint_read_rate=_non_negative(CHECKPOINT_READ_RATE, CHECKPOINT_READ_RATE_DEFAULT),
-            message_read_rate=_non_negative(MESSAGE_READ_RATE, MESSAGE_READ_RATE_DEFAULT),
-            messages_per_log_record=messages_per_log_record(),
-            start_rate=_non_negative(START_RATE, START_RATE_DEFAULT),
-            triggerer_gc_threshold=_non_negative(TRIGGERER_GC_THRESHOLD, TRIGGERER_GC_THRESHOLD_DEFAULT),
-        )
-    return options
+    """The ``[amt]`` options as configured now."""
+    return TriggerOptions(
+        checkpoint_interval=checkpoint_interval(),
+        checkpoint_rate=checkpoint_rate(),
+        checkpoint_read_rate=_non_negative(CHECKPOINT_READ_RATE, CHECKPOINT_READ_RATE_DEFAULT),
+        message_read_rate=_non_negative(MESSAGE_READ_RATE, MESSAGE_READ_RATE_DEFAULT),
+        messages_per_log_record=messages_per_log_record(),
+        start_rate=_non_negative(START_RATE, START_RATE_DEFAULT),
+        triggerer_gc_threshold=_non_negative(TRIGGERER_GC_THRESHOLD, TRIGGERER_GC_THRESHOLD_DEFAULT),
+    )

@@ -25,7 +25,7 @@ from airflow_provider_amt.compat import AirflowSkipException, trigger_on_kill_su
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import log_completion, log_ending, log_messages
-from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
     AmtCompletionCode,
@@ -163,7 +163,7 @@ class AmtJobWatcher:
                 self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
             except AmtError as err:
                 self.log.warning("Could not read AMT messages before deferring (the trigger will): %s", err)
-        _checkpoint.seed(context["ti"], job.batch_request_id, job.cursor.offset)
+        checkpoint.seed(context["ti"], job.batch_request_id, job.cursor.offset)
         if self.on_kill_action is not None and not trigger_on_kill_supported():
             self.log.warning(
                 "This Airflow does not tell a deferred trigger that its task was killed (Airflow 3.3+ does): "

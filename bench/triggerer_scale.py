@@ -114,7 +114,7 @@ class FakeTaskInstance:
 
 def _fake_supervisor_xcom(reads: list[float]) -> None:
     """XCom from a trigger goes through the supervisor; here it answers in 5 ms and counts reads."""
-    from airflow_provider_amt.triggers import _checkpoint
+    from airflow_provider_amt.triggers import checkpoint
 
     async def aget_xcom(key: str, **keys: Any) -> Any:
         reads.append(time.time())
@@ -124,8 +124,8 @@ def _fake_supervisor_xcom(reads: list[float]) -> None:
     async def aset_xcom(key: str, value: Any, **keys: Any) -> None:
         await asyncio.sleep(0.005)
 
-    _checkpoint.aget_xcom = aget_xcom  # type: ignore[assignment]
-    _checkpoint.aset_xcom = aset_xcom  # type: ignore[assignment]
+    checkpoint.aget_xcom = aget_xcom  # type: ignore[assignment]
+    checkpoint.aset_xcom = aset_xcom  # type: ignore[assignment]
 
 
 async def _provider_trigger(job: int, poll: float, storm: bool) -> Any:

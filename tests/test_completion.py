@@ -302,9 +302,9 @@ def test_the_checkpoint_is_saved_at_most_once_per_interval(amt, monkeypatch):
 )
 def test_the_triggers_of_one_triggerer_share_one_checkpoint_budget(triggers, rate, every):
     """``[amt] checkpoint_rate``: many triggers save less often each, so the supervisor's load is bounded."""
-    from airflow_provider_amt.triggers._checkpoint import Checkpoint
     from airflow_provider_amt.triggers._pacing import Pace
     from airflow_provider_amt.triggers._stall import LoopWatch
+    from airflow_provider_amt.triggers.checkpoint import Checkpoint
 
     watch = LoopWatch()
     watch.users = triggers  # the AMT triggers running on this event loop
@@ -378,12 +378,12 @@ def test_a_watch_never_waits_for_a_checkpoint_save(amt, monkeypatch):
 def test_triggers_that_start_together_do_not_save_together(monkeypatch):
     """With more triggers than ``checkpoint_rate`` serves at once, each trigger's first save comes at a
     random point of its spacing, so a restart's triggers save spread out, not in waves."""
-    from airflow_provider_amt.triggers import _checkpoint
+    from airflow_provider_amt.triggers import checkpoint as checkpoint_module
     from airflow_provider_amt.triggers._pacing import Pace
     from airflow_provider_amt.triggers._stall import LoopWatch
 
     now = [1000.0]
-    monkeypatch.setattr(_checkpoint.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(checkpoint_module.time, "monotonic", lambda: now[0])
     watch = LoopWatch()
     watch.users = 1000  # at 10 saves a second: each trigger saves every 100 s
     saved: list[int] = []
@@ -395,13 +395,13 @@ def test_triggers_that_start_together_do_not_save_together(monkeypatch):
 
     async def first_pages_then_later_ones() -> list[int]:
         checkpoints = [
-            _checkpoint.Checkpoint(None, n, None, 0.0, 10.0, watch, Pace(0), saves=Saves(0)) for n in range(1000)
+            checkpoint_module.Checkpoint(None, n, None, 0.0, 10.0, watch, Pace(0), saves=Saves(0)) for n in range(1000)
         ]
         due = []
         for later in (0.0, 25.0, 50.0):
             now[0] = 1000.0 + later
-            for checkpoint in checkpoints:
-                checkpoint.logged(5)
+            for each in checkpoints:
+                each.logged(5)
             due.append(len(saved))
         return due
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from airflow_provider_amt.triggers import _stall
+from airflow_provider_amt.triggers.runtime import TriggererRuntime
 
 
 def test_a_blocked_loop_is_noticed_and_only_until_it_runs_normally_again(monkeypatch):
@@ -13,8 +14,10 @@ def test_a_blocked_loop_is_noticed_and_only_until_it_runs_normally_again(monkeyp
     monkeypatch.setattr(_stall, "STALL", 0.3)
 
     async def scenario() -> dict[str, object]:
-        watch = _stall.acquire()
-        shared = _stall.acquire()  # a second trigger on the same loop shares it
+        watch = TriggererRuntime.current().loop_watch
+        watch.attach()
+        shared = TriggererRuntime.current().loop_watch  # a second trigger on the same loop shares it
+        shared.attach()
         before = time.monotonic()
         await asyncio.sleep(0.2)
         quiet = watch.stalled_since(before)
@@ -26,8 +29,8 @@ def test_a_blocked_loop_is_noticed_and_only_until_it_runs_normally_again(monkeyp
         await asyncio.sleep(0.2)
         later = watch.stalled_since(fresh)
         same = shared is watch
-        _stall.release(shared)
-        _stall.release(watch)
+        shared.detach()
+        watch.detach()
         await asyncio.sleep(0)  # let the cancellation land
         running = sum(1 for task in asyncio.all_tasks() if task is not asyncio.current_task() and not task.done())
         return {"quiet": quiet, "during": during, "after": after, "later": later, "same": same, "left": running}

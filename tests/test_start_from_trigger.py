@@ -24,7 +24,7 @@ from airflow_provider_amt.compat import start_from_trigger_supported
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_MESSAGE_CURSOR, XCOM_START
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
 from airflow_provider_amt.start_ledger import task_guid
-from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers import start as start_module
 from airflow_provider_amt.triggers.start import AmtStartJobTrigger
 from amt_client import AmtValidationError
@@ -59,7 +59,7 @@ class FakeXCom:
 @pytest.fixture
 def xcom(monkeypatch) -> FakeXCom:
     store = FakeXCom()
-    for module in (start_module, _checkpoint):
+    for module in (start_module, checkpoint):
         monkeypatch.setattr(module, "aget_xcom", store.get)
         monkeypatch.setattr(module, "aset_xcom", store.set)
     return store

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import gc
 import time
 from collections.abc import Iterator
@@ -18,12 +19,19 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_amt import config
 from airflow_provider_amt.hooks import amt as hook_module
-from airflow_provider_amt.triggers import _checkpoint, _collector
+from airflow_provider_amt.triggers import _collector, checkpoint
 from airflow_provider_amt.triggers._pacing import Pace
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from amt_client import AmtMessage
 from tests.test_completion import TaskInstance, logged_indexes, run_trigger, start, trigger_for
+
+
+def _runtime(**options: Any) -> TriggererRuntime:
+    """A triggerer runtime with these ``[amt]`` options (the rest as configured)."""
+    return TriggererRuntime(dataclasses.replace(config.trigger_options(), **options))
 
 
 def _job_requests(emulator: Any, route: str, request_id: int) -> list[dict[str, Any]]:
@@ -56,8 +64,8 @@ def test_the_checkpoint_is_read_after_the_first_poll_and_only_then_are_messages_
         await asyncio.sleep(0.3)  # a busy supervisor
         return {"batch_request_id": request_id, "offset": 2}  # another copy logged 0 and 1
 
-    monkeypatch.setattr(_checkpoint, "aget_xcom", slow_read)
-    monkeypatch.setattr(_checkpoint, "aset_xcom", lambda *a, **k: asyncio.sleep(0))
+    monkeypatch.setattr(checkpoint, "aget_xcom", slow_read)
+    monkeypatch.setattr(checkpoint, "aset_xcom", lambda *a, **k: asyncio.sleep(0))
     trigger = trigger_for(request_id)
     trigger.task_instance = TaskInstance()  # type: ignore[assignment]
     (event,) = run_trigger(trigger)
@@ -70,13 +78,12 @@ def test_the_checkpoint_is_read_after_the_first_poll_and_only_then_are_messages_
 
 def test_message_reads_are_spaced_by_the_triggerers_read_budget_but_never_the_first_or_the_last():
     async def decisions() -> list[bool]:
-        from airflow_provider_amt.triggers import _stall
 
         trigger = AmtJobTrigger(7)
-        trigger._message_read_rate = 100.0
-        watch = _stall.LoopWatch()
+        trigger._runtime = _runtime(message_read_rate=100.0)
+        watch = trigger._runtime.loop_watch
         watch.users = 1000  # a read every 1000 / 100 = 10 s per trigger
-        trigger._checkpoint = _checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
+        trigger._checkpoint = checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
         first = await trigger._may_read(final=False)
         soon = await trigger._may_read(final=False)
         last = await trigger._may_read(final=True)
@@ -90,17 +97,16 @@ def test_message_reads_are_spaced_by_the_triggerers_read_budget_but_never_the_fi
 def test_the_read_after_a_triggers_first_comes_at_a_random_point_of_its_spacing(monkeypatch):
     """A restart's triggers all read at once first; a random phase keeps their later reads from
     coming in waves."""
-    from airflow_provider_amt.triggers import _stall
     from airflow_provider_amt.triggers import amt as trigger_module
 
     monkeypatch.setattr(trigger_module.random, "random", lambda: 0.25)
 
     async def after_first_read() -> tuple[bool, float]:
         trigger = AmtJobTrigger(7)
-        trigger._message_read_rate = 100.0
-        watch = _stall.LoopWatch()
+        trigger._runtime = _runtime(message_read_rate=100.0)
+        watch = trigger._runtime.loop_watch
         watch.users = 1000  # a read every 10 s per trigger
-        trigger._checkpoint = _checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
+        trigger._checkpoint = checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
         first = await trigger._may_read(final=False)
         assert trigger._read_at is not None
         return first, time.monotonic() - trigger._read_at
@@ -250,11 +256,6 @@ def test_the_threshold_is_left_alone_when_higher_or_switched_off(gc_threshold, c
 
 @pytest.mark.parametrize(("value", "read"), [("25000", 25_000), ("-5", 0), ("lots", 10_000), ("2.5e3", 10_000)])
 def test_the_threshold_option_is_a_whole_number_never_below_zero(monkeypatch, value, read):
-    from airflow_provider_amt import config
-
     monkeypatch.setenv("AIRFLOW__AMT__TRIGGERER_GC_THRESHOLD", value)
 
-    async def options() -> config.TriggerOptions:
-        return config.trigger_options()
-
-    assert asyncio.run(options()).triggerer_gc_threshold == read
+    assert config.trigger_options().triggerer_gc_threshold == read

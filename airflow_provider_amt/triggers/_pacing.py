@@ -4,7 +4,8 @@ A triggerer that restarts (or takes over a failed one) starts every trigger at o
 polls in one loop iteration lag the loop by seconds, and 20,000 checkpoint reads in a second
 through the supervisor delay its heartbeat. A :class:`Pace` hands out slots at a rate, with a
 burst, so normal starts (a few a second) never wait and a storm is spread evenly. One pace per
-kind of work per event loop; the rates are ``[amt] start_rate`` and ``[amt] checkpoint_read_rate``.
+kind of work per event loop (the ``TriggererRuntime`` holds them); the rates are ``[amt] start_rate``,
+``[amt] checkpoint_read_rate`` and ``[amt] checkpoint_rate``.
 Work each trigger repeats (checkpoint saves, message reads) is spread by :func:`spacing` instead.
 """
 
@@ -17,7 +18,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 T = TypeVar("T")
 
@@ -95,14 +95,3 @@ def spacing(triggers: int, rate: float, least: float = 0.0) -> float:
     of them a second (0: no bound), never less than ``least``: the checkpoint's saves and the
     message reads are budgeted this way."""
     return least if rate <= 0 else max(least, triggers / rate)
-
-
-_PACES: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Pace]] = WeakKeyDictionary()
-
-
-def pace(kind: str, rate: float) -> Pace:
-    """The running loop's pace for ``kind`` (made with ``rate`` on first use)."""
-    paces = _PACES.setdefault(asyncio.get_running_loop(), {})
-    if kind not in paces:
-        paces[kind] = Pace(rate)
-    return paces[kind]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from weakref import WeakKeyDictionary
 
 #: How often the watch wakes up, and how much later than that counts as a stall (seconds).
 TICK = 1.0
@@ -20,7 +19,8 @@ STALL = 5.0
 
 
 class LoopWatch:
-    """One per event loop, shared by the triggers on it, running while any of them does."""
+    """One per event loop (the ``TriggererRuntime``'s), shared by the triggers on it, running while
+    any of them does."""
 
     def __init__(self) -> None:
         self.users = 0
@@ -32,6 +32,21 @@ class LoopWatch:
         """Whether the loop stalled after ``since`` (a ``time.monotonic()`` value), or is stalled now."""
         return self.last_stall >= since or time.monotonic() - self.last_tick > TICK + STALL
 
+    def attach(self) -> None:
+        """A trigger starts using the watch: it runs from the first one on."""
+        self.users += 1
+        if self._task is None:
+            self.last_tick = time.monotonic()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def detach(self) -> None:
+        """A trigger is done with it: the last one stops it (no task left behind on a closing loop)."""
+        self.users -= 1
+        if self.users <= 0 and self._task is not None:
+            self._task.cancel()
+            self._task = None
+            self.users = 0
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(TICK)
@@ -39,28 +54,3 @@ class LoopWatch:
             if now - self.last_tick > TICK + STALL:
                 self.last_stall = now
             self.last_tick = now
-
-
-_WATCHES: WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWatch] = WeakKeyDictionary()
-
-
-def acquire() -> LoopWatch:
-    """The running loop's watch, started on first use."""
-    loop = asyncio.get_running_loop()
-    watch = _WATCHES.get(loop)
-    if watch is None:
-        watch = _WATCHES[loop] = LoopWatch()
-    watch.users += 1
-    if watch._task is None:
-        watch.last_tick = time.monotonic()
-        watch._task = loop.create_task(watch._run())
-    return watch
-
-
-def release(watch: LoopWatch) -> None:
-    """Stop the watch when its last trigger is done (no task left behind on a closing loop)."""
-    watch.users -= 1
-    if watch.users <= 0 and watch._task is not None:
-        watch._task.cancel()
-        watch._task = None
-        watch.users = 0

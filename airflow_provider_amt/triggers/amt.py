@@ -10,7 +10,9 @@ Why it is built the way it is:
   ``undefined_grace_period``, ``deadline`` (the task's ``execution_timeout``, which Airflow does
   not enforce while a task is deferred) reported as ``timeout``. All triggers share one aiohttp
   session and one logon per event loop.
-* New messages are logged as they arrive and the cursor is checkpointed (``_checkpoint``: within a
+* What all AMT triggers of a triggerer share (options, budgets, the loop's stall watch, kills in
+  flight) is one ``TriggererRuntime`` per event loop (``runtime``), taken when ``run()`` starts.
+* New messages are logged as they arrive and the cursor is checkpointed (``checkpoint``: within a
   per-triggerer budget, ``[amt] checkpoint_rate``, and never backwards), so a restarted or moved
   trigger resumes where the last one stopped; the event reports the offset reached, so the worker
   finishes from there instead of logging anything twice. The checkpoint is read when there is
@@ -20,7 +22,7 @@ Why it is built the way it is:
   and under load at most every ``triggers / [amt] message_read_rate`` seconds per trigger: the
   first ones and the last ones (the final drain) at once, the second ones at a random point of
   that spacing (so that a restart's triggers do not read in waves).
-* The first AMT trigger in a triggerer raises the process's young-generation GC threshold
+* The first runtime in a triggerer raises the process's young-generation GC threshold
   (``_collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
   flight make full collections that hold the event loop for hundreds of milliseconds every few seconds.
 * ``on_kill`` (Airflow 3.3) sends ``on_kill_action`` (Kill by default, or Stop, or nothing) to the
@@ -39,13 +41,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_amt import config, metrics
+from airflow_provider_amt import metrics
 from airflow_provider_amt.class_logger import ClassLogger
+from airflow_provider_amt.config import MESSAGES_PER_LOG_RECORD_DEFAULT
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_ending, log_messages
-from airflow_provider_amt.triggers import _checkpoint, _collector, _pacing, _stall
 from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
+from airflow_provider_amt.triggers.checkpoint import Checkpoint
+from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from amt_client import (
     AmtCompletionCode,
     AmtError,
@@ -63,8 +67,6 @@ from amt_client import (
 CHECKPOINT_PATIENCE = 1.0
 #: Time the trigger allows on_kill's Kill call (the framework's own bound is 30 s by default).
 KILL_TIMEOUT = 20.0
-#: on_kill decisions still running after Airflow stopped waiting for them (a strong reference each).
-_KILLS_IN_FLIGHT: set[asyncio.Future[None]] = set()
 #: Kwargs that triggers serialized by provider 0.1.0 carry and that mean nothing now.
 LEGACY_KWARGS = frozenset({"stream_messages"})
 
@@ -141,11 +143,10 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         self.settings = settings
         self.on_kill_action = on_kill_action
         self._hook: AmtAsyncHook | None = None
-        self._checkpoint: _checkpoint.Checkpoint | None = None
+        self._checkpoint: Checkpoint | None = None
         self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
         self._read_at: float | None = None  # when messages were last read (None: not yet)
-        self._message_read_rate = 0.0  # run() reads the triggerer's [amt] message_read_rate
-        self._per_record = config.MESSAGES_PER_LOG_RECORD_DEFAULT  # and [amt] messages_per_log_record
+        self._runtime: TriggererRuntime | None = None  # run() takes the triggerer's
 
     @classmethod
     def for_job(
@@ -192,11 +193,12 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         """Watch the job to its end. Nothing here ends the job: an ``AmtError`` that waiting cannot fix,
         or any failure of this trigger's own, becomes an ``error`` ending (the task then asks AMT once
         more, and the job is left as it is)."""
-        watch = None
+        runtime = None
         try:
             try:
-                watch = _stall.acquire()
-                ended = await self._watch(watch)
+                runtime = self._runtime = TriggererRuntime.current()
+                runtime.loop_watch.attach()
+                ended = await self._watch(runtime)
             except AmtError as err:  # e.g. the connection could not even be read: waiting will not help
                 ended = WatchResult(VerdictKind.ERROR, None, str(err))
             except Exception as err:  # our own trouble: reported, never the job's end
@@ -212,26 +214,23 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         finally:
             if self._checkpoint is not None:
                 self._checkpoint.close()
-            if watch is not None:
-                _stall.release(watch)
+            if runtime is not None:
+                runtime.loop_watch.detach()
             # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
             await self.cleanup()
 
-    async def _watch(self, watch: Any) -> WatchResult:
+    async def _watch(self, runtime: TriggererRuntime) -> WatchResult:
         cursor = self._cursor
-        options = config.trigger_options()
-        self._message_read_rate = options.message_read_rate
-        self._per_record = options.messages_per_log_record
-        _collector.raise_young_threshold(options.triggerer_gc_threshold, self.log)
-        self._checkpoint = _checkpoint.Checkpoint(
+        options = runtime.options
+        self._checkpoint = Checkpoint(
             self.task_instance,
             self.batch_request_id,
             self.log,
             interval=options.checkpoint_interval,
             rate=options.checkpoint_rate,
-            watch=watch,
-            reads=_pacing.pace("checkpoint_read", options.checkpoint_read_rate),
-            saves=_pacing.pace("checkpoint_save", options.checkpoint_rate),
+            watch=runtime.loop_watch,
+            reads=runtime.checkpoint_reads,
+            saves=runtime.checkpoint_saves,
         )
         self.log.info(
             "Watching AMT batch request %s from message %s (poll every <= %ss)",
@@ -239,7 +238,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             cursor.offset,
             self.settings.poll_interval,
         )
-        await _pacing.pace("start", options.start_rate).wait()
+        await runtime.starts.wait()
         return await self.hook.watch_job(self.batch_request_id, cursor, self.settings, self._log_page, self._may_read)
 
     async def _may_read(self, final: bool) -> bool:
@@ -250,10 +249,10 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         an earlier copy of this trigger (before a restart or a move) may have logged further, so the
         cursor starts from the checkpoint (read in its turn, see ``_pacing``).
         """
-        checkpoint, cursor = self._checkpoint, self._cursor
-        if checkpoint is None:
+        checkpoint, cursor, runtime = self._checkpoint, self._cursor, self._runtime
+        if checkpoint is None or runtime is None:
             return True
-        spacing = _pacing.spacing(checkpoint.watch.users, self._message_read_rate)
+        spacing = runtime.message_read_spacing()
         if not final and self._read_at is not None and time.monotonic() - self._read_at < spacing:
             return False
         if not await checkpoint.loaded(final, patience=CHECKPOINT_PATIENCE):
@@ -275,7 +274,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             page = await checkpoint.unlogged(page)
         if not page:
             return
-        log_messages(self.log, page, self.hook.redactor(), self._per_record)
+        per_record = self._runtime.options.messages_per_log_record if self._runtime else MESSAGES_PER_LOG_RECORD_DEFAULT
+        log_messages(self.log, page, self.hook.redactor(), per_record)
         if checkpoint is not None:
             checkpoint.logged(page[-1].index + 1)
 
@@ -302,8 +302,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         silently, before the Kill is sent (seen on a loaded host). Bounded by ``KILL_TIMEOUT``.
         """
         decision = asyncio.ensure_future(asyncio.wait_for(self._decide_and_kill(), KILL_TIMEOUT))
-        _KILLS_IN_FLIGHT.add(decision)
-        decision.add_done_callback(_KILLS_IN_FLIGHT.discard)
+        TriggererRuntime.current().keep_until_done(decision)
         try:
             await asyncio.shield(decision)
         except asyncio.TimeoutError:

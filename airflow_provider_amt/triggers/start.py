@@ -40,7 +40,7 @@ from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.joblog import log_completion, log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_START
 from airflow_provider_amt.start_ledger import EarlierJob, earlier_job, log_earlier_job, task_guid, unconfirmed_start
-from airflow_provider_amt.triggers import _checkpoint
+from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers._task_instance import ti_keys
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from airflow_provider_amt.worker_watch import LEFT_AS_IT_IS, result
@@ -296,7 +296,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         log handler and DAGs read, a checkpoint at message 0 (this try's log starts there), the
         job information block."""
         await self._push(XCOM_BATCH_REQUEST_ID, batch_request_id)  # missing: on_kill takes the framework's word
-        await _checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
+        await checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
         hook = self.hook
         log_job_information(
             self.log, await hook.get_config(), start, batch_request_id, self.amt_conn_id, hook.redactor()

@@ -97,7 +97,7 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
 class Checkpoint:
     """One trigger copy's view of the shared cursor: what is known saved, and when to save next.
 
-    ``watch`` is the event loop's :class:`~airflow_provider_amt.triggers._stall.LoopWatch`: its
+    ``watch`` is the event loop's :class:`~airflow_provider_amt.triggers._stall.LoopWatch` (its runtime's): its
     users are the triggers that share this triggerer's checkpoint budget, and it tells whether the
     loop stalled since this copy last looked (then another triggerer may have logged further).
     """

@@ -1,0 +1,77 @@
+"""What the AMT triggers of one triggerer share: one :class:`TriggererRuntime` per event loop.
+
+Why one object: a triggerer runs thousands of AMT triggers on one event loop, and a few things
+must exist once for all of them — the ``[amt]`` options (read once: Airflow's config parser costs
+~50 µs a read), the paces that spread a restart's first polls and checkpoint reads and the
+checkpoint saves (``_pacing``), the watch that notices a stalled loop (``_stall``) and counts the
+triggers sharing the budgets, and the kills still running after Airflow stopped waiting for them.
+They live here, made when the first AMT trigger of a loop starts (:meth:`TriggererRuntime.current`)
+and handed to each trigger; a test or a benchmark builds one and :meth:`install` s it.
+
+Not here: the HTTP session and logon, which the client library shares per event loop for the
+worker side too (``amt_client.aio``), and the process's GC threshold, which belongs to the process
+(``_collector``, asked once by the first runtime of the process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from weakref import WeakKeyDictionary
+
+from airflow_provider_amt import config
+from airflow_provider_amt.triggers import _collector
+from airflow_provider_amt.triggers._pacing import Pace, spacing
+from airflow_provider_amt.triggers._stall import LoopWatch
+
+log = logging.getLogger(__name__)
+
+
+class TriggererRuntime:
+    """The shared state of the AMT triggers on one event loop (see the module docstring)."""
+
+    def __init__(self, options: config.TriggerOptions) -> None:
+        self.options = options
+        #: Notices a stalled loop; its ``users`` are the AMT triggers running on the loop.
+        self.loop_watch = LoopWatch()
+        #: A restart's first polls, at ``[amt] start_rate``.
+        self.starts = Pace(options.start_rate)
+        #: The checkpoints' first reads, at ``[amt] checkpoint_read_rate``.
+        self.checkpoint_reads = Pace(options.checkpoint_read_rate)
+        #: The checkpoints' saves, at ``[amt] checkpoint_rate``.
+        self.checkpoint_saves = Pace(options.checkpoint_rate)
+        #: ``on_kill`` decisions still running after Airflow stopped waiting (a strong reference each).
+        self.kills_in_flight: set[asyncio.Future[None]] = set()
+
+    @classmethod
+    def current(cls) -> TriggererRuntime:
+        """The running loop's runtime, made (with the ``[amt]`` options) by its first AMT trigger."""
+        loop = asyncio.get_running_loop()
+        runtime = _RUNTIMES.get(loop)
+        if runtime is None:
+            runtime = _RUNTIMES[loop] = cls(config.trigger_options())
+            _collector.raise_young_threshold(runtime.options.triggerer_gc_threshold, log)
+        return runtime
+
+    def install(self) -> TriggererRuntime:
+        """Make this the running loop's runtime (tests and benchmarks that set their own options)."""
+        _RUNTIMES[asyncio.get_running_loop()] = self
+        return self
+
+    @property
+    def triggers(self) -> int:
+        """AMT triggers running on the loop: they share the read and save budgets."""
+        return self.loop_watch.users
+
+    def message_read_spacing(self) -> float:
+        """Seconds between two message reads of one trigger (``[amt] message_read_rate`` shared)."""
+        return spacing(self.triggers, self.options.message_read_rate)
+
+    def keep_until_done(self, future: asyncio.Future[None]) -> None:
+        """Hold ``future`` until it is done (the loop keeps tasks only weakly)."""
+        self.kills_in_flight.add(future)
+        future.add_done_callback(self.kills_in_flight.discard)
+
+
+#: The one registry: a runtime per event loop, gone with its loop.
+_RUNTIMES: WeakKeyDictionary[asyncio.AbstractEventLoop, TriggererRuntime] = WeakKeyDictionary()

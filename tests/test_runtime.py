@@ -1,0 +1,68 @@
+"""The triggerer runtime: one visible object per event loop holds what the AMT triggers share (issue 24)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from airflow_provider_amt import config
+from airflow_provider_amt.triggers.runtime import TriggererRuntime
+
+
+def test_a_loop_has_one_runtime_made_on_first_use_and_the_next_loop_a_new_one():
+    async def twice() -> tuple[TriggererRuntime, TriggererRuntime]:
+        return TriggererRuntime.current(), TriggererRuntime.current()
+
+    first, again = asyncio.run(twice())
+    later, _ = asyncio.run(twice())
+    assert first is again and later is not first
+
+
+def test_the_options_are_read_once_per_runtime(monkeypatch: pytest.MonkeyPatch):
+    """Airflow's config parser is slow: a restart storm's triggers read the runtime's copy."""
+    monkeypatch.setenv("AIRFLOW__AMT__MESSAGE_READ_RATE", "40")
+
+    async def read() -> tuple[float, float]:
+        runtime = TriggererRuntime.current()
+        monkeypatch.setenv("AIRFLOW__AMT__MESSAGE_READ_RATE", "80")
+        return runtime.options.message_read_rate, TriggererRuntime.current().options.message_read_rate
+
+    assert asyncio.run(read()) == (40.0, 40.0)
+
+
+def test_an_installed_runtime_is_the_one_the_loop_uses_and_its_budgets_follow_its_options():
+    options = dataclasses.replace(config.trigger_options(), message_read_rate=100.0, start_rate=0.0)
+
+    async def installed() -> tuple[bool, float, float]:
+        runtime = TriggererRuntime(options).install()
+        for _ in range(1000):
+            runtime.loop_watch.attach()
+        spacing = TriggererRuntime.current().message_read_spacing()
+        for _ in range(1000):
+            runtime.loop_watch.detach()
+        return TriggererRuntime.current() is runtime, spacing, runtime.starts.rate
+
+    assert asyncio.run(installed()) == (True, 10.0, 0.0)  # 1,000 triggers share 100 reads a second
+
+
+def test_a_kill_in_flight_is_held_until_it_is_done():
+    """The loop keeps tasks weakly: an on_kill decision Airflow stopped waiting for must not vanish."""
+
+    async def kill() -> tuple[int, int, str]:
+        runtime = TriggererRuntime.current()
+        done = asyncio.Event()
+
+        async def decision() -> None:
+            await done.wait()
+
+        future = asyncio.ensure_future(decision())
+        runtime.keep_until_done(future)
+        held = len(runtime.kills_in_flight)
+        done.set()
+        await future
+        await asyncio.sleep(0)  # the done callback runs
+        return held, len(runtime.kills_in_flight), str(future.done())
+
+    assert asyncio.run(kill()) == (1, 0, "True")
