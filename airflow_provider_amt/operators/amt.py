@@ -272,7 +272,8 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             allow_fresh_start=self.allow_fresh_start,
             log=self.log,
         )
-        job = self._job(start, earlier or self._submit(start, ledger), deadline)
+        batch_request_id = self._submit(start, ledger) if earlier is None else earlier
+        job = self._job(start, batch_request_id, deadline)
         context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=job.batch_request_id)
         self._watched_id = job.batch_request_id
         log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
