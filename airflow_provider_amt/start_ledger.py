@@ -74,7 +74,7 @@ def job_of_earlier_try(
 ) -> int | None:
     """The batch request this try should watch instead of starting one, or None to start one."""
     recorded, batch_request_id = ledger.recorded()
-    if not recorded and not (ledger.store is None and try_number > 1):
+    if not _earlier_start_possible(ledger, recorded, try_number):
         return None  # the first Start of this task instance
     if batch_request_id is None:
         found = hook.find_batch_requests(ledger.task_id)
@@ -98,6 +98,12 @@ def job_of_earlier_try(
         )
         ledger.started(batch_request_id)
     return _reuse(hook, batch_request_id, rules, log)
+
+
+def _earlier_start_possible(ledger: StartLedger, recorded: bool, try_number: int) -> bool:
+    """Whether an earlier try may have sent a Start: it recorded one, or there is nowhere to record
+    one (no ``task_state_store``) and this is not the first try."""
+    return recorded or (ledger.store is None and try_number > 1)
 
 
 class EarlierJob(enum.Enum):
