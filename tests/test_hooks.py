@@ -189,3 +189,13 @@ def test_start_is_retried_when_the_server_refuses_with_429(hook, emulator):
     emulator.set_faults([{"route": "Start", "action": "error", "status": 429, "count": 1, "retry_after": 0}])
     assert hook.start_batch_job("DEMO2", "REPORTTEST01") > 0
     assert [e["status"] for e in emulator.requests("OpConJobAction", action="Start")] == [429, 200]
+
+
+def test_the_0_1_name_amt_server_config_still_imports_with_a_deprecation_warning():
+    """Issue 24: 0.x shims go after one release of warning; DAG code importing the old name keeps working."""
+    from airflow_provider_amt.compat import AirflowProviderDeprecationWarning
+    from amt_client import ServerConfig
+
+    with pytest.warns(AirflowProviderDeprecationWarning, match="AmtServerConfig is deprecated.*amt_client"):
+        from airflow_provider_amt.hooks.amt import AmtServerConfig
+    assert AmtServerConfig is ServerConfig

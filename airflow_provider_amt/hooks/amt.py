@@ -11,18 +11,36 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from typing import Any
 
 from airflow_provider_amt import metrics
 from airflow_provider_amt.class_logger import ClassLogger
-from airflow_provider_amt.compat import BaseHook, aget_connection, amask_secret, mask_secret
+from airflow_provider_amt.compat import (
+    AirflowProviderDeprecationWarning,
+    BaseHook,
+    aget_connection,
+    amask_secret,
+    mask_secret,
+)
 from airflow_provider_amt.hooks.connection import config_from_connection, connection_lookup
 from amt_client import AmtClient, AsyncAmtClient, RetryPolicy, ServerConfig
 
-#: Kept for code that imported these names from here in 0.1.0.
-AmtServerConfig = ServerConfig
+__all__ = ["AmtAsyncHook", "AmtHook", "RetryPolicy"]
 
-__all__ = ["AmtAsyncHook", "AmtHook", "AmtServerConfig", "RetryPolicy"]
+
+def __getattr__(name: str) -> Any:
+    """``AmtServerConfig``: 0.1's name of ``amt_client.ServerConfig``, deprecated (removed in 0.4)."""
+    if name == "AmtServerConfig":
+        warnings.warn(
+            "airflow_provider_amt.hooks.amt.AmtServerConfig is deprecated and will be removed in 0.4: "
+            "import amt_client.ServerConfig instead.",
+            AirflowProviderDeprecationWarning,
+            stacklevel=2,
+        )
+        return ServerConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_CONN_NAME = "amt_default"
 #: How long a triggerer reuses a connection it has read (seconds): a restart starts thousands of
