@@ -2,7 +2,8 @@
 shared view of the server's health (``amt_client/health.py``).
 
 One process run, two phases on the same Airflow (PostgreSQL, scheduler, dag-processor, api-server),
-the same fast fake Batch Server (``bench/_fake_amt.py``: a message per job every 10 s) and the same
+the same fast fake Batch Server (``bench/_fake_amt.py``: a message per job every ``--message-every``
+seconds, 10 by default; 0: quiet jobs) and the same
 JOBS deferred task instances (``bench/dags/amt_outage_bench.py``, ``start_from_trigger``:
 no worker; ``bench/_outage_trigger.py``), each watching its own AMT job every ``--poll-interval``
 seconds:
@@ -17,7 +18,8 @@ answer), then the server is back. Printed per phase: requests per job per poll i
 and during the outage (the server counts every request, cut or not); how long after the server's
 return each job was polled again (max and p95, against the poll interval); the triggerer's
 heartbeat gaps (nominal 5 s; at 30 s Airflow
-hands its triggers to another triggerer); its "blocked" warnings; Stop or Kill requests sent; task
+hands its triggers to another triggerer); its "blocked" warnings, in all and per window (triggers
+starting and warm-up, normal, outage, after the return); Stop or Kill requests sent; task
 instances no longer deferred. The triggerer runs at Airflow's default heartbeat settings, with
 ``[triggerer] capacity`` and ``[core] max_map_length`` raised to hold JOBS.
 
@@ -31,8 +33,10 @@ import argparse
 import itertools
 import json
 import os
+import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,26 @@ from tests.distributed.services import Postgres  # noqa: E402
 
 #: The last commit before issue 22 (no shared view of the server's health).
 BASELINE_REV = "daa7634"
+
+
+#: The timestamp a triggerer's log line starts with (structlog's ISO format, UTC).
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?")
+
+
+def _blocked_by_window(output: str, windows: list[tuple[str, float]]) -> dict[str, int]:
+    """Airflow's "async thread was blocked" warnings per window (``windows``: names and start times,
+    in order; a line before the first start counts in the first window)."""
+    counts = {name: 0 for name, _ in windows} | {"no timestamp": 0}
+    for line in output.splitlines():
+        if "blocked" not in line:
+            continue
+        stamp = _STAMP.search(line)
+        if stamp is None:
+            counts["no timestamp"] += 1
+            continue
+        when = datetime.fromisoformat(stamp.group(1).replace(" ", "T") + (stamp.group(2) or "+00:00")).timestamp()
+        counts[next((name for name, start in reversed(windows) if when >= start), windows[0][0])] += 1
+    return counts
 
 
 def _api_requests(counts: dict[str, int]) -> int:
@@ -85,6 +109,10 @@ def measure(
     first_after = [min((t for t in times if t >= back), default=None) for times in stats["monitor_times"].values()]
     delays = sorted(t - back for t in first_after if t is not None)
     gaps = sorted(b - a for a, b in itertools.pairwise(t for t in beats if began - 10 <= t <= ended))
+    blocked = _blocked_by_window(
+        triggerer.output.read_text(errors="replace"),
+        [("triggers starting, warm-up", 0.0), ("normal", began), ("outage", cut), ("after the return", back)],
+    )
     deferred = sql(pg, "SELECT count(*) FROM task_instance WHERE dag_id = 'amt_outage_bench' AND state = 'deferred'")
     return {
         "requests / job / poll interval, normal": _api_requests(normal) / (polls * (cut - began)),
@@ -94,7 +122,8 @@ def measure(
         "slowest first poll after the return (s)": delays[-1] if delays else float("nan"),
         "p95 first poll after the return (s)": delays[int(len(delays) * 0.95)] if delays else float("nan"),
         "heartbeat gap max (s)": gaps[-1] if gaps else float("nan"),
-        "'blocked' warnings": triggerer.output.read_text(errors="replace").count("blocked"),
+        "'blocked' warnings": sum(blocked.values()),
+        **{f"'blocked' warnings, {window}": count for window, count in blocked.items()},
         "Stop/Kill sent": stats["requests"]["JobAction"],
         "tasks no longer deferred": args.jobs - int(deferred[0][0]),
     }
@@ -105,13 +134,16 @@ def main() -> None:
     phase_arguments(parser, jobs=2000, poll_interval=30, window=60, warmup=45, baseline=BASELINE_REV)
     parser.add_argument("--outage", type=float, default=90, help="seconds every connection is cut (90)")
     parser.add_argument("--only", choices=("baseline", "current"), help="measure one phase only")
+    parser.add_argument(
+        "--message-every", type=float, default=10, help="seconds between a job's messages (10; 0: quiet jobs)"
+    )
     args = parser.parse_args()
 
     in_scratch(args, run, "amt-bench-outage-")
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
-    server = FakeServer(message_every=10)
+    server = FakeServer(message_every=args.message_every)
     try:
         env = {
             **holding(args.jobs),
