@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from amt_client import (
     AmtError,
     AmtJobFailedError,
     AmtMessage,
-    AmtValidationError,
     JobStatus,
     MessageCursor,
     Outcome,
@@ -138,15 +136,6 @@ class AmtJobWatcher:
             message_offset=job.cursor.offset,
             on_kill_action=self.on_kill_action,
         )
-
-    def _check_trigger_kwargs(self, trigger: AmtJobTrigger) -> None:
-        """Trigger kwargs must survive serde as plain JSON; find out before a job is started."""
-        _, kwargs = trigger.serialize()
-        try:
-            if json.loads(json.dumps(kwargs)) != kwargs:
-                raise TypeError("kwargs change in a JSON round trip")
-        except (TypeError, ValueError) as err:
-            raise AmtValidationError(f"the AMT trigger arguments are not plain JSON ({err}): {kwargs!r}") from None
 
     def _defer_watch(
         self, context: Any, job: WatchedJob, poll_interval: float, status: JobStatus | None = None

@@ -259,9 +259,6 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             self.deferrable = True
         start = self._start_request(context)
         deadline = self._deadline(context)
-        if self.deferrable and self.wait_for_completion:
-            probe = self._job(start, 1, deadline)  # any valid id: only the kwargs' shape is checked
-            self._check_trigger_kwargs(self._trigger(probe, self.poll_interval))
         hook = self.hook
         ledger = StartLedger(context.get("task_state_store"), start.task_id or "")
         earlier = job_of_earlier_try(
