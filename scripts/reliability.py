@@ -434,7 +434,7 @@ def faults() -> list[Outcome]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        # the new instances start from the cursor the old ones saved (what _checkpoint stores)
+        # the new instances start from the cursor the old ones saved (what triggers/checkpoint.py stores)
         return [asyncio.create_task(_watch(i, logged[i], offset=max(logged[i], default=-1) + 1)) for i in ids]
 
     rows = []

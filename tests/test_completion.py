@@ -8,6 +8,7 @@ task-instance stand-in, so each branch is reached on purpose rather than by end-
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_amt import config
 from airflow_provider_amt.compat import (
     AirflowProviderDeprecationWarning,
     AirflowSensorTimeout,
@@ -27,7 +29,9 @@ from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator
 from airflow_provider_amt.sensors.amt import AmtJobSensor
 from airflow_provider_amt.triggers import amt as amt_trigger_module
+from airflow_provider_amt.triggers import message_sink as message_sink_module
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from amt_client import (
     AmtCompletionCode,
     AmtError,
@@ -57,6 +61,11 @@ def wait_for(amt: AmtHook, request_id: int, codes: set[Code], timeout: float = 1
 
 
 # --- the trigger's run loop ---------------------------------------------------------------------------
+
+
+def runtime_with(**options: Any) -> TriggererRuntime:
+    """A triggerer runtime with these ``[amt]`` options (the rest as configured)."""
+    return TriggererRuntime(dataclasses.replace(config.trigger_options(), **options))
 
 
 def run_trigger(trigger: AmtJobTrigger) -> list[dict[str, Any]]:
@@ -270,9 +279,9 @@ def _watch_with(monkeypatch, channel: _Checkpoints, interval: str, request_id: i
     monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", interval)
     monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_RATE", "0")  # one trigger: the rate bound is not tested here
     logged: list[int] = []
-    real_log_messages = amt_trigger_module.log_messages
+    real_log_messages = message_sink_module.log_messages
     monkeypatch.setattr(
-        amt_trigger_module,
+        message_sink_module,
         "log_messages",
         lambda log, page, *rest: (logged.extend(m.index for m in page), real_log_messages(log, page, *rest)),
     )
@@ -302,14 +311,9 @@ def test_the_checkpoint_is_saved_at_most_once_per_interval(amt, monkeypatch):
 )
 def test_the_triggers_of_one_triggerer_share_one_checkpoint_budget(triggers, rate, every):
     """``[amt] checkpoint_rate``: many triggers save less often each, so the supervisor's load is bounded."""
-    from airflow_provider_amt.triggers._pacing import Pace
-    from airflow_provider_amt.triggers._stall import LoopWatch
-    from airflow_provider_amt.triggers.checkpoint import Checkpoint
-
-    watch = LoopWatch()
-    watch.users = triggers  # the AMT triggers running on this event loop
-    checkpoint = Checkpoint(None, 1, None, interval=30.0, rate=rate, watch=watch, reads=Pace(0))
-    assert checkpoint.due_every() == every
+    runtime = runtime_with(checkpoint_interval=30.0, checkpoint_rate=rate)
+    runtime.loop_watch.users = triggers  # the AMT triggers running on this event loop
+    assert runtime.checkpoint_save_spacing() == every
 
 
 def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
@@ -328,13 +332,13 @@ def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
         return await _Checkpoints.asend(channel, msg)
 
     channel.asend = read_ahead  # type: ignore[method-assign]
-    real_log_messages = amt_trigger_module.log_messages
+    real_log_messages = message_sink_module.log_messages
 
     def log_messages(log: Any, page: Any, *rest: Any) -> None:
         logged_so_far.extend(m.index for m in page)
         real_log_messages(log, page, *rest)
 
-    monkeypatch.setattr(amt_trigger_module, "log_messages", log_messages)
+    monkeypatch.setattr(message_sink_module, "log_messages", log_messages)
     event, logged = _watch_with(monkeypatch, channel, "0", request_id)
     (other,) = ahead
     total = event["message_offset"]
@@ -380,12 +384,11 @@ def test_triggers_that_start_together_do_not_save_together(monkeypatch):
     random point of its spacing, so a restart's triggers save spread out, not in waves."""
     from airflow_provider_amt.triggers import checkpoint as checkpoint_module
     from airflow_provider_amt.triggers._pacing import Pace
-    from airflow_provider_amt.triggers._stall import LoopWatch
 
     now = [1000.0]
     monkeypatch.setattr(checkpoint_module.time, "monotonic", lambda: now[0])
-    watch = LoopWatch()
-    watch.users = 1000  # at 10 saves a second: each trigger saves every 100 s
+    runtime = runtime_with(checkpoint_interval=0.0, checkpoint_rate=10.0)
+    runtime.loop_watch.users = 1000  # at 10 saves a second: each trigger saves every 100 s
     saved: list[int] = []
 
     class Saves(Pace):
@@ -393,10 +396,10 @@ def test_triggers_that_start_together_do_not_save_together(monkeypatch):
             saved.append(1)
             return asyncio.get_event_loop().create_future()
 
+    runtime.checkpoint_saves = Saves(0)
+
     async def first_pages_then_later_ones() -> list[int]:
-        checkpoints = [
-            checkpoint_module.Checkpoint(None, n, None, 0.0, 10.0, watch, Pace(0), saves=Saves(0)) for n in range(1000)
-        ]
+        checkpoints = [checkpoint_module.Checkpoint(None, n, None, runtime) for n in range(1000)]
         due = []
         for later in (0.0, 25.0, 50.0):
             now[0] = 1000.0 + later

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_amt import config as amt_config
-from airflow_provider_amt.triggers import amt as amt_trigger_module
+from airflow_provider_amt.triggers import message_sink as message_sink_module
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
     AmtClient,
@@ -44,7 +44,7 @@ def crafted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Crafted]:
 
 def test_a_trigger_whose_log_writing_fails_watches_on_and_reports_the_jobs_end(amt, monkeypatch, capsys):
     request_id = start(amt, "REPORTTEST01")
-    real = amt_trigger_module.log_messages
+    real = message_sink_module.log_messages
     failures = []
 
     def flaky(*args: Any, **kwargs: Any) -> None:
@@ -53,7 +53,7 @@ def test_a_trigger_whose_log_writing_fails_watches_on_and_reports_the_jobs_end(a
             raise RuntimeError("the log store hiccuped")
         real(*args, **kwargs)
 
-    monkeypatch.setattr(amt_trigger_module, "log_messages", flaky)
+    monkeypatch.setattr(message_sink_module, "log_messages", flaky)
     (event,) = run_trigger(watching(request_id, 30))
     assert (event["status"], event["completion_code"]) == ("success", 4)
     assert len(failures) == 2
@@ -69,7 +69,7 @@ def test_a_trigger_that_keeps_failing_ends_with_an_error_event_and_never_kills(a
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("always")
 
-    monkeypatch.setattr(amt_trigger_module, "log_messages", broken)
+    monkeypatch.setattr(message_sink_module, "log_messages", broken)
     since = max((e["seq"] for e in emulator.requests()), default=0)
     (event,) = run_trigger(watching(request_id, 1))
     assert event["status"] == "error" and "watching failed on our side for" in event["message"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import gc
 import time
 from collections.abc import Iterator
@@ -24,14 +23,9 @@ from airflow_provider_amt.hooks import amt as hook_module
 from airflow_provider_amt.triggers import _collector, checkpoint
 from airflow_provider_amt.triggers._pacing import Pace
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
-from airflow_provider_amt.triggers.runtime import TriggererRuntime
-from amt_client import AmtMessage
-from tests.test_completion import TaskInstance, logged_indexes, run_trigger, start, trigger_for
-
-
-def _runtime(**options: Any) -> TriggererRuntime:
-    """A triggerer runtime with these ``[amt]`` options (the rest as configured)."""
-    return TriggererRuntime(dataclasses.replace(config.trigger_options(), **options))
+from airflow_provider_amt.triggers.message_sink import MessageSink
+from amt_client import AmtMessage, MessageCursor
+from tests.test_completion import TaskInstance, logged_indexes, run_trigger, runtime_with, start, trigger_for
 
 
 def _job_requests(emulator: Any, route: str, request_id: int) -> list[dict[str, Any]]:
@@ -76,20 +70,23 @@ def test_the_checkpoint_is_read_after_the_first_poll_and_only_then_are_messages_
     assert event["message_offset"] == len(amt.get_messages(request_id))
 
 
+def _sink(message_read_rate: float) -> MessageSink:
+    """A trigger's message sink on a runtime of its own (no task instance: no checkpoint to read)."""
+    runtime = runtime_with(message_read_rate=message_read_rate)
+    return runtime.message_sink(None, 7, MessageCursor(0, keep=0), AmtJobTrigger(7).log, str)
+
+
 def test_message_reads_are_spaced_by_the_triggerers_read_budget_but_never_the_first_or_the_last():
     async def decisions() -> list[bool]:
-
-        trigger = AmtJobTrigger(7)
-        trigger._runtime = _runtime(message_read_rate=100.0)
-        watch = trigger._runtime.loop_watch
+        sink = _sink(message_read_rate=100.0)
+        watch = sink.runtime.loop_watch
         watch.users = 1000  # a read every 1000 / 100 = 10 s per trigger
-        trigger._checkpoint = checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
-        first = await trigger._may_read(final=False)
-        soon = await trigger._may_read(final=False)
-        last = await trigger._may_read(final=True)
+        first = await sink.may_read(final=False)
+        soon = await sink.may_read(final=False)
+        last = await sink.may_read(final=True)
         watch.users = 10  # few triggers: every poll
-        trigger._read_at = time.monotonic() - 0.2
-        return [first, soon, last, await trigger._may_read(final=False)]
+        sink.read_at = time.monotonic() - 0.2
+        return [first, soon, last, await sink.may_read(final=False)]
 
     assert asyncio.run(decisions()) == [True, False, True, True]
 
@@ -97,19 +94,16 @@ def test_message_reads_are_spaced_by_the_triggerers_read_budget_but_never_the_fi
 def test_the_read_after_a_triggers_first_comes_at_a_random_point_of_its_spacing(monkeypatch):
     """A restart's triggers all read at once first; a random phase keeps their later reads from
     coming in waves."""
-    from airflow_provider_amt.triggers import amt as trigger_module
+    from airflow_provider_amt.triggers import message_sink
 
-    monkeypatch.setattr(trigger_module.random, "random", lambda: 0.25)
+    monkeypatch.setattr(message_sink.random, "random", lambda: 0.25)
 
     async def after_first_read() -> tuple[bool, float]:
-        trigger = AmtJobTrigger(7)
-        trigger._runtime = _runtime(message_read_rate=100.0)
-        watch = trigger._runtime.loop_watch
-        watch.users = 1000  # a read every 10 s per trigger
-        trigger._checkpoint = checkpoint.Checkpoint(None, 7, trigger.log, 0.0, 10.0, watch, Pace(0))
-        first = await trigger._may_read(final=False)
-        assert trigger._read_at is not None
-        return first, time.monotonic() - trigger._read_at
+        sink = _sink(message_read_rate=100.0)
+        sink.runtime.loop_watch.users = 1000  # a read every 10 s per trigger
+        first = await sink.may_read(final=False)
+        assert sink.read_at is not None
+        return first, time.monotonic() - sink.read_at
 
     first, elapsed = asyncio.run(after_first_read())
     assert first and 2.5 <= elapsed < 3.0  # the next read is due 7.5 s later, not 10 s

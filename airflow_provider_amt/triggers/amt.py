@@ -12,16 +12,12 @@ Why it is built the way it is:
   session and one logon per event loop.
 * What all AMT triggers of a triggerer share (options, budgets, the loop's stall watch, kills in
   flight) is one ``TriggererRuntime`` per event loop (``runtime``), taken when ``run()`` starts.
-* New messages are logged as they arrive and the cursor is checkpointed (``checkpoint``: within a
-  per-triggerer budget, ``[amt] checkpoint_rate``, and never backwards), so a restarted or moved
-  trigger resumes where the last one stopped; the event reports the offset reached, so the worker
-  finishes from there instead of logging anything twice. The checkpoint is read when there is
-  first something to log, not before the first poll, and a triggerer restart's first polls and
-  reads are spread (``_pacing``: ``[amt] start_rate``, ``[amt] checkpoint_read_rate``).
-* Messages are read only when the status says there are new ones (where the server gives a count),
-  and under load at most every ``triggers / [amt] message_read_rate`` seconds per trigger: the
-  first ones and the last ones (the final drain) at once, the second ones at a random point of
-  that spacing (so that a restart's triggers do not read in waves).
+* New messages are logged as they arrive, through a ``MessageSink`` the runtime makes
+  (``message_sink``): it reads them only when the status says there are new ones (where the server
+  gives a count) and within the triggerer's read budget, and checkpoints the cursor (``checkpoint``:
+  within a per-triggerer budget, never backwards), so a restarted or moved trigger resumes where the
+  last one stopped; the event reports the offset reached, so the worker finishes from there instead
+  of logging anything twice. A triggerer restart's first polls are spread (``[amt] start_rate``).
 * The first runtime in a triggerer raises the process's young-generation GC threshold
   (``_collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
   flight make full collections that hold the event loop for hundreds of milliseconds every few seconds.
@@ -34,8 +30,6 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -43,17 +37,15 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_amt import metrics
 from airflow_provider_amt.class_logger import ClassLogger
-from airflow_provider_amt.config import MESSAGES_PER_LOG_RECORD_DEFAULT
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
-from airflow_provider_amt.joblog import log_ending, log_messages
+from airflow_provider_amt.joblog import log_ending
 from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
-from airflow_provider_amt.triggers.checkpoint import Checkpoint
+from airflow_provider_amt.triggers.message_sink import MessageSink
 from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from amt_client import (
     AmtCompletionCode,
     AmtError,
-    AmtMessage,
     AmtValidationError,
     MessageCursor,
     Rules,
@@ -63,8 +55,6 @@ from amt_client import (
     validation,
 )
 
-#: How long a trigger's first message read may wait for its checkpoint read before it polls on.
-CHECKPOINT_PATIENCE = 1.0
 #: Time the trigger allows on_kill's Kill call (the framework's own bound is 30 s by default).
 KILL_TIMEOUT = 20.0
 #: Kwargs that triggers serialized by provider 0.1.0 carry and that mean nothing now.
@@ -143,10 +133,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         self.settings = settings
         self.on_kill_action = on_kill_action
         self._hook: AmtAsyncHook | None = None
-        self._checkpoint: Checkpoint | None = None
+        self._sink: MessageSink | None = None  # run() takes one from the triggerer's runtime
         self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
-        self._read_at: float | None = None  # when messages were last read (None: not yet)
-        self._runtime: TriggererRuntime | None = None  # run() takes the triggerer's
 
     @classmethod
     def for_job(
@@ -196,7 +184,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         runtime = None
         try:
             try:
-                runtime = self._runtime = TriggererRuntime.current()
+                runtime = TriggererRuntime.current()
                 runtime.loop_watch.attach()
                 ended = await self._watch(runtime)
             except AmtError as err:  # e.g. the connection could not even be read: waiting will not help
@@ -212,8 +200,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
                 ended = WatchResult(VerdictKind.ERROR, None, f"the AMT trigger failed: {type(err).__name__}: {err}")
             return AmtTriggerEvent(self.batch_request_id, ended, self._cursor.offset)
         finally:
-            if self._checkpoint is not None:
-                self._checkpoint.close()
+            if self._sink is not None:
+                self._sink.close()
             if runtime is not None:
                 runtime.loop_watch.detach()
             # cleanup() is not called under ``airflow dags test``; releasing twice is harmless.
@@ -221,16 +209,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
 
     async def _watch(self, runtime: TriggererRuntime) -> WatchResult:
         cursor = self._cursor
-        options = runtime.options
-        self._checkpoint = Checkpoint(
-            self.task_instance,
-            self.batch_request_id,
-            self.log,
-            interval=options.checkpoint_interval,
-            rate=options.checkpoint_rate,
-            watch=runtime.loop_watch,
-            reads=runtime.checkpoint_reads,
-            saves=runtime.checkpoint_saves,
+        sink = self._sink = runtime.message_sink(
+            self.task_instance, self.batch_request_id, cursor, self.log, self.hook.redactor()
         )
         self.log.info(
             "Watching AMT batch request %s from message %s (poll every <= %ss)",
@@ -239,45 +219,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             self.settings.poll_interval,
         )
         await runtime.starts.wait()
-        return await self.hook.watch_job(self.batch_request_id, cursor, self.settings, self._log_page, self._may_read)
-
-    async def _may_read(self, final: bool) -> bool:
-        """The job has new messages: read them now, or at a later poll?
-
-        Later while the trigger read messages less than ``triggers / message_read_rate`` seconds ago
-        (never for its first read or the final drain), and while its checkpoint has not been read:
-        an earlier copy of this trigger (before a restart or a move) may have logged further, so the
-        cursor starts from the checkpoint (read in its turn, see ``_pacing``).
-        """
-        checkpoint, cursor, runtime = self._checkpoint, self._cursor, self._runtime
-        if checkpoint is None or runtime is None:
-            return True
-        spacing = runtime.message_read_spacing()
-        if not final and self._read_at is not None and time.monotonic() - self._read_at < spacing:
-            return False
-        if not await checkpoint.loaded(final, patience=CHECKPOINT_PATIENCE):
-            return False
-        if checkpoint.floor > cursor.offset:
-            self.log.info("Resuming AMT messages from %s (logged up to there before)", checkpoint.floor)
-            cursor.offset = checkpoint.floor
-        # After a restart every trigger makes its first read within seconds; with the same spacing
-        # after it, their later reads would come in waves that saturate the loop in turns. A random
-        # phase for the first spacing spreads them evenly over it.
-        phase = random.random() * spacing if self._read_at is None else 0.0
-        self._read_at = time.monotonic() - phase
-        return True
-
-    async def _log_page(self, page: Sequence[AmtMessage]) -> None:
-        """Log what of a page no copy of this trigger has logged, then let the checkpoint save past it."""
-        checkpoint = self._checkpoint
-        if checkpoint is not None:
-            page = await checkpoint.unlogged(page)
-        if not page:
-            return
-        per_record = self._runtime.options.messages_per_log_record if self._runtime else MESSAGES_PER_LOG_RECORD_DEFAULT
-        log_messages(self.log, page, self.hook.redactor(), per_record)
-        if checkpoint is not None:
-            checkpoint.logged(page[-1].index + 1)
+        return await self.hook.watch_job(self.batch_request_id, cursor, self.settings, sink.log_page, sink.may_read)
 
     @property
     def cancel_on_kill(self) -> bool:
@@ -345,7 +287,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         No last checkpoint save: on a triggerer's graceful stop its supervisor no longer answers
         (Airflow 3.3.2), so a save here would only hold up the stop.
         """
-        self._checkpoint = None
+        self._sink = None
         if self._hook is not None:
             hook, self._hook = self._hook, None
             await hook.close()

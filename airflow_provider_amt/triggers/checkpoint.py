@@ -41,15 +41,16 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
-from airflow_provider_amt.triggers._pacing import Pace, spacing
-from airflow_provider_amt.triggers._stall import LoopWatch
 from airflow_provider_amt.triggers._task_instance import ti_keys
 from amt_client import AmtMessage
+
+if TYPE_CHECKING:
+    from airflow_provider_amt.triggers.runtime import TriggererRuntime
 
 
 def seed(ti: Any, batch_request_id: int, offset: int) -> None:
@@ -97,21 +98,15 @@ async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any)
 class Checkpoint:
     """One trigger copy's view of the shared cursor: what is known saved, and when to save next.
 
-    ``watch`` is the event loop's :class:`~airflow_provider_amt.triggers._stall.LoopWatch` (its runtime's): its
-    users are the triggers that share this triggerer's checkpoint budget, and it tells whether the
-    loop stalled since this copy last looked (then another triggerer may have logged further).
+    ``runtime`` is the triggerer's: its checkpoint paces queue the reads and saves of all its AMT
+    triggers, its spacing says how often each saves, and its loop watch tells whether the loop
+    stalled since this copy last looked (then another triggerer may have logged further).
     """
 
     task_instance: Any
     batch_request_id: int
     log: Any
-    interval: float
-    rate: float
-    watch: LoopWatch
-    #: Spreads the first reads of all triggers of this triggerer (``[amt] checkpoint_read_rate``).
-    reads: Pace
-    #: Queues the saves of all triggers of this triggerer that come due together (``[amt] checkpoint_rate``).
-    saves: Pace = field(default_factory=lambda: Pace(0))
+    runtime: TriggererRuntime
     #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
     floor: int = field(default=0, init=False)
     _saved_at: float | None = field(default=None, init=False)  # None: no page logged yet
@@ -130,7 +125,7 @@ class Checkpoint:
         if ti_keys(self.task_instance) is None:  # nothing to read (dags test, unit tests)
             return True
         if self._first_read is None:
-            self._first_read = self.reads.in_turn(self.refresh)
+            self._first_read = self.runtime.checkpoint_reads.in_turn(self.refresh)
         if not wait and not self._first_read.done():
             if patience <= 0:
                 return False
@@ -160,7 +155,7 @@ class Checkpoint:
         After this triggerer's loop stalled, another triggerer may have taken the trigger over and
         logged further: the checkpoint is read again first, and what it covers is not logged again.
         """
-        if self.watch.stalled_since(self._checked_at) and await self.refresh() > page[0].index:
+        if self.runtime.loop_watch.stalled_since(self._checked_at) and await self.refresh() > page[0].index:
             self.log.info(
                 "This triggerer was stalled and another copy of the trigger has logged AMT messages up to "
                 "%s: not logging them again",
@@ -177,19 +172,16 @@ class Checkpoint:
         """
         self._unsaved = max(self._unsaved, offset)
         now = time.monotonic()
+        every = self.runtime.checkpoint_save_spacing()
         if self._saved_at is None:  # the first page: the spacing counts from the start, at a random phase
-            self._saved_at = self._created - random.random() * (self.due_every() - self.interval)
-        if (self._saving is None or self._saving.done()) and now - self._saved_at >= self.due_every():
-            self._saving = self.saves.in_turn(self._save_unsaved)
+            self._saved_at = self._created - random.random() * (every - self.runtime.options.checkpoint_interval)
+        if (self._saving is None or self._saving.done()) and now - self._saved_at >= every:
+            self._saving = self.runtime.checkpoint_saves.in_turn(self._save_unsaved)
 
     async def _save_unsaved(self) -> None:
         offset, self._unsaved = self._unsaved, 0
         if offset:
             await self.save(offset)
-
-    def due_every(self) -> float:
-        """Seconds between two saves: the configured interval, longer where the rate bound needs it."""
-        return spacing(self.watch.users, self.rate, least=self.interval)
 
     async def save(self, offset: int) -> None:
         """Save ``offset`` unless a saved one is already at or past it (never backwards)."""

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from airflow_provider_amt import config
 from airflow_provider_amt.triggers import _collector
 from airflow_provider_amt.triggers._pacing import Pace, spacing
 from airflow_provider_amt.triggers._stall import LoopWatch
+from airflow_provider_amt.triggers.message_sink import MessageSink
+from amt_client import MessageCursor
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,17 @@ class TriggererRuntime:
     def message_read_spacing(self) -> float:
         """Seconds between two message reads of one trigger (``[amt] message_read_rate`` shared)."""
         return spacing(self.triggers, self.options.message_read_rate)
+
+    def checkpoint_save_spacing(self) -> float:
+        """Seconds between two checkpoint saves of one trigger: ``[amt] checkpoint_interval``, longer
+        where ``[amt] checkpoint_rate`` shared by all triggers needs it."""
+        return spacing(self.triggers, self.options.checkpoint_rate, least=self.options.checkpoint_interval)
+
+    def message_sink(
+        self, task_instance: Any, batch_request_id: int, cursor: MessageCursor, log: Any, redact: Callable[[str], str]
+    ) -> MessageSink:
+        """Where one trigger's messages go (its checkpoint and its share of the read budget)."""
+        return MessageSink(self, task_instance, batch_request_id, cursor, log, redact)
 
     def keep_until_done(self, future: asyncio.Future[None]) -> None:
         """Hold ``future`` until it is done (the loop keeps tasks only weakly)."""

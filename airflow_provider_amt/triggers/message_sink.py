@@ -1,0 +1,83 @@
+"""Where a watched job's messages go from the triggerer: the task log, once, within the read budget.
+
+Made by the ``TriggererRuntime`` for each trigger (:meth:`TriggererRuntime.message_sink`); the
+client library's polling loop calls :meth:`MessageSink.may_read` when the status says there are
+new messages and :meth:`MessageSink.log_page` with each page it read. The sink owns the two rules
+that make thousands of triggers affordable on one loop:
+
+* **the read budget**: under load a trigger reads at most every ``triggers / [amt]
+  message_read_rate`` seconds; its first read and the final drain at once, the read after its
+  first at a random point of that spacing (after a restart every trigger reads within seconds, and
+  with the same spacing after it their later reads would come in waves that saturate the loop);
+* **the checkpoint** (``checkpoint``): read before the first page is logged (an earlier copy of the
+  trigger, before a restart or a move, may have logged further, and the cursor starts from there),
+  and saved within the triggerer's save budget after each page.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_amt.joblog import log_messages
+from airflow_provider_amt.triggers.checkpoint import Checkpoint
+from amt_client import AmtMessage, MessageCursor
+
+if TYPE_CHECKING:
+    from airflow_provider_amt.triggers.runtime import TriggererRuntime
+
+#: How long a trigger's first message read may wait for its checkpoint read before it polls on.
+CHECKPOINT_PATIENCE = 1.0
+
+
+class MessageSink:
+    """One trigger's messages: when to read them, and logging each page once (see the module docstring)."""
+
+    def __init__(
+        self,
+        runtime: TriggererRuntime,
+        task_instance: Any,
+        batch_request_id: int,
+        cursor: MessageCursor,
+        log: Any,
+        redact: Callable[[str], str],
+    ) -> None:
+        self.runtime = runtime
+        self.cursor = cursor
+        self.log = log
+        self.redact = redact
+        self.checkpoint = Checkpoint(task_instance, batch_request_id, log, runtime)
+        #: When messages were last read (None: not yet).
+        self.read_at: float | None = None
+
+    async def may_read(self, final: bool) -> bool:
+        """The job has new messages: read them now, or at a later poll?
+
+        Later while the trigger read messages less than the read spacing ago (never for its first
+        read or the final drain), and while its checkpoint has not been read (in its turn).
+        """
+        spacing = self.runtime.message_read_spacing()
+        if not final and self.read_at is not None and time.monotonic() - self.read_at < spacing:
+            return False
+        if not await self.checkpoint.loaded(final, patience=CHECKPOINT_PATIENCE):
+            return False
+        if self.checkpoint.floor > self.cursor.offset:
+            self.log.info("Resuming AMT messages from %s (logged up to there before)", self.checkpoint.floor)
+            self.cursor.offset = self.checkpoint.floor
+        phase = random.random() * spacing if self.read_at is None else 0.0
+        self.read_at = time.monotonic() - phase
+        return True
+
+    async def log_page(self, page: Sequence[AmtMessage]) -> None:
+        """Log what of a page no copy of this trigger has logged, then let the checkpoint save past it."""
+        page = await self.checkpoint.unlogged(page)
+        if not page:
+            return
+        log_messages(self.log, page, self.redact, self.runtime.options.messages_per_log_record)
+        self.checkpoint.logged(page[-1].index + 1)
+
+    def close(self) -> None:
+        """The trigger ends: a checkpoint read or save still waiting for its turn is not made."""
+        self.checkpoint.close()
