@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,19 +148,6 @@ def cluster(tmp_path_factory, cluster_emulator):
         for dag_id in (*dags, *more, "amt_cluster_kill_policy", "amt_cluster_live", *from_trigger):
             running.wait_for_dag(dag_id)
         yield running
-
-
-@pytest.fixture(autouse=True)
-def _fresh_connection_cache() -> Iterator[None]:
-    """The async hook keeps connections it read for a minute (per process); tests change them at will.
-    (Not imported here: the client's tests also run where Airflow is not installed.)"""
-    hooks = sys.modules.get("airflow_provider_amt.hooks.amt")
-    if hooks is not None:
-        hooks._connections.clear()
-    yield
-    hooks = sys.modules.get("airflow_provider_amt.hooks.amt")
-    if hooks is not None:
-        hooks._connections.clear()
 
 
 @pytest.fixture

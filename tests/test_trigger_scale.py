@@ -24,6 +24,7 @@ from airflow_provider_amt.triggers import _collector, checkpoint
 from airflow_provider_amt.triggers._pacing import Pace
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from airflow_provider_amt.triggers.message_sink import MessageSink
+from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from amt_client import AmtMessage, MessageCursor
 from tests.test_completion import TaskInstance, logged_indexes, run_trigger, runtime_with, start, trigger_for
 
@@ -170,7 +171,8 @@ def test_thousands_of_triggers_starting_together_read_their_connection_once(monk
     monkeypatch.setattr(hook_module, "aget_connection", counting)
 
     async def resolve_all() -> set[int]:
-        hooks = [hook_module.AmtAsyncHook(amt_conn) for _ in range(200)]
+        connections = TriggererRuntime.current().connections  # what every AMT trigger's hook is given
+        hooks = [hook_module.AmtAsyncHook(amt_conn, connections=connections) for _ in range(200)]
         configs = await asyncio.gather(*(hook.get_config() for hook in hooks))
         return {id(config) for config in configs}
 
@@ -182,9 +184,10 @@ def test_a_connection_that_cannot_be_read_is_not_kept(monkeypatch):
 
     async def resolve_twice() -> list[str]:
         errors = []
+        connections = TriggererRuntime.current().connections
         for _ in range(2):
             try:
-                await hook_module.AmtAsyncHook("amt_no_such_connection").get_config()
+                await hook_module.AmtAsyncHook("amt_no_such_connection", connections=connections).get_config()
             except AmtConfigurationError as err:
                 errors.append(str(err))
         return errors
@@ -201,11 +204,10 @@ def test_the_cursor_of_a_trigger_keeps_no_messages():
 
 
 @pytest.fixture
-def gc_threshold(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A process where no AMT trigger has run yet, at Python's default threshold; restored after."""
+def gc_threshold() -> Iterator[None]:
+    """A process where no AMT trigger has run yet, at the threshold it started with; restored after."""
     before = gc.get_threshold()
-    monkeypatch.setattr(_collector, "_raised", False)
-    gc.set_threshold(700, before[1], before[2])
+    gc.set_threshold(_collector.STARTING_YOUNG_THRESHOLD, before[1], before[2])
     yield
     gc.set_threshold(*before)
 

@@ -9,8 +9,6 @@ paging rule comes from the library, written once for both hooks.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import warnings
 from typing import Any
 
@@ -23,7 +21,7 @@ from airflow_provider_amt.compat import (
     amask_secret,
     mask_secret,
 )
-from airflow_provider_amt.hooks.connection import config_from_connection, connection_lookup
+from airflow_provider_amt.hooks.connection import ConnectionReads, config_from_connection, connection_lookup
 from amt_client import AmtClient, AsyncAmtClient, RetryPolicy, ServerConfig
 
 __all__ = ["AmtAsyncHook", "AmtHook", "RetryPolicy"]
@@ -43,12 +41,6 @@ def __getattr__(name: str) -> Any:
 
 
 DEFAULT_CONN_NAME = "amt_default"
-#: How long a triggerer reuses a connection it has read (seconds): a restart starts thousands of
-#: triggers on the same few connections, and each lookup is a round trip through the supervisor.
-CONNECTION_TTL = 60.0
-#: conn_id -> (read at, the settings being read or read) for the async hooks of this process: the
-#: thousands of triggers a restart starts together wait for one read instead of making one each.
-_connections: dict[str, tuple[float, asyncio.Future[ServerConfig]]] = {}
 
 
 class _AmtConnectionType(ClassLogger):
@@ -91,32 +83,32 @@ class AmtAsyncHook(AsyncAmtClient, _AmtConnectionType, BaseHook):
 
     Call :meth:`close` (or use ``async with``) when done: the shared session is closed when the
     last hook using it on that event loop lets go.
+
+    :param connections: connections shared with other hooks (an AMT trigger passes its triggerer
+        runtime's); without it the hook reads its connection itself, once.
     """
 
-    def __init__(self, amt_conn_id: str = DEFAULT_CONN_NAME, *, retry_policy: RetryPolicy | None = None):
+    def __init__(
+        self,
+        amt_conn_id: str = DEFAULT_CONN_NAME,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        connections: ConnectionReads | None = None,
+    ):
         BaseHook.__init__(self)
         AsyncAmtClient.__init__(self, retry_policy=retry_policy, log=self.log, on_call=metrics.call)
         self.amt_conn_id = amt_conn_id
+        self.connections = connections
 
     async def _resolve_config(self) -> ServerConfig:
-        """The connection, read at most every ``CONNECTION_TTL`` seconds per process (a changed one
-        is seen by triggers started after that; the password was masked when it was first read)."""
-        cached = _connections.get(self.amt_conn_id)
-        loop = asyncio.get_running_loop()
-        if cached is not None and time.monotonic() - cached[0] < CONNECTION_TTL and cached[1].get_loop() is loop:
-            return await asyncio.shield(cached[1])
-        reading = loop.create_future()
-        _connections[self.amt_conn_id] = (time.monotonic(), reading)
-        try:
-            with connection_lookup(self.amt_conn_id):
-                config = config_from_connection(await aget_connection(self.amt_conn_id))
-            await amask_secret(config.password)
-        except BaseException as err:
-            _connections.pop(self.amt_conn_id, None)  # a failed read is not kept: the next caller tries again
-            reading.set_exception(err)
-            reading.exception()  # retrieved: no "exception never retrieved" when no one else waited
-            raise
-        reading.set_result(config)
+        if self.connections is None:
+            return await self._read_connection()
+        return await self.connections.get(self.amt_conn_id, self._read_connection)
+
+    async def _read_connection(self) -> ServerConfig:
+        with connection_lookup(self.amt_conn_id):
+            config = config_from_connection(await aget_connection(self.amt_conn_id))
+        await amask_secret(config.password)
         return config
 
     async def _on_token(self, token: str) -> None:

@@ -7,9 +7,11 @@ the connection and the field.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -104,6 +106,38 @@ def connection_lookup(conn_id: str) -> Iterator[None]:
             f"Connection {conn_id!r} is not defined. Create it (type 'amt') in the UI, the CLI, a secrets "
             f"backend or an AIRFLOW_CONN_{conn_id.upper()} environment variable."
         ) from None
+
+
+class ConnectionReads:
+    """The connections the async hooks sharing this object have read, each kept ``ttl`` seconds.
+
+    A triggerer's runtime holds one: a restart starts thousands of triggers on the same few
+    connections, each lookup is a round trip through the supervisor, and the triggers that start
+    together wait for one read instead of making one each. A changed connection is seen by the
+    triggers started ``ttl`` seconds later; a failed read is not kept (the next caller tries again).
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._reads: dict[str, tuple[float, asyncio.Future[ServerConfig]]] = {}
+
+    async def get(self, conn_id: str, read: Callable[[], Awaitable[ServerConfig]]) -> ServerConfig:
+        """The connection ``conn_id``: kept, being read, or read now with ``read``."""
+        kept = self._reads.get(conn_id)
+        loop = asyncio.get_running_loop()
+        if kept is not None and time.monotonic() - kept[0] < self.ttl and kept[1].get_loop() is loop:
+            return await asyncio.shield(kept[1])
+        reading = loop.create_future()
+        self._reads[conn_id] = (time.monotonic(), reading)
+        try:
+            config = await read()
+        except BaseException as err:
+            self._reads.pop(conn_id, None)
+            reading.set_exception(err)
+            reading.exception()  # retrieved: no "exception never retrieved" when no one else waited
+            raise
+        reading.set_result(config)
+        return config
 
 
 def _extra_flag(value: Any, name: str) -> bool:

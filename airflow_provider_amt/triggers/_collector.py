@@ -10,9 +10,10 @@ lets those short-lived objects die by reference counting before any collection s
 collections become rare and young ones cheap. Measured in ``docs/performance.md``.
 
 The setting is the process's, so it is taken only upwards (a triggerer already tuned higher keeps
-its own), only once (a later change by someone else is left alone), and logged to the triggerer's
-own log: the line is about the process, not about the task whose trigger happened to come first
-(Airflow's trigger runner sends a line to a task's log by the ``trigger_id`` in its log context).
+its own) and only from the value the process started with (so once: a later change by someone else
+is left alone, and no flag is needed to remember it), and logged to the triggerer's own log: the
+line is about the process, not about the task whose trigger happened to come first (Airflow's
+trigger runner sends a line to a task's log by the ``trigger_id`` in its log context).
 """
 
 from __future__ import annotations
@@ -21,18 +22,15 @@ import contextvars
 import gc
 import logging
 
-_raised = False
+#: The young threshold this process started with (the interpreter's own unless someone tuned it first).
+STARTING_YOUNG_THRESHOLD = gc.get_threshold()[0]
 
 
 def raise_young_threshold(threshold: int, log: logging.Logger) -> bool:
-    """Set the young-generation threshold to ``threshold`` if this is the first call in the process
-    and the current one is lower (``threshold`` 0 leaves it alone). Returns whether it was set."""
-    global _raised
-    if _raised or threshold <= 0:
-        return False
-    _raised = True
+    """Set the young-generation threshold to ``threshold`` if it is still the one the process started
+    with and lower (``threshold`` 0 leaves it alone). Returns whether it was set."""
     young, middle, old = gc.get_threshold()
-    if young >= threshold:
+    if threshold <= 0 or young != STARTING_YOUNG_THRESHOLD or young >= threshold:
         return False
     gc.set_threshold(threshold, middle, old)
     contextvars.Context().run(  # no trigger's log context: the triggerer's own log

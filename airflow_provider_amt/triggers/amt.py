@@ -169,7 +169,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
     @property
     def hook(self) -> AmtAsyncHook:
         if self._hook is None:
-            self._hook = AmtAsyncHook(self.amt_conn_id)
+            self._hook = AmtAsyncHook(self.amt_conn_id, connections=TriggererRuntime.current().connections)
         return self._hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -272,7 +272,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
                 watched,
                 self.batch_request_id,
             )
-        hook = AmtAsyncHook(self.amt_conn_id)  # run() may close the trigger's own one meanwhile
+        # run() may close the trigger's own hook meanwhile
+        hook = AmtAsyncHook(self.amt_conn_id, connections=TriggererRuntime.current().connections)
         try:
             ending = await hook.end_job(action, self.batch_request_id)
             log_ending(self.log, ending, "the task was killed")

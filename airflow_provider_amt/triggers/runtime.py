@@ -22,6 +22,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from airflow_provider_amt import config
+from airflow_provider_amt.hooks.connection import ConnectionReads
 from airflow_provider_amt.triggers import _collector
 from airflow_provider_amt.triggers._pacing import Pace, spacing
 from airflow_provider_amt.triggers._stall import LoopWatch
@@ -44,6 +45,8 @@ class TriggererRuntime:
         self.checkpoint_reads = Pace(options.checkpoint_read_rate)
         #: The checkpoints' saves, at ``[amt] checkpoint_rate``.
         self.checkpoint_saves = Pace(options.checkpoint_rate)
+        #: The connections the triggers' hooks read (one read for the triggers a restart starts together).
+        self.connections = ConnectionReads()
         #: ``on_kill`` decisions still running after Airflow stopped waiting (a strong reference each).
         self.kills_in_flight: set[asyncio.Future[None]] = set()
 
