@@ -54,11 +54,6 @@ from amt_client.policy import JobWatch, MessageCursor, Verdict, VerdictKind, Wat
 from amt_client.start import END_SETTLE_SECONDS, Action, JobEnding, StartRequest
 
 T = TypeVar("T")
-#: The jitter source engines share unless given one: a ``random.Random`` holds 2.5 KB of state, and a
-#: triggerer has one engine per watched job.
-_RANDOM = random.Random()
-
-
 #: After an outage, the watches that waited for the server poll again within this share of their
 #: poll interval, at random points (not all at once at a server that has just come back).
 RESUME_SPREAD = 0.9
@@ -257,7 +252,9 @@ class Engine:
         self.contract = config.contract
         self.policy = policy or RetryPolicy(max_retries=config.max_retries)
         self.log = log or logging.getLogger("amt_client")
-        self.random = rng or _RANDOM
+        #: The jitter source; None: the ``random`` module's own (a ``random.Random`` each would cost 2.5 KB
+        #: per watched job).
+        self.random = rng
         self.clock = clock
         self.wall_clock = wall_clock
 
@@ -539,7 +536,7 @@ class Engine:
             if away:  # wait for the server's return instead; then poll at a random point of a poll
                 if not (yield AwaitServer(pause)):
                     continue
-                pause = self.random.uniform(0, settings.poll_interval * RESUME_SPREAD)
+                pause = (self.random or random).uniform(0, settings.poll_interval * RESUME_SPREAD)
             yield Sleep(pause)
 
 

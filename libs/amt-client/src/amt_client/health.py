@@ -39,7 +39,7 @@ class ServerHealth:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None):
         self.clock = clock
-        self.random = rng or random.Random()
+        self.random = rng  # None: the ``random`` module's own
         self.failures = 0
         #: Monotonic time from which a probe may go (None: closed, everything goes).
         self.probe_at: float | None = None
@@ -79,7 +79,7 @@ class ServerHealth:
         self.down_since = self.down_since or now
         self.last_failure = reply.detail if isinstance(reply, TransportFailure) else f"HTTP {reply.status}"
         if self.probe_at is not None or self.failures >= OPEN_AFTER:
-            self.probe_at = now + self.backoff * self.random.uniform(0.8, 1.2)
+            self.probe_at = now + self.backoff * (self.random or random).uniform(0.8, 1.2)
             self.probing_until = None
             self.backoff = min(MAX_BACKOFF, self.backoff * 2)
         return False
