@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
@@ -61,3 +62,28 @@ def test_the_pool_is_sized_from_the_watchers_unless_the_connection_says(watchers
 def test_a_bad_max_connections_is_a_configuration_error(bad):
     with pytest.raises(AmtConfigurationError, match="max_connections"):
         ServerConfig("http://amt:4004", "u", "p", max_connections=bad)
+
+
+def test_clients_of_one_login_on_one_loop_share_an_engine_unless_their_policy_differs():
+    """A triggerer's thousands of hooks on one connection hold one engine (it keeps no state)."""
+    from amt_client import AsyncAmtClient, RetryPolicy
+
+    used: list[object] = []
+
+    def operation(engine: object) -> Iterator[object]:  # a call that needs no server
+        used.append(engine)
+        return
+        yield
+
+    async def calls() -> None:
+        config = ServerConfig("http://127.0.0.1:9", "u", "p")
+        clients = [AsyncAmtClient(config) for _ in range(3)]
+        clients.append(AsyncAmtClient(config, retry_policy=RetryPolicy(max_retries=9)))
+        for client in clients:  # all in flight at once, as a triggerer's watches are
+            await client._call(operation)  # type: ignore[arg-type]
+        for client in clients:
+            await client.close()
+
+    asyncio.run(calls())
+    first, second, third, other = used
+    assert first is second is third and other is not first

@@ -88,7 +88,17 @@ class _SharedSession:
     health: ServerHealth = field(default_factory=ServerHealth)
     #: Watches waiting for the server to answer again (woken when the breaker closes).
     waiters: set[asyncio.Future[bool]] = field(default_factory=set)
+    #: Engines hold no state of their own: the clients of this login with the same policy, log and
+    #: metrics hook share one (a triggerer's thousands of hooks hold one engine, not one each).
+    engines: dict[tuple[Hashable, ...], Engine] = field(default_factory=dict)
     users: int = 0
+
+    def engine_for(self, config: ServerConfig, policy: RetryPolicy | None, log: Any, on_call: Any) -> Engine:
+        key = (config.cache_key, policy, log, on_call)
+        engine = self.engines.get(key)
+        if engine is None:
+            engine = self.engines[key] = Engine(config, policy, log, on_call=on_call)
+        return engine
 
     def server_back(self) -> None:
         for waiter in self.waiters:
@@ -99,24 +109,6 @@ class _SharedSession:
 
 _shared_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Hashable, ...], _SharedSession]]
 _shared_sessions = weakref.WeakKeyDictionary()
-
-
-#: Engines hold no state of their own: clients made with the same settings object, policy, log and
-#: metrics hook share one (a triggerer's thousands of hooks on one connection read hold one engine,
-#: not one each). Keyed by identity; the entry keeps its objects alive, so an id is never reused.
-_ENGINES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
-_MAX_ENGINES = 64
-
-
-def _engine_for(config: ServerConfig, policy: RetryPolicy | None, log: Any, on_call: Any) -> Engine:
-    key = (id(config), id(policy), id(log), id(on_call))
-    entry = _ENGINES.get(key)
-    if entry is None:
-        if len(_ENGINES) >= _MAX_ENGINES:  # settings re-read over a long life: the oldest go
-            del _ENGINES[next(iter(_ENGINES))]
-        entry = _ENGINES[key] = (config, policy, log, on_call, Engine(config, policy, log, on_call=on_call))
-    engine: Engine = entry[-1]
-    return engine
 
 
 #: The context the wake-up timers run in: they only set a future, so they need none of the caller's
@@ -250,7 +242,8 @@ class AsyncAmtClient(ClientBase):
         may_read: MayReadCallback | None = None,
     ) -> T:
         if self._engine is None:
-            self._engine = _engine_for(await self.get_config(), self._retry_policy, self._amt_log, self._on_call)
+            shared = await self._shared()
+            self._engine = shared.engine_for(await self.get_config(), self._retry_policy, self._amt_log, self._on_call)
         steps = operation(self._engine)
         del operation  # a watch's closure is not kept for the hours it runs (thousands of watches)
         reply: Any = None
