@@ -31,7 +31,7 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": INTEGRATION, "tags": ["service"]}
         ],
         "hooks": _modules("hooks"),
-        "operators": _modules("operators"),
+        "operators": _modules("operators", "job_action"),
         "sensors": _modules("sensors"),
         "triggers": _modules("triggers", "start"),
         "connection-types": [

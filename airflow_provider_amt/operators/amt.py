@@ -16,7 +16,8 @@ Guarantees, and where they come from:
   is killed on timeout, also on the framework's ``__fail__`` path (``resume_execution``).
 * Killing the task sends ``on_kill_action`` (Kill by default, or Stop, or nothing) to the AMT job:
   the trigger's ``on_kill`` when deferred, the operator's ``on_kill`` on the worker.
-* ``AmtJobActionOperator`` is OpConJobAction's Stop and Kill as a task of its own.
+* ``AmtJobActionOperator`` (OpConJobAction's Stop and Kill as a task of its own) lives in
+  ``job_action`` and is importable from here too.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from airflow_provider_amt.compat import (
     start_from_trigger_supported,
 )
 from airflow_provider_amt.events import read_event
-from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
-from airflow_provider_amt.joblog import log_ending, log_job_information
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
+from airflow_provider_amt.joblog import log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
+from airflow_provider_amt.operators.job_action import AmtJobActionOperator
 from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try, task_guid
 from airflow_provider_amt.templating import check_untemplated
 from airflow_provider_amt.triggers.start import AmtStartJobTrigger
@@ -54,6 +56,8 @@ from amt_client import (
     validation,
 )
 from amt_client.start import COMMON_FIELDS, TaskType
+
+__all__ = ["AmtBaseOperator", "AmtBatchJobOperator", "AmtJobActionOperator", "AmtScriptOperator"]
 
 
 def _kill_policy(on_kill_action: Any, cancel_on_kill: Any) -> str | None:
@@ -385,45 +389,3 @@ class AmtScriptOperator(AmtBaseOperator):
         self.script_name = script_name
         self.script_parameters = script_parameters
         self._validate_static()
-
-
-class AmtJobActionOperator(BaseOperator):
-    """OpConJobAction's Stop or Kill for an AMT batch request, as a task of its own.
-
-    For pipelines that end a long job at a deadline or on a branch. A job that has already ended is
-    left as it is (logged as "had already ended", not an error). Otherwise the action is sent and
-    the task waits up to 10 s for the job to show its end code: 3 KILLED after a Kill, 10 DEL_QUEUE
-    when a queued job is stopped (a running job that is stopped ends as 3 KILLED in the emulator;
-    what a real AMT reports is **assumed**, see docs/api-contract.md).
-
-    :param action: ``"stop"`` or ``"kill"``.
-    :param batch_request_id: the BatchRequestId (an int or a numeric string). Templated, e.g.
-        ``"{{ ti.xcom_pull(task_ids='start', key='batch_request_id') }}"``.
-    :param amt_conn_id: Airflow connection of type ``amt``.
-    :return: ``{"batch_request_id", "completion_code", "status"}`` as the starting operators return,
-        with the code the job has after the action (or had, when it had already ended).
-    """
-
-    template_fields: Sequence[str] = ("batch_request_id",)
-    ui_color = "#ffd6cc"
-
-    def __init__(
-        self,
-        *,
-        action: str,
-        batch_request_id: int | str,
-        amt_conn_id: str = DEFAULT_CONN_NAME,
-        **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        self.action = validation.end_action(action, "action", optional=False)
-        self.batch_request_id = batch_request_id
-        self.amt_conn_id = validation.connection_id(amt_conn_id)
-        check_untemplated({"batch_request_id": (batch_request_id, validation.batch_request_id)})
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        batch_request_id = validation.batch_request_id(self.batch_request_id)
-        assert self.action is not None  # not optional here
-        ending = AmtHook(self.amt_conn_id).end_job(self.action, batch_request_id)
-        log_ending(self.log, ending, f"task {self.task_id}")
-        return result(batch_request_id, ending.code)
