@@ -2,6 +2,13 @@
 
 ``get_provider_info`` publishes them (so ``airflow config list`` shows them with their defaults) and
 the code reads them through the functions below; the defaults live only here.
+
+Few knobs: an option exists only where a measured figure shows a site needs to turn it
+(docs/deployment.md names the figure for each): ``checkpoint_rate`` (the supervisor's time),
+``message_read_rate`` (the triggerer's CPU for live logs) and ``triggerer_gc_threshold`` (the
+process's collector). What a site never needed to turn is a constant where it is used (the first
+polls and checkpoint reads of a restart: ``triggers.runtime``; messages per log record: ``joblog``).
+``checkpoint_interval`` (0.2) is deprecated and still read until 0.4.
 """
 
 from __future__ import annotations
@@ -16,24 +23,17 @@ CHECKPOINT_INTERVAL = "checkpoint_interval"
 CHECKPOINT_INTERVAL_DEFAULT = 0.0
 CHECKPOINT_RATE = "checkpoint_rate"
 CHECKPOINT_RATE_DEFAULT = 1.0
-CHECKPOINT_READ_RATE = "checkpoint_read_rate"
-CHECKPOINT_READ_RATE_DEFAULT = 50.0
 MESSAGE_READ_RATE = "message_read_rate"
 MESSAGE_READ_RATE_DEFAULT = 500.0
-MESSAGES_PER_LOG_RECORD = "messages_per_log_record"
-MESSAGES_PER_LOG_RECORD_DEFAULT = 20
-START_RATE = "start_rate"
-START_RATE_DEFAULT = 1000.0
 TRIGGERER_GC_THRESHOLD = "triggerer_gc_threshold"
 TRIGGERER_GC_THRESHOLD_DEFAULT = 10_000
 
 OPTIONS: dict[str, dict[str, Any]] = {
     CHECKPOINT_INTERVAL: {
         "description": (
-            "Least seconds between two saves of a deferred task's AMT message cursor (a round trip through "
-            "the triggerer's supervisor each). 0 (default): after every page of messages, as far as "
-            "checkpoint_rate allows. A triggerer that stops or crashes makes the next one log again what was "
-            "logged since the last save; AmtTaskLogHandler shows each message once. See docs/performance.md."
+            "Deprecated (removed in 0.4; checkpoint_rate alone bounds the saves): least seconds between two "
+            "saves of a deferred task's AMT message cursor. 0 (default): after every page of messages, as far "
+            "as checkpoint_rate allows. A value above 0 still works and warns once per triggerer."
         ),
         "version_added": "0.2.0",
         "type": "float",
@@ -54,18 +54,6 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "1",
         "default": str(CHECKPOINT_RATE_DEFAULT),
     },
-    CHECKPOINT_READ_RATE: {
-        "description": (
-            "Most checkpoint reads per second of all AMT triggers of one triggerer together. A trigger reads "
-            "its checkpoint once, when it first has messages to log; a triggerer restart starts every trigger "
-            "at once, and this spreads their reads (20,000 triggers: over 400 s at 50) so the supervisor keeps "
-            "heartbeating. Status polls go on meanwhile; only logging waits. 0: no bound."
-        ),
-        "version_added": "0.3.0",
-        "type": "float",
-        "example": "50",
-        "default": str(CHECKPOINT_READ_RATE_DEFAULT),
-    },
     MESSAGE_READ_RATE: {
         "description": (
             "Most GetMessages reads per second of all AMT triggers of one triggerer together. Each trigger "
@@ -79,35 +67,11 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "500",
         "default": str(MESSAGE_READ_RATE_DEFAULT),
     },
-    MESSAGES_PER_LOG_RECORD: {
-        "description": (
-            "Most AMT messages in one task log record. The messages of one read that follow each other at "
-            "one severity share a record, a line each (the UI shows them under the record's first line, its "
-            "time and level once), as the trigger and the worker log them: a record costs about 25 us in "
-            "Airflow's log pipeline whatever its length, nearly a third of a busy triggerer's work with a "
-            "record per message. 1: a record per message (for a log store that wants a document per "
-            "message). See docs/logs.md."
-        ),
-        "version_added": "0.3.0",
-        "type": "integer",
-        "example": "20",
-        "default": str(MESSAGES_PER_LOG_RECORD_DEFAULT),
-    },
-    START_RATE: {
-        "description": (
-            "Most AMT triggers per second that make their first poll, per triggerer (the first this many "
-            "start at once). Spreads a triggerer restart: 20,000 triggers start polling within 20 s at "
-            "1000, instead of lagging the event loop by seconds. 0: no bound."
-        ),
-        "version_added": "0.3.0",
-        "type": "float",
-        "example": "1000",
-        "default": str(START_RATE_DEFAULT),
-    },
     TRIGGERER_GC_THRESHOLD: {
         "description": (
             "The young-generation threshold (gc.set_threshold's first value) the first AMT trigger sets in "
-            "its triggerer process, if the process's own is lower (Python's default is 700). Thousands of "
+            "its triggerer process, if the process's own is lower and untouched (Python's default is 700). "
+            "Thousands of "
             "jobs in flight keep hundreds of objects alive at any moment; at 700 every collection promotes "
             "them, and the full collections that follow hold the event loop for hundreds of milliseconds "
             "every few seconds. It affects every trigger of that triggerer, and is logged once. 0: leave the "
@@ -134,16 +98,19 @@ def _non_negative(option: str, default: Number) -> Number:
 
 
 def checkpoint_interval() -> float:
+    """Deprecated in 0.3 (``checkpoint_rate`` alone bounds the saves); still honoured until 0.4, and a
+    triggerer's runtime logs :data:`CHECKPOINT_INTERVAL_DEPRECATED` once when it is set."""
     return _non_negative(CHECKPOINT_INTERVAL, CHECKPOINT_INTERVAL_DEFAULT)
+
+
+CHECKPOINT_INTERVAL_DEPRECATED = (
+    "[amt] checkpoint_interval is deprecated and will be removed in 0.4: [amt] checkpoint_rate alone bounds "
+    "the checkpoint saves of a triggerer (docs/deployment.md, 'Provider options')"
+)
 
 
 def checkpoint_rate() -> float:
     return _non_negative(CHECKPOINT_RATE, CHECKPOINT_RATE_DEFAULT)
-
-
-def messages_per_log_record() -> int:
-    """At least 1 (0 or less means 1: every message has a record)."""
-    return max(1, _non_negative(MESSAGES_PER_LOG_RECORD, MESSAGES_PER_LOG_RECORD_DEFAULT))
 
 
 @dataclass(frozen=True)
@@ -151,12 +118,9 @@ class TriggerOptions:
     """The options every AMT trigger reads, read once per event loop by its ``TriggererRuntime`` (not
     once per trigger start: Airflow's config parser costs ~50 µs a read, a tenth of a restart storm's work)."""
 
-    checkpoint_interval: float
+    checkpoint_interval: float  # deprecated: warns when above 0
     checkpoint_rate: float
-    checkpoint_read_rate: float
     message_read_rate: float
-    messages_per_log_record: int
-    start_rate: float
     triggerer_gc_threshold: int
 
 
@@ -165,9 +129,6 @@ def trigger_options() -> TriggerOptions:
     return TriggerOptions(
         checkpoint_interval=checkpoint_interval(),
         checkpoint_rate=checkpoint_rate(),
-        checkpoint_read_rate=_non_negative(CHECKPOINT_READ_RATE, CHECKPOINT_READ_RATE_DEFAULT),
         message_read_rate=_non_negative(MESSAGE_READ_RATE, MESSAGE_READ_RATE_DEFAULT),
-        messages_per_log_record=messages_per_log_record(),
-        start_rate=_non_negative(START_RATE, START_RATE_DEFAULT),
         triggerer_gc_threshold=_non_negative(TRIGGERER_GC_THRESHOLD, TRIGGERER_GC_THRESHOLD_DEFAULT),
     )

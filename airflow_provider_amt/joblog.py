@@ -6,7 +6,7 @@ the message index: ``AMT 06:33:59.565 [12] text``, at the log level their severi
 closing block with ``Completion Code : <NAME> (<code>)`` and the outcome.
 
 Why the messages of one read that follow each other at one level share a log record, a line each (at
-most ``[amt] messages_per_log_record`` of them): a record costs about 25 µs in Airflow's log pipeline
+most ``MESSAGES_PER_LOG_RECORD`` of them): a record costs about 25 µs in Airflow's log pipeline
 (context, call site, JWT redaction, masking, JSON, one write) whatever its length, which was
 nearly a third of a busy triggerer's work, one record per message; the UI shows a record's further
 lines under its first, like JORS. A line of a message's own text that is not its first is indented,
@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_amt import config, metrics
+from airflow_provider_amt import metrics
 from amt_client import AmtCompletionCode, AmtMessage, JobEnding, ServerConfig, StartRequest
 
 #: A single message longer than this is cut (with a marker saying how much), never dropped.
@@ -109,6 +109,9 @@ CONTINUATION = "\n    "
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 #: The most characters of one record with several message lines (a longer message gets one of its own).
 MAX_RECORD_CHARS = 16_000
+#: Most messages in one log record (see the module docstring; 0.3's ``[amt] messages_per_log_record``
+#: was never released: no site needed another value).
+MESSAGES_PER_LOG_RECORD = 20
 
 
 #: An ISO 8601 UTC (or zone-less) timestamp with milliseconds: its date, and its time as amt_time shows it.
@@ -185,7 +188,7 @@ def log_messages(
     log: Any,
     messages: Iterable[AmtMessage],
     redact: Callable[[str], str] = _same,
-    per_record: int = config.MESSAGES_PER_LOG_RECORD_DEFAULT,
+    per_record: int = MESSAGES_PER_LOG_RECORD,
 ) -> None:
     """A line per message, at its severity's level; messages that follow each other at one level share
     a record, at most ``per_record`` of them and ``MAX_RECORD_CHARS``; no extra fields (see the module

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_amt import config, metrics
+from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import AirflowSkipException, trigger_on_kill_supported
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtHook
@@ -178,7 +178,7 @@ class AmtJobWatcher:
         )
 
     def _log_page(self, page: Sequence[AmtMessage]) -> None:
-        log_messages(self.log, page, self.hook.redactor(), config.messages_per_log_record())
+        log_messages(self.log, page, self.hook.redactor())
 
     # --- ending the AMT job ----------------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ def run_example_dag(emulator) -> Path:
 #: The provider's own log records, in the console formats of every supported Airflow: structlog's
 #: (3.1+: ``... [info     ] TEXT   [airflow_provider_amt...]``) and the classic one (3.0:
 #: ``[time] {joblog.py:34} INFO - TEXT``, named by the provider's source file). A record of several
-#: AMT message lines (``[amt] messages_per_log_record``) spans console lines: matched whole (DOTALL).
+#: AMT message lines (``joblog.MESSAGES_PER_LOG_RECORD``) spans console lines: matched whole (DOTALL).
 OUR_LINES = (
     re.compile(
         r"\[(?:info|warning|error)\s*\] (.*?)\s+\[(?:airflow\.task\.operators\.)?airflow_provider_amt[.\w]*\]",

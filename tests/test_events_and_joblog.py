@@ -174,7 +174,7 @@ def test_messages_in_a_row_at_one_level_share_a_record_a_line_each():
     assert text.splitlines()[0] == message_text(messages[20])
     assert [line for _, line in message_lines(text)] == text.splitlines()  # a line each, nothing else
     one_each = _Records()
-    log_messages(one_each, messages, per_record=1)  # [amt] messages_per_log_record = 1: as before 0.3
+    log_messages(one_each, messages, per_record=1)  # a record per message, as before 0.3
     assert [message_indexes(text) for _, text in one_each.records] == [[i] for i in range(45)]
 
 
@@ -206,17 +206,6 @@ def test_a_multi_line_message_keeps_its_lines_together_and_indented():
     ]
     assert message_index(text) == 0
     assert message_lines("Watching AMT batch request 7\nAMT [1] x") == []  # not an AMT message record
-
-
-def test_messages_per_log_record_is_read_from_the_config(monkeypatch):
-    from airflow_provider_amt import config
-
-    monkeypatch.setenv("AIRFLOW__AMT__MESSAGES_PER_LOG_RECORD", "5")
-    assert config.messages_per_log_record() == 5
-    monkeypatch.setenv("AIRFLOW__AMT__MESSAGES_PER_LOG_RECORD", "0")
-    assert config.messages_per_log_record() == 1
-    monkeypatch.setenv("AIRFLOW__AMT__MESSAGES_PER_LOG_RECORD", "many")
-    assert config.messages_per_log_record() == config.MESSAGES_PER_LOG_RECORD_DEFAULT
 
 
 def _block(contract: WireContract, caplog: pytest.LogCaptureFixture) -> list[str]:

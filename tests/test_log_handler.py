@@ -67,7 +67,7 @@ def test_repeated_messages_are_shown_once(job):
 
 
 def test_records_of_several_messages_are_checked_line_by_line(job):
-    """Records that hold several message lines (``[amt] messages_per_log_record``): a record whose
+    """Records that hold several message lines (``joblog.MESSAGES_PER_LOG_RECORD``): a record whose
     lines were all shown goes, one with some shown keeps only the others, a gap before one is filled."""
     request_id, messages = job
     head, tail = _log(request_id, messages, [])[:3], _log(request_id, messages, [])[-1:]

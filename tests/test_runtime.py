@@ -33,7 +33,7 @@ def test_the_options_are_read_once_per_runtime(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_an_installed_runtime_is_the_one_the_loop_uses_and_its_budgets_follow_its_options():
-    options = dataclasses.replace(config.trigger_options(), message_read_rate=100.0, start_rate=0.0)
+    options = dataclasses.replace(config.trigger_options(), message_read_rate=100.0, checkpoint_rate=0.0)
 
     async def installed() -> tuple[bool, float, float]:
         runtime = TriggererRuntime(options).install()
@@ -42,7 +42,7 @@ def test_an_installed_runtime_is_the_one_the_loop_uses_and_its_budgets_follow_it
         spacing = TriggererRuntime.current().message_read_spacing()
         for _ in range(1000):
             runtime.loop_watch.detach()
-        return TriggererRuntime.current() is runtime, spacing, runtime.starts.rate
+        return TriggererRuntime.current() is runtime, spacing, runtime.checkpoint_saves.rate
 
     assert asyncio.run(installed()) == (True, 10.0, 0.0)  # 1,000 triggers share 100 reads a second
 
@@ -66,3 +66,25 @@ def test_a_kill_in_flight_is_held_until_it_is_done():
         return held, len(runtime.kills_in_flight), str(future.done())
 
     assert asyncio.run(kill()) == (1, 0, "True")
+
+
+def test_the_triggerer_has_three_options_and_the_02_interval_still_works_with_a_warning(monkeypatch, caplog):
+    """Few knobs (issue 24): each left is justified by a figure in docs/deployment.md. The deprecated
+    one is logged by the triggerer (a warning raised there would end the trigger that read it)."""
+    assert sorted(name for name, option in config.OPTIONS.items() if "Deprecated" not in option["description"]) == [
+        "checkpoint_rate",
+        "message_read_rate",
+        "triggerer_gc_threshold",
+    ]
+    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_INTERVAL", "30")
+
+    async def spacing() -> float:
+        runtime = TriggererRuntime.current()
+        runtime.loop_watch.users = 1
+        return runtime.checkpoint_save_spacing()
+
+    with caplog.at_level("WARNING", logger="airflow_provider_amt.triggers.runtime"):
+        assert asyncio.run(spacing()) == 30.0  # still honoured until 0.4
+    assert [r.getMessage() for r in caplog.records if "checkpoint_interval" in r.getMessage()] == [
+        config.CHECKPOINT_INTERVAL_DEPRECATED
+    ]

@@ -75,7 +75,7 @@ class MessageSink:
         page = await self.checkpoint.unlogged(page)
         if not page:
             return
-        log_messages(self.log, page, self.redact, self.runtime.options.messages_per_log_record)
+        log_messages(self.log, page, self.redact)
         self.checkpoint.logged(page[-1].index + 1)
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ worker side too (``amt_client.aio``), and the process's GC threshold, which belo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,15 @@ from amt_client import MessageCursor
 
 log = logging.getLogger(__name__)
 
+#: A restart's first polls per second (the first this many at once): 20,000 triggers start polling
+#: within 20 s instead of lagging the loop by seconds (the storm in docs/performance.md; never a
+#: site's knob: ``[amt] start_rate`` of 0.3's development was never released).
+START_RATE = 1000.0
+#: Checkpoint reads per second, one per trigger when it first has messages to log: about what one
+#: supervisor answers (a round trip of ~21 ms through the API server, docs/performance.md), so a
+#: restart's reads keep its heartbeat going (20,000 triggers: over 400 s, while status polls go on).
+CHECKPOINT_READ_RATE = 50.0
+
 
 class TriggererRuntime:
     """The shared state of the AMT triggers on one event loop (see the module docstring)."""
@@ -39,10 +49,10 @@ class TriggererRuntime:
         self.options = options
         #: Notices a stalled loop; its ``users`` are the AMT triggers running on the loop.
         self.loop_watch = LoopWatch()
-        #: A restart's first polls, at ``[amt] start_rate``.
-        self.starts = Pace(options.start_rate)
-        #: The checkpoints' first reads, at ``[amt] checkpoint_read_rate``.
-        self.checkpoint_reads = Pace(options.checkpoint_read_rate)
+        #: A restart's first polls, at ``START_RATE``.
+        self.starts = Pace(START_RATE)
+        #: The checkpoints' first reads, at ``CHECKPOINT_READ_RATE``.
+        self.checkpoint_reads = Pace(CHECKPOINT_READ_RATE)
         #: The checkpoints' saves, at ``[amt] checkpoint_rate``.
         self.checkpoint_saves = Pace(options.checkpoint_rate)
         #: The connections the triggers' hooks read (one read for the triggers a restart starts together).
@@ -58,6 +68,8 @@ class TriggererRuntime:
         if runtime is None:
             runtime = _RUNTIMES[loop] = cls(config.trigger_options())
             _collector.raise_young_threshold(runtime.options.triggerer_gc_threshold, log)
+            if runtime.options.checkpoint_interval > 0:  # not a warning raised: the triggers must run on
+                contextvars.Context().run(log.warning, config.CHECKPOINT_INTERVAL_DEPRECATED)
         return runtime
 
     def install(self) -> TriggererRuntime:
