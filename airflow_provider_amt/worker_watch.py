@@ -197,26 +197,33 @@ class AmtJobWatcher:
     # --- ending the task ------------------------------------------------------------------------------
 
     def _conclude(self, job: WatchedJob, ended: WatchResult) -> dict[str, Any]:
-        """Turn how the watch ended into the task's outcome (the one place that does)."""
-        if ended.kind is VerdictKind.TIMEOUT:
-            raise self._timed_out(job, ended.message)
-        code = ended.code
-        if ended.kind is VerdictKind.ERROR:
-            code = self._recheck(job, ended.message)
-            if not self.rules.is_final(code):
-                return self._still_running(job, ended.message, code)
-        assert code is not None  # a final verdict always carries its code
-        return self._finish(job, code)
+        """Turn how the watch ended into the task's outcome (the one place that does).
+
+        A timeout is the subclass's to raise; a job that could not be watched but still runs is the
+        subclass's to go on watching (or to fail): the watch it returns is concluded here in turn.
+        """
+        while True:
+            if ended.kind is VerdictKind.TIMEOUT:
+                self._timed_out(job, ended.message)
+            code = ended.code
+            if ended.kind is VerdictKind.ERROR:
+                code = self._recheck(job, ended.message)
+                if not self.rules.is_final(code):
+                    ended = self._still_running(job, ended.message, code)
+                    continue
+            assert code is not None  # a final verdict always carries its code
+            return self._finish(job, code)
 
     def _conclude_event(self, job: WatchedJob, event: AmtTriggerEvent) -> dict[str, Any]:
         job.cursor.offset = event.message_offset
         return self._conclude(job, event.result)
 
-    def _timed_out(self, job: WatchedJob, message: str) -> BaseException:  # pragma: no cover - subclasses say
+    def _timed_out(self, job: WatchedJob, message: str) -> NoReturn:  # pragma: no cover - subclasses say
+        """The deadline passed: end the task (and the job, where the kill policy says so)."""
         raise NotImplementedError
 
-    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> dict[str, Any]:
-        """AMT could not be watched, but asking once more says the job still runs."""
+    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> WatchResult:
+        """AMT could not be watched, but asking once more says the job still runs: fail, or watch on."""
         raise AmtError(
             f"AMT {job.what} (batch request {job.batch_request_id}) could not be watched: {message}. {LEFT_AS_IT_IS}"
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.triggers.base import StartTriggerArgs
@@ -53,6 +53,7 @@ from amt_client import (
     AmtValidationError,
     MessageCursor,
     StartRequest,
+    WatchResult,
     validation,
 )
 from amt_client.start import COMMON_FIELDS, TaskType
@@ -309,12 +310,12 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
 
     # --- how this operator ends a watch that did not end by itself -----------------------------------
 
-    def _timed_out(self, job: WatchedJob, message: str) -> BaseException:
+    def _timed_out(self, job: WatchedJob, message: str) -> NoReturn:
         self._end("kill", job.batch_request_id, "execution_timeout was reached")
         self._log_rest(job, "timeout")
-        return AirflowTaskTimeout(f"AMT {job.what} (batch request {job.batch_request_id}) was killed: {message}")
+        raise AirflowTaskTimeout(f"AMT {job.what} (batch request {job.batch_request_id}) was killed: {message}")
 
-    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> dict[str, Any]:
+    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> WatchResult:
         # Deferring again in this try would reuse (and truncate) this try's trigger log file on the
         # same triggerer, so the rest of the wait happens here.
         self.log.warning(
@@ -323,7 +324,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             job.batch_request_id,
             code.amt_name,
         )
-        return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
+        return self._wait_on_worker(job, self.poll_interval)
 
     # --- killing --------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator
 
@@ -95,5 +95,5 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
         job = self._watched(deadline)
         self._conclude_event(job, read_event(event, job.batch_request_id))
 
-    def _timed_out(self, job: WatchedJob, message: str) -> BaseException:
-        return AirflowSensorTimeout(f"AMT {job.what} did not end in time: {message}")
+    def _timed_out(self, job: WatchedJob, message: str) -> NoReturn:
+        raise AirflowSensorTimeout(f"AMT {job.what} did not end in time: {message}")
