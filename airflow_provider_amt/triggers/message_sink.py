@@ -35,6 +35,8 @@ CHECKPOINT_PATIENCE = 1.0
 class MessageSink:
     """One trigger's messages: when to read them, and logging each page once (see the module docstring)."""
 
+    __slots__ = ("checkpoint", "cursor", "log", "read_at", "redact", "runtime")  # one per watched job
+
     def __init__(
         self,
         runtime: TriggererRuntime,
