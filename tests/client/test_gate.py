@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,27 @@ def test_clients_of_one_login_on_one_loop_share_an_engine_unless_their_policy_di
     asyncio.run(calls())
     first, second, third, other = used
     assert first is second is third and other is not first
+
+
+def test_clients_of_one_login_with_other_timeouts_get_an_engine_with_their_own_settings():
+    """The shared session is per login; an engine carries the whole configuration (timeouts, retries)."""
+    from amt_client import AsyncAmtClient
+
+    used: list[Any] = []
+
+    def operation(engine: Any) -> Iterator[object]:
+        used.append(engine)
+        return
+        yield
+
+    async def calls() -> None:
+        clients = [
+            AsyncAmtClient(ServerConfig("http://127.0.0.1:9", "u", "p", timeout=timeout)) for timeout in (5.0, 50.0)
+        ]
+        for client in clients:
+            await client._call(operation)  # type: ignore[arg-type]
+        for client in clients:
+            await client.close()
+
+    asyncio.run(calls())
+    assert [engine.config.timeout for engine in used] == [5.0, 50.0]

@@ -88,13 +88,14 @@ class _SharedSession:
     health: ServerHealth = field(default_factory=ServerHealth)
     #: Watches waiting for the server to answer again (woken when the breaker closes).
     waiters: set[asyncio.Future[bool]] = field(default_factory=set)
-    #: Engines hold no state of their own: the clients of this login with the same policy, log and
-    #: metrics hook share one (a triggerer's thousands of hooks hold one engine, not one each).
+    #: Engines hold no state of their own: the clients of this login with the same settings (by value:
+    #: a login's clients may differ in timeouts or retries), policy, log and metrics hook share one (a
+    #: triggerer's thousands of hooks hold one engine, not one each).
     engines: dict[tuple[Hashable, ...], Engine] = field(default_factory=dict)
     users: int = 0
 
     def engine_for(self, config: ServerConfig, policy: RetryPolicy | None, log: Any, on_call: Any) -> Engine:
-        key = (config.cache_key, policy, log, on_call)
+        key = (config, policy, log, on_call)
         engine = self.engines.get(key)
         if engine is None:
             engine = self.engines[key] = Engine(config, policy, log, on_call=on_call)
