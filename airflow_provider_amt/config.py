@@ -71,9 +71,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "description": (
             "The young-generation threshold (gc.set_threshold's first value) the first AMT trigger sets in "
             "its triggerer process, if the process's own is lower and untouched (Python's is 700; 2000 from 3.13). "
-            "Thousands of "
-            "jobs in flight keep hundreds of objects alive at any moment; at 700 every collection promotes "
-            "them, and the full collections that follow hold the event loop for hundreds of milliseconds "
+            "Thousands of jobs in flight keep hundreds of objects alive at any moment; at 700 every collection "
+            "promotes them, and the full collections that follow hold the event loop for hundreds of milliseconds "
             "every few seconds. It affects every trigger of that triggerer, and is logged once. 0: leave the "
             "interpreter's setting. See docs/performance.md."
         ),

@@ -17,7 +17,7 @@ Why it is built the way it is:
   gives a count) and within the triggerer's read budget, and checkpoints the cursor (``checkpoint``:
   within a per-triggerer budget, never backwards), so a restarted or moved trigger resumes where the
   last one stopped; the event reports the offset reached, so the worker finishes from there instead
-  of logging anything twice. A triggerer restart's first polls are spread (``[amt] start_rate``).
+  of logging anything twice. A triggerer restart's first polls are spread (``runtime.START_RATE``).
 * The first runtime in a triggerer raises the process's young-generation GC threshold
   (``_collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
   flight make full collections that hold the event loop for hundreds of milliseconds every few seconds.
