@@ -3,7 +3,9 @@
 A trigger event crosses processes (triggerer -> database -> worker) as plain JSON, so the worker
 checks it field by field before trusting it (as the Databricks and dbt Cloud providers do): a
 malformed event is an ``AmtResponseError``, never a guess. Events written by provider 0.1.0
-(which also carried ``completion_name``) read the same.
+(which also carried ``completion_name``) and 0.2 read the same. Where the job ended, the task's end
+follows from the event's completion code and the task's rules, not from its status word: 0.2 wrote
+``failed`` for a 6 SKIPPED_BY_OPS that its task takes as a skip.
 """
 
 from __future__ import annotations
@@ -11,17 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amt_client import AmtCompletionCode, AmtResponseError, Rules, VerdictKind, WatchResult
+from amt_client import AmtCompletionCode, AmtResponseError, Outcome, WatchResult
 from amt_client.validation import is_int
 
-#: Event statuses for a job that reached a final code.
-FINAL_STATUSES = ("success", "failed", "cancelled")
-_STATUS_OF_KIND = {VerdictKind.TIMEOUT: "timeout", VerdictKind.ERROR: "error"}
-_KIND_OF_STATUS = {
-    **dict.fromkeys(FINAL_STATUSES, VerdictKind.FINAL),
-    **{status: kind for kind, status in _STATUS_OF_KIND.items()},
-}
-_CANCELLED = (AmtCompletionCode.KILLED, AmtCompletionCode.DEL_QUEUE)
+#: The statuses an event may carry: every outcome of a watch (``WAIT`` is never one).
+STATUSES = {outcome.value: outcome for outcome in Outcome if outcome is not Outcome.WAIT}
 
 
 @dataclass(frozen=True)
@@ -32,11 +28,11 @@ class AmtTriggerEvent:
     result: WatchResult
     message_offset: int
 
-    def payload(self, rules: Rules) -> dict[str, Any]:
-        """The plain-JSON event (``status`` says the outcome in Airflow's usual words)."""
+    def payload(self) -> dict[str, Any]:
+        """The plain-JSON event (``status`` is the watch's :class:`~amt_client.Outcome`)."""
         code = self.result.code
         return {
-            "status": _status(self.result, rules),
+            "status": self.result.outcome.value,
             "batch_request_id": self.batch_request_id,
             "completion_code": None if code is None else int(code),
             "message_offset": self.message_offset,
@@ -44,22 +40,13 @@ class AmtTriggerEvent:
         }
 
 
-def _status(result: WatchResult, rules: Rules) -> str:
-    if result.kind is not VerdictKind.FINAL:
-        return _STATUS_OF_KIND[result.kind]
-    assert result.code is not None  # a final verdict always carries its code
-    if int(result.code) in rules.success_codes:
-        return "success"
-    return "cancelled" if result.code in _CANCELLED else "failed"
-
-
 def read_event(event: Any, expected_id: int | None) -> AmtTriggerEvent:
     """Check an event field by field; ``expected_id`` is the batch request this task watches (if known)."""
     if not isinstance(event, dict):
         raise AmtResponseError(f"AMT trigger event must be a dict, got {type(event).__name__}: {event!r}")
     status = event.get("status")
-    kind = _KIND_OF_STATUS.get(status) if isinstance(status, str) else None
-    if kind is None:
+    outcome = STATUSES.get(status) if isinstance(status, str) else None
+    if outcome is None:
         raise AmtResponseError(f"AMT trigger event has unknown status {event.get('status')!r}: {event!r}")
     request_id = event.get("batch_request_id")
     if not is_int(request_id) or request_id <= 0:
@@ -73,7 +60,7 @@ def read_event(event: Any, expected_id: int | None) -> AmtTriggerEvent:
         raise AmtResponseError(f"AMT trigger event has no valid message_offset: {event!r}")
     raw_code = event.get("completion_code")
     code = None
-    if raw_code is not None or kind is VerdictKind.FINAL:  # final events need one
+    if raw_code is not None or outcome.job_ended:  # a job's ending needs its code
         try:
             code = AmtCompletionCode.parse(raw_code)
         except ValueError as err:
@@ -81,4 +68,4 @@ def read_event(event: Any, expected_id: int | None) -> AmtTriggerEvent:
     message = event.get("message", "")
     if not isinstance(message, str):
         raise AmtResponseError(f"AMT trigger event message must be a string: {event!r}")
-    return AmtTriggerEvent(request_id, WatchResult(kind, code, message), offset)
+    return AmtTriggerEvent(request_id, WatchResult(outcome, code, message), offset)

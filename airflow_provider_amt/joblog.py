@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_amt import metrics
-from amt_client import AmtCompletionCode, AmtMessage, JobEnding, ServerConfig, StartRequest
+from amt_client import AmtCompletionCode, AmtMessage, JobEnding, Outcome, ServerConfig, StartRequest
 
 #: A single message longer than this is cut (with a marker saying how much), never dropped.
 MAX_MESSAGE_CHARS = 8000
@@ -213,11 +213,12 @@ def log_messages(
     metrics.messages_logged(logged)
 
 
-def log_completion(log: Any, code: AmtCompletionCode, outcome: str) -> None:
-    level = logging.INFO if outcome == "success" else logging.WARNING
+def log_completion(log: Any, code: AmtCompletionCode, outcome: Outcome) -> None:
+    """The completion block an operator looks for at the end of the task log."""
+    level = logging.INFO if outcome is Outcome.SUCCESS else logging.WARNING
     log.log(level, "---------- AMT completion ----------")
     log.log(level, f"Completion Code : {code.amt_name} ({int(code)})")
-    log.log(level, f"Outcome         : {outcome} ({code.description})")
+    log.log(level, f"Outcome         : {outcome.value} ({code.description})")
 
 
 def log_ending(log: Any, ending: JobEnding, reason: str | None = None) -> None:

@@ -35,7 +35,6 @@ from amt_client import (
     MessageCursor,
     Outcome,
     Rules,
-    VerdictKind,
     WatchResult,
     WatchSettings,
     validation,
@@ -64,9 +63,14 @@ class WatchedJob:
     deadline: float | None = None  # epoch seconds (execution_timeout / sensor timeout)
 
 
-def result(batch_request_id: int, code: AmtCompletionCode) -> dict[str, Any]:
-    """The task's return value (XCom ``return_value``)."""
-    return {"batch_request_id": batch_request_id, "completion_code": int(code), "status": code.amt_name}
+def result(batch_request_id: int, code: AmtCompletionCode, outcome: Outcome) -> dict[str, Any]:
+    """The task's return value (XCom ``return_value``): the code, its AMT name and what it meant."""
+    return {
+        "batch_request_id": batch_request_id,
+        "completion_code": int(code),
+        "status": code.amt_name,
+        "outcome": outcome.value,
+    }
 
 
 class AmtJobWatcher:
@@ -203,10 +207,10 @@ class AmtJobWatcher:
         subclass's to go on watching (or to fail): the watch it returns is concluded here in turn.
         """
         while True:
-            if ended.kind is VerdictKind.TIMEOUT:
+            if ended.outcome is Outcome.TIMEOUT:
                 self._timed_out(job, ended.message)
             code = ended.code
-            if ended.kind is VerdictKind.ERROR:
+            if ended.outcome is Outcome.ERROR:
                 code = self._recheck(job, ended.message)
                 if not self.rules.is_final(code):
                     ended = self._still_running(job, ended.message, code)
@@ -242,10 +246,10 @@ class AmtJobWatcher:
         """Log the messages still missing and the completion block; return, skip or fail by the rules."""
         self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
         outcome = self.rules.ending(code)
-        log_completion(self.log, code, outcome.value)
+        log_completion(self.log, code, outcome)
         metrics.outcome(code)
         if outcome is Outcome.SUCCESS:
-            return result(job.batch_request_id, code)
+            return result(job.batch_request_id, code, outcome)
         last = list(job.cursor.last)
         if not last and job.cursor.offset:  # the trigger logged them: fetch the tail again for the error text
             last = self.hook.get_messages(
@@ -256,7 +260,7 @@ class AmtJobWatcher:
             raise AirflowSkipException(message)
         raise AmtJobFailedError(message)
 
-    def _log_rest(self, job: WatchedJob, outcome: str) -> None:
+    def _log_rest(self, job: WatchedJob, outcome: Outcome) -> None:
         """After the job was killed (timeout): the messages still missing and the completion block."""
         try:
             code = self.hook.get_job_status(job.batch_request_id).code

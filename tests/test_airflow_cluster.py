@@ -249,8 +249,8 @@ def test_stop_and_kill_as_dag_tasks(cluster, cluster_emulator, amt):
     }
     assert results == {
         "stop_queued": {"batch_request_id": queued, "completion_code": 10, "status": "DEL_QUEUE"},
-        "kill_running": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED"},
-        "kill_ended": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED"},
+        "kill_running": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"},
+        "kill_ended": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"},
     }
     assert _actions_sent(cluster_emulator, since) == [("Stop", queued), ("Kill", hold)]  # none for the ended job
     assert f"Stopped AMT batch request {queued}: completion code DEL_QUEUE (10)" in _log_text(

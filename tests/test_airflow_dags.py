@@ -88,7 +88,7 @@ def test_example_deadline_stops_the_job_that_still_runs(examples):
     )
     started = examples.xcom("amt_deadline", "start_load")["batch_request_id"]
     stopped = examples.xcom("amt_deadline", "stop_at_deadline")
-    assert stopped == {"batch_request_id": started, "completion_code": 3, "status": "KILLED"}
+    assert stopped == {"batch_request_id": started, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"}
     assert f"Stopped AMT batch request {started}: completion code KILLED (3)" in result.stdout
 
 

@@ -115,6 +115,16 @@ def test_failed_jobs_end_the_trigger_with_their_code(amt, job, status, code):
     assert (event["status"], event["completion_code"]) == (status, code)
 
 
+def test_a_skip_by_the_tasks_rules_is_reported_as_skipped_and_skips_the_task(amt):
+    """One outcome from the trigger's event to the task's end: 6 SKIPPED_BY_OPS under
+    ``skip_on_skipped_by_ops`` is ``skipped`` in the event (0.2 said ``failed``; both skip the task)."""
+    skipped = start(amt, "SKIPPEDREPORT")
+    (event,) = run_trigger(trigger_for(skipped, skip_on_skipped_by_ops=True))
+    assert (event["status"], event["completion_code"]) == ("skipped", 6)
+    with pytest.raises(AirflowSkipException, match="SKIPPED_BY_OPS"):
+        complete(operator(skip_on_skipped_by_ops=True), skipped, "skipped", 6)
+
+
 def test_a_killed_job_is_reported_as_cancelled(amt):
     request_id = start(amt, "LONGRUNNINGREPORT")
     wait_for(amt, request_id, {Code.RUNNING})
@@ -497,6 +507,7 @@ def test_a_successful_event_returns_the_result_and_logs_the_rest(amt):
         "batch_request_id": request_id,
         "completion_code": 4,
         "status": "DONE",
+        "outcome": "success",
     }
 
 

@@ -24,10 +24,10 @@ from amt_client import (
     AmtCompletionCode,
     AmtMessage,
     AmtResponseError,
+    Outcome,
     Rules,
     ServerConfig,
     StartRequest,
-    VerdictKind,
     WatchResult,
 )
 from amt_client.contract import WireContract
@@ -56,9 +56,9 @@ def test_malformed_trigger_events_are_refused(change, match):
 
 def test_good_events_read_back_into_how_the_watch_ended():
     event = read_event(GOOD, 7)
-    assert event == AmtTriggerEvent(7, WatchResult(VerdictKind.FINAL, AmtCompletionCode.ERROR, "x"), 3)
+    assert event == AmtTriggerEvent(7, WatchResult(Outcome.FAILED, AmtCompletionCode.ERROR, "x"), 3)
     timeout = read_event({**GOOD, "status": "timeout", "completion_code": None}, None)
-    assert (timeout.result.kind, timeout.result.code) == (VerdictKind.TIMEOUT, None)
+    assert (timeout.result.outcome, timeout.result.code) == (Outcome.TIMEOUT, None)
     legacy = read_event({**GOOD, "completion_name": "ERROR"}, 7)  # events written by provider 0.1.0
     assert legacy == event
     with pytest.raises(AmtResponseError, match="must be a dict"):
@@ -66,22 +66,43 @@ def test_good_events_read_back_into_how_the_watch_ended():
 
 
 @pytest.mark.parametrize(
-    ("kind", "code", "status"),
+    ("code", "rules", "status"),
     [
-        (VerdictKind.FINAL, AmtCompletionCode.DONE, "success"),
-        (VerdictKind.FINAL, AmtCompletionCode.ERROR, "failed"),
-        (VerdictKind.FINAL, AmtCompletionCode.UNDEFINED, "failed"),
-        (VerdictKind.FINAL, AmtCompletionCode.KILLED, "cancelled"),
-        (VerdictKind.FINAL, AmtCompletionCode.DEL_QUEUE, "cancelled"),
-        (VerdictKind.TIMEOUT, AmtCompletionCode.RUNNING, "timeout"),
-        (VerdictKind.ERROR, None, "error"),
+        (AmtCompletionCode.DONE, Rules(), "success"),
+        (AmtCompletionCode.ERROR, Rules(), "failed"),
+        (AmtCompletionCode.UNDEFINED, Rules(), "failed"),
+        (AmtCompletionCode.KILLED, Rules(), "cancelled"),
+        (AmtCompletionCode.DEL_QUEUE, Rules(), "cancelled"),
+        (AmtCompletionCode.KILLED, Rules(success_codes=(3, 4)), "success"),
+        (AmtCompletionCode.SKIPPED_BY_OPS, Rules(), "failed"),
+        (AmtCompletionCode.SKIPPED_BY_OPS, Rules(skip_on_skipped_by_ops=True), "skipped"),
     ],
 )
-def test_every_ending_becomes_an_event_that_reads_back_the_same(kind, code, status):
-    event = AmtTriggerEvent(9, WatchResult(kind, code, "why"), 12)
-    payload = event.payload(Rules())
+def test_every_job_ending_becomes_an_event_that_reads_back_the_same(code, rules, status):
+    event = AmtTriggerEvent(9, WatchResult(rules.ending(code), code, "why"), 12)
+    payload = event.payload()
     assert payload["status"] == status
     assert read_event(payload, 9) == event
+
+
+@pytest.mark.parametrize(("outcome", "code"), [(Outcome.TIMEOUT, AmtCompletionCode.RUNNING), (Outcome.ERROR, None)])
+def test_watch_endings_without_a_job_ending_read_back_the_same(outcome, code):
+    event = AmtTriggerEvent(9, WatchResult(outcome, code, "why"), 12)
+    assert event.payload()["status"] == outcome.value
+    assert read_event(event.payload(), 9) == event
+
+
+@pytest.mark.parametrize("status", ["success", "failed", "cancelled", "timeout", "error"])
+def test_statuses_of_events_stored_by_0_2_still_read(status):
+    """A task deferred under 0.2 resumes on this version with the event its trigger wrote."""
+    code = None if status in ("timeout", "error") else 4
+    event = read_event({"status": status, "batch_request_id": 3, "completion_code": code, "message_offset": 0}, 3)
+    assert event.result.outcome.value == status
+
+
+def test_wait_is_never_an_event_status():
+    with pytest.raises(AmtResponseError, match="unknown status"):
+        read_event({**GOOD, "status": "wait"}, 7)
 
 
 def test_huge_messages_are_cut_with_a_marker_not_dropped():

@@ -38,7 +38,7 @@ from amt_client.engine import (
     TransportFailure,
     secret_forms,
 )
-from amt_client.policy import VerdictKind, WatchResult
+from amt_client.policy import Outcome, WatchResult
 from tests.crafted import Crafted
 
 PASSWORD = "pa'ss\\wörd\u200b\"x"
@@ -260,7 +260,7 @@ def test_a_watch_ends_in_a_result_and_never_ends_the_job_itself(script, failing_
                 error = RuntimeError("the caller's log writer failed")
     else:
         pytest.fail("the watch neither ended nor gave up within 10,000 steps")
-    assert isinstance(result, WatchResult) and result.kind in set(VerdictKind) - {VerdictKind.WAIT}
+    assert isinstance(result, WatchResult) and result.outcome in set(Outcome) - {Outcome.WAIT}
     actions = [s.json.get("action") for s in sent if isinstance(s.json, dict)]
     assert "Kill" not in actions and "Stop" not in actions
     assert _leaks(result.message) == []

@@ -18,7 +18,7 @@ import pytest
 from amt_client import AmtClient, AsyncAmtClient, MessageCursor, ServerConfig, WatchSettings
 from amt_client.engine import RESUME_SPREAD, FailureKind, Response, TransportFailure
 from amt_client.health import FIRST_BACKOFF, MAX_BACKOFF, OPEN_AFTER, ServerHealth
-from amt_client.policy import VerdictKind
+from amt_client.policy import Outcome
 from tests.crafted import Crafted
 from tests.test_hostile_server import reset_mid_body
 
@@ -134,7 +134,7 @@ def test_two_hundred_watches_send_less_during_an_outage_and_all_resume_within_a_
 
     results = asyncio.run(scenario())
     print(f"outage: {marks['during']} requests of 200 watches in {outage:g} s at a {poll:g} s poll")
-    assert all(r.kind is VerdictKind.FINAL and int(r.code) == 4 for r in results)
+    assert all(r.outcome.job_ended and int(r.code) == 4 for r in results)
     # at most one request per job per poll interval while the server is away (today: several)
     assert marks["during"] <= 200 * outage / poll, marks
     assert marks["during"] <= 200, marks  # in fact far fewer: probes, not polls
@@ -149,6 +149,6 @@ def test_the_sync_client_of_one_process_shares_the_servers_health(flaky):
     with AmtClient(config) as amt:
         settings = WatchSettings(poll_interval=0.3, initial_interval=0.3, outage_grace_period=3)
         ended = amt.watch_job(1, MessageCursor(), settings, lambda page: None)
-    assert ended.kind is VerdictKind.ERROR and "unreachable" in ended.message
+    assert ended.outcome is Outcome.ERROR and "unreachable" in ended.message
     # 3 s of outage at a poll every 0.3 s with 4 retries each: dozens of attempts without a breaker
     assert _polls(flaky) <= OPEN_AFTER + 3 / FIRST_BACKOFF + 2, _polls(flaky)

@@ -21,7 +21,7 @@ from amt_client import (
     WatchSettings,
 )
 from amt_client.codes import CodeClass
-from amt_client.policy import MessageCursor, VerdictKind
+from amt_client.policy import MessageCursor, Outcome
 from tests.crafted import Crafted
 from tests.test_completion import TaskInstance, operator, run_trigger, start, trigger_for, wait_for
 
@@ -126,7 +126,7 @@ def test_an_unknown_code_is_its_own_typed_error_and_not_transient(crafted):
             client.get_job_status(5)
         assert err.value.code == 42
         ended = client.watch_job(5, MessageCursor(), WatchSettings(outage_grace_period=300), lambda page: None)
-    assert ended.kind is VerdictKind.ERROR and "42" in ended.message
+    assert ended.outcome is Outcome.ERROR and "42" in ended.message
 
 
 def test_the_worker_wait_rides_out_its_own_page_callbacks_failures(amt):
@@ -140,5 +140,5 @@ def test_the_worker_wait_rides_out_its_own_page_callbacks_failures(amt):
 
     settings = WatchSettings(poll_interval=0.2, initial_interval=0.05, outage_grace_period=30)
     ended = amt.watch_job(request_id, MessageCursor(), settings, flaky)
-    assert (ended.kind, ended.code) == (VerdictKind.FINAL, Code.DONE)
+    assert (ended.outcome.job_ended, ended.code) == (True, Code.DONE)
     assert len(failures) == 2

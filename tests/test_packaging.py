@@ -58,14 +58,14 @@ def test_the_libraries_are_typed_and_the_emulator_brings_its_command(wheels):
 SCRIPT = """
 import sys, time
 import amt_client, amt_emulator
-from amt_client import AmtClient, MessageCursor, ServerConfig, VerdictKind, WatchSettings
+from amt_client import AmtClient, MessageCursor, ServerConfig, WatchSettings
 from amt_emulator import EmulatorProcess
 assert not [m for m in sys.modules if m == "airflow" or m.startswith("airflow.")], "Airflow was imported"
 with EmulatorProcess(time_scale=10) as emu, AmtClient(ServerConfig(emu.url, emu.user, emu.password)) as amt:
     request_id = amt.start_batch_job("DEMO2", "REPORTTEST01", task_values=["no-airflow"])
     lines = []
     ended = amt.watch_job(request_id, MessageCursor(), WatchSettings(poll_interval=0.2), lines.extend)
-    assert ended.kind is VerdictKind.FINAL and ended.code == 4, ended
+    assert ended.outcome.job_ended and ended.code == 4, ended
     assert "TaskValue 1: no-airflow" in [m.text for m in lines], lines
 print("ok", request_id, len(lines))
 """

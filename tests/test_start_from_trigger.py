@@ -106,7 +106,12 @@ def test_a_job_that_succeeds_ends_the_task_with_success_and_the_xcoms(emulator, 
     # written through the triggerer as a worker writes them, not carried by the event (Airflow 3.3.2
     # would store those encoded once more: a downstream task would pull a string)
     assert event.xcoms is None
-    assert xcom.values["return_value"] == {"batch_request_id": request_id, "completion_code": 4, "status": "DONE"}
+    assert xcom.values["return_value"] == {
+        "batch_request_id": request_id,
+        "completion_code": 4,
+        "status": "DONE",
+        "outcome": "success",
+    }
     assert json.loads(start["detail"])["taskId"] == _guid(ti)
     assert xcom.values[XCOM_START] == {
         "task_id": _guid(ti),

@@ -52,6 +52,7 @@ from amt_client import (
     AmtError,
     AmtValidationError,
     MessageCursor,
+    Outcome,
     StartRequest,
     WatchResult,
     validation,
@@ -282,7 +283,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         status = hook.get_job_status(job.batch_request_id)
         if not self.wait_for_completion:
             self.log.info("wait_for_completion is off: AMT batch request %s is %s", job.batch_request_id, status)
-            return result(job.batch_request_id, status.code)
+            return result(job.batch_request_id, status.code, self.rules.outcome(status.code))
         if self.rules.is_final(status.code):
             return self._finish(job, status.code)
         if self.deferrable:
@@ -312,7 +313,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
 
     def _timed_out(self, job: WatchedJob, message: str) -> NoReturn:
         self._end("kill", job.batch_request_id, "execution_timeout was reached")
-        self._log_rest(job, "timeout")
+        self._log_rest(job, Outcome.TIMEOUT)
         raise AirflowTaskTimeout(f"AMT {job.what} (batch request {job.batch_request_id}) was killed: {message}")
 
     def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> WatchResult:

@@ -11,7 +11,7 @@ from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
 from airflow_provider_amt.joblog import log_ending
 from airflow_provider_amt.templating import check_untemplated
 from airflow_provider_amt.worker_watch import result
-from amt_client import validation
+from amt_client import Rules, validation
 
 
 class AmtJobActionOperator(BaseOperator):
@@ -27,8 +27,9 @@ class AmtJobActionOperator(BaseOperator):
     :param batch_request_id: the BatchRequestId (an int or a numeric string). Templated, e.g.
         ``"{{ ti.xcom_pull(task_ids='start', key='batch_request_id') }}"``.
     :param amt_conn_id: Airflow connection of type ``amt``.
-    :return: ``{"batch_request_id", "completion_code", "status"}`` as the starting operators return,
-        with the code the job has after the action (or had, when it had already ended).
+    :return: ``{"batch_request_id", "completion_code", "status", "outcome"}`` as the starting operators
+        return, with the code the job has after the action (or had, when it had already ended) and
+        what that code means by the default rules (``cancelled`` for 3 KILLED and 10 DEL_QUEUE).
     """
 
     template_fields: Sequence[str] = ("batch_request_id",)
@@ -53,4 +54,4 @@ class AmtJobActionOperator(BaseOperator):
         assert self.action is not None  # not optional here
         ending = AmtHook(self.amt_conn_id).end_job(self.action, batch_request_id)
         log_ending(self.log, ending, f"task {self.task_id}")
-        return result(batch_request_id, ending.code)
+        return result(batch_request_id, ending.code, Rules().outcome(ending.code))

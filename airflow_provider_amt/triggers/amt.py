@@ -48,8 +48,8 @@ from amt_client import (
     AmtError,
     AmtValidationError,
     MessageCursor,
+    Outcome,
     Rules,
-    VerdictKind,
     WatchResult,
     WatchSettings,
     validation,
@@ -67,6 +67,7 @@ def _settings_kwargs(settings: WatchSettings) -> dict[str, Any]:
         "poll_interval": settings.poll_interval,
         "deadline": settings.deadline,
         "success_codes": list(settings.rules.success_codes),
+        "skip_on_skipped_by_ops": settings.rules.skip_on_skipped_by_ops,
         "outage_grace_period": settings.outage_grace_period,
         "undefined_grace_period": settings.undefined_grace_period,
         "initial_interval": settings.initial_interval,
@@ -82,6 +83,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
     :param deadline: epoch seconds after which a ``timeout`` event is sent (None: no deadline).
     :param message_offset: index of the first message not yet written to the task log.
     :param success_codes: completion codes that count as success (default ``[4]``).
+    :param skip_on_skipped_by_ops: 6 SKIPPED_BY_OPS ends the watch as ``skipped`` (triggers stored
+        by 0.2 lack it and say ``failed``: their task decides by the code, as it always did).
     :param on_kill_action: what a user killing the deferred task sends to the AMT job: ``"kill"``,
         ``"stop"`` or None (nothing).
     :param cancel_on_kill: False means ``on_kill_action=None`` (the 0.2 name, still read).
@@ -103,6 +106,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         undefined_grace_period: float = 60.0,
         initial_interval: float = 1.0,
         on_kill_action: str | None = "kill",
+        skip_on_skipped_by_ops: bool = False,
         **legacy: Any,
     ):
         super().__init__()
@@ -114,7 +118,10 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             amt_conn_id,
             message_offset,
             WatchSettings(
-                rules=Rules(success_codes=tuple(success_codes or (int(AmtCompletionCode.DONE),))),
+                rules=Rules(
+                    success_codes=tuple(success_codes or (int(AmtCompletionCode.DONE),)),
+                    skip_on_skipped_by_ops=validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops"),
+                ),
                 poll_interval=poll_interval,
                 initial_interval=initial_interval,
                 deadline=deadline,
@@ -175,7 +182,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the job and send one event (the task resumes on a worker with it)."""
         event = await self._watched()
-        yield TriggerEvent(event.payload(self.settings.rules))
+        yield TriggerEvent(event.payload())
 
     async def _watched(self) -> AmtTriggerEvent:
         """Watch the job to its end. Nothing here ends the job: an ``AmtError`` that waiting cannot fix,
@@ -188,7 +195,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
                 runtime.loop_watch.attach()
                 ended = await self._watch(runtime)
             except AmtError as err:  # e.g. the connection could not even be read: waiting will not help
-                ended = WatchResult(VerdictKind.ERROR, None, str(err))
+                ended = WatchResult(Outcome.ERROR, None, str(err))
             except Exception as err:  # our own trouble: reported, never the job's end
                 self.log.error(
                     "The trigger of AMT batch request %s failed (%s: %s); the job is left as it is",
@@ -197,7 +204,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
                     err,
                     exc_info=True,
                 )
-                ended = WatchResult(VerdictKind.ERROR, None, f"the AMT trigger failed: {type(err).__name__}: {err}")
+                ended = WatchResult(Outcome.ERROR, None, f"the AMT trigger failed: {type(err).__name__}: {err}")
             return AmtTriggerEvent(self.batch_request_id, ended, self._cursor.offset)
         finally:
             if self._sink is not None:

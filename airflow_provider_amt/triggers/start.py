@@ -53,7 +53,6 @@ from amt_client import (
     Outcome,
     Rules,
     StartRequest,
-    VerdictKind,
     WatchSettings,
     validation,
 )
@@ -339,7 +338,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         ended, rules = event.result, self.settings.rules
         code = ended.code
         try:
-            if ended.kind is not VerdictKind.FINAL:  # an error ending: ask AMT once more
+            if not ended.outcome.job_ended:  # an error ending: ask AMT once more
                 code = (await self.hook.get_job_status(self.batch_request_id)).code
                 if not rules.is_final(code):
                     self.log.error(
@@ -365,9 +364,9 @@ class AmtStartJobTrigger(AmtJobTrigger):
 
     async def _finished(self, code: AmtCompletionCode, offset: int) -> TriggerEvent:
         outcome = self.settings.rules.ending(code)
-        log_completion(self.log, code, outcome.value)
+        log_completion(self.log, code, outcome)
         metrics.outcome(code)
-        await self._push("return_value", result(self.batch_request_id, code))
+        await self._push("return_value", result(self.batch_request_id, code, outcome))
         if outcome is Outcome.SUCCESS:
             return TaskSuccessEvent()
         last = await self.hook.get_messages(self.batch_request_id, max(0, offset - LAST_MESSAGES), LAST_MESSAGES)

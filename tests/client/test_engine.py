@@ -27,10 +27,10 @@ from amt_client import (
     AmtValidationError,
     JobEnding,
     MessageCursor,
+    Outcome,
     Rules,
     ServerConfig,
     StartRequest,
-    VerdictKind,
     WatchSettings,
 )
 from amt_client.contract import WireContract
@@ -348,7 +348,7 @@ def test_a_watch_polls_streams_messages_and_ends_when_the_job_is_final():
     driver = Driver(lambda send: next(answers))
     cursor = MessageCursor(0)
     ended = driver.run(engine().watch(7, cursor, settings()))
-    assert (ended.kind, ended.code) == (VerdictKind.FINAL, AmtCompletionCode.DONE)
+    assert (ended.outcome.job_ended, ended.code) == (True, AmtCompletionCode.DONE)
     assert driver.pages == [[0, 1], [2]] and cursor.offset == 3
     assert len(driver.sleeps) == 2 and driver.sleeps[1] > driver.sleeps[0]  # polls back off
 
@@ -371,7 +371,7 @@ def test_a_message_count_in_the_status_skips_getmessages_while_nothing_is_new_bu
     driver = Driver(lambda send: next(answers))
     cursor = MessageCursor(0)
     ended = driver.run(engine().watch(7, cursor, settings()))
-    assert ended.kind is VerdictKind.FINAL and driver.pages == [[0, 1], [2]] and cursor.offset == 3
+    assert ended.outcome.job_ended and driver.pages == [[0, 1], [2]] and cursor.offset == 3
     assert [s.url.rsplit("/api/", 1)[1] for s in driver.sent] == [
         "MonitorJob/7",
         "MonitorJob/7",
@@ -393,7 +393,7 @@ def test_a_caller_may_hold_message_reading_back_while_status_polls_go_on_and_the
         return True
 
     driver = Driver(lambda send: next(answers), may_read=may_read)
-    assert driver.run(engine().watch(7, cursor, settings())).kind is VerdictKind.FINAL
+    assert driver.run(engine().watch(7, cursor, settings())).outcome.job_ended
     assert driver.asked == [False, False, True] and driver.pages == [[1, 2]] and cursor.offset == 3
     assert [s.url.rsplit("/", 2)[1] for s in driver.sent] == [
         "MonitorJob",
@@ -409,7 +409,7 @@ def test_without_a_usable_message_count_every_poll_reads_the_messages(count: Any
     body = {"batchRequestId": 7, "completionCode": 2, **({} if count is None else {"messageCount": count})}
     answers = iter([ok(body), page(0, 0), ok(body), page(0, 1), status_body(4), page(1, 0)])
     driver = Driver(lambda send: next(answers))
-    assert driver.run(engine().watch(7, MessageCursor(0), settings())).kind is VerdictKind.FINAL
+    assert driver.run(engine().watch(7, MessageCursor(0), settings())).outcome.job_ended
     assert [s.url.rsplit("/", 2)[1] for s in driver.sent] == ["MonitorJob", "GetMessages"] * 3
     assert driver.pages == [[0]]
 
@@ -418,14 +418,14 @@ def test_outages_are_ridden_out_for_the_grace_period_then_end_the_watch_with_an_
     clock = Clock()
     driver = Driver(scripted(Response(503, "down")), clock=clock)
     ended = driver.run(engine(clock, retries=0).watch(7, MessageCursor(0), settings(outage_grace_period=60)))
-    assert ended.kind is VerdictKind.ERROR and "AMT unreachable for" in ended.message and ended.code is None
+    assert ended.outcome is Outcome.ERROR and "AMT unreachable for" in ended.message and ended.code is None
     assert 60 <= sum(driver.sleeps) <= 75
 
 
 def test_errors_that_waiting_cannot_fix_end_the_watch_at_once():
     driver = Driver(scripted(Response(404, json.dumps({"message": "no such request"}))))
     ended = driver.run(engine().watch(7, MessageCursor(0), settings()))
-    assert ended.kind is VerdictKind.ERROR and "no such request" in ended.message and driver.sleeps == []
+    assert ended.outcome is Outcome.ERROR and "no such request" in ended.message and driver.sleeps == []
 
 
 def running(send: Send) -> Response:
@@ -436,7 +436,7 @@ def test_the_deadline_ends_a_watch_with_a_timeout_without_overshooting():
     clock = Clock()
     driver = Driver(running, clock=clock)
     ended = driver.run(engine(clock).watch(7, MessageCursor(0), settings(deadline=clock.now + 25)))
-    assert ended.kind is VerdictKind.TIMEOUT and "deadline" in ended.message
+    assert ended.outcome is Outcome.TIMEOUT and "deadline" in ended.message
     assert sum(driver.sleeps) == pytest.approx(25.0)
 
 
@@ -444,7 +444,7 @@ def test_undefined_is_tolerated_for_its_grace_period_then_final():
     clock = Clock()
     driver = Driver(lambda send: status_body(19) if "MonitorJob" in send.url else page(0, 0), clock=clock)
     ended = driver.run(engine(clock).watch(7, MessageCursor(0), settings(undefined_grace_period=30)))
-    assert (ended.kind, ended.code) == (VerdictKind.FINAL, AmtCompletionCode.UNDEFINED)
+    assert (ended.outcome.job_ended, ended.code) == (True, AmtCompletionCode.UNDEFINED)
     assert sum(driver.sleeps) >= 30
 
 
@@ -452,7 +452,7 @@ def test_success_codes_decide_what_is_final():
     driver = Driver(lambda send: status_body(13) if "MonitorJob" in send.url else page(0, 0))
     wait_for_file_ok = settings(rules=Rules(success_codes=(4, 13)))
     ended = driver.run(engine().watch(7, MessageCursor(0), wait_for_file_ok))
-    assert (ended.kind, ended.code) == (VerdictKind.FINAL, AmtCompletionCode.WAIT_FOR_FILE)
+    assert (ended.outcome.job_ended, ended.code) == (True, AmtCompletionCode.WAIT_FOR_FILE)
 
 
 # --- trust: what a failed Start says, redirects, size, time, secrets -------------------------------------

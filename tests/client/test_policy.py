@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from amt_client import AmtMessage, AmtValidationError, Outcome, Rules, VerdictKind, WatchSettings
+from amt_client import AmtMessage, AmtValidationError, Outcome, Rules, WatchResult, WatchSettings
 from amt_client.codes import AmtCompletionCode as Code
 from amt_client.policy import JobWatch, failure_message
 from amt_client.validation import success_codes as parse_success_codes
@@ -38,42 +38,42 @@ def test_polls_start_fast_and_back_off_to_the_poll_interval_with_jitter():
 def test_final_codes_end_the_watch():
     w, _ = watch()
     for code in (Code.DONE, Code.ERROR, Code.KILLED, Code.DEL_QUEUE):
-        assert w.on_status(code, code.amt_name).kind is VerdictKind.FINAL
-    assert w.on_status(Code.QUEUED, "QUEUED").kind is VerdictKind.WAIT
+        assert w.on_status(code, code.amt_name).outcome.job_ended
+    assert w.on_status(Code.QUEUED, "QUEUED").outcome is Outcome.WAIT
 
 
 def test_deadline_gives_a_timeout_and_pauses_never_overshoot_it():
     w, clock = watch(deadline=1005.0)  # the fake wall clock starts at 1000
-    assert w.on_status(Code.RUNNING, "RUNNING").kind is VerdictKind.WAIT
+    assert w.on_status(Code.RUNNING, "RUNNING").outcome is Outcome.WAIT
     clock.now = 1004.5
     assert w.on_status(Code.RUNNING, "RUNNING").pause <= 0.5
     clock.now = 1005.0
     verdict = w.on_status(Code.RUNNING, "RUNNING (2)")
-    assert verdict.kind is VerdictKind.TIMEOUT and "execution_timeout" in verdict.message
+    assert verdict.outcome is Outcome.TIMEOUT and "execution_timeout" in verdict.message
 
 
 def test_outages_are_ridden_out_for_the_grace_period_then_reported():
     w, clock = watch(outage_grace_period=60)
-    assert w.on_transient_error(RuntimeError("503")).kind is VerdictKind.WAIT
+    assert w.on_transient_error(RuntimeError("503")).outcome is Outcome.WAIT
     clock.now += 59
-    assert w.on_transient_error(RuntimeError("503")).kind is VerdictKind.WAIT
+    assert w.on_transient_error(RuntimeError("503")).outcome is Outcome.WAIT
     clock.now += 1
     verdict = w.on_transient_error(RuntimeError("503"))
-    assert verdict.kind is VerdictKind.ERROR and "unreachable for 60 s" in verdict.message
+    assert verdict.outcome is Outcome.ERROR and "unreachable for 60 s" in verdict.message
     w2, clock2 = watch(outage_grace_period=60)
     w2.on_transient_error(RuntimeError("x"))
     clock2.now += 50
     w2.on_status(Code.RUNNING, "RUNNING")  # a success resets the outage clock
     clock2.now += 50
-    assert w2.on_transient_error(RuntimeError("x")).kind is VerdictKind.WAIT
+    assert w2.on_transient_error(RuntimeError("x")).outcome is Outcome.WAIT
 
 
 def test_undefined_is_waited_on_then_failed():
     w, clock = watch(undefined_grace_period=30)
-    assert w.on_status(Code.UNDEFINED, "UNDEFINED").kind is VerdictKind.WAIT
+    assert w.on_status(Code.UNDEFINED, "UNDEFINED").outcome is Outcome.WAIT
     clock.now += 30
     verdict = w.on_status(Code.UNDEFINED, "UNDEFINED")
-    assert verdict.kind is VerdictKind.FINAL and "stayed 19 UNDEFINED for 30 s" in verdict.message
+    assert verdict.outcome is Outcome.FAILED and "stayed 19 UNDEFINED for 30 s" in verdict.message
 
 
 def test_rules_map_codes_to_outcomes():
@@ -82,6 +82,9 @@ def test_rules_map_codes_to_outcomes():
     assert Rules(skip_on_skipped_by_ops=True).outcome(Code.SKIPPED_BY_OPS) is Outcome.SKIPPED
     assert Rules(success_codes=(4, 6)).outcome(Code.SKIPPED_BY_OPS) is Outcome.SUCCESS
     assert Rules().outcome(Code.WAIT_FOR_FILE) is Outcome.WAIT
+    assert Rules().outcome(Code.KILLED) is Rules().outcome(Code.DEL_QUEUE) is Outcome.CANCELLED
+    assert Rules().outcome(Code.KILLED_WITH_RECOVER) is Outcome.FAILED  # a recovery run may resume it
+    assert Rules(success_codes=(3, 4)).outcome(Code.KILLED) is Outcome.SUCCESS
     assert parse_success_codes(["4", 12]) == (4, 12)
     with pytest.raises(AmtValidationError, match="unknown AMT completion code 42"):
         parse_success_codes([4, 42])
@@ -125,3 +128,27 @@ def test_watch_settings_refuse_numbers_that_would_break_a_running_wait(kwargs, m
 
 def test_the_first_pause_never_exceeds_the_poll_interval():
     assert WatchSettings(poll_interval=0.5, initial_interval=1.0).initial_interval == 0.5
+
+
+def test_a_final_verdict_carries_the_outcome_by_the_watchs_rules():
+    skip = JobWatch(WatchSettings(rules=Rules(skip_on_skipped_by_ops=True)))
+    assert skip.on_status(Code.SKIPPED_BY_OPS, "SKIPPED_BY_OPS").outcome is Outcome.SKIPPED
+    assert JobWatch(WatchSettings()).on_status(Code.KILLED, "KILLED").outcome is Outcome.CANCELLED
+    assert JobWatch(WatchSettings()).on_status(Code.DONE, "DONE").outcome is Outcome.SUCCESS
+
+
+def test_0_2s_verdict_kind_still_reads_and_says_it_is_deprecated():
+    """``VerdictKind`` and ``.kind`` go in 0.4; until then code written against 0.2 works and warns."""
+    with pytest.warns(DeprecationWarning, match="read .outcome"):
+        from amt_client import VerdictKind
+    ended = WatchResult(Outcome.CANCELLED, Code.KILLED, "killed")
+    with pytest.warns(DeprecationWarning, match="WatchResult.kind"):
+        assert ended.kind is VerdictKind.FINAL
+    with pytest.warns(DeprecationWarning):
+        assert WatchResult(Outcome.TIMEOUT, None).kind is VerdictKind.TIMEOUT
+    with pytest.warns(DeprecationWarning, match="Verdict.kind"):
+        assert JobWatch(WatchSettings()).on_status(Code.RUNNING, "RUNNING").kind is VerdictKind.WAIT
+    with pytest.raises(AttributeError):
+        import amt_client
+
+        amt_client.NoSuchName  # noqa: B018

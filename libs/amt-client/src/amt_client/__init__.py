@@ -33,7 +33,7 @@ from amt_client.errors import (
     AmtUnknownCodeError,
     AmtValidationError,
 )
-from amt_client.policy import MessageCursor, Outcome, Rules, VerdictKind, WatchResult, WatchSettings
+from amt_client.policy import MessageCursor, Outcome, Rules, WatchResult, WatchSettings
 from amt_client.start import Action, JobEnding, StartRequest, TaskType
 from amt_client.sync import AmtClient
 
@@ -70,9 +70,17 @@ __all__ = [
     "ServerConfig",
     "StartRequest",
     "TaskType",
-    "VerdictKind",
     "WatchResult",
     "WatchSettings",
     "WireContract",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``VerdictKind``, deprecated (removed in 0.4): ``WatchResult.outcome`` says how a watch ended."""
+    if name == "VerdictKind":
+        from amt_client import policy
+
+        return policy.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

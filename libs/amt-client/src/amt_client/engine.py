@@ -50,7 +50,7 @@ from amt_client.errors import (
     AmtServerUnavailableError,
     AmtValidationError,
 )
-from amt_client.policy import JobWatch, MessageCursor, Verdict, VerdictKind, WatchResult, WatchSettings
+from amt_client.policy import JobWatch, MessageCursor, Outcome, Verdict, WatchResult, WatchSettings
 from amt_client.start import END_SETTLE_SECONDS, Action, JobEnding, StartRequest
 
 T = TypeVar("T")
@@ -517,7 +517,7 @@ class Engine:
                 verdict = watch.on_transient_error(err)
                 away = isinstance(err, AmtServerAwayError)
             except AmtError as err:
-                verdict = Verdict(VerdictKind.ERROR, str(err))
+                verdict = Verdict(Outcome.ERROR, str(err))
             except Exception as err:  # our own trouble (a page's log writer...): never the job's end
                 self.log.warning(
                     "Watching AMT batch request %s failed on our side (%s: %s); watching on as through an outage",
@@ -527,8 +527,8 @@ class Engine:
                     exc_info=True,
                 )
                 verdict = watch.on_transient_error(f"{type(err).__name__}: {err}", "watching failed on our side")
-            if verdict.kind is not VerdictKind.WAIT:
-                return WatchResult(verdict.kind, code, verdict.message)
+            if verdict.outcome is not Outcome.WAIT:
+                return WatchResult(verdict.outcome, code, verdict.message)
             pause = verdict.pause
             # Nothing of this poll is kept through the pause: objects that live across it outlive
             # two young garbage collections and make the full ones (a triggerer's lag) come sooner.

@@ -1,5 +1,8 @@
 """Decisions without I/O about a job being watched: what a code means, when to poll, when to stop.
 
+* :class:`Outcome` is how a watched job ended for its caller: the one vocabulary from a poll's
+  :class:`Verdict` through the :class:`WatchResult`, the trigger's event, the XCom and the log's
+  completion block to the task's decision.
 * :class:`Rules` turns a completion code into an :class:`Outcome` (OpCon-style success criteria).
 * :class:`WatchSettings` holds the validated polling settings a watcher is given.
 * :class:`JobWatch` decides after each status check (or failed check) whether the job is final,
@@ -17,6 +20,7 @@ from __future__ import annotations
 import enum
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,12 +36,29 @@ LAST_MESSAGES = 5
 
 
 class Outcome(str, enum.Enum):
-    """What a completion code means for the caller waiting on the job."""
+    """How a watched job ended for the caller waiting on it (``WAIT``: it has not ended yet).
 
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    WAIT = "wait"  # not terminal yet
+    The values are the trigger event's ``status`` words: events stored by 0.1 and 0.2 (success,
+    failed, cancelled, timeout, error) read as the same members.
+    """
+
+    SUCCESS = "success"  # a success code
+    FAILED = "failed"  # any other final code, or 19 UNDEFINED past its grace period
+    SKIPPED = "skipped"  # 6 SKIPPED_BY_OPS, where the caller takes it as a skip
+    CANCELLED = "cancelled"  # 3 KILLED or 10 DEL_QUEUE: ended by a kill or taken off the queue (fails a task)
+    TIMEOUT = "timeout"  # the deadline passed first
+    ERROR = "error"  # AMT could not be asked (for longer than the grace period, or in a way that will not pass)
+    WAIT = "wait"  # not ended yet: poll again
+
+    @property
+    def job_ended(self) -> bool:
+        """True when the job reached a final code (the task's end then follows from the code)."""
+        return self in _JOB_ENDINGS
+
+
+_JOB_ENDINGS = frozenset({Outcome.SUCCESS, Outcome.FAILED, Outcome.SKIPPED, Outcome.CANCELLED})
+#: Final codes that say the job was ended from outside rather than by its own logic.
+_CANCELLED = (AmtCompletionCode.KILLED, AmtCompletionCode.DEL_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -60,7 +81,7 @@ class Rules:
             return Outcome.WAIT
         if code is AmtCompletionCode.SKIPPED_BY_OPS and self.skip_on_skipped_by_ops:
             return Outcome.SKIPPED
-        return Outcome.FAILED
+        return Outcome.CANCELLED if code in _CANCELLED else Outcome.FAILED
 
     def ending(self, code: AmtCompletionCode) -> Outcome:
         """The outcome of a watch that ended on ``code``: never ``WAIT``. A watch ends on a code that is
@@ -105,18 +126,42 @@ class WatchSettings:
             object.__setattr__(self, name, value)
 
 
-class VerdictKind(enum.Enum):
-    FINAL = "final"  # the job reached a final code (or stayed UNDEFINED too long)
-    TIMEOUT = "timeout"  # the deadline passed first
-    ERROR = "error"  # AMT could not be asked (for longer than the grace period, or in a way that will not pass)
-    WAIT = "wait"  # poll again after ``pause`` seconds
+class _VerdictKind(enum.Enum):
+    """0.2's four-way verdict, deprecated (removed in 0.4): read ``outcome`` (an :class:`Outcome`)."""
+
+    FINAL = "final"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    WAIT = "wait"
+
+
+_DEPRECATED_KIND = "{}.kind and VerdictKind are deprecated and will be removed in 0.4: read .outcome (an Outcome)"
+
+
+def _kind(outcome: Outcome, owner: str) -> _VerdictKind:
+    warnings.warn(_DEPRECATED_KIND.format(owner), DeprecationWarning, stacklevel=3)
+    return _VerdictKind.FINAL if outcome.job_ended else _VerdictKind(outcome.value)
+
+
+def __getattr__(name: str) -> object:
+    if name == "VerdictKind":
+        warnings.warn(_DEPRECATED_KIND.format("Verdict"), DeprecationWarning, stacklevel=2)
+        return _VerdictKind
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: VerdictKind
+    """What one poll (or failed poll) decided: ``WAIT`` ``pause`` seconds, or the watch's outcome."""
+
+    outcome: Outcome
     message: str = ""
     pause: float = 0.0
+
+    @property
+    def kind(self) -> _VerdictKind:
+        """Deprecated: read ``outcome``."""
+        return _kind(self.outcome, "Verdict")
 
 
 class JobWatch:
@@ -151,18 +196,19 @@ class JobWatch:
     def on_status(self, code: AmtCompletionCode, label: object) -> Verdict:
         """``label`` names the state in messages (a ``JobStatus``; made text only when a message is)."""
         self.failing_since = None
-        if self.settings.rules.is_final(code):
-            return Verdict(VerdictKind.FINAL, f"{label}: {code.description}")
+        rules = self.settings.rules
+        if rules.is_final(code):
+            return Verdict(rules.ending(code), f"{label}: {code.description}")
         if code is AmtCompletionCode.UNDEFINED:
             self.undefined_since = self.undefined_since or self.clock()
             if self.clock() - self.undefined_since >= self.settings.undefined_grace_period:
                 grace = self.settings.undefined_grace_period
-                return Verdict(VerdictKind.FINAL, f"state stayed 19 UNDEFINED for {grace:.0f} s")
+                return Verdict(Outcome.FAILED, f"state stayed 19 UNDEFINED for {grace:.0f} s")
         else:
             self.undefined_since = None
         if self._timed_out():
-            return Verdict(VerdictKind.TIMEOUT, f"the deadline (execution_timeout) passed while the job was {label}")
-        return Verdict(VerdictKind.WAIT, pause=self._pause())
+            return Verdict(Outcome.TIMEOUT, f"the deadline (execution_timeout) passed while the job was {label}")
+        return Verdict(Outcome.WAIT, pause=self._pause())
 
     def on_transient_error(self, error: object, trouble: str = "AMT unreachable") -> Verdict:
         """A status check failed in a way that may pass (server down, 5xx, malformed answer, or
@@ -170,19 +216,25 @@ class JobWatch:
         now = self.clock()
         self.failing_since = self.failing_since or now
         if now - self.failing_since >= self.settings.outage_grace_period:
-            return Verdict(VerdictKind.ERROR, f"{trouble} for {now - self.failing_since:.0f} s: {error}")
+            return Verdict(Outcome.ERROR, f"{trouble} for {now - self.failing_since:.0f} s: {error}")
         if self._timed_out():
-            return Verdict(VerdictKind.TIMEOUT, f"the deadline (execution_timeout) passed ({trouble}): {error}")
-        return Verdict(VerdictKind.WAIT, pause=self._pause())
+            return Verdict(Outcome.TIMEOUT, f"the deadline (execution_timeout) passed ({trouble}): {error}")
+        return Verdict(Outcome.WAIT, pause=self._pause())
 
 
 @dataclass(frozen=True)
 class WatchResult:
-    """How a watch ended: the verdict, the last code seen (None if AMT could not be asked), and why."""
+    """How a watch ended: the outcome (never ``WAIT``), the last code seen (None if AMT could not be
+    asked), and why."""
 
-    kind: VerdictKind
+    outcome: Outcome
     code: AmtCompletionCode | None
     message: str = ""
+
+    @property
+    def kind(self) -> _VerdictKind:
+        """Deprecated: read ``outcome``."""
+        return _kind(self.outcome, "WatchResult")
 
 
 @dataclass
