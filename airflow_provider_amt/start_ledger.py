@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, STATE_START
-from amt_client import AmtError, AmtNotFoundError, AmtUnconfirmedStartError, JobStatus, Outcome, Rules
+from amt_client import AmtError, AmtNotFoundError, AmtUnconfirmedStartError, JobStatus, Outcome, Rules, StartRequest
 from amt_client.validation import is_int
 
 #: Namespace of the task ids (GUIDs) sent to AMT; changing it loses the link to tasks in flight.
@@ -67,6 +67,19 @@ class StartLedger:
         """Forget a Start that provably never reached AMT; keep "in flight" when it may have."""
         if self.store is not None and not error.request_may_have_arrived:
             self.store.delete(STATE_START)
+
+    def send(self, hook: Any, start: StartRequest, log: Any) -> int:
+        """Send the Start (a worker's): recorded as in flight before it is sent, completed with AMT's
+        answer, forgotten only when it provably never arrived."""
+        self.sending()
+        try:
+            batch_request_id: int = hook.start(start)
+        except AmtError as err:
+            self.failed(err)
+            raise
+        self.started(batch_request_id)
+        log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, start.task_id)
+        return batch_request_id
 
 
 def job_of_earlier_try(

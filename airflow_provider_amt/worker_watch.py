@@ -1,26 +1,31 @@
-"""What the operators and the sensor share on the worker: watching an AMT job and ending the task.
+"""What the operators and the sensor share on the worker: one task's watch of one AMT job.
 
+* :class:`WatchOptions` is what a watching task decides by: its connection, outcome rules and
+  grace periods, checked once when the task is made.
 * :class:`WatchedJob` is the job a task instance watches (id, description, message cursor, deadline).
-* :class:`AmtJobWatcher` (a mixin) holds the connection, the outcome rules and the grace periods,
-  defers to :class:`~airflow_provider_amt.triggers.amt.AmtJobTrigger` or waits on the worker
-  (both through the client library's one polling loop), and turns how the watch ended into the
-  task's outcome in :meth:`AmtJobWatcher._conclude`. The operators and the sensor differ only in
-  what a timeout and an unwatchable-but-running job mean to them (two small hooks).
+* :class:`JobWait` is that watch, composed into the operators and the sensor (not a mixin): it
+  prepares a deferral to :class:`~airflow_provider_amt.triggers.amt.AmtJobTrigger` or waits on the
+  worker (both through the client library's one polling loop), settles an ``error`` ending by
+  asking AMT once more, and finishes the task by the rules. What a timeout or an unwatchable but
+  running job means stays in each task's own ``execute`` flow, where a reader looks for it.
 """
 
 from __future__ import annotations
 
+import operator
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn
-
-from airflow.triggers.base import BaseTrigger
+from typing import Any
 
 from airflow_provider_amt import metrics
-from airflow_provider_amt.compat import AirflowSkipException, trigger_on_kill_supported
+from airflow_provider_amt.compat import (
+    AirflowProviderDeprecationWarning,
+    AirflowSkipException,
+    trigger_on_kill_supported,
+)
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import log_completion, log_ending, log_messages
@@ -53,16 +58,6 @@ LEFT_AS_IT_IS = (
 DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
 
 
-@dataclass
-class WatchedJob:
-    """The AMT batch request a task instance watches, and how far its messages are in the task log."""
-
-    batch_request_id: int
-    what: str  # "batch job DEMO2/REPORTTEST01", for messages
-    cursor: MessageCursor
-    deadline: float | None = None  # epoch seconds (execution_timeout / sensor timeout)
-
-
 def result(batch_request_id: int, code: AmtCompletionCode, outcome: Outcome) -> dict[str, Any]:
     """The task's return value (XCom ``return_value``): the code, its AMT name and what it meant."""
     return {
@@ -73,55 +68,35 @@ def result(batch_request_id: int, code: AmtCompletionCode, outcome: Outcome) -> 
     }
 
 
-class AmtJobWatcher:
-    """Mixin for ``BaseOperator`` subclasses that watch an AMT job (see the module docstring)."""
-
-    log: Any  # from BaseOperator
-    if TYPE_CHECKING:  # BaseOperator.defer, which this mixin always sits beside
-
-        def defer(
-            self,
-            *,
-            trigger: BaseTrigger,
-            method_name: str,
-            kwargs: dict[str, Any] | None = None,
-            timeout: timedelta | int | float | None = None,
-        ) -> NoReturn: ...
+@dataclass(frozen=True)
+class WatchOptions:
+    """What a task that watches an AMT job decides by (checked on creation, when the DAG is parsed)."""
 
     amt_conn_id: str
-    success_codes: tuple[int, ...]
-    skip_on_skipped_by_ops: bool
+    rules: Rules
     outage_grace_period: float
     undefined_grace_period: float
-    #: What killing the task sends to the AMT job: "kill", "stop" or None (operators: "kill",
-    #: the sensor: None). The deferred task's trigger carries it too.
-    on_kill_action: str | None = None
-    #: The batch request this task watches once it knows it (for ``on_kill`` on the worker).
-    _watched_id: int | None = None
 
-    def _init_watch(
-        self,
-        amt_conn_id: str,
+    @classmethod
+    def checked(
+        cls,
+        amt_conn_id: Any,
         success_codes: Any,
-        skip_on_skipped_by_ops: bool,
-        outage_grace_period: float,
-        undefined_grace_period: float,
-    ) -> None:
-        self.amt_conn_id = validation.connection_id(amt_conn_id)
-        self.success_codes = validation.success_codes(success_codes)
-        self.skip_on_skipped_by_ops = validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops")
-        self.outage_grace_period = validation.seconds(outage_grace_period, "outage_grace_period")
-        self.undefined_grace_period = validation.seconds(undefined_grace_period, "undefined_grace_period")
+        skip_on_skipped_by_ops: Any,
+        outage_grace_period: Any,
+        undefined_grace_period: Any,
+    ) -> WatchOptions:
+        return cls(
+            validation.connection_id(amt_conn_id),
+            Rules(
+                success_codes=validation.success_codes(success_codes),
+                skip_on_skipped_by_ops=validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops"),
+            ),
+            validation.seconds(outage_grace_period, "outage_grace_period"),
+            validation.seconds(undefined_grace_period, "undefined_grace_period"),
+        )
 
-    @cached_property
-    def hook(self) -> AmtHook:
-        return AmtHook(self.amt_conn_id)
-
-    @property
-    def rules(self) -> Rules:
-        return Rules(success_codes=self.success_codes, skip_on_skipped_by_ops=self.skip_on_skipped_by_ops)
-
-    def _watch_settings(self, poll_interval: float, deadline: float | None) -> WatchSettings:
+    def settings(self, poll_interval: float, deadline: float | None) -> WatchSettings:
         return WatchSettings(
             rules=self.rules,
             poll_interval=poll_interval,
@@ -130,122 +105,140 @@ class AmtJobWatcher:
             undefined_grace_period=self.undefined_grace_period,
         )
 
+
+class _DeprecatedWatchOption:
+    """0.2's attribute of a watching task, now read from ``watch_options``: read-only, warns."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, task: Any, owner: type | None = None) -> Any:
+        if task is None:
+            return self
+        warnings.warn(
+            f"{type(task).__name__}.{self.name} is deprecated and will be removed in 0.4: "
+            f"read .watch_options.{self.path}",
+            AirflowProviderDeprecationWarning,
+            stacklevel=2,
+        )
+        return operator.attrgetter(self.path)(task.watch_options)
+
+
+class WatchAttributesOf02:
+    """The attributes 0.2's operators and sensor had, deprecated (removed in 0.4 with this class):
+    what a watching task decides by is its ``watch_options``."""
+
+    success_codes = _DeprecatedWatchOption("rules.success_codes")
+    skip_on_skipped_by_ops = _DeprecatedWatchOption("rules.skip_on_skipped_by_ops")
+    outage_grace_period = _DeprecatedWatchOption("outage_grace_period")
+    undefined_grace_period = _DeprecatedWatchOption("undefined_grace_period")
+
+
+@dataclass
+class WatchedJob:
+    """The AMT batch request a task instance watches, and how far its messages are in the task log."""
+
+    batch_request_id: int
+    what: str  # "batch job DEMO2/REPORTTEST01", for messages
+    cursor: MessageCursor = field(default_factory=MessageCursor)
+    deadline: float | None = None  # epoch seconds (execution_timeout / sensor timeout)
+
+
+@dataclass
+class JobWait:
+    """One task's watch of one AMT job on the worker (see the module docstring)."""
+
+    job: WatchedJob
+    options: WatchOptions
+    hook: AmtHook
+    log: Any  # the task's logger: the job's messages go to the task log
+
     # --- waiting: in the triggerer, or here ---------------------------------------------------------
 
-    def _trigger(self, job: WatchedJob, poll_interval: float) -> AmtJobTrigger:
-        return AmtJobTrigger.for_job(
-            job.batch_request_id,
-            self.amt_conn_id,
-            self._watch_settings(poll_interval, job.deadline),
-            message_offset=job.cursor.offset,
-            on_kill_action=self.on_kill_action,
-        )
+    def deferral(
+        self, context: Any, poll_interval: float, on_kill_action: str | None, status: JobStatus | None
+    ) -> tuple[AmtJobTrigger, timedelta | None]:
+        """What ``defer`` needs to hand this watch to the triggerer: ``(trigger, timeout)``.
 
-    def _defer_watch(
-        self, context: Any, job: WatchedJob, poll_interval: float, status: JobStatus | None = None
-    ) -> NoReturn:
-        """Log the messages the job has written so far, then hand the watch to the triggerer.
-
-        Logging them here first puts a job's first lines in the task log at once: a trigger starts
-        a second or two after the deferral (the triggerer picks new triggers up about once a second)
-        and may wait for its checkpoint read. Skipped when ``status`` says there are none yet; a
-        failed read is left to the trigger.
+        The messages the job has written so far are logged here first, which puts a job's first lines
+        in the task log at once: a trigger starts a second or two after the deferral and may wait for
+        its checkpoint read. Skipped when ``status`` says there are none yet; a failed read is left to
+        the trigger.
         """
+        job = self.job
         if status is None or status.message_count is None or status.message_count > job.cursor.offset:
             try:
                 self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
             except AmtError as err:
                 self.log.warning("Could not read AMT messages before deferring (the trigger will): %s", err)
         checkpoint.seed(context["ti"], job.batch_request_id, job.cursor.offset)
-        if self.on_kill_action is not None and not trigger_on_kill_supported():
+        if on_kill_action is not None and not trigger_on_kill_supported():
             self.log.warning(
                 "This Airflow does not tell a deferred trigger that its task was killed (Airflow 3.3+ does): "
                 "marking this task failed or clearing it while it is deferred leaves AMT batch request %s "
                 "running. Use deferrable=False where on_kill_action must reach AMT.",
                 job.batch_request_id,
             )
+        trigger = AmtJobTrigger.for_job(
+            job.batch_request_id,
+            self.options.amt_conn_id,
+            self.options.settings(poll_interval, job.deadline),
+            message_offset=job.cursor.offset,
+            on_kill_action=on_kill_action,
+        )
         timeout = None
         if job.deadline is not None:
             timeout = timedelta(seconds=max(0.0, job.deadline - time.time())) + DEFERRAL_TIMEOUT_PADDING
-        self.defer(
-            trigger=self._trigger(job, poll_interval),
-            method_name="execute_complete",
-            kwargs={"deadline": job.deadline},
-            timeout=timeout,
-        )
+        return trigger, timeout
 
-    def _wait_on_worker(self, job: WatchedJob, poll_interval: float) -> WatchResult:
+    def on_worker(self, poll_interval: float) -> WatchResult:
         """The non-deferrable wait: the same polling loop as the trigger, streaming messages into the log."""
-        self._watched_id = job.batch_request_id
-        return self.hook.watch_job(
-            job.batch_request_id, job.cursor, self._watch_settings(poll_interval, job.deadline), self._log_page
-        )
+        job = self.job
+        settings = self.options.settings(poll_interval, job.deadline)
+        return self.hook.watch_job(job.batch_request_id, job.cursor, settings, self._log_page)
+
+    def resumed(self, event: AmtTriggerEvent) -> WatchResult:
+        """How the trigger's watch ended; the trigger logged the messages up to its offset."""
+        self.job.cursor.offset = event.message_offset
+        return event.result
 
     def _log_page(self, page: Sequence[AmtMessage]) -> None:
         log_messages(self.log, page, self.hook.redactor())
 
-    # --- ending the AMT job ----------------------------------------------------------------------------
+    # --- how the watch ended ------------------------------------------------------------------------
 
-    def _end(self, action: str, batch_request_id: int, reason: str) -> None:
-        """Stop or Kill the job unless it has ended; log what happened and its completion code."""
+    def settled(self, ended: WatchResult) -> WatchResult:
+        """An ``error`` ending asked once more: the job's own ending if it has ended meanwhile, else the
+        ``error`` ending with the code it still runs with. Raises when AMT cannot be asked at all."""
+        if ended.outcome is not Outcome.ERROR:
+            return ended
+        job = self.job
         try:
-            log_ending(self.log, self.hook.end_job(action, batch_request_id), reason)
-        except AmtError as err:
-            self.log.error("Could not %s AMT batch request %s (%s): %s", action, batch_request_id, reason, err)
-
-    def on_kill(self) -> None:
-        """The task was killed while it waited on the worker: send ``on_kill_action`` to the job."""
-        if self._watched_id is not None and self.on_kill_action is not None:
-            self._end(self.on_kill_action, self._watched_id, "the task was killed")
-
-    # --- ending the task ------------------------------------------------------------------------------
-
-    def _conclude(self, job: WatchedJob, ended: WatchResult) -> dict[str, Any]:
-        """Turn how the watch ended into the task's outcome (the one place that does).
-
-        A timeout is the subclass's to raise; a job that could not be watched but still runs is the
-        subclass's to go on watching (or to fail): the watch it returns is concluded here in turn.
-        """
-        while True:
-            if ended.outcome is Outcome.TIMEOUT:
-                self._timed_out(job, ended.message)
-            code = ended.code
-            if ended.outcome is Outcome.ERROR:
-                code = self._recheck(job, ended.message)
-                if not self.rules.is_final(code):
-                    ended = self._still_running(job, ended.message, code)
-                    continue
-            assert code is not None  # a final verdict always carries its code
-            return self._finish(job, code)
-
-    def _conclude_event(self, job: WatchedJob, event: AmtTriggerEvent) -> dict[str, Any]:
-        job.cursor.offset = event.message_offset
-        return self._conclude(job, event.result)
-
-    def _timed_out(self, job: WatchedJob, message: str) -> NoReturn:  # pragma: no cover - subclasses say
-        """The deadline passed: end the task (and the job, where the kill policy says so)."""
-        raise NotImplementedError
-
-    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> WatchResult:
-        """AMT could not be watched, but asking once more says the job still runs: fail, or watch on."""
-        raise AmtError(
-            f"AMT {job.what} (batch request {job.batch_request_id}) could not be watched: {message}. {LEFT_AS_IT_IS}"
-        )
-
-    def _recheck(self, job: WatchedJob, reason: str) -> AmtCompletionCode:
-        """After an ``error`` ending: ask AMT once more before failing the task."""
-        try:
-            return self.hook.get_job_status(job.batch_request_id).code
+            code = self.hook.get_job_status(job.batch_request_id).code
         except AmtError as err:
             raise reworded(
                 err,
-                f"{reason}; checking batch request {job.batch_request_id} again failed too: {err}. {LEFT_AS_IT_IS}",
+                f"{ended.message}; checking batch request {job.batch_request_id} again failed too: {err}. "
+                f"{LEFT_AS_IT_IS}",
             ) from err
+        return ended.rechecked(code, self.options.rules)
 
-    def _finish(self, job: WatchedJob, code: AmtCompletionCode) -> dict[str, Any]:
-        """Log the messages still missing and the completion block; return, skip or fail by the rules."""
+    def unwatchable(self, reason: str) -> AmtError:
+        """The error of a task that ends because its running job could not be watched."""
+        job = self.job
+        return AmtError(
+            f"AMT {job.what} (batch request {job.batch_request_id}) could not be watched: {reason}. {LEFT_AS_IT_IS}"
+        )
+
+    def finish(self, code: AmtCompletionCode) -> dict[str, Any]:
+        """The job ended on ``code``: log the messages still missing and the completion block, then
+        return, skip or fail by the rules (the code decides, whatever an event's status said)."""
+        job = self.job
         self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
-        outcome = self.rules.ending(code)
+        outcome = self.options.rules.ending(code)
         log_completion(self.log, code, outcome)
         metrics.outcome(code)
         if outcome is Outcome.SUCCESS:
@@ -260,8 +253,19 @@ class AmtJobWatcher:
             raise AirflowSkipException(message)
         raise AmtJobFailedError(message)
 
-    def _log_rest(self, job: WatchedJob, outcome: Outcome) -> None:
-        """After the job was killed (timeout): the messages still missing and the completion block."""
+    # --- ending the AMT job (only where the kill policy says) ---------------------------------------
+
+    def end(self, action: str, reason: str) -> None:
+        """Stop or Kill the job unless it has ended; log what happened and its completion code."""
+        batch_request_id = self.job.batch_request_id
+        try:
+            log_ending(self.log, self.hook.end_job(action, batch_request_id), reason)
+        except AmtError as err:
+            self.log.error("Could not %s AMT batch request %s (%s): %s", action, batch_request_id, reason, err)
+
+    def log_rest(self, outcome: Outcome) -> None:
+        """After the job was ended (a timeout): the messages still missing and the completion block."""
+        job = self.job
         try:
             code = self.hook.get_job_status(job.batch_request_id).code
             self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)

@@ -39,7 +39,9 @@ from amt_client import (
     AmtNotFoundError,
     AmtResponseError,
     AmtValidationError,
+    StartRequest,
 )
+from amt_client.start import TaskType
 from tests.airflow_harness import AMT_INDEX
 from tests.conftest import FAST_RETRIES
 
@@ -593,7 +595,7 @@ def test_on_kill_on_the_worker_follows_on_kill_action(amt, kwargs, ended):
     request_id = start(amt, "LONGRUNNINGREPORT")
     wait_for(amt, request_id, {Code.RUNNING})
     op = operator(**kwargs)
-    op._watched_id = request_id  # what execute() records once the job is started
+    op._watch(StartRequest(TaskType.BATCH_JOB, "DEMO2", "LONGRUNNINGREPORT"), request_id, None)  # as execute()
     op.on_kill()
     assert amt.get_job_status(request_id).code is (Code.KILLED if ended else Code.RUNNING)
     amt.kill_job(request_id)
@@ -646,7 +648,7 @@ def test_deferring_says_once_where_airflow_cannot_tell_the_trigger_of_a_kill(mon
     """Before 3.3 Airflow never calls a trigger's on_kill: the task log says the job would keep running."""
     from airflow_provider_amt import worker_watch
     from airflow_provider_amt.compat import _first
-    from airflow_provider_amt.worker_watch import WatchedJob
+    from airflow_provider_amt.worker_watch import JobWait, WatchedJob
     from amt_client import MessageCursor
 
     task_deferred = _first("airflow.sdk.exceptions:TaskDeferred", "airflow.exceptions:TaskDeferred")
@@ -654,8 +656,11 @@ def test_deferring_says_once_where_airflow_cannot_tell_the_trigger_of_a_kill(mon
     monkeypatch.setattr(worker_watch, "trigger_on_kill_supported", lambda: supported)
     op = operator(deferrable=True)
     ti = TaskInstance()
+    wait = JobWait(WatchedJob(7, "batch job DEMO2/REPORTTEST01", MessageCursor(2)), op.watch_options, op.hook, op.log)
     with caplog.at_level("WARNING"), pytest.raises(task_deferred):
-        op._defer_watch({"ti": ti}, WatchedJob(7, "batch job DEMO2/REPORTTEST01", MessageCursor(2)), 1.0)
+        trigger, timeout = wait.deferral({"ti": ti}, 1.0, op.on_kill_action, None)
+        op.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
+    assert (trigger.batch_request_id, trigger.message_offset, timeout) == (7, 2, None)
     assert ti.xcom["amt_message_cursor"] == {"batch_request_id": 7, "offset": 2}  # the trigger's first checkpoint
     # the task logger is structlog's (stdout) on 3.1+, stdlib logging on 3.0 (caplog, and a copy on stdout)
     printed, records = capsys.readouterr().out, "\n".join(r.getMessage() for r in caplog.records)

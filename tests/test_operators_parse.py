@@ -48,7 +48,7 @@ def test_sensor_refuses_bad_ids_but_accepts_templates_and_numeric_strings(bad):
     assert AmtJobSensor(task_id="w2", batch_request_id="{{ ti.xcom_pull('x') }}").template_fields == (
         "batch_request_id",
     )
-    assert AmtJobSensor(task_id="w3", batch_request_id="42")._watched().batch_request_id == 42
+    assert AmtJobSensor(task_id="w3", batch_request_id="42")._watch().job.batch_request_id == 42
 
 
 def test_trigger_serializes_to_plain_json_and_back():
@@ -123,3 +123,30 @@ def test_start_from_trigger_before_airflow_3_3_warns_and_runs_the_classic_deferr
     with pytest.warns(UserWarning, match="start_from_trigger needs Airflow 3.3"):
         op = AmtBatchJobOperator(task_id="t", application_name="DEMO2", job_name="J", start_from_trigger=True)
     assert op.start_from_trigger is False and op.deferrable is True and op.start_trigger_args is None
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: AmtBatchJobOperator(task_id="j", application_name="DEMO2", job_name="X", **kw),
+        lambda **kw: AmtJobSensor(task_id="s", batch_request_id=3, **kw),
+    ],
+    ids=["operator", "sensor"],
+)
+def test_0_2s_watch_attributes_still_read_and_say_where_they_went(make):
+    """Issue 24 moved them into ``watch_options``; a DAG or callback that reads them works for one
+    more release, warned; a task that does not read them hears nothing."""
+    import warnings
+
+    from airflow_provider_amt.compat import AirflowProviderDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # making the task reads none of them
+        task = make(
+            success_codes=[4, 12], skip_on_skipped_by_ops=True, outage_grace_period=30, undefined_grace_period=9
+        )
+    with pytest.warns(AirflowProviderDeprecationWarning, match=r"success_codes is deprecated.*watch_options"):
+        assert task.success_codes == (4, 12)
+    with pytest.warns(AirflowProviderDeprecationWarning):
+        assert (task.skip_on_skipped_by_ops, task.outage_grace_period, task.undefined_grace_period) == (True, 30, 9)
+    assert task.watch_options.rules.success_codes == (4, 12)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, NoReturn
+from functools import cached_property
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.triggers.base import StartTriggerArgs
@@ -39,19 +40,17 @@ from airflow_provider_amt.compat import (
     start_from_trigger_supported,
 )
 from airflow_provider_amt.events import read_event
-from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
 from airflow_provider_amt.joblog import log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
 from airflow_provider_amt.operators.job_action import AmtJobActionOperator
 from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try, task_guid
 from airflow_provider_amt.templating import check_untemplated
 from airflow_provider_amt.triggers.start import AmtStartJobTrigger
-from airflow_provider_amt.worker_watch import AmtJobWatcher, WatchedJob, result
+from airflow_provider_amt.worker_watch import JobWait, WatchAttributesOf02, WatchedJob, WatchOptions, result
 from amt_client import (
     AmtCompletionCode,
-    AmtError,
     AmtValidationError,
-    MessageCursor,
     Outcome,
     StartRequest,
     WatchResult,
@@ -87,7 +86,7 @@ def _kill_policy(on_kill_action: Any, cancel_on_kill: Any) -> str | None:
     return None
 
 
-class AmtBaseOperator(AmtJobWatcher, BaseOperator):
+class AmtBaseOperator(WatchAttributesOf02, BaseOperator):
     """Start a predefined AMT task and, by default, wait for its completion code.
 
     :param application_name: AMT application (e.g. ``DEMO2``); None uses the connection's
@@ -153,13 +152,19 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         self.queue_name = queue_name
         self.submit_user = submit_user
         self.station = station
-        self._init_watch(
+        self.watch_options = WatchOptions.checked(
             amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
         )
+        self.amt_conn_id = self.watch_options.amt_conn_id
         self.deferrable = validation.flag(deferrable, "deferrable")
         self.poll_interval = validation.seconds(poll_interval, "poll_interval", minimum=0.1, exclusive=False)
         self.wait_for_completion = validation.flag(wait_for_completion, "wait_for_completion")
         self.on_kill_action = _kill_policy(on_kill_action, cancel_on_kill)
+        self._wait: JobWait | None = None  # the watch of this task's job, once the job is known
+
+    @cached_property
+    def hook(self) -> AmtHook:
+        return AmtHook(self.amt_conn_id)
 
     # --- what is started ------------------------------------------------------------------------------
 
@@ -209,7 +214,7 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             )
             self.start_from_trigger, self.deferrable = False, True
             return
-        kind = self.amt_task_type
+        kind, options = self.amt_task_type, self.watch_options
         trigger = AmtStartJobTrigger(
             kind.value,
             self.amt_conn_id,
@@ -219,11 +224,11 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             submit_user=self.submit_user,
             station=self.station,
             poll_interval=self.poll_interval,
-            success_codes=self.success_codes,
-            outage_grace_period=self.outage_grace_period,
-            undefined_grace_period=self.undefined_grace_period,
+            success_codes=options.rules.success_codes,
+            outage_grace_period=options.outage_grace_period,
+            undefined_grace_period=options.undefined_grace_period,
             on_kill_action=self.on_kill_action,
-            skip_on_skipped_by_ops=self.skip_on_skipped_by_ops,
+            skip_on_skipped_by_ops=options.rules.skip_on_skipped_by_ops,
             allow_fresh_start=self.allow_fresh_start,
             **{
                 kind.name_argument: getattr(self, kind.name_argument),
@@ -254,8 +259,11 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
         began = started.timestamp() if started is not None else time.time()
         return began + self.execution_timeout.total_seconds()
 
-    def _job(self, start: StartRequest, batch_request_id: int, deadline: float | None) -> WatchedJob:
-        return WatchedJob(batch_request_id, start.what, MessageCursor(0), deadline)
+    def _watch(self, start: StartRequest, batch_request_id: int, deadline: float | None) -> JobWait:
+        self._wait = JobWait(
+            WatchedJob(batch_request_id, start.what, deadline=deadline), self.watch_options, self.hook, self.log
+        )
+        return self._wait
 
     # --- the task ---------------------------------------------------------------------------------
 
@@ -264,68 +272,70 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             self.log.info("start_from_trigger: a mapped task starts on a worker; it defers from here")
             self.deferrable = True
         start = self._start_request(context)
-        deadline = self._deadline(context)
-        hook = self.hook
-        ledger = StartLedger(context.get("task_state_store"), start.task_id or "")
-        earlier = job_of_earlier_try(
-            hook,
-            ledger,
-            self.rules,
-            try_number=int(getattr(context["ti"], "try_number", 1) or 1),
-            allow_fresh_start=self.allow_fresh_start,
-            log=self.log,
-        )
-        batch_request_id = self._submit(start, ledger) if earlier is None else earlier
-        job = self._job(start, batch_request_id, deadline)
+        wait = self._watch(start, self._start_or_reconnect(context, start), self._deadline(context))
+        job, hook, rules = wait.job, self.hook, self.watch_options.rules
         context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=job.batch_request_id)
-        self._watched_id = job.batch_request_id
         log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
         status = hook.get_job_status(job.batch_request_id)
         if not self.wait_for_completion:
             self.log.info("wait_for_completion is off: AMT batch request %s is %s", job.batch_request_id, status)
-            return result(job.batch_request_id, status.code, self.rules.outcome(status.code))
-        if self.rules.is_final(status.code):
-            return self._finish(job, status.code)
+            return result(job.batch_request_id, status.code, rules.outcome(status.code))
+        if rules.is_final(status.code):
+            return wait.finish(status.code)
         if self.deferrable:
-            self._defer_watch(context, job, self.poll_interval, status)
-        return self._conclude(job, self._wait_on_worker(job, self.poll_interval))
+            trigger, timeout = wait.deferral(context, self.poll_interval, self.on_kill_action, status)
+            self.defer(
+                trigger=trigger, method_name="execute_complete", kwargs={"deadline": job.deadline}, timeout=timeout
+            )
+        return self._conclude(wait, wait.on_worker(self.poll_interval))
 
-    def _submit(self, start: StartRequest, ledger: StartLedger) -> int:
-        ledger.sending()
-        try:
-            batch_request_id = self.hook.start(start)
-        except AmtError as err:
-            ledger.failed(err)
-            raise
-        ledger.started(batch_request_id)
-        self.log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, start.task_id)
-        return batch_request_id
+    def _start_or_reconnect(self, context: Any, start: StartRequest) -> int:
+        """The batch request of this task instance: an earlier try's job, or one started now (once)."""
+        ledger = StartLedger(context.get("task_state_store"), start.task_id or "")
+        earlier = job_of_earlier_try(
+            self.hook,
+            ledger,
+            self.watch_options.rules,
+            try_number=int(getattr(context["ti"], "try_number", 1) or 1),
+            allow_fresh_start=self.allow_fresh_start,
+            log=self.log,
+        )
+        return earlier if earlier is not None else ledger.send(self.hook, start, self.log)
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         """Resume after the trigger: check the event strictly, then finish from its message cursor."""
         expected = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
         checked = read_event(event, expected if validation.is_int(expected) else None)
-        self._watched_id = checked.batch_request_id
-        job = self._job(self._start_request(context), checked.batch_request_id, deadline)
-        return self._conclude_event(job, checked)
+        wait = self._watch(self._start_request(context), checked.batch_request_id, deadline)
+        return self._conclude(wait, wait.resumed(checked))
 
-    # --- how this operator ends a watch that did not end by itself -----------------------------------
+    def _conclude(self, wait: JobWait, ended: WatchResult) -> dict[str, Any]:
+        """How the watch ended, as the task's end: the job's own ending by the rules; at the deadline
+        the job is killed (the kill policy names ``execution_timeout``); a job AMT could not be asked
+        about but that still runs is watched on from here.
 
-    def _timed_out(self, job: WatchedJob, message: str) -> NoReturn:
-        self._end("kill", job.batch_request_id, "execution_timeout was reached")
-        self._log_rest(job, Outcome.TIMEOUT)
-        raise AirflowTaskTimeout(f"AMT {job.what} (batch request {job.batch_request_id}) was killed: {message}")
-
-    def _still_running(self, job: WatchedJob, message: str, code: AmtCompletionCode) -> WatchResult:
-        # Deferring again in this try would reuse (and truncate) this try's trigger log file on the
-        # same triggerer, so the rest of the wait happens here.
-        self.log.warning(
-            "AMT could not be watched (%s) but batch request %s is %s; waiting on the worker",
-            message,
-            job.batch_request_id,
-            code.amt_name,
-        )
-        return self._wait_on_worker(job, self.poll_interval)
+        Not deferred again: a second deferral in this try would reuse (and truncate) this try's
+        trigger log file on the same triggerer.
+        """
+        while True:
+            ended = wait.settled(ended)
+            if ended.outcome is Outcome.TIMEOUT:
+                wait.end("kill", "execution_timeout was reached")
+                wait.log_rest(Outcome.TIMEOUT)
+                job = wait.job
+                raise AirflowTaskTimeout(
+                    f"AMT {job.what} (batch request {job.batch_request_id}) was killed: {ended.message}"
+                )
+            if ended.outcome.job_ended:
+                assert ended.code is not None  # a job's ending always carries its code
+                return wait.finish(ended.code)
+            self.log.warning(
+                "AMT could not be watched (%s) but batch request %s is %s; waiting on the worker",
+                ended.message,
+                wait.job.batch_request_id,
+                ended.code.amt_name if ended.code is not None else "running",
+            )
+            ended = wait.on_worker(self.poll_interval)
 
     # --- killing --------------------------------------------------------------------------------------
 
@@ -339,7 +349,8 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
             batch_request_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
             error = str((next_kwargs or {}).get("error", "unknown"))
             if validation.is_int(batch_request_id) and error == TRIGGER_TIMEOUT:
-                self._end("kill", batch_request_id, f"the deferral failed ({error})")
+                job = WatchedJob(batch_request_id, f"batch request {batch_request_id}")
+                JobWait(job, self.watch_options, self.hook, self.log).end("kill", f"the deferral failed ({error})")
             elif validation.is_int(batch_request_id):
                 self.log.error(
                     "The deferral failed (%s): AMT batch request %s is left running; a retry of this task "
@@ -348,6 +359,11 @@ class AmtBaseOperator(AmtJobWatcher, BaseOperator):
                     batch_request_id,
                 )
         return super().resume_execution(next_method, next_kwargs, context)
+
+    def on_kill(self) -> None:
+        """The task was killed while it waited on the worker: send ``on_kill_action`` to the job."""
+        if self._wait is not None and self.on_kill_action is not None:
+            self._wait.end(self.on_kill_action, "the task was killed")
 
     @property
     def cancel_on_kill(self) -> bool:

@@ -2,7 +2,7 @@
 
 Typical use: an ``AmtBatchJobOperator`` with ``wait_for_completion=False`` starts the job and a
 sensor waits for it later, perhaps after other work. The same outcome rules, deferral and
-completion handling as the operators apply (``worker_watch.AmtJobWatcher``). The sensor does not
+completion handling as the operators apply (``worker_watch.JobWait``). The sensor does not
 own the job, so by default it never ends it: not on timeout, and not when the sensor task is
 killed unless ``on_kill_action`` says so.
 """
@@ -12,19 +12,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, NoReturn
+from functools import cached_property
+from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_amt.compat import AirflowSensorTimeout, default_deferrable
 from airflow_provider_amt.events import read_event
-from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
 from airflow_provider_amt.templating import check_untemplated
-from airflow_provider_amt.worker_watch import AmtJobWatcher, WatchedJob
-from amt_client import AmtCompletionCode, MessageCursor, validation
+from airflow_provider_amt.worker_watch import JobWait, WatchAttributesOf02, WatchedJob, WatchOptions
+from amt_client import AmtCompletionCode, Outcome, validation
 
 
-class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
+class AmtJobSensor(WatchAttributesOf02, BaseSensorOperator):
     """Succeed when an AMT batch request ends with a success code; fail when it ends otherwise.
 
     :param batch_request_id: the BatchRequestId (an int or a numeric string). Templated, e.g.
@@ -62,25 +63,32 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
                 validation.seconds(seconds, name, exclusive=name == "poke_interval")
         super().__init__(**kwargs)
         self.batch_request_id = batch_request_id
-        self._init_watch(
+        self.watch_options = WatchOptions.checked(
             amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
         )
+        self.amt_conn_id = self.watch_options.amt_conn_id
         self.deferrable = validation.flag(deferrable, "deferrable")
         self.on_kill_action = validation.end_action(on_kill_action, "on_kill_action")
         check_untemplated({"batch_request_id": (batch_request_id, validation.batch_request_id)})
+        self._wait: JobWait | None = None  # the watch of the job, once poked
 
-    def _watched(self, deadline: float | None = None) -> WatchedJob:
+    @cached_property
+    def hook(self) -> AmtHook:
+        return AmtHook(self.amt_conn_id)
+
+    def _watch(self, deadline: float | None = None) -> JobWait:
         batch_request_id = validation.batch_request_id(self.batch_request_id)
-        return WatchedJob(batch_request_id, f"batch request {batch_request_id}", MessageCursor(0), deadline)
+        job = WatchedJob(batch_request_id, f"batch request {batch_request_id}", deadline=deadline)
+        self._wait = JobWait(job, self.watch_options, self.hook, self.log)
+        return self._wait
 
     def poke(self, context: Any) -> bool:
-        job = self._watched()
-        self._watched_id = job.batch_request_id
-        status = self.hook.get_job_status(job.batch_request_id)
+        wait = self._watch()
+        status = self.hook.get_job_status(wait.job.batch_request_id)
         self.log.info("AMT batch request %s is %s", status.batch_request_id, status)
-        if not self.rules.is_final(status.code):
+        if not self.watch_options.rules.is_final(status.code):
             return False
-        self._finish(job, status.code)
+        wait.finish(status.code)
         return True
 
     def execute(self, context: Any) -> Any:
@@ -89,11 +97,21 @@ class AmtJobSensor(AmtJobWatcher, BaseSensorOperator):
         if self.poke(context):
             return None
         deadline = time.time() + float(self.timeout) if self.timeout else None
-        self._defer_watch(context, self._watched(deadline), float(self.poke_interval))
+        trigger, timeout = self._watch(deadline).deferral(context, float(self.poke_interval), self.on_kill_action, None)
+        self.defer(trigger=trigger, method_name="execute_complete", kwargs={"deadline": deadline}, timeout=timeout)
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> None:
-        job = self._watched(deadline)
-        self._conclude_event(job, read_event(event, job.batch_request_id))
+        """Resume after the trigger. A timeout leaves the job alone (the sensor does not own it); so
+        does a job that still runs but could not be watched: the task fails saying so."""
+        wait = self._watch(deadline)
+        ended = wait.settled(wait.resumed(read_event(event, wait.job.batch_request_id)))
+        if ended.outcome is Outcome.TIMEOUT:
+            raise AirflowSensorTimeout(f"AMT {wait.job.what} did not end in time: {ended.message}")
+        if not ended.outcome.job_ended or ended.code is None:
+            raise wait.unwatchable(ended.message)
+        wait.finish(ended.code)
 
-    def _timed_out(self, job: WatchedJob, message: str) -> NoReturn:
-        raise AirflowSensorTimeout(f"AMT {job.what} did not end in time: {message}")
+    def on_kill(self) -> None:
+        """The sensor task was killed while it poked: send ``on_kill_action`` (None by default) to the job."""
+        if self._wait is not None and self.on_kill_action is not None:
+            self._wait.end(self.on_kill_action, "the task was killed")

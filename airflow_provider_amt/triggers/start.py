@@ -334,22 +334,22 @@ class AmtStartJobTrigger(AmtJobTrigger):
     # --- the task's end ------------------------------------------------------------------------------
 
     async def _task_end(self, event: AmtTriggerEvent) -> TriggerEvent:
-        """How the watch ended, as the task's end (the rules of the classic path's ``_conclude``)."""
-        ended, rules = event.result, self.settings.rules
-        code = ended.code
+        """How the watch ended, as the task's end (the rules of the classic path's ``_conclude``; there is
+        no deadline here: an ``error`` ending is rechecked, then the job's ending decides)."""
+        ended = event.result
         try:
-            if not ended.outcome.job_ended:  # an error ending: ask AMT once more
+            if ended.outcome is Outcome.ERROR:  # ask AMT once more
                 code = (await self.hook.get_job_status(self.batch_request_id)).code
-                if not rules.is_final(code):
-                    self.log.error(
-                        "AMT batch request %s could not be watched: %s. %s",
-                        self.batch_request_id,
-                        ended.message,
-                        LEFT_AS_IT_IS,
-                    )
-                    return TaskFailedEvent()
-            assert code is not None  # a final verdict always carries its code
-            return await self._finished(code, event.message_offset)
+                ended = ended.rechecked(code, self.settings.rules)
+            if not ended.outcome.job_ended or ended.code is None:
+                self.log.error(
+                    "AMT batch request %s could not be watched: %s. %s",
+                    self.batch_request_id,
+                    ended.message,
+                    LEFT_AS_IT_IS,
+                )
+                return TaskFailedEvent()
+            return await self._finished(ended.code, ended.outcome, event.message_offset)
         except AmtError as err:
             self.log.error(
                 "%s; checking batch request %s again failed too: %s. %s",
@@ -362,8 +362,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         finally:
             await self.cleanup()
 
-    async def _finished(self, code: AmtCompletionCode, offset: int) -> TriggerEvent:
-        outcome = self.settings.rules.ending(code)
+    async def _finished(self, code: AmtCompletionCode, outcome: Outcome, offset: int) -> TriggerEvent:
         log_completion(self.log, code, outcome)
         metrics.outcome(code)
         await self._push("return_value", result(self.batch_request_id, code, outcome))

@@ -152,3 +152,12 @@ def test_0_2s_verdict_kind_still_reads_and_says_it_is_deprecated():
         import amt_client
 
         amt_client.NoSuchName  # noqa: B018
+
+
+def test_an_error_ending_rechecked_takes_the_jobs_own_ending_or_stays_an_error():
+    """The worker's wait and the start trigger settle an ``error`` ending with this one rule."""
+    unreachable = WatchResult(Outcome.ERROR, None, "AMT unreachable for 300 s")
+    assert unreachable.rechecked(Code.DONE, Rules()) == WatchResult(Outcome.SUCCESS, Code.DONE, unreachable.message)
+    assert unreachable.rechecked(Code.KILLED, Rules()).outcome is Outcome.CANCELLED
+    assert unreachable.rechecked(Code.RUNNING, Rules()) == WatchResult(Outcome.ERROR, Code.RUNNING, unreachable.message)
+    assert unreachable.rechecked(Code.UNDEFINED, Rules()).outcome is Outcome.ERROR  # not final by itself

@@ -236,6 +236,13 @@ class WatchResult:
         """Deprecated: read ``outcome``."""
         return _kind(self.outcome, "WatchResult")
 
+    def rechecked(self, code: AmtCompletionCode, rules: Rules) -> WatchResult:
+        """This ``error`` ending once AMT, asked again, said ``code``: the job's own ending if it has
+        ended meanwhile, else still ``error``, now with the code the job runs with."""
+        if rules.is_final(code):
+            return WatchResult(rules.ending(code), code, self.message)
+        return WatchResult(self.outcome, code, self.message)
+
 
 @dataclass
 class MessageCursor:
