@@ -75,6 +75,13 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "AMT application used when a task names none (e.g. DEMO2).",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "contract": {
+                        "label": "Contract document (advanced)",
+                        "description": "Only if your Batch Server differs from the assumed wire contract: the "
+                        "path of a contract document (.json or .yaml) on every Airflow host, or the document "
+                        'itself ({"version": 1, ...}). Check it first with amt-probe; see docs/first-contact.md.',
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "api_paths": {
                         "label": "API paths (advanced)",
                         "description": "Only if your Batch Server serves other paths than the assumed ones: "

@@ -161,9 +161,29 @@ def _catalogue_cases(server: Any) -> list[Case]:
         Case("missing CA bundle", "connection", connection(**good, extra={"ca_bundle": "/nowhere/ca.pem"})),
         Case("unknown API path name", "connection", connection(**good, extra={"api_paths": {"logn": "/x"}})),
         Case(
-            "API path without {batch_request_id}",
+            "API path with another placeholder",
             "connection",
-            connection(**good, extra={"api_paths": {"monitor": "/m"}}),
+            connection(**good, extra={"api_paths": {"monitor": "/m/{id}"}}),
+        ),
+        Case(
+            "a contract document with an unknown key",
+            "connection",
+            connection(**good, extra={"contract": {"version": 1, "tokn": {"transport": "cookie"}}}),
+        ),
+        Case(
+            "a contract document's unknown token transport",
+            "connection",
+            connection(**good, extra={"contract": {"version": 1, "token": {"transport": "cokie"}}}),
+        ),
+        Case(
+            "a contract document that cannot be read",
+            "connection",
+            connection(**good, extra={"contract": "/nowhere/contract.json"}),
+        ),
+        Case(
+            "a contract document that is not JSON",
+            "connection",
+            connection(**good, extra={"contract": '{"version": 1, "password": hunter2}'}),
         ),
         Case("a header name with a space", "connection", connection(**good, extra={"token_header": "X Bad"})),
         Case("token header Host", "connection", connection(**good, extra={"token_header": "Host"})),

@@ -86,9 +86,21 @@ def test_unreachable_server_is_retried_then_reported(kind, monkeypatch):
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"verify_ssl": "perhaps"}}, "True or False"),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"logn": "/x"}}}, "unknown"),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"logon": "x"}}}, "start"),
+        (  # without the placeholder the id goes in the query (issue 25); a placeholder must be the right one
+            {"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"monitor": "/m/{id}"}}},
+            "may contain \\{batch_request_id\\} once",
+        ),
         (
-            {"host": "http://x:1", "login": "u", "password": "p", "extra": {"api_paths": {"monitor": "/m"}}},
-            "must contain \\{batch_request_id\\}",
+            {"host": "http://x:1", "login": "u", "password": "p", "extra": {"contract": {"version": 1, "tokn": {}}}},
+            "'amt_bad': contract document has unknown key 'tokn'",
+        ),
+        (
+            {"host": "http://x:1", "login": "u", "password": "p", "extra": {"contract": '{"version": 1, "token": 5}'}},
+            "'amt_bad': contract document, key 'token': must be an object",
+        ),
+        (
+            {"host": "http://x:1", "login": "u", "password": "p", "extra": {"contract": "/etc/amt/nowhere.json"}},
+            "'amt_bad': contract document '/etc/amt/nowhere.json' cannot be read",
         ),
         ({"host": "http://x:1", "login": "u", "password": "p", "extra": {"token_header": "X Bad"}}, "header name"),
         ({"host": "http://x:4004", "port": 4005, "login": "u", "password": "p"}, "port 4005 differs from the port"),

@@ -127,7 +127,7 @@ def test_the_connection_form_shows_the_amt_fields_and_its_test_button_works(clus
         _add_amt_connection(page, cluster.url, "amt_ui_wrong", cluster_emulator, wrong)
         failed = _test_from_list(page, "amt_ui_wrong", "Test Connection Failed", FORM_SHOTS["failed"])
     labels = ("Batch Server URL", "Port (as in the URL)", "API user", "Password", "Verify TLS certificate")
-    for label in (*labels, "Default application"):
+    for label in (*labels, "Default application", "Contract document (advanced)"):
         assert label in form, label  # the relabelled standard fields and the provider's extra fields
     assert f"logon as {cluster_emulator.user} succeeded" in ok, ok[-1500:]
     failure = failed.split("Test Connection Failed")[-1]

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from airflow_provider_amt.compat import AirflowNotFoundException
 from amt_client import validation
 from amt_client.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ServerConfig
-from amt_client.contract import DEFAULT_CONTRACT
+from amt_client.contract import DEFAULT_CONTRACT, WireContract
+from amt_client.contract_document import load_contract
 from amt_client.errors import AmtConfigurationError, AmtError
 
 #: The extras a connection may carry (the form in ``get_provider_info`` declares the same names).
@@ -29,6 +30,7 @@ EXTRA_FIELDS = (
     "connect_timeout",
     "max_retries",
     "default_application",
+    "contract",
     "api_paths",
     "token_header",
     "max_connections",
@@ -67,6 +69,14 @@ def _api_paths(value: Any) -> Any:
     return value or None
 
 
+def _contract(value: Any) -> WireContract:
+    """The extra ``contract``: a document's path, the document as JSON text, or (the form stores one)
+    the document as an object; ``api_paths`` and ``token_header`` then apply on top."""
+    if value in (None, ""):
+        return DEFAULT_CONTRACT
+    return load_contract(value)
+
+
 def config_from_connection(conn: Any) -> ServerConfig:
     """Read the Batch Server URL, API user, password and extras of ``conn`` (validated)."""
     conn_id = conn.conn_id or "<unnamed>"
@@ -90,7 +100,9 @@ def config_from_connection(conn: Any) -> ServerConfig:
             max_retries=_or_default(extra.get("max_retries"), DEFAULT_MAX_RETRIES),
             max_connections=_or_default(extra.get("max_connections"), 0),
             default_application=extra.get("default_application") or None,
-            contract=DEFAULT_CONTRACT.with_overrides(_api_paths(extra.get("api_paths")), extra.get("token_header")),
+            contract=_contract(extra.get("contract")).with_overrides(
+                _api_paths(extra.get("api_paths")), extra.get("token_header")
+            ),
         )
     except AmtError as err:
         raise AmtConfigurationError(f"Connection {conn_id!r}: {err}") from None

@@ -281,7 +281,11 @@ def test_faults_can_be_set_at_start_up():
         assert logon.json()["expiresIn"] == 5
 
 
-CUSTOM = {"paths": {"logon": "/amt/v2/Logon", "monitor": "/amt/v2/jobs/{batch_request_id}"}, "token_header": "X-Token"}
+CUSTOM = {
+    "version": 1,
+    "paths": {"logon": "/amt/v2/Logon", "monitor": "/amt/v2/jobs/{batch_request_id}"},
+    "token": {"name": "X-Token"},
+}
 
 
 def test_the_emulator_serves_another_contract_when_told():

@@ -108,16 +108,7 @@ class ServerConfig:
         Cached: drivers look it up on every call, and the redactor on every job-log line.
         """
         digest = hashlib.sha256(self.password.encode()).hexdigest()
-        contract = self.contract
-        return (
-            self.base_url,
-            self.user,
-            digest,
-            str(self.verify),
-            contract.paths,
-            contract.token_header,
-            contract.fields,
-        )
+        return (self.base_url, self.user, digest, str(self.verify), self.contract)
 
     def url(self, path: str) -> str:
         return self.base_url + path

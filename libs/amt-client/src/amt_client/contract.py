@@ -1,11 +1,16 @@
-"""The AMT Batch Server wire contract as data: paths, token header, JSON field names, code table.
+"""The AMT Batch Server wire contract as data: paths, the token's form, JSON field names, code table.
 
 The real ``AmtOpConService`` paths and bodies are not published (see ``docs/api-contract.md``), so
 most of this is *assumed*. It is one typed object, :class:`WireContract`, with the documented or
 assumed defaults, because a site must be able to align with its real Batch Server without a code
-change: :meth:`WireContract.with_overrides` takes other paths and another token header (the
-Airflow connection passes them from its extras). Field names and the code table are part of the
-same object, so the clients and the emulator cannot disagree on them.
+change: a contract document (``contract_document.py``) describes another server, and
+:meth:`WireContract.with_overrides` takes single paths and another token header on top (the Airflow
+connection passes them from its extras). Field names and the code table are part of the same
+object, so the clients and the emulator cannot disagree on them.
+
+A field name may be a dotted path into a nested object (``Result.BatchRequestId``), and every answer
+may sit under one envelope (``answer_envelope``); a per-job path without ``{batch_request_id}`` sends
+the id as a query parameter instead.
 
 The module does no I/O: it turns arguments into :class:`ApiRequest` objects and JSON bodies back
 into Python objects, raising the typed errors of ``errors.py``.
@@ -41,6 +46,11 @@ T = TypeVar("T")
 ID_PLACEHOLDER = "{batch_request_id}"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token (fullmatch)
 _PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*")  # fullmatch: no trailing newline
+#: How the logon token travels: in a header of its own, as ``Authorization: Bearer``, or as a cookie.
+TOKEN_TRANSPORTS = ("header", "bearer", "cookie")
+#: How the heartbeat's answer is read: a JSON object whose status says "up", or any non-empty text
+#: (SMA's connector takes any answer as "up").
+HEARTBEAT_ANSWERS = ("json", "text")
 #: Headers a token may not travel in: they frame, route or describe the request itself.
 RESERVED_HEADERS = frozenset(
     {
@@ -66,7 +76,8 @@ RESERVED_HEADERS = frozenset(
 
 @dataclass(frozen=True)
 class ApiPaths:
-    """Where each AMT function is served (all *assumed*); the per-job ones carry ``{batch_request_id}``."""
+    """Where each AMT function is served (all *assumed*). The per-job ones carry ``{batch_request_id}``,
+    or, without it, send the id as the query parameter ``fields.batch_request_id`` names."""
 
     heartbeat: str = "/api/Heartbeat"
     logon: str = "/api/Logon"
@@ -87,8 +98,11 @@ class ApiPaths:
                     f"got {path!r}."
                 )
             braces = path.count("{") + path.count("}")
-            if per_job and (path.count(ID_PLACEHOLDER) != 1 or braces != 2):
-                raise AmtConfigurationError(f"api path {name!r} must contain {ID_PLACEHOLDER} once, got {path!r}.")
+            if per_job and braces and (path.count(ID_PLACEHOLDER) != 1 or braces != 2):
+                raise AmtConfigurationError(
+                    f"api path {name!r} may contain {ID_PLACEHOLDER} once (without it the id goes in the query), "
+                    f"got {path!r}."
+                )
             if not per_job and braces:
                 raise AmtConfigurationError(f"api path {name!r} takes no placeholder, got {path!r}.")
 
@@ -153,6 +167,8 @@ class ApiRequest(Generic[T]):
     idempotent: bool = True
     #: Stable name of the AMT function for metrics (``MonitorJob``, ``Start``, ``Kill``...), whatever the path.
     operation: str = ""
+    #: The answer is read as text, not JSON (a heartbeat answering plain text).
+    text_answer: bool = False
 
     def describe(self, server: str) -> str:
         """``POST http://host:42000/api/OpConJobAction (Start batch job DEMO2/X)``: never a body or secret."""
@@ -164,8 +180,18 @@ class WireContract:
     """Everything the clients and the emulator must agree on. Defaults are the documented/assumed ones."""
 
     paths: ApiPaths = ApiPaths()
-    #: From SMA's sample code [code]: every call after the logon carries the token in this header.
+    #: From SMA's sample code [code]: every call after the logon carries the token in this header
+    #: (with ``token_transport="cookie"``: the cookie's name; unused with ``"bearer"``).
     token_header: str = "X-AMT-LogonToken"
+    #: ``header`` (SMA's code), ``bearer`` (``Authorization: Bearer <token>``) or ``cookie`` (AMT's
+    #: REST services use cookie authentication).
+    token_transport: str = "header"
+    #: Seconds a token lives when the logon answer does not say (None: until the server refuses it).
+    token_lifetime: float | None = None
+    #: ``json`` (``{"status": "up"}``, **assumed**) or ``text`` (any non-empty answer is "up").
+    heartbeat_answer: str = "json"
+    #: Dotted path of the object every answer's fields sit in (``d``, ``Result``); None: at the top.
+    answer_envelope: str | None = None
     fields: FieldNames = FieldNames()
     #: The completion-code table the status answer is read with.
     codes: type[AmtCompletionCode] = AmtCompletionCode
@@ -175,15 +201,70 @@ class WireContract:
     retryable_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
     def __post_init__(self) -> None:
+        if self.token_transport not in TOKEN_TRANSPORTS:
+            raise AmtConfigurationError(
+                f"token transport must be one of {', '.join(TOKEN_TRANSPORTS)}, "
+                f"got {validation.brief(self.token_transport, 40)}."
+            )
         if not isinstance(self.token_header, str) or not _HEADER_NAME.fullmatch(self.token_header):
             raise AmtConfigurationError(
                 f"token_header must be an HTTP header name, got {validation.brief(self.token_header, 60)}."
             )
-        if self.token_header.lower() in RESERVED_HEADERS:
+        if self.token_transport == "header" and self.token_header.lower() in RESERVED_HEADERS:
             raise AmtConfigurationError(
                 f"token_header {self.token_header!r} is a header HTTP itself uses (framing, routing or "
                 "cookies); name the header the Batch Server reads the logon token from."
             )
+        if self.token_lifetime is not None:
+            object.__setattr__(self, "token_lifetime", validation.seconds(self.token_lifetime, "token lifetime"))
+        if self.heartbeat_answer not in HEARTBEAT_ANSWERS:
+            raise AmtConfigurationError(
+                f"heartbeat answer must be one of {', '.join(HEARTBEAT_ANSWERS)}, "
+                f"got {validation.brief(self.heartbeat_answer, 40)}."
+            )
+        if self.answer_envelope is not None:
+            field_path(self.answer_envelope, "answer envelope")
+        for name, value in dataclasses.asdict(self.fields).items():
+            field_path(value, f"field {name}")
+
+    # --- the token and the shape of bodies ----------------------------------------------------------
+
+    def token_headers(self, token: str) -> dict[str, str]:
+        """The header that carries ``token`` on a call after the logon."""
+        if self.token_transport == "bearer":
+            return {"Authorization": f"Bearer {token}"}
+        if self.token_transport == "cookie":
+            return {"Cookie": f"{self.token_header}={token}"}
+        return {self.token_header: token}
+
+    def token_of(self, headers: Mapping[str, str]) -> str | None:
+        """The server side of :meth:`token_headers`: the token a request carries, if any."""
+        if self.token_transport == "bearer":
+            scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+            return token.strip() or None if scheme.lower() == "bearer" else None
+        if self.token_transport == "cookie":
+            for pair in (headers.get("Cookie") or "").split(";"):
+                name, _, value = pair.strip().partition("=")
+                if name == self.token_header:
+                    return value or None
+            return None
+        return headers.get(self.token_header)
+
+    def answer(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """An answer body from ``{field name: value}`` (dotted names nested, inside the envelope)."""
+        body = nest(values)
+        return nest({self.answer_envelope: body}) if self.answer_envelope else body
+
+    def opened(self, body: Any) -> Any:
+        """An answer's own object: inside the envelope when the contract has one (else unchanged; a
+        missing envelope leaves nothing to find, so each field reads as absent)."""
+        if self.answer_envelope is None:
+            return body
+        found = lookup(body, self.answer_envelope)
+        return found if isinstance(found, dict) else {}
+
+    def _id_in_query(self, template: str, batch_request_id: int) -> dict[str, str]:
+        return {} if ID_PLACEHOLDER in template else {query_name(self.fields.batch_request_id): str(batch_request_id)}
 
     def with_overrides(self, paths: Mapping[str, Any] | None = None, token_header: str | None = None) -> WireContract:
         """This contract with some paths and/or the token header replaced (validated).
@@ -203,27 +284,47 @@ class WireContract:
         )
 
     def differences(self) -> list[str]:
-        """What differs from the default contract, e.g. ``["logon=/amt/Logon", "token header=X-Token"]``."""
+        """What differs from the default contract, e.g. ``["logon=/amt/Logon", "token header=X-Token"]``
+        (for the task log's job information block: names and shapes, never a value sent)."""
         default = WireContract()
         result = [
             f"{name}={path or 'off'}"
             for name, path in dataclasses.asdict(self.paths).items()
             if path != getattr(default.paths, name)
         ]
-        if self.token_header != default.token_header:
-            result.append(f"token header={self.token_header}")
+        if (self.token_transport, self.token_header) != (default.token_transport, default.token_header):
+            result.append(
+                f"token {self.token_transport}" + ("" if self.token_transport == "bearer" else f"={self.token_header}")
+            )
+        if self.token_lifetime is not None:
+            result.append(f"token lifetime={self.token_lifetime:g} s")
+        if self.heartbeat_answer != default.heartbeat_answer:
+            result.append(f"heartbeat={self.heartbeat_answer}")
+        if self.answer_envelope is not None:
+            result.append(f"envelope={self.answer_envelope}")
+        renamed = [
+            name for name, value in dataclasses.asdict(self.fields).items() if value != getattr(default.fields, name)
+        ]
+        if renamed:
+            result.append(f"{len(renamed)} field name{'s' if len(renamed) > 1 else ''} changed")
         return result
 
     # --- requests -------------------------------------------------------------------------------
 
     def heartbeat_request(self) -> ApiRequest[str]:
         return ApiRequest(
-            "GET", self.paths.heartbeat, "heartbeat", self.parse_heartbeat, needs_token=False, operation="Heartbeat"
+            "GET",
+            self.paths.heartbeat,
+            "heartbeat",
+            self.parse_heartbeat,
+            needs_token=False,
+            operation="Heartbeat",
+            text_answer=self.heartbeat_answer == "text",
         )
 
     def logon_request(self, user: str, password: str) -> ApiRequest[tuple[str, float | None]]:
         # The body holds the password; ApiRequest.describe() never prints bodies.
-        body = {self.fields.user_name: user, self.fields.password: password}
+        body = nest({self.fields.user_name: user, self.fields.password: password})
         return ApiRequest(
             "POST",
             self.paths.logon,
@@ -258,7 +359,7 @@ class WireContract:
             self.paths.job_action,
             f"{action.value} batch request {batch_request_id}",
             partial(self.parse_action, expected=batch_request_id),
-            json_body={f.action: action.value, f.batch_request_id: batch_request_id},
+            json_body=nest({f.action: action.value, f.batch_request_id: batch_request_id}),
             operation=action.value,
         )
 
@@ -269,6 +370,7 @@ class WireContract:
             self._job_path(self.paths.monitor, batch_request_id),
             f"MonitorJob {batch_request_id}",
             partial(self.parse_status, expected=batch_request_id),
+            params=self._id_in_query(self.paths.monitor, batch_request_id),
             operation="MonitorJob",
         )
 
@@ -284,7 +386,11 @@ class WireContract:
             self._job_path(self.paths.messages, batch_request_id),
             f"GetMessages {batch_request_id} from {offset}",
             partial(self.parse_messages, offset=offset, expected=batch_request_id),
-            params={self.fields.offset: str(offset), self.fields.limit: str(limit)},
+            params={
+                **self._id_in_query(self.paths.messages, batch_request_id),
+                query_name(self.fields.offset): str(offset),
+                query_name(self.fields.limit): str(limit),
+            },
             operation="GetMessages",
         )
 
@@ -297,7 +403,7 @@ class WireContract:
             self.paths.find_request,
             f"find the batch request of task id {task_id}",
             partial(self.parse_found, task_id=task_id),
-            params={self.fields.task_id: task_id},
+            params={query_name(self.fields.task_id): task_id},
             operation="FindBatchRequest",
         )
 
@@ -309,75 +415,90 @@ class WireContract:
 
     def start_body(self, start: StartRequest) -> dict[str, Any]:
         f = self.fields
-        return {
-            f.action: Action.START.value,
-            f.task_type: start.task_type.value,
-            f.task_id: start.task_id,
-            f.application: start.application_name,
-            f.submit_user: start.submit_user,
-            f.station: start.station,
-            f.run_as_user: start.run_as_user,
-            f.queue: start.queue_name,
-            f.name_field(start.task_type): start.name,
-            f.values_field(start.task_type): list(start.values),
-        }
+        return nest(
+            {
+                f.action: Action.START.value,
+                f.task_type: start.task_type.value,
+                f.task_id: start.task_id,
+                f.application: start.application_name,
+                f.submit_user: start.submit_user,
+                f.station: start.station,
+                f.run_as_user: start.run_as_user,
+                f.queue: start.queue_name,
+                f.name_field(start.task_type): start.name,
+                f.values_field(start.task_type): list(start.values),
+            }
+        )
 
     def parse_start_body(self, body: Mapping[str, Any], default_application: str | None = None) -> StartRequest:
         """The server side of :meth:`start_body`: raises ``AmtValidationError`` naming the bad wire field."""
         f = self.fields
         try:
-            task_type = TaskType(body.get(f.task_type))
+            task_type = TaskType(lookup(body, f.task_type))
         except ValueError:
             raise AmtValidationError(f"{f.task_type} must be one of {[t.value for t in TaskType]}") from None
         name_field, values_field = f.name_field(task_type), f.values_field(task_type)
         for required in (name_field, f.submit_user, f.station):
-            validation.require_text(body.get(required), required)
+            validation.require_text(lookup(body, required), required)
         for optional in (f.application, f.run_as_user, f.queue, f.task_id):
-            validation.optional_text(body.get(optional), optional)
+            validation.optional_text(lookup(body, optional), optional)
         return StartRequest(
             task_type,
-            validation.require_text(body.get(f.application) or default_application, f.application),
-            body[name_field],
-            task_type.normalise_values(body.get(values_field), values_field),
-            run_as_user=body.get(f.run_as_user),
-            queue_name=body.get(f.queue),
-            submit_user=body[f.submit_user],
-            station=body[f.station],
-            task_id=body.get(f.task_id),
+            validation.require_text(lookup(body, f.application) or default_application, f.application),
+            lookup(body, name_field),
+            task_type.normalise_values(lookup(body, values_field), values_field),
+            run_as_user=lookup(body, f.run_as_user),
+            queue_name=lookup(body, f.queue),
+            submit_user=lookup(body, f.submit_user),
+            station=lookup(body, f.station),
+            task_id=lookup(body, f.task_id),
         )
 
     # --- answers ----------------------------------------------------------------------------------
 
     def parse_heartbeat(self, body: Any, where: str) -> str:
-        """The heartbeat returns ``{"status": "up", "version": "..."}``; anything else is "down"."""
+        """``json``: ``{"status": "up", "version": "..."}``, any other status is "down"; ``text``: any
+        non-empty answer is "up" (as SMA's connector reads it)."""
+        if self.heartbeat_answer == "text":
+            if not isinstance(body, str) or not body.strip():
+                raise AmtServerUnavailableError(f"{where}: the AMT Batch Server answered with an empty body.")
+            return f"AMT Batch Server is up (it answered {snippet(body.strip(), 60)!r})"
+        body = self.opened(body)
         status = _field(body, self.fields.status, str, where)
         if status.lower() != "up":
-            raise AmtServerUnavailableError(f"{where}: the AMT Batch Server reports status {status!r}.")
-        version = body.get(self.fields.version)
-        return f"AMT Batch Server is up (version {version})" if version else "AMT Batch Server is up"
+            raise AmtServerUnavailableError(f"{where}: the AMT Batch Server reports status {snippet(status, 60)!r}.")
+        version = lookup(body, self.fields.version)
+        return f"AMT Batch Server is up (version {snippet(version, 60)})" if version else "AMT Batch Server is up"
 
     def parse_logon(self, body: Any, where: str) -> tuple[str, float | None]:
         """The logon token and, when the server says, its lifetime in seconds."""
+        body = self.opened(body)
+        if not isinstance(lookup(body, self.fields.token), str):  # the answer holds a credential: its shape only
+            raise AmtResponseError(
+                f"{where}: the logon answer has no field {self.fields.token!r} holding text (its shape: {shape(body)})"
+            )
         token = _field(body, self.fields.token, str, where)
         if not token:
             raise AmtResponseError(f"{where}: the server returned an empty logon token.")
         if not token.isprintable() or not token.isascii() or " " in token:
             # never quoted: it may be a valid secret with one bad character, and it would go into a header
             raise AmtResponseError(f"{where}: the logon token holds characters an HTTP header cannot carry.")
-        expires = body.get(self.fields.expires_in)
+        expires = lookup(body, self.fields.expires_in)
         if expires is not None and not validation.is_number(expires):
             raise AmtResponseError(f"{where}: field {self.fields.expires_in!r} has an unexpected value {expires!r}")
-        return token, (float(expires) if expires is not None else None)
+        return token, (float(expires) if expires is not None else self.token_lifetime)
 
     def parse_start(self, body: Any, where: str) -> int:
         """A BatchRequestId above 0 means the request was accepted; 0 or below means it was not."""
+        body = self.opened(body)
         request_id = _field(body, self.fields.batch_request_id, int, where)
         if request_id <= 0:
-            reason = snippet(body.get(self.fields.message) or "no reason given")
+            reason = snippet(lookup(body, self.fields.message) or "no reason given")
             raise AmtValidationError(f"{where}: AMT did not accept the request (BatchRequestId {request_id}): {reason}")
         return int(request_id)
 
     def parse_status(self, body: Any, where: str, expected: int | None = None) -> JobStatus:
+        body = self.opened(body)
         request_id = self._request_id(body, where, expected)
         raw = _field(body, self.fields.completion_code, (int, str), where)
         try:
@@ -398,11 +519,11 @@ class WireContract:
     def _message_count(self, body: dict[str, Any]) -> int | None:
         """The optional message count; anything but a non-negative integer counts as "not given"
         (the watcher then reads messages on every poll, as it would without the field)."""
-        count = body.get(self.fields.message_count)
+        count = lookup(body, self.fields.message_count)
         return count if validation.is_int(count) and count >= 0 else None
 
     def parse_action(self, body: Any, where: str, expected: int | None = None) -> int:
-        return self._request_id(body, where, expected)
+        return self._request_id(self.opened(body), where, expected)
 
     def _request_id(self, body: Any, where: str, expected: int | None) -> int:
         """The answer's batch request id, which must be the one asked about."""
@@ -412,8 +533,9 @@ class WireContract:
         return request_id
 
     def parse_found(self, body: Any, where: str, task_id: str | None = None) -> list[int]:
+        body = self.opened(body)
         ids = _field(body, self.fields.batch_request_ids, list, where)
-        answered = body.get(self.fields.task_id, task_id)
+        answered = lookup(body, self.fields.task_id, task_id)
         if task_id is not None and answered != task_id:  # a retry must never adopt another task's job
             raise AmtResponseError(f"{where}: the answer is about task id {snippet(answered, 60)!r}, not {task_id!r}.")
         if not all(validation.is_int(i) and i > 0 for i in ids):
@@ -426,8 +548,9 @@ class WireContract:
         """Messages from ``offset`` on, checked to be contiguous so a cursor can never skip or repeat,
         and to be about the batch request asked for where the answer names one."""
         f = self.fields
+        body = self.opened(body)
         raw = _field(body, f.messages, list, where)
-        if expected is not None and f.batch_request_id in body:
+        if expected is not None and lookup(body, f.batch_request_id) is not None:
             self._request_id(body, where, expected)
         result = []
         for i, item in enumerate(raw):
@@ -438,7 +561,7 @@ class WireContract:
                     f"{where}: message {i} has index {index}, expected {offset + i}; the server's "
                     "message list is not contiguous."
                 )
-            timestamp, severity = item.get(f.timestamp), item.get(f.severity)
+            timestamp, severity = lookup(item, f.timestamp), lookup(item, f.severity)
             result.append(
                 AmtMessage(
                     index=index,
@@ -483,7 +606,8 @@ class WireContract:
         except ValueError:
             return snippet(text)
         if isinstance(body, dict):
-            return snippet(str(body.get(self.fields.message) or body.get(self.fields.error) or ""))
+            body = self.opened(body) or body
+            return snippet(str(lookup(body, self.fields.message) or lookup(body, self.fields.error) or ""))
         return ""
 
 
@@ -525,13 +649,66 @@ def decode_json(text: str, request: ApiRequest[Any], server: str) -> Any:
         ) from None
 
 
+_MISSING = object()
+
+
+def lookup(body: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted ``path`` (``Result.BatchRequestId``) in a decoded JSON object, or ``default``."""
+    value = body
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value
+
+
+def nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1, "c": 2}`` -> ``{"a": {"b": 1}, "c": 2}``: a body from dotted field names."""
+    body: dict[str, Any] = {}
+    for path, value in values.items():
+        *parents, last = path.split(".")
+        node = body
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return body
+
+
+def field_path(value: Any, what: str) -> str:
+    """A field name or dotted path: names of letters, digits, ``_``, ``-``, ``$``, ``@`` joined by dots."""
+    if not isinstance(value, str) or not _DOTTED.fullmatch(value):
+        raise AmtConfigurationError(
+            f"{what} must be a JSON field name or a dotted path of names (e.g. Result.BatchRequestId), "
+            f"got {validation.brief(value, 60)}."
+        )
+    return value
+
+
+_DOTTED = re.compile(r"[A-Za-z0-9_$@-]{1,100}(\.[A-Za-z0-9_$@-]{1,100}){0,7}")
+
+
+def query_name(field_name: str) -> str:
+    """The query parameter a field travels as: the last name of a dotted path."""
+    return field_name.rsplit(".", 1)[-1]
+
+
 def _field(body: Any, name: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(body, dict) or name not in body:
+    value = lookup(body, name, _MISSING)
+    if value is _MISSING:
         raise AmtResponseError(f"{where}: the response has no field {name!r}: {snippet(body)!r}")
-    value = body[name]
     if isinstance(value, bool) or not isinstance(value, kind):
         raise AmtResponseError(f"{where}: field {name!r} has an unexpected value {snippet(value)!r}")
     return value
+
+
+def shape(body: Any) -> str:
+    """A decoded answer's shape for a message: keys and value types, never values (they may be secret)."""
+    if isinstance(body, dict):
+        inner = ", ".join(f"{snippet(str(key), 40)}: {shape(value)}" for key, value in list(body.items())[:12])
+        return "{" + inner + (", ..." if len(body) > 12 else "") + "}"
+    if isinstance(body, list):
+        return f"[{shape(body[0])}, ...]" if body else "[]"
+    return type(body).__name__
 
 
 def snippet(value: Any, limit: int = 200) -> str:

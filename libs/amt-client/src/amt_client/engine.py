@@ -220,6 +220,21 @@ class TokenSlot:
         return token
 
 
+#: What the Test button adds when the server answered, but not as the contract says.
+CONTRACT_HINTS = {
+    "heartbeat": (
+        " The server answered, but not as the wire contract expects a heartbeat to: check the connection's "
+        "contract document (extra 'contract'): paths.heartbeat, heartbeat.answer ('text' when any answer "
+        "means up), answer_envelope and fields.status (see docs/api-contract.md)."
+    ),
+    "logon": (
+        " The heartbeat answered, but the logon not as the wire contract expects: check the connection's "
+        "contract document (extra 'contract'): paths.logon, fields.user_name, fields.password, "
+        "fields.token, fields.expires_in and answer_envelope (see docs/api-contract.md)."
+    ),
+}
+
+
 # --- the engine ------------------------------------------------------------------------------------
 
 
@@ -274,7 +289,7 @@ class Engine:
                 headers = {"Accept": "application/json"}
                 if request.needs_token:
                     token = yield NeedToken(stale=stale)
-                    headers[self.contract.token_header] = token
+                    headers.update(self.contract.token_headers(token))
                 budget = self._request_budget(started)
                 if budget is None:  # e.g. the logon before it took what was left
                     raise self._gave_up(
@@ -348,7 +363,8 @@ class Engine:
         credential is not quoted at all (a quote is cut, and a cut secret can no longer be found)."""
         server = self.config.base_url
         try:
-            return request.parse(decode_json(reply.text, request, server), request.describe(server))
+            body = reply.text if request.text_answer else decode_json(reply.text, request, server)
+            return request.parse(body, request.describe(server))
         except AmtError as err:
             if holds_secret(reply.text, [self.config.password, token]):
                 raise reworded(
@@ -456,12 +472,20 @@ class Engine:
             return None
 
     def check(self) -> Steps[tuple[bool, str]]:
-        """Heartbeat (server up) and a fresh logon (credentials accepted): ``(ok, text)``, never raises AmtError."""
+        """Heartbeat (server up) and a fresh logon (credentials accepted): ``(ok, text)``, never raises AmtError.
+
+        A server that answers, but not as the contract says, is named as a contract mismatch with
+        the keys of the contract document to look at (the Test button is where a site meets it first).
+        """
+        step = "heartbeat"
         try:
             status = yield from self.heartbeat()
+            step = "logon"
             yield NeedToken(fresh=True)
         except AmtError as err:
-            return False, str(err)
+            mismatch = isinstance(err, (AmtNotFoundError, AmtResponseError, AmtValidationError))
+            hint = CONTRACT_HINTS[step] if mismatch else ""
+            return False, f"{err}{hint}"
         return True, f"{status}; logon as {self.config.user} succeeded."
 
     # --- paging and polling ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from amt_client.codes import AmtCompletionCode as Code
-from amt_client.contract import DEFAULT_CONTRACT, WireContract
+from amt_client.contract import DEFAULT_CONTRACT, WireContract, lookup, nest, query_name
 from amt_client.errors import AmtValidationError
 from amt_client.start import Action, TaskType
 from amt_emulator.catalog import Catalog, JobSpec
@@ -71,12 +71,20 @@ class Emulator:
         return self.store.catalog
 
 
-def _error(status: int, message: str, code: int | None = None, headers: dict[str, str] | None = None) -> web.Response:
+def _error(
+    status: int,
+    message: str,
+    code: int | None = None,
+    headers: dict[str, str] | None = None,
+    contract: WireContract = DEFAULT_CONTRACT,
+) -> web.Response:
+    """An error answer in the served contract's field names (inside its envelope, if it has one)."""
     reason = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(status, "Error")
-    body: dict[str, Any] = {"error": reason, "message": message}
+    f = contract.fields
+    body: dict[str, Any] = {f.error: reason, f.message: message}
     if code is not None:
-        body["completionCode"] = code
-    return web.json_response(body, status=status, headers=headers)
+        body[f.completion_code] = code
+    return web.json_response(contract.answer(body), status=status, headers=headers)
 
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
@@ -119,21 +127,22 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
             return _error(400, str(err))
     if route not in API_ROUTES:
         return await handler(request)
-    fields = emu.config.contract.fields
+    contract = emu.config.contract
+    fields = contract.fields
     action, raw = None, {}
     if route == "OpConJobAction":
         try:
             body = await request.json()
             raw = body if isinstance(body, dict) else {}
-            action = raw.get(fields.action)
+            action = lookup(raw, fields.action)
         except ValueError:
             action = None
     entry = {"at": time.time(), "method": request.method, "route": route, "path": request.path_qs, "action": action}
     if route == "OpConJobAction" and action == Action.START.value:
-        name = raw.get(fields.job_name) or raw.get(fields.script_name)
-        entry["detail"] = json.dumps({"taskId": raw.get(fields.task_id), "name": name})
+        name = lookup(raw, fields.job_name) or lookup(raw, fields.script_name)
+        entry["detail"] = json.dumps({"taskId": lookup(raw, fields.task_id), "name": name})
     elif route == "OpConJobAction":  # Stop / Kill: which job
-        entry["detail"] = json.dumps({"batchRequestId": raw.get(fields.batch_request_id)})
+        entry["detail"] = json.dumps({"batchRequestId": lookup(raw, fields.batch_request_id)})
     drop_after = False
     for rule in emu.faults.pick(route, action):
         if rule.action == "delay":
@@ -141,7 +150,7 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         elif rule.action == "error":
             headers = {"Retry-After": str(int(rule.retry_after))} if rule.retry_after is not None else None
             emu.store.log_request(**entry, status=rule.status, fault="error")
-            return _error(rule.status, "injected fault", headers=headers)
+            return _error(rule.status, "injected fault", headers=headers, contract=contract)
         elif rule.action == "drop":
             emu.store.log_request(**entry, fault="drop")
             _close(request)
@@ -149,19 +158,19 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         elif rule.action == "drop_after":
             drop_after = True
     if route not in _PUBLIC:
-        token = request.headers.get(emu.config.contract.token_header)
+        token = contract.token_of(request.headers)
         expiry = emu.tokens.get(token or "")
         if expiry is None or expiry < time.monotonic():
             emu.tokens.pop(token or "", None)
             emu.store.log_request(**entry, status=401)
             reason = "missing logon token" if not token else "invalid or expired logon token"
-            return _error(401, f"{reason}; log on again", int(Code.AUTHENTICATION_ERROR))
+            return _error(401, f"{reason}; log on again", int(Code.AUTHENTICATION_ERROR), contract=contract)
     try:
         response = await handler(request)
     except BadRequest as err:
-        response = _error(400, str(err))
+        response = _error(400, str(err), contract=contract)
     except web.HTTPException as err:
-        response = _error(err.status, err.text or err.reason)
+        response = _error(err.status, err.text or err.reason, contract=contract)
     emu.store.log_request(**entry, status=response.status, fault="drop_after" if drop_after else None)
     if drop_after:
         _close(request)
@@ -184,44 +193,56 @@ def _admin_refusal(config: EmulatorConfig, request: web.Request) -> web.Response
 
 
 async def heartbeat(request: web.Request) -> web.Response:
-    return web.json_response({"status": "up", "version": _emulator(request).config.version})
+    config = _emulator(request).config
+    contract = config.contract
+    if contract.heartbeat_answer == "text":
+        return web.Response(text="OK")
+    return web.json_response(contract.answer({contract.fields.status: "up", contract.fields.version: config.version}))
 
 
 async def logon(request: web.Request) -> web.Response:
     emu = _emulator(request)
     body = await _json_object(request)
-    fields = emu.config.contract.fields
-    user, password = body.get(fields.user_name), body.get(fields.password)
+    contract = emu.config.contract
+    fields = contract.fields
+    user, password = lookup(body, fields.user_name), lookup(body, fields.password)
     if not isinstance(user, str) or not isinstance(password, str):
         raise BadRequest(f"{fields.user_name} and {fields.password} are required strings")
     # compared as UTF-8 bytes: compare_digest refuses str with non-ASCII characters (a 500 before)
     same_user = secrets.compare_digest(user.encode("utf-8", "surrogatepass"), emu.config.user.encode())
     same_password = secrets.compare_digest(password.encode("utf-8", "surrogatepass"), emu.config.password.encode())
     if not (same_user and same_password):
-        return _error(401, "invalid API user or password", int(Code.AUTHENTICATION_ERROR))
+        return _error(401, "invalid API user or password", int(Code.AUTHENTICATION_ERROR), contract=contract)
     token = secrets.token_urlsafe(24)
     emu.tokens[token] = time.monotonic() + emu.faults.token_ttl
-    return web.json_response({fields.token: token, fields.expires_in: emu.faults.token_ttl})
+    answer: dict[str, Any] = {fields.token: token}
+    if contract.token_lifetime is None:  # else: a server that does not say how long a token lives
+        answer[fields.expires_in] = emu.faults.token_ttl
+    response = web.json_response(contract.answer(answer))
+    if contract.token_transport == "cookie":  # as a cookie-authenticated server does: Set-Cookie too
+        response.set_cookie(contract.token_header, token, httponly=True)
+    return response
 
 
-def _refused(message: str) -> web.Response:
+def _refused(contract: WireContract, message: str) -> web.Response:
     """AMT's way of saying no to a Start: a BatchRequestId that is not above 0."""
-    return web.json_response({"batchRequestId": 0, "message": message})
+    return web.json_response(contract.answer({contract.fields.batch_request_id: 0, contract.fields.message: message}))
 
 
 async def job_action(request: web.Request) -> web.Response:
     emu = _emulator(request)
     body = await _json_object(request)
-    fields = emu.config.contract.fields
-    action = body.get(fields.action)
+    contract = emu.config.contract
+    fields = contract.fields
+    action = lookup(body, fields.action)
     if action in (Action.STOP.value, Action.KILL.value):
-        request_id = body.get(fields.batch_request_id)
+        request_id = lookup(body, fields.batch_request_id)
         if isinstance(request_id, bool) or not isinstance(request_id, int):
             raise BadRequest(f"{fields.batch_request_id} must be an integer")
         code = emu.store.stop(request_id, kill=action == Action.KILL.value)
         if code is None:
-            return _error(404, f"batch request {request_id} does not exist")
-        return web.json_response({fields.batch_request_id: request_id, fields.completion_code: code})
+            return _error(404, f"batch request {request_id} does not exist", contract=contract)
+        return web.json_response(contract.answer({fields.batch_request_id: request_id, fields.completion_code: code}))
     if action != Action.START.value:
         raise BadRequest(f"{fields.action} must be Start, Stop or Kill")
     return _start(emu, body)
@@ -235,22 +256,22 @@ def _start(emu: Emulator, body: dict[str, Any]) -> web.Response:
         raise BadRequest(str(err)) from None
     app = emu.catalog.applications.get(start.application_name)
     if app is None:
-        return _refused(f"application '{start.application_name}' is not defined on this server")
+        return _refused(contract, f"application '{start.application_name}' is not defined on this server")
     if start.submit_user != "BATCH" or start.station != "OPCON":
-        return _refused("submit user must be BATCH and station OPCON for requests from the scheduler")
+        return _refused(contract, "submit user must be BATCH and station OPCON for requests from the scheduler")
     queue = start.queue_name or app.default_queue
     if queue not in app.queues:
-        return _refused(f"queue '{queue}' does not exist in application '{app.name}'")
+        return _refused(contract, f"queue '{queue}' does not exist in application '{app.name}'")
     if start.task_type is TaskType.BATCH_JOB:
         spec = app.batch_jobs.get(start.name)
         if spec is None:
-            return _refused(f"batch job '{start.name}' is not defined in application '{app.name}'")
+            return _refused(contract, f"batch job '{start.name}' is not defined in application '{app.name}'")
     else:
         spec = app.scripts.get(start.name) or _missing_script(app.scripts_folder, start.name)
     invalid_user = start.run_as_user is not None and start.run_as_user not in app.users
     request_id = emu.store.submit(start, queue=queue, spec=spec, invalid_user=invalid_user)
     fields = contract.fields
-    return web.json_response({fields.batch_request_id: request_id, fields.task_id: start.task_id})
+    return web.json_response(contract.answer({fields.batch_request_id: request_id, fields.task_id: start.task_id}))
 
 
 def _missing_script(folder: str, name: str) -> JobSpec:
@@ -263,8 +284,11 @@ def _missing_script(folder: str, name: str) -> JobSpec:
     )
 
 
-def _request_id(request: web.Request) -> int:
-    raw = request.match_info["batch_request_id"]
+def _request_id(request: web.Request, contract: WireContract) -> int:
+    """The id from the path, or from the query where the contract's path has no placeholder."""
+    raw = request.match_info.get("batch_request_id") or request.query.get(
+        query_name(contract.fields.batch_request_id), ""
+    )
     if not _ID.fullmatch(raw):  # ASCII digits, bounded: "²" and 5,000 digits are not ids
         raise BadRequest(f"batch request id must be an integer, got {raw[:40]!r}")
     return int(raw)
@@ -272,12 +296,13 @@ def _request_id(request: web.Request) -> int:
 
 async def monitor_job(request: web.Request) -> web.Response:
     emu = _emulator(request)
-    request_id = _request_id(request)
+    contract = emu.config.contract
+    request_id = _request_id(request, contract)
     row = emu.store.get(request_id)
     if row is None:
-        return _error(404, f"batch request {request_id} does not exist")
+        return _error(404, f"batch request {request_id} does not exist", contract=contract)
     code = Code(row["code"])
-    fields = emu.config.contract.fields
+    fields = contract.fields
     answer = {
         fields.batch_request_id: row["id"],
         fields.completion_code: int(code),
@@ -293,47 +318,53 @@ async def monitor_job(request: web.Request) -> web.Response:
     }
     if emu.faults.message_count:  # the **assumed** optional field; a fault document can turn it off
         answer[fields.message_count] = emu.store.message_count(request_id)
-    return web.json_response(answer)
+    return web.json_response(contract.answer(answer))
 
 
 async def get_messages(request: web.Request) -> web.Response:
     emu = _emulator(request)
-    request_id = _request_id(request)
-    page_limit = emu.config.contract.max_messages_page
+    contract = emu.config.contract
+    f = contract.fields
+    request_id = _request_id(request, contract)
+    page_limit = contract.max_messages_page
     try:
-        offset = int(request.query.get("offset", "0"))
-        limit = int(request.query.get("limit", str(page_limit)))
+        offset = int(request.query.get(query_name(f.offset), "0"))
+        limit = int(request.query.get(query_name(f.limit), str(page_limit)))
     except ValueError:
         raise BadRequest("offset and limit must be integers") from None
     if offset < 0 or not 1 <= limit <= page_limit:
         raise BadRequest(f"offset must be >= 0 and limit between 1 and {page_limit}")
     row = emu.store.get(request_id)
     if row is None:
-        return _error(404, f"batch request {request_id} does not exist")
+        return _error(404, f"batch request {request_id} does not exist", contract=contract)
     rows, total = emu.store.messages(request_id, offset, limit)
-    f = emu.config.contract.fields
     return web.json_response(
-        {
-            f.batch_request_id: request_id,
-            f.offset: offset,
-            "totalMessages": total,
-            "jobCompleted": row["ended_at"] is not None,
-            f.messages: [
-                {f.index: m["idx"], f.text: m["text"], f.timestamp: iso(m["ts"]), f.severity: m["severity"]}
-                for m in rows
-            ],
-        }
+        contract.answer(
+            {
+                f.batch_request_id: request_id,
+                f.offset: offset,
+                "totalMessages": total,
+                "jobCompleted": row["ended_at"] is not None,
+                f.messages: [
+                    nest({f.index: m["idx"], f.text: m["text"], f.timestamp: iso(m["ts"]), f.severity: m["severity"]})
+                    for m in rows
+                ],
+            }
+        )
     )
 
 
 async def find_batch_request(request: web.Request) -> web.Response:
     """Which batch requests a Start with this GUID task id created (**assumed** AMT capability)."""
     emu = _emulator(request)
-    fields = emu.config.contract.fields
-    task_id = request.query.get(fields.task_id, "")
+    contract = emu.config.contract
+    fields = contract.fields
+    task_id = request.query.get(query_name(fields.task_id), "")
     if not task_id.strip():
-        raise BadRequest(f"query parameter {fields.task_id} is required")
-    return web.json_response({fields.task_id: task_id, fields.batch_request_ids: emu.store.find(task_id)})
+        raise BadRequest(f"query parameter {query_name(fields.task_id)} is required")
+    return web.json_response(
+        contract.answer({fields.task_id: task_id, fields.batch_request_ids: emu.store.find(task_id)})
+    )
 
 
 # --- admin routes (tests; open on loopback, token-protected or off elsewhere) -------------------

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from amt_client.contract import DEFAULT_CONTRACT, WireContract
+from amt_client.contract_document import load_contract
 from amt_client.errors import AmtConfigurationError
 from amt_emulator.app import Emulator, EmulatorConfig, create_app
 from amt_emulator.catalog import Catalog, CatalogError
@@ -52,8 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--contract",
         default=None,
-        help='serve other paths / token header: JSON text or @file, e.g. {"paths": {"logon": "/amt/Logon"}, '
-        '"token_header": "X-Token"}',
+        help="serve another wire contract: a contract document (docs/api-contract.md) as JSON text, or the path "
+        'of a .json / .yaml file (@file too), e.g. {"version": 1, "paths": {"logon": "/amt/Logon"}}',
     )
     parser.add_argument(
         "--admin-token",
@@ -76,10 +77,10 @@ def _document(text: str | None) -> Any:
 
 
 def _contract(text: str | None) -> WireContract:
-    document = _document(text) or {}
-    if not isinstance(document, dict) or set(document) - {"paths", "token_header"}:
-        raise ValueError('--contract takes {"paths": {...}, "token_header": "..."}')
-    return DEFAULT_CONTRACT.with_overrides(document.get("paths"), document.get("token_header"))
+    """The contract document given inline (JSON) or as a file (``@file`` or a plain path)."""
+    if not text:
+        return DEFAULT_CONTRACT
+    return load_contract(text[1:] if text.startswith("@") else text)
 
 
 def _loopback(host: str) -> bool:

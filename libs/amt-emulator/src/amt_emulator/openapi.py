@@ -78,7 +78,7 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
             "description": "The contract the AMT client assumes (amt_client.contract); see docs/api-contract.md.",
         },
         "components": {
-            "securitySchemes": {"logonToken": {"type": "apiKey", "in": "header", "name": contract.token_header}},
+            "securitySchemes": {"logonToken": _token_scheme(contract)},
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -292,3 +292,11 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
             },
         },
     }
+
+
+def _token_scheme(contract: WireContract) -> dict[str, Any]:
+    """How the logon token travels, in OpenAPI's words."""
+    if contract.token_transport == "bearer":
+        return {"type": "http", "scheme": "bearer"}
+    place = "cookie" if contract.token_transport == "cookie" else "header"
+    return {"type": "apiKey", "in": place, "name": contract.token_header}

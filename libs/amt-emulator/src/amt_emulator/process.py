@@ -33,7 +33,7 @@ class EmulatorProcess:
         password: str = "amtopcon",
         token_ttl: float | None = None,
         faults: dict[str, Any] | None = None,
-        contract: dict[str, Any] | None = None,
+        contract: dict[str, Any] | str | Path | None = None,
         admin_token: str | None = None,
         log_file: str | Path | None = None,
     ):
@@ -63,7 +63,8 @@ class EmulatorProcess:
         if self.faults:
             args += ["--faults", json.dumps(self.faults)]
         if self.contract:
-            args += ["--contract", json.dumps(self.contract)]
+            document = self.contract if isinstance(self.contract, (str, Path)) else json.dumps(self.contract)
+            args += ["--contract", str(document)]
         if self.admin_token:
             args += ["--admin-token", self.admin_token]
         return args

@@ -1,0 +1,187 @@
+"""A site's contract document: every key read, every wrong value refused naming its key (issue 25)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from amt_client import AmtConfigurationError
+from amt_client.contract import DEFAULT_CONTRACT, ApiPaths, FieldNames, WireContract, lookup
+from amt_client.contract_document import (
+    MAX_DOCUMENT_BYTES,
+    contract_document,
+    contract_from_document,
+    load_contract,
+)
+
+
+def doc(**keys):
+    return {"version": 1, **keys}
+
+
+def test_the_default_document_reads_back_as_the_default_contract():
+    document = contract_document()
+    assert load_contract(document) == DEFAULT_CONTRACT
+    assert load_contract(json.dumps(document)) == DEFAULT_CONTRACT
+    assert load_contract(doc()) == DEFAULT_CONTRACT  # every key is optional
+    assert load_contract({}) == DEFAULT_CONTRACT  # the version too: read as 1
+
+
+def test_every_key_is_read():
+    contract = load_contract(
+        doc(
+            paths={"logon": "/x/Logon", "monitor": "/x/Status", "find_request": None},
+            token={"transport": "bearer", "name": "Ignored-With-Bearer", "lifetime": 600},
+            heartbeat={"answer": "text"},
+            answer_envelope="d.result",
+            fields={"completion_code": "State.Code", "user_name": "User"},
+            messages={"max_page": 50},
+            retryable_statuses=[503],
+        )
+    )
+    assert contract.paths == dataclasses.replace(ApiPaths(), logon="/x/Logon", monitor="/x/Status", find_request=None)
+    assert (contract.token_transport, contract.token_header, contract.token_lifetime) == (
+        "bearer",
+        "Ignored-With-Bearer",
+        600.0,
+    )
+    assert (contract.heartbeat_answer, contract.answer_envelope) == ("text", "d.result")
+    assert contract.fields == dataclasses.replace(FieldNames(), completion_code="State.Code", user_name="User")
+    assert (contract.max_messages_page, contract.retryable_statuses) == (50, frozenset({503}))
+
+
+@pytest.mark.parametrize(
+    ("document", "key"),
+    [
+        (doc(version=2), "'version'"),
+        (doc(version="1"), "'version'"),
+        (doc(version=True), "'version'"),
+        (doc(paths=[]), "'paths'"),
+        (doc(paths={"logon": "Logon"}), "'paths.logon'"),
+        (doc(paths={"logon": 5}), "'paths.logon'"),
+        (doc(paths={"logon": None}), "'paths.logon'"),  # only find_request may be switched off
+        (doc(paths={"monitor": "/m/{id}"}), "'paths.monitor'"),
+        (doc(paths={"monitor": "/m/{batch_request_id}/{batch_request_id}"}), "'paths.monitor'"),
+        (doc(paths={"heartbeat": "/h/{batch_request_id}"}), "'paths.heartbeat'"),
+        (doc(token="cookie"), "'token'"),
+        (doc(token={"transport": "cokie"}), "'token.transport'"),
+        (doc(token={"transport": None}), "'token.transport'"),
+        (doc(token={"name": ""}), "'token.name'"),
+        (doc(token={"name": "X Bad"}), "'token.name'"),
+        (doc(token={"name": "Host"}), "'token.name'"),  # a header HTTP itself uses
+        (doc(token={"name": 7}), "'token.name'"),
+        (doc(token={"lifetime": -1}), "'token.lifetime'"),
+        (doc(token={"lifetime": float("nan")}), "'token.lifetime'"),
+        (doc(token={"lifetime": "1h"}), "'token.lifetime'"),
+        (doc(heartbeat={"answer": "xml"}), "'heartbeat.answer'"),
+        (doc(answer_envelope=""), "'answer_envelope'"),
+        (doc(answer_envelope="a..b"), "'answer_envelope'"),
+        (doc(answer_envelope=["Result"]), "'answer_envelope'"),
+        (doc(fields={"completion_code": ""}), "'fields.completion_code'"),
+        (doc(fields={"completion_code": "a b"}), "'fields.completion_code'"),
+        (doc(fields={"completion_code": "a.b."}), "'fields.completion_code'"),
+        (doc(fields={"completion_code": None}), "'fields.completion_code'"),
+        (doc(fields={"text": "x" * 101}), "'fields.text'"),
+        (doc(messages={"max_page": 0}), "'messages.max_page'"),
+        (doc(messages={"max_page": 1.5}), "'messages.max_page'"),
+        (doc(messages={"max_page": True}), "'messages.max_page'"),
+        (doc(retryable_statuses=[200]), "'retryable_statuses'"),
+        (doc(retryable_statuses="503"), "'retryable_statuses'"),
+        (doc(retryable_statuses=[True]), "'retryable_statuses'"),
+    ],
+)
+def test_a_wrong_value_is_refused_naming_its_key(document, key):
+    with pytest.raises(AmtConfigurationError, match=f"key {key}" if key != "'version'" else "'version'"):
+        load_contract(document)
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        (doc(tokn={}), "'tokn'; known: version, paths"),
+        (doc(paths={"logn": "/x"}), "'paths.logn'; known in paths: heartbeat, logon"),
+        (doc(fields={"completionCode": "x"}), "'fields.completionCode'; known in fields: user_name"),
+        (doc(token={"header": "X"}), "'token.header'; known in token: transport, name, lifetime"),
+        (doc(heartbeat={"status": "up"}), "'heartbeat.status'"),
+        (doc(messages={"page": 5}), "'messages.page'"),
+        (doc(codes={"28": "failed"}), "'codes'"),  # extra completion codes: not yet readable, so refused
+    ],
+)
+def test_an_unknown_key_is_refused_with_the_known_ones(document, named):
+    with pytest.raises(AmtConfigurationError, match="unknown key") as err:
+        load_contract(document)
+    assert named in str(err.value)
+
+
+def test_a_document_that_is_no_object_is_refused():
+    for bad in ([], "[]", 5, None):
+        with pytest.raises(AmtConfigurationError, match=r"must be an object|cannot be read|not valid JSON"):
+            load_contract(bad)
+
+
+def test_files_are_read_as_json_or_yaml_and_their_text_is_never_quoted(tmp_path):
+    json_file = tmp_path / "site.json"
+    json_file.write_text(json.dumps(doc(token={"transport": "cookie", "name": "S"})))
+    assert load_contract(json_file).token_transport == "cookie"
+    assert load_contract(str(json_file)).token_header == "S"
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"version": 1, "password": hunter2-is-not-json}')
+    with pytest.raises(AmtConfigurationError, match=r"not valid JSON \(line 1") as err:
+        load_contract(secret)
+    assert "hunter2" not in str(err.value)
+
+
+def test_yaml_documents_are_read_where_pyyaml_is_installed(tmp_path):
+    """Airflow brings PyYAML; the client alone (this directory also runs without Airflow) says what is missing."""
+    yaml_file = tmp_path / "site.yaml"
+    yaml_file.write_text("version: 1\nheartbeat:\n  answer: text\n")
+    bad_yaml = tmp_path / "bad.yml"
+    bad_yaml.write_text("version: 1\n  token: [hunter2\n")
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        with pytest.raises(AmtConfigurationError, match="PyYAML is not installed"):
+            load_contract(yaml_file)
+        return
+    assert load_contract(yaml_file).heartbeat_answer == "text"
+    with pytest.raises(AmtConfigurationError, match="not valid YAML") as err:
+        load_contract(bad_yaml)
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_missing_huge_or_binary_file_is_a_clear_error(tmp_path):
+    with pytest.raises(AmtConfigurationError, match="cannot be read"):
+        load_contract(tmp_path / "nowhere.json")
+    huge = tmp_path / "huge.json"
+    huge.write_text(" " * (MAX_DOCUMENT_BYTES + 1))
+    with pytest.raises(AmtConfigurationError, match="larger than"):
+        load_contract(huge)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00{")
+    with pytest.raises(AmtConfigurationError, match="not UTF-8"):
+        load_contract(binary)
+    with pytest.raises(AmtConfigurationError, match="nested too deeply"):
+        load_contract('{"a":' * 20_000 + "1" + "}" * 20_000)
+    with pytest.raises(AmtConfigurationError, match="larger than"):
+        load_contract('{"version": 1, "x": "' + "y" * MAX_DOCUMENT_BYTES + '"}')
+
+
+def test_a_document_builds_on_the_base_it_is_given():
+    base = WireContract(token_transport="cookie", token_header="Session")
+    assert load_contract(doc(token={"lifetime": 60}), base=base).token_header == "Session"
+    with pytest.raises(AmtConfigurationError, match=r"key 'token\.name'"):  # checked for the base's transport
+        contract_from_document(doc(token={"name": "Cookie"}), WireContract())
+
+
+def test_dotted_field_names_nest_requests_and_answers():
+    contract = load_contract(doc(fields={"task_values": "Parameters.TaskValues"}, answer_envelope="Result"))
+    from amt_client import StartRequest
+
+    body = contract.start_body(StartRequest.batch_job("DEMO2", "X", ["1"]))
+    assert body["Parameters"] == {"TaskValues": ["1"]}
+    answer = contract.answer({"batchRequestId": 7, "State.Code": 4})
+    assert answer == {"Result": {"batchRequestId": 7, "State": {"Code": 4}}}
+    assert lookup(contract.opened(answer), "State.Code") == 4
+    assert contract.parse_start(contract.answer({"batchRequestId": 9}), "start") == 9

@@ -1,0 +1,165 @@
+"""The integration tests that matter, against the default contract and a server that differs from it.
+
+``contracts/variant.json`` changes everything a contract document can: paths, the id in the query,
+a cookie token with a lifetime the logon does not give, a plain-text heartbeat, a ``Result``
+envelope, PascalCase and nested field names. The emulator serves it; the hooks, the trigger and the
+log handler reach it through a connection whose extra ``contract`` is the document's path (issue 25).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_amt.hooks.amt import AmtAsyncHook, AmtHook
+from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from amt_client import AmtClient, AmtCompletionCode, MessageCursor, Outcome, WatchSettings
+from amt_client.contract_document import load_contract
+from amt_emulator import EmulatorProcess
+from tests.conftest import FAST_RETRIES, TIME_SCALE
+from tests.test_completion import logged_indexes, wait_for
+from tests.test_log_handler import _log, _read
+
+VARIANT = Path(__file__).parent.parent / "contracts" / "variant.json"
+Code = AmtCompletionCode
+
+
+@pytest.fixture(scope="module", params=["default", "variant"])
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """An emulator serving the contract, and the connection extras that describe it."""
+    contract = VARIANT if request.param == "variant" else None
+    state = tmp_path_factory.mktemp(f"contract-{request.param}") / "state.sqlite"
+    with EmulatorProcess(state, time_scale=TIME_SCALE, contract=contract) as emu:
+        extra = {"contract": str(VARIANT)} if contract else {}
+        yield request.param, emu.connection_uri(timeout=5, connect_timeout=2, **extra)
+
+
+@pytest.fixture
+def conn(served: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_DEFAULT", served[1])
+    AmtClient.forget_tokens()
+    return "amt_default"
+
+
+@pytest.fixture
+def hook(conn: str) -> Iterator[AmtHook]:
+    sync = AmtHook(conn, retry_policy=FAST_RETRIES)
+    yield sync
+    sync.close()
+
+
+def test_the_variant_really_differs_where_a_default_client_would_fail(served, conn):
+    """The variant is no disguised default: the default contract's logon path is not there."""
+    name, uri = served
+    url = json.loads(uri)["host"]
+    answer = requests.post(url + "/api/Logon", json={"userName": "amtopcon", "password": "amtopcon"}, timeout=5)
+    assert answer.status_code == (200 if name == "default" else 404)
+    if name == "variant":
+        heartbeat = requests.get(url + "/AmtOpConService/IsAlive", timeout=5)
+        assert heartbeat.headers["Content-Type"].startswith("text/plain") and heartbeat.text == "OK"
+
+
+def test_the_test_button_checks_logon_and_heartbeat(hook):
+    ok, message = hook.test_connection()
+    assert ok, message
+    assert "up" in message
+
+
+def test_start_and_watch_with_messages_on_the_worker(hook):
+    request_id = hook.start_batch_job("DEMO2", "REPORTTEST01", task_values=["A", "B"])
+    lines: list[Any] = []
+    ended = hook.watch_job(request_id, MessageCursor(), WatchSettings(poll_interval=0.2), lines.extend)
+    assert (ended.outcome, ended.code) == (Outcome.SUCCESS, Code.DONE)
+    texts = [m.text for m in lines]
+    assert [m.index for m in lines] == list(range(len(lines))) and "TaskValue 2: B" in texts, texts
+    assert hook.get_job_status(request_id).code is Code.DONE
+
+
+def test_the_trigger_watches_and_logs_every_message_once(hook, conn, capsys):
+    request_id = hook.start_batch_job("DEMO2", "REPORTTEST01", task_values=["T"])
+
+    async def run() -> list[dict[str, Any]]:
+        trigger = AmtJobTrigger(request_id, conn, poll_interval=0.2, initial_interval=0.05, outage_grace_period=2)
+        return [event.payload async for event in trigger.run()]
+
+    (event,) = asyncio.run(run())
+    total = len(hook.get_messages(request_id))
+    assert (event["status"], event["completion_code"], event["message_offset"]) == ("success", 4, total)
+    assert logged_indexes(capsys.readouterr().out) == list(range(total))
+
+
+def test_stop_and_kill(hook):
+    running = hook.start_batch_job("DEMO2", "LONGRUNNINGREPORT", queue_name="SERIAL")
+    wait_for(hook, running, {Code.RUNNING})
+    queued = hook.start_batch_job("DEMO2", "LONGRUNNINGREPORT", queue_name="SERIAL")  # behind it (concurrency 1)
+    stopped = hook.end_job("stop", queued)
+    assert (stopped.sent, stopped.code) == (True, Code.DEL_QUEUE)
+    assert hook.end_job("kill", running).code is Code.KILLED
+
+
+def test_find_request_by_task_id(hook):
+    task_id = "5b0c7f44-0000-4c1e-9d0e-4f1f0c6a8a11"
+    from amt_client import StartRequest
+
+    request_id = hook.start(StartRequest.batch_job("DEMO2", "REPORTTEST01", ["F"], task_id=task_id))
+    assert hook.find_batch_requests(task_id) == [request_id]
+
+
+def test_the_async_hook_reads_status_and_messages(conn, hook):
+    request_id = hook.start_batch_job("DEMO2", "REPORTTEST01")
+    wait_for(hook, request_id, {Code.DONE})
+
+    async def read() -> tuple[Any, Any]:
+        async_hook = AmtAsyncHook(conn, retry_policy=FAST_RETRIES)
+        try:
+            return await async_hook.get_job_status(request_id), await async_hook.get_messages(request_id)
+        finally:
+            await async_hook.close()
+
+    status, messages = asyncio.run(read())
+    assert status.code is Code.DONE and [m.index for m in messages] == list(range(len(messages)))
+
+
+def test_the_log_handler_fills_gaps_from_the_server(hook):
+    request_id = hook.start_batch_job("DEMO2", "REPORTTEST01", task_values=["A", "B", "C"])
+    wait_for(hook, request_id, {Code.DONE})
+    messages = hook.get_messages(request_id)
+    indexes, events = _read(_log(request_id, messages, [0, 3]))
+    assert indexes == list(range(len(messages))), events
+
+
+def test_the_variant_document_reads_as_the_contract_the_emulator_serves():
+    contract = load_contract(VARIANT)
+    assert (contract.token_transport, contract.heartbeat_answer, contract.answer_envelope) == (
+        "cookie",
+        "text",
+        "Result",
+    )
+    assert contract.status_request(7).params == {"BatchRequestId": "7"}  # no placeholder: the id in the query
+
+
+def test_the_test_button_names_the_first_mismatch_and_the_keys_to_look_at(served, monkeypatch):
+    """A connection whose contract does not fit its server: the Test button says which step did not
+    answer as the contract expects, and which keys of the document to look at."""
+    name, uri = served
+    wrong = json.loads(uri)
+    wrong["extra"] = {} if name == "variant" else {"contract": str(VARIANT)}  # the other contract
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_WRONG", json.dumps(wrong))
+    ok, message = AmtHook("amt_wrong", retry_policy=FAST_RETRIES).test_connection()
+    assert not ok and "HTTP 404" in message and "paths.heartbeat, heartbeat.answer" in message, message
+    # the heartbeat fits, the logon answer does not: the logon's keys are named
+    fitting_heartbeat: dict[str, Any] = {"version": 1, "fields": {"token": "SessionKey"}}
+    if name == "variant":
+        variant = json.loads(VARIANT.read_text())
+        fitting_heartbeat = {**variant, "fields": {**variant["fields"], "token": "SessionKey"}}
+    wrong["extra"] = {"contract": fitting_heartbeat}
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_WRONG", json.dumps(wrong))
+    AmtClient.forget_tokens()
+    ok, message = AmtHook("amt_wrong", retry_policy=FAST_RETRIES).test_connection()
+    assert not ok and "has no field 'SessionKey'" in message and "fields.token" in message, message
