@@ -248,7 +248,12 @@ def test_stop_and_kill_as_dag_tasks(cluster, cluster_emulator, amt):
         task: cluster.home.xcom(dag_id, task, run_id=run_id) for task in ("stop_queued", "kill_running", "kill_ended")
     }
     assert results == {
-        "stop_queued": {"batch_request_id": queued, "completion_code": 10, "status": "DEL_QUEUE"},
+        "stop_queued": {
+            "batch_request_id": queued,
+            "completion_code": 10,
+            "status": "DEL_QUEUE",
+            "outcome": "cancelled",
+        },
         "kill_running": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"},
         "kill_ended": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"},
     }
