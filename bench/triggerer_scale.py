@@ -177,9 +177,9 @@ async def _run_child(args: argparse.Namespace) -> dict[str, Any]:
         import aiohttp
 
         from airflow_provider_amt import config
-        from airflow_provider_amt.triggers import _collector
+        from airflow_provider_amt.triggers import collector
 
-        _collector.raise_young_threshold(config.trigger_options().triggerer_gc_threshold, logging.getLogger(__name__))
+        collector.raise_young_threshold(config.trigger_options().triggerer_gc_threshold, logging.getLogger(__name__))
         bare_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
     if args.variant == "provider":
         _fake_supervisor_xcom(reads)

@@ -243,7 +243,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
     """Another triggerer took the trigger over during a stall and logged up to message 3."""
     from airflow.sdk.execution_time.comms import GetXCom
 
-    from airflow_provider_amt.triggers import _stall
+    from airflow_provider_amt.triggers import stall
 
     request_id = start(amt, "SLOWREPORT")  # a message every 0.2 s for 5 s: pages saved while it runs
     channel = _Checkpoints()  # at start: nothing saved yet
@@ -254,7 +254,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
         return await _Checkpoints.asend(channel, msg)
 
     channel.asend = saved_by_the_other_copy_after_the_start  # type: ignore[method-assign]
-    monkeypatch.setattr(_stall.LoopWatch, "stalled_since", lambda self, since: True)
+    monkeypatch.setattr(stall.LoopWatch, "stalled_since", lambda self, since: True)
     event, logged = _watch_with(monkeypatch, channel, "0", request_id)
     total = len(amt.get_messages(request_id))
     assert logged == list(range(4, total)) and event["message_offset"] == total
@@ -395,7 +395,7 @@ def test_triggers_that_start_together_do_not_save_together(monkeypatch):
     """With more triggers than ``checkpoint_rate`` serves at once, each trigger's first save comes at a
     random point of its spacing, so a restart's triggers save spread out, not in waves."""
     from airflow_provider_amt.triggers import checkpoint as checkpoint_module
-    from airflow_provider_amt.triggers._pacing import Pace
+    from airflow_provider_amt.triggers.pacing import Pace
 
     now = [1000.0]
     monkeypatch.setattr(checkpoint_module.time, "monotonic", lambda: now[0])
@@ -647,11 +647,13 @@ def test_the_sensor_never_kills_and_says_why_it_stopped(amt):
 def test_deferring_says_once_where_airflow_cannot_tell_the_trigger_of_a_kill(monkeypatch, caplog, capsys, supported):
     """Before 3.3 Airflow never calls a trigger's on_kill: the task log says the job would keep running."""
     from airflow_provider_amt import worker_watch
-    from airflow_provider_amt.compat import _first
     from airflow_provider_amt.worker_watch import JobWait, WatchedJob
     from amt_client import MessageCursor
 
-    task_deferred = _first("airflow.sdk.exceptions:TaskDeferred", "airflow.exceptions:TaskDeferred")
+    try:
+        from airflow.sdk.exceptions import TaskDeferred as task_deferred
+    except ImportError:  # Airflow 3.0
+        from airflow.exceptions import TaskDeferred as task_deferred  # type: ignore[no-redef]
 
     monkeypatch.setattr(worker_watch, "trigger_on_kill_supported", lambda: supported)
     op = operator(deferrable=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from airflow_provider_amt.triggers import _stall
+from airflow_provider_amt.triggers import stall
 from airflow_provider_amt.triggers.runtime import TriggererRuntime
 
 
 def test_a_blocked_loop_is_noticed_and_only_until_it_runs_normally_again(monkeypatch):
-    monkeypatch.setattr(_stall, "TICK", 0.05)
-    monkeypatch.setattr(_stall, "STALL", 0.3)
+    monkeypatch.setattr(stall, "TICK", 0.05)
+    monkeypatch.setattr(stall, "STALL", 0.3)
 
     async def scenario() -> dict[str, object]:
         watch = TriggererRuntime.current().loop_watch

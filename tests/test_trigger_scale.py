@@ -20,10 +20,10 @@ import pytest
 
 from airflow_provider_amt import config
 from airflow_provider_amt.hooks import amt as hook_module
-from airflow_provider_amt.triggers import _collector, checkpoint
-from airflow_provider_amt.triggers._pacing import Pace
+from airflow_provider_amt.triggers import checkpoint, collector
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from airflow_provider_amt.triggers.message_sink import MessageSink
+from airflow_provider_amt.triggers.pacing import Pace
 from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from amt_client import AmtMessage, MessageCursor
 from tests.test_completion import TaskInstance, logged_indexes, run_trigger, runtime_with, start, trigger_for
@@ -207,7 +207,7 @@ def test_the_cursor_of_a_trigger_keeps_no_messages():
 def gc_threshold() -> Iterator[None]:
     """A process where no AMT trigger has run yet, at the threshold it started with; restored after."""
     before = gc.get_threshold()
-    gc.set_threshold(_collector.STARTING_YOUNG_THRESHOLD, before[1], before[2])
+    gc.set_threshold(collector.STARTING_YOUNG_THRESHOLD, before[1], before[2])
     yield
     gc.set_threshold(*before)
 
@@ -233,13 +233,13 @@ def test_the_threshold_is_raised_once_never_lowered_and_logged_outside_any_tasks
     trigger_id = contextvars.ContextVar("trigger_id")
     trigger_id.set(7)  # as the trigger runner binds it: the line would go to that task's log
     log = _Lines()
-    assert _collector.raise_young_threshold(10_000, log) is True  # type: ignore[arg-type]
+    assert collector.raise_young_threshold(10_000, log) is True  # type: ignore[arg-type]
     assert gc.get_threshold()[0] == 10_000
     ((line, context),) = log.lines
-    started = _collector.STARTING_YOUNG_THRESHOLD  # 700 before Python 3.13, 2000 from it
+    started = collector.STARTING_YOUNG_THRESHOLD  # 700 before Python 3.13, 2000 from it
     assert f"from {started} to 10000" in line and trigger_id not in context  # the triggerer's own log
     gc.set_threshold(900, *gc.get_threshold()[1:])  # someone changed it afterwards: left alone
-    assert _collector.raise_young_threshold(10_000, log) is False and gc.get_threshold()[0] == 900
+    assert collector.raise_young_threshold(10_000, log) is False and gc.get_threshold()[0] == 900
     assert len(log.lines) == 1
 
 
@@ -247,7 +247,7 @@ def test_the_threshold_is_raised_once_never_lowered_and_logged_outside_any_tasks
 def test_the_threshold_is_left_alone_when_higher_or_switched_off(gc_threshold, current, option):
     gc.set_threshold(current, *gc.get_threshold()[1:])
     log = _Lines()
-    assert _collector.raise_young_threshold(option, log) is False  # type: ignore[arg-type]
+    assert collector.raise_young_threshold(option, log) is False  # type: ignore[arg-type]
     assert gc.get_threshold()[0] == current and log.lines == []
 
 

@@ -19,7 +19,7 @@ Why it is built the way it is:
   last one stopped; the event reports the offset reached, so the worker finishes from there instead
   of logging anything twice. A triggerer restart's first polls are spread (``runtime.START_RATE``).
 * The first runtime in a triggerer raises the process's young-generation GC threshold
-  (``_collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
+  (``collector``, ``[amt] triggerer_gc_threshold``): at Python's default, thousands of jobs in
   flight make full collections that hold the event loop for hundreds of milliseconds every few seconds.
 * ``on_kill`` (Airflow 3.3) sends ``on_kill_action`` (Kill by default, or Stop, or nothing) to the
   AMT job when a user marks the task failed/success or clears it, and not when the trigger only
@@ -40,9 +40,9 @@ from airflow_provider_amt.class_logger import ClassLogger
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
 from airflow_provider_amt.joblog import log_ending
-from airflow_provider_amt.triggers._task_instance import current_state, watched_batch_request
 from airflow_provider_amt.triggers.message_sink import MessageSink
 from airflow_provider_amt.triggers.runtime import TriggererRuntime
+from airflow_provider_amt.triggers.task_instance import current_state, watched_batch_request
 from amt_client import (
     AmtCompletionCode,
     AmtError,

@@ -15,7 +15,7 @@ triggers of one triggerer together save at most ``[amt] checkpoint_rate`` times 
 saves after a page at most every ``triggers / rate`` seconds (after every page while there are few),
 never more often than ``[amt] checkpoint_interval`` (0 by default), its first save at a random
 point of that spacing (triggers that started together would otherwise save together), and the
-saves that come due together wait their turn in one queue at that rate (``_pacing``). No watch
+saves that come due together wait their turn in one queue at that rate (``pacing``). No watch
 waits for a save: it runs beside the watch, one at a time per trigger, and takes the newest offset
 logged when its turn comes (pages logged meanwhile are coalesced into it). A triggerer that stops or
 crashes between two saves makes the next copy log again what was logged since the last save;
@@ -24,7 +24,7 @@ crashes between two saves makes the next copy log again what was logged since th
 answers.)
 
 When it is read: not before the first poll, but when the trigger first has messages to log, and
-then at ``[amt] checkpoint_read_rate`` for the whole triggerer (``_pacing``): after a restart every
+then at ``[amt] checkpoint_read_rate`` for the whole triggerer (``pacing``): after a restart every
 trigger starts at once, and 20,000 reads in one second would hold up the supervisor's heartbeat.
 Status polls go on while a read waits its turn; only the logging waits (the final drain too).
 
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
-from airflow_provider_amt.triggers._task_instance import ti_keys
+from airflow_provider_amt.triggers.task_instance import ti_keys
 from amt_client import AmtMessage
 
 if TYPE_CHECKING:

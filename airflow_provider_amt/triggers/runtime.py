@@ -3,14 +3,14 @@
 Why one object: a triggerer runs thousands of AMT triggers on one event loop, and a few things
 must exist once for all of them — the ``[amt]`` options (read once: Airflow's config parser costs
 ~50 µs a read), the paces that spread a restart's first polls and checkpoint reads and the
-checkpoint saves (``_pacing``), the watch that notices a stalled loop (``_stall``) and counts the
+checkpoint saves (``pacing``), the watch that notices a stalled loop (``stall``) and counts the
 triggers sharing the budgets, and the kills still running after Airflow stopped waiting for them.
 They live here, made when the first AMT trigger of a loop starts (:meth:`TriggererRuntime.current`)
 and handed to each trigger; a test or a benchmark builds one and :meth:`install` s it.
 
 Not here: the HTTP session and logon, which the client library shares per event loop for the
 worker side too (``amt_client.aio``), and the process's GC threshold, which belongs to the process
-(``_collector``, asked once by the first runtime of the process).
+(``collector``, asked once by the first runtime of the process).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from weakref import WeakKeyDictionary
 
 from airflow_provider_amt import config
 from airflow_provider_amt.hooks.connection import ConnectionReads
-from airflow_provider_amt.triggers import _collector
-from airflow_provider_amt.triggers._pacing import Pace, spacing
-from airflow_provider_amt.triggers._stall import LoopWatch
+from airflow_provider_amt.triggers import collector
 from airflow_provider_amt.triggers.message_sink import MessageSink
+from airflow_provider_amt.triggers.pacing import Pace, spacing
+from airflow_provider_amt.triggers.stall import LoopWatch
 from amt_client import MessageCursor
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class TriggererRuntime:
         runtime = _RUNTIMES.get(loop)
         if runtime is None:
             runtime = _RUNTIMES[loop] = cls(config.trigger_options())
-            _collector.raise_young_threshold(runtime.options.triggerer_gc_threshold, log)
+            collector.raise_young_threshold(runtime.options.triggerer_gc_threshold, log)
             if runtime.options.checkpoint_interval > 0:  # not a warning raised: the triggers must run on
                 contextvars.Context().run(log.warning, config.CHECKPOINT_INTERVAL_DEPRECATED)
         return runtime

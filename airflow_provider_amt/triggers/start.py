@@ -41,8 +41,8 @@ from airflow_provider_amt.joblog import log_completion, log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_START
 from airflow_provider_amt.start_ledger import EarlierJob, earlier_job, log_earlier_job, task_guid, unconfirmed_start
 from airflow_provider_amt.triggers import checkpoint
-from airflow_provider_amt.triggers._task_instance import ti_keys
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from airflow_provider_amt.triggers.task_instance import ti_keys
 from airflow_provider_amt.worker_watch import LEFT_AS_IT_IS, result
 from amt_client import (
     AmtCompletionCode,
