@@ -153,6 +153,7 @@ def test_the_test_button_names_the_first_mismatch_and_the_keys_to_look_at(served
     monkeypatch.setenv("AIRFLOW_CONN_AMT_WRONG", json.dumps(wrong))
     ok, message = AmtHook("amt_wrong", retry_policy=FAST_RETRIES).test_connection()
     assert not ok and "HTTP 404" in message and "paths.heartbeat, heartbeat.answer" in message, message
+    assert "extra 'contract'" in message, message  # the provider says where the document lives
     # the heartbeat fits, the logon answer does not: the logon's keys are named
     fitting_heartbeat: dict[str, Any] = {"version": 1, "fields": {"token": "SessionKey"}}
     if name == "variant":

@@ -73,6 +73,13 @@ class AmtHook(AmtClient, _AmtConnectionType, BaseHook):
     def _on_token(self, token: str) -> None:
         mask_secret(token)
 
+    def test_connection(self) -> tuple[bool, str]:
+        """The Test button: the client's check, saying where a site's contract document lives."""
+        ok, message = super().test_connection()
+        if not ok and "contract document's" in message:
+            message += " The connection's extra 'contract' names the document."
+        return ok, message
+
     def get_conn(self) -> Any:
         """The pooled ``requests.Session`` (Airflow's hook convention)."""
         return self.session

@@ -223,14 +223,14 @@ class TokenSlot:
 #: What the Test button adds when the server answered, but not as the contract says.
 CONTRACT_HINTS = {
     "heartbeat": (
-        " The server answered, but not as the wire contract expects a heartbeat to: check the connection's "
-        "contract document (extra 'contract'): paths.heartbeat, heartbeat.answer ('text' when any answer "
-        "means up), answer_envelope and fields.status (see docs/api-contract.md)."
+        " The server answered, but not as the wire contract expects a heartbeat to: check the contract "
+        "document's paths.heartbeat, heartbeat.answer ('text' when any answer means up), answer_envelope "
+        "and fields.status (see docs/api-contract.md)."
     ),
     "logon": (
-        " The heartbeat answered, but the logon not as the wire contract expects: check the connection's "
-        "contract document (extra 'contract'): paths.logon, fields.user_name, fields.password, "
-        "fields.token, fields.expires_in and answer_envelope (see docs/api-contract.md)."
+        " The heartbeat answered, but the logon not as the wire contract expects: check the contract "
+        "document's paths.logon, fields.user_name, fields.password, fields.token, fields.expires_in and "
+        "answer_envelope (see docs/api-contract.md)."
     ),
 }
 
