@@ -8,6 +8,8 @@
   worker (both through the client library's one polling loop), settles an ``error`` ending by
   asking AMT once more, and finishes the task by the rules. What a timeout or an unwatchable but
   running job means stays in each task's own ``execute`` flow, where a reader looks for it.
+* :class:`WatchingTask` is the little the operator and the sensor have in common as tasks: the
+  hook of their connection and ``on_kill`` (both send ``on_kill_action`` through their wait).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_amt import metrics
@@ -272,3 +275,22 @@ class JobWait:
             log_completion(self.log, code, outcome)
         except AmtError as err:
             self.log.warning("Could not read the end of the AMT job log: %s", err)
+
+
+class WatchingTask(WatchAttributesOf02):
+    """What the operators and the sensor share as tasks (a base class, no callbacks into them)."""
+
+    amt_conn_id: str
+    on_kill_action: str | None
+    _wait: JobWait | None  # the watch of this task's job, once the job is known
+    log: Any
+
+    @cached_property
+    def hook(self) -> AmtHook:
+        return AmtHook(self.amt_conn_id)
+
+    def on_kill(self) -> None:
+        """The task was killed while it watched its job on the worker: send ``on_kill_action`` to the
+        job (nothing when it is None, the sensor's default: a sensor watches a job it did not start)."""
+        if self._wait is not None and self.on_kill_action is not None:
+            self._wait.end(self.on_kill_action, "the task was killed")

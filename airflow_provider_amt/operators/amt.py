@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from functools import cached_property
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -40,14 +39,14 @@ from airflow_provider_amt.compat import (
     start_from_trigger_supported,
 )
 from airflow_provider_amt.events import read_event
-from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
 from airflow_provider_amt.joblog import log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
 from airflow_provider_amt.operators.job_action import AmtJobActionOperator
 from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try, task_guid
 from airflow_provider_amt.templating import check_untemplated
 from airflow_provider_amt.triggers.start import AmtStartJobTrigger
-from airflow_provider_amt.worker_watch import JobWait, WatchAttributesOf02, WatchedJob, WatchOptions, result
+from airflow_provider_amt.worker_watch import JobWait, WatchedJob, WatchingTask, WatchOptions, result
 from amt_client import (
     AmtCompletionCode,
     AmtValidationError,
@@ -86,7 +85,7 @@ def _kill_policy(on_kill_action: Any, cancel_on_kill: Any) -> str | None:
     return None
 
 
-class AmtBaseOperator(WatchAttributesOf02, BaseOperator):
+class AmtBaseOperator(WatchingTask, BaseOperator):
     """Start a predefined AMT task and, by default, wait for its completion code.
 
     :param application_name: AMT application (e.g. ``DEMO2``); None uses the connection's
@@ -161,10 +160,6 @@ class AmtBaseOperator(WatchAttributesOf02, BaseOperator):
         self.wait_for_completion = validation.flag(wait_for_completion, "wait_for_completion")
         self.on_kill_action = _kill_policy(on_kill_action, cancel_on_kill)
         self._wait: JobWait | None = None  # the watch of this task's job, once the job is known
-
-    @cached_property
-    def hook(self) -> AmtHook:
-        return AmtHook(self.amt_conn_id)
 
     # --- what is started ------------------------------------------------------------------------------
 
@@ -359,11 +354,6 @@ class AmtBaseOperator(WatchAttributesOf02, BaseOperator):
                     batch_request_id,
                 )
         return super().resume_execution(next_method, next_kwargs, context)
-
-    def on_kill(self) -> None:
-        """The task was killed while it waited on the worker: send ``on_kill_action`` to the job."""
-        if self._wait is not None and self.on_kill_action is not None:
-            self._wait.end(self.on_kill_action, "the task was killed")
 
     @property
     def cancel_on_kill(self) -> bool:

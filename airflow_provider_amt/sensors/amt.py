@@ -12,20 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_amt.compat import AirflowSensorTimeout, default_deferrable
 from airflow_provider_amt.events import read_event
-from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
 from airflow_provider_amt.templating import check_untemplated
-from airflow_provider_amt.worker_watch import JobWait, WatchAttributesOf02, WatchedJob, WatchOptions
+from airflow_provider_amt.worker_watch import JobWait, WatchedJob, WatchingTask, WatchOptions
 from amt_client import AmtCompletionCode, Outcome, validation
 
 
-class AmtJobSensor(WatchAttributesOf02, BaseSensorOperator):
+class AmtJobSensor(WatchingTask, BaseSensorOperator):
     """Succeed when an AMT batch request ends with a success code; fail when it ends otherwise.
 
     :param batch_request_id: the BatchRequestId (an int or a numeric string). Templated, e.g.
@@ -72,10 +71,6 @@ class AmtJobSensor(WatchAttributesOf02, BaseSensorOperator):
         check_untemplated({"batch_request_id": (batch_request_id, validation.batch_request_id)})
         self._wait: JobWait | None = None  # the watch of the job, once poked
 
-    @cached_property
-    def hook(self) -> AmtHook:
-        return AmtHook(self.amt_conn_id)
-
     def _watch(self, deadline: float | None = None) -> JobWait:
         batch_request_id = validation.batch_request_id(self.batch_request_id)
         job = WatchedJob(batch_request_id, f"batch request {batch_request_id}", deadline=deadline)
@@ -110,8 +105,3 @@ class AmtJobSensor(WatchAttributesOf02, BaseSensorOperator):
         if not ended.outcome.job_ended or ended.code is None:
             raise wait.unwatchable(ended.message)
         wait.finish(ended.code)
-
-    def on_kill(self) -> None:
-        """The sensor task was killed while it poked: send ``on_kill_action`` (None by default) to the job."""
-        if self._wait is not None and self.on_kill_action is not None:
-            self._wait.end(self.on_kill_action, "the task was killed")
