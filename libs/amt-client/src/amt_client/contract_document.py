@@ -47,16 +47,46 @@ VERSION = 1
 #: Largest document read (a contract is a few kilobytes; a larger file is the wrong file).
 MAX_DOCUMENT_BYTES = 256 * 1024
 
-_PATH_NAMES = tuple(f.name for f in dataclasses.fields(ApiPaths))
-_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(FieldNames))
+
+@dataclasses.dataclass(frozen=True)
+class _Key:
+    """One key of the document that sets one attribute of :class:`WireContract` (the one table
+    both the reader and the writer go by)."""
+
+    key: str  # dotted: "token.transport"
+    attribute: str
+    #: value, and the contract's attribute as read so far (a token name depends on the transport)
+    check: Callable[[Any, Callable[[str], Any]], Any]
+    write: Callable[[Any], Any] = lambda value: value
+
+
+def _token_name(value: Any, current: Callable[[str], Any]) -> str:
+    return WireContract(token_header=_text(value), token_transport=current("token_transport")).token_header
+
+
+_KEYS = (
+    _Key("token.transport", "token_transport", lambda v, _: _one_of(TOKEN_TRANSPORTS)(v)),
+    _Key("token.name", "token_header", _token_name),
+    _Key("token.lifetime", "token_lifetime", lambda v, _: None if v is None else validation.seconds(v, "lifetime")),
+    _Key("heartbeat.answer", "heartbeat_answer", lambda v, _: _one_of(HEARTBEAT_ANSWERS)(v)),
+    _Key("answer_envelope", "answer_envelope", lambda v, _: None if v is None else field_path(v, "the envelope")),
+    _Key(
+        "messages.max_page",
+        "max_messages_page",
+        lambda v, _: validation.integer(v, "max_page", minimum=1, maximum=100_000),
+    ),
+    _Key("retryable_statuses", "retryable_statuses", lambda v, _: _statuses(v), write=sorted),
+)
+#: Sections whose every key is one field of a dataclass attribute of the contract.
+_GROUPS: dict[str, type[ApiPaths] | type[FieldNames]] = {"paths": ApiPaths, "fields": FieldNames}
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "paths": _PATH_NAMES,
-    "token": ("transport", "name", "lifetime"),
-    "heartbeat": ("answer",),
-    "fields": _FIELD_NAMES,
-    "messages": ("max_page",),
+    **{section: tuple(f.name for f in dataclasses.fields(kind)) for section, kind in _GROUPS.items()},
+    **{
+        section: tuple(k.key.split(".")[1] for k in _KEYS if k.key.startswith(section + "."))
+        for section in dict.fromkeys(k.key.split(".")[0] for k in _KEYS if "." in k.key)
+    },
 }
-_TOP = ("version", *_SECTIONS, "answer_envelope", "retryable_statuses")
+_TOP = ("version", *_SECTIONS, *(k.key for k in _KEYS if "." not in k.key))
 
 
 class _Bad(Exception):
@@ -87,46 +117,21 @@ def contract_from_document(document: Any, base: WireContract = DEFAULT_CONTRACT)
             _fail(section, f"must be an object, got {_shown(value)}")
         _known(value, names, f"{section}.")
     changes: dict[str, Any] = {}
-    paths = document.get("paths", {})
-    for name, path in paths.items():
-        _checked(f"paths.{name}", path, partial(_one_path, name))
-    if paths:
-        changes["paths"] = dataclasses.replace(base.paths, **paths)
-    token = document.get("token", {})
-    if "transport" in token:
-        changes["token_transport"] = _checked("token.transport", token["transport"], _one_of(TOKEN_TRANSPORTS))
-    if "name" in token:
-        transport = changes.get("token_transport", base.token_transport)
+    for section, kind in _GROUPS.items():
+        group = document.get(section, {})
+        for name, value in group.items():
+            _checked(f"{section}.{name}", value, partial(_one_of_group, kind, name))
+        if group:
+            changes[section] = dataclasses.replace(getattr(base, section), **group)
 
-        def token_name(value: Any) -> str:
-            return WireContract(token_header=_text(value), token_transport=transport).token_header
+    def current(attribute: str) -> Any:
+        return changes.get(attribute, getattr(base, attribute))
 
-        changes["token_header"] = _checked("token.name", token["name"], token_name)
-    if "lifetime" in token:
-        changes["token_lifetime"] = _checked(
-            "token.lifetime", token["lifetime"], lambda v: None if v is None else validation.seconds(v, "lifetime")
-        )
-    heartbeat = document.get("heartbeat", {})
-    if "answer" in heartbeat:
-        changes["heartbeat_answer"] = _checked("heartbeat.answer", heartbeat["answer"], _one_of(HEARTBEAT_ANSWERS))
-    if "answer_envelope" in document:
-        envelope = document["answer_envelope"]
-        changes["answer_envelope"] = _checked(
-            "answer_envelope", envelope, lambda v: None if v is None else field_path(v, "the envelope")
-        )
-    fields = document.get("fields", {})
-    for name, value in fields.items():
-        _checked(f"fields.{name}", value, lambda v: field_path(v, "it"))
-    if fields:
-        changes["fields"] = dataclasses.replace(base.fields, **fields)
-    if "max_page" in document.get("messages", {}):
-        changes["max_messages_page"] = _checked(
-            "messages.max_page",
-            document["messages"]["max_page"],
-            lambda v: validation.integer(v, "max_page", minimum=1, maximum=100_000),
-        )
-    if "retryable_statuses" in document:
-        changes["retryable_statuses"] = _checked("retryable_statuses", document["retryable_statuses"], _statuses)
+    for key in _KEYS:
+        section, _, name = key.key.rpartition(".")
+        holder = document.get(section, {}) if section else document
+        if name in holder:
+            changes[key.attribute] = _checked(key.key, holder[name], key.check, current)
     try:
         return dataclasses.replace(base, **changes)
     except AmtError as err:  # a combination of keys (e.g. a cookie name that is no token)
@@ -135,20 +140,14 @@ def contract_from_document(document: Any, base: WireContract = DEFAULT_CONTRACT)
 
 def contract_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any]:
     """The whole document of ``contract``, every key written (what ``load_contract`` reads back)."""
-    return {
-        "version": VERSION,
-        "paths": dataclasses.asdict(contract.paths),
-        "token": {
-            "transport": contract.token_transport,
-            "name": contract.token_header,
-            "lifetime": contract.token_lifetime,
-        },
-        "heartbeat": {"answer": contract.heartbeat_answer},
-        "answer_envelope": contract.answer_envelope,
-        "fields": dataclasses.asdict(contract.fields),
-        "messages": {"max_page": contract.max_messages_page},
-        "retryable_statuses": sorted(contract.retryable_statuses),
-    }
+    document: dict[str, Any] = {"version": VERSION}
+    for section in _GROUPS:
+        document[section] = dataclasses.asdict(getattr(contract, section))
+    for key in _KEYS:
+        section, _, name = key.key.rpartition(".")
+        holder = document.setdefault(section, {}) if section else document
+        holder[name] = key.write(getattr(contract, key.attribute))
+    return document
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -221,9 +220,9 @@ def _known(mapping: Mapping[Any, Any], names: tuple[str, ...], prefix: str) -> N
         )
 
 
-def _checked(key: str, value: Any, check: Callable[[Any], Any]) -> Any:
+def _checked(key: str, value: Any, check: Callable[..., Any], *context: Any) -> Any:
     try:
-        return check(value)
+        return check(value, *context)
     except (_Bad, AmtError, TypeError) as err:
         _fail(key, str(err))
 
@@ -245,8 +244,9 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-def _one_path(name: str, path: Any) -> ApiPaths:
-    return ApiPaths(**{name: path})
+def _one_of_group(kind: type[ApiPaths] | type[FieldNames], name: str, value: Any) -> Any:
+    """A path is checked by ``ApiPaths`` itself (placeholders); a field name is a dotted path."""
+    return ApiPaths(**{name: value}) if kind is ApiPaths else field_path(value, "it")
 
 
 def _text(value: Any) -> str:
