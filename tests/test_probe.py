@@ -186,3 +186,35 @@ def test_start_runs_one_job_and_watches_it_to_its_end(fitting, monkeypatch):
     assert "match    start     batch request" in out and "ended with DONE (4)" in out, out
     code, out = probe(fitting, monkeypatch, "--start", "DEMO2")
     assert code == 2 and "--start takes APPLICATION/JOB" in out
+
+
+def test_a_certificate_the_probe_cannot_trust_is_named_as_tls_and_a_ca_bundle_fixes_it(tls_files, monkeypatch):
+    """Reachability and TLS come first: a server whose certificate the trust store does not know is
+    reported as a TLS failure (not "unreachable", not a crash), and --ca-bundle is the way past it."""
+    import ssl
+
+    from tests.crafted import Crafted
+
+    ca, cert, key = tls_files
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = Crafted(tls=context)
+    server.answer("GET", "/api/Heartbeat", body={"status": "up"})
+    monkeypatch.setenv("AMT_PROBE_PASSWORD", PASSWORD)
+    base = ["--url", server.url, "--user", "amtopcon", "--password-env", "AMT_PROBE_PASSWORD"]
+    try:
+        untrusted: list[str] = []
+        assert main(base, untrusted.append) != 0
+        said = "\n".join(untrusted)
+        assert "MISMATCH heartbeat" in said and "TLS failed" in said and "certificate" in said.lower(), said
+        assert "cannot be reached" not in said and PASSWORD not in said, said
+        assert all(request[1] != "/api/Logon" for request in server.seen)  # no handshake, no logon sent
+
+        trusted: list[str] = []
+        main([*base, "--ca-bundle", str(ca)], trusted.append)
+        said = "\n".join(trusted)
+        assert "TLS failed" not in said, said
+        assert "match    heartbeat" in said, said  # past TLS: the heartbeat answered as the contract says
+        assert PASSWORD not in said, said
+    finally:
+        server.shutdown()
