@@ -47,6 +47,7 @@ UNSEEN = {
 }
 OBSERVABLE = {
     "version": 1,
+    "methods": {"monitor": "POST", "messages": "POST"},  # a 405 to the other method shows it
     "token": {"transport": "cookie", "name": "AmtSession"},
     "heartbeat": {"answer": "text"},
     "answer_envelope": "Result",
@@ -116,6 +117,8 @@ def test_a_differing_server_is_named_and_the_suggestion_fits_it(differing, monke
         'fields.completion_code="State.CompletionCode"',
         'fields.messages="Messages"',
         'fields.index="Index"',
+        'methods.monitor="POST"',
+        'methods.messages="POST"',
     ):
         assert named in out, (named, out)
     assert PASSWORD not in out and "the contract does not fit" in out

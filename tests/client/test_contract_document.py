@@ -8,7 +8,7 @@ import json
 import pytest
 
 from amt_client import AmtConfigurationError
-from amt_client.contract import DEFAULT_CONTRACT, ApiPaths, FieldNames, WireContract, lookup
+from amt_client.contract import DEFAULT_CONTRACT, ApiMethods, ApiPaths, FieldNames, WireContract, lookup
 from amt_client.contract_document import (
     MAX_DOCUMENT_BYTES,
     contract_document,
@@ -33,6 +33,7 @@ def test_every_key_is_read():
     contract = load_contract(
         doc(
             paths={"logon": "/x/Logon", "monitor": "/x/Status", "find_request": None},
+            methods={"monitor": "POST", "heartbeat": "GET"},
             token={"transport": "bearer", "name": "Ignored-With-Bearer", "lifetime": 600},
             heartbeat={"answer": "text"},
             answer_envelope="d.result",
@@ -42,6 +43,7 @@ def test_every_key_is_read():
         )
     )
     assert contract.paths == dataclasses.replace(ApiPaths(), logon="/x/Logon", monitor="/x/Status", find_request=None)
+    assert contract.methods == ApiMethods(monitor="POST")
     assert (contract.token_transport, contract.token_header, contract.token_lifetime) == (
         "bearer",
         "Ignored-With-Bearer",
@@ -65,6 +67,10 @@ def test_every_key_is_read():
         (doc(paths={"monitor": "/m/{id}"}), "'paths.monitor'"),
         (doc(paths={"monitor": "/m/{batch_request_id}/{batch_request_id}"}), "'paths.monitor'"),
         (doc(paths={"heartbeat": "/h/{batch_request_id}"}), "'paths.heartbeat'"),
+        (doc(methods={"monitor": "PUT"}), "'methods.monitor'"),
+        (doc(methods={"monitor": "post"}), "'methods.monitor'"),
+        (doc(methods={"messages": None}), "'methods.messages'"),
+        (doc(methods="POST"), "'methods'"),
         (doc(token="cookie"), "'token'"),
         (doc(token={"transport": "cokie"}), "'token.transport'"),
         (doc(token={"transport": None}), "'token.transport'"),
@@ -106,6 +112,11 @@ def test_a_wrong_value_is_refused_naming_its_key(document, key):
         (doc(token={"header": "X"}), "'token.header'; known in token: transport, name, lifetime"),
         (doc(heartbeat={"status": "up"}), "'heartbeat.status'"),
         (doc(messages={"page": 5}), "'messages.page'"),
+        # the logon and OpConJobAction carry a password or a Start: always a POST body, never a URL
+        (
+            doc(methods={"logon": "GET"}),
+            "'methods.logon'; known in methods: heartbeat, monitor, messages, find_request",
+        ),
         (doc(codes={"28": "failed"}), "'codes'"),  # extra completion codes: not yet readable, so refused
     ],
 )
@@ -113,6 +124,30 @@ def test_an_unknown_key_is_refused_with_the_known_ones(document, named):
     with pytest.raises(AmtConfigurationError, match="unknown key") as err:
         load_contract(document)
     assert named in str(err.value)
+
+
+def test_a_read_sent_as_post_carries_its_inputs_in_a_json_body_and_a_get_in_the_query():
+    """``methods``: a service that takes every call as a POST gets the id, the paging and the task id
+    in the body, under the contract's (dotted) field names; the path's placeholder still wins."""
+    post = load_contract(
+        doc(
+            paths={"monitor": "/s/Status"},
+            methods={"monitor": "POST", "messages": "POST", "find_request": "POST", "heartbeat": "POST"},
+            fields={"offset": "Paging.Offset", "limit": "Paging.Limit", "batch_request_id": "Id"},
+        )
+    )
+    status = post.status_request(7)
+    assert (status.method, status.path, status.json_body, status.params) == ("POST", "/s/Status", {"Id": 7}, {})
+    messages = post.messages_request(7, 20, 5)
+    assert (messages.method, messages.path, messages.params) == ("POST", "/api/GetMessages/7", {})
+    assert messages.json_body == {"Paging": {"Offset": 20, "Limit": 5}}  # the id went in the path
+    found = post.find_request_request("guid-1")
+    assert (found.method, found.json_body) == ("POST", {"taskId": "guid-1"})
+    assert (post.heartbeat_request().method, post.heartbeat_request().needs_token) == ("POST", False)
+    assert "monitor by POST" in post.differences()
+    get = DEFAULT_CONTRACT.messages_request(7, 20, 5)
+    assert (get.method, get.json_body, get.params) == ("GET", None, {"offset": "20", "limit": "5"})
+    assert contract_document(post)["methods"]["messages"] == "POST" and load_contract(contract_document(post)) == post
 
 
 def test_a_document_that_is_no_object_is_refused():

@@ -107,6 +107,29 @@ class ApiPaths:
                 raise AmtConfigurationError(f"api path {name!r} takes no placeholder, got {path!r}.")
 
 
+#: The methods a read operation may be sent with: ``GET`` carries its inputs in the query, ``POST``
+#: in a JSON body (services that take every call as a POST). The logon and OpConJobAction are
+#: always ``POST``: their bodies hold a password or a Start, which never go in a URL.
+READ_METHODS = ("GET", "POST")
+
+
+@dataclass(frozen=True)
+class ApiMethods:
+    """The HTTP method of each read operation (all *assumed* ``GET``; see :data:`READ_METHODS`)."""
+
+    heartbeat: str = "GET"
+    monitor: str = "GET"
+    messages: str = "GET"
+    find_request: str = "GET"
+
+    def __post_init__(self) -> None:
+        for name, method in dataclasses.asdict(self).items():
+            if method not in READ_METHODS:
+                raise AmtConfigurationError(
+                    f"method of {name!r} must be one of {', '.join(READ_METHODS)}, got {validation.brief(method, 20)}."
+                )
+
+
 @dataclass(frozen=True)
 class FieldNames:
     """JSON field names. The Start fields come from SMA's connector code; the rest are *assumed*."""
@@ -180,6 +203,7 @@ class WireContract:
     """Everything the clients and the emulator must agree on. Defaults are the documented/assumed ones."""
 
     paths: ApiPaths = ApiPaths()
+    methods: ApiMethods = ApiMethods()
     #: From SMA's sample code [code]: every call after the logon carries the token in this header
     #: (with ``token_transport="cookie"``: the cookie's name; unused with ``"bearer"``).
     token_header: str = "X-AMT-LogonToken"
@@ -263,8 +287,21 @@ class WireContract:
         found = lookup(body, self.answer_envelope)
         return found if isinstance(found, dict) else {}
 
-    def _id_in_query(self, template: str, batch_request_id: int) -> dict[str, str]:
-        return {} if ID_PLACEHOLDER in template else {query_name(self.fields.batch_request_id): str(batch_request_id)}
+    def _read(self, name: str, inputs: Mapping[str, Any], **request: Any) -> ApiRequest[Any]:
+        """A read operation's request (``name`` as in :class:`ApiPaths`): its ``inputs`` (field name ->
+        value) in the query for ``GET``, in a JSON body for ``POST``; a per-job id goes in the path
+        when the path has the placeholder."""
+        path = getattr(self.paths, name)
+        batch_request_id = inputs.get(self.fields.batch_request_id)
+        if batch_request_id is not None and ID_PLACEHOLDER in path:
+            path = path.replace(ID_PLACEHOLDER, str(batch_request_id))
+            inputs = {name: value for name, value in inputs.items() if name != self.fields.batch_request_id}
+        method = getattr(self.methods, name)
+        if method == "POST":
+            return ApiRequest(method, path, json_body=nest(inputs), **request)
+        return ApiRequest(
+            method, path, params={query_name(name): str(value) for name, value in inputs.items()}, **request
+        )
 
     def with_overrides(self, paths: Mapping[str, Any] | None = None, token_header: str | None = None) -> WireContract:
         """This contract with some paths and/or the token header replaced (validated).
@@ -292,6 +329,11 @@ class WireContract:
             for name, path in dataclasses.asdict(self.paths).items()
             if path != getattr(default.paths, name)
         ]
+        result += [
+            f"{name} by {method}"
+            for name, method in dataclasses.asdict(self.methods).items()
+            if method != getattr(default.methods, name)
+        ]
         if (self.token_transport, self.token_header) != (default.token_transport, default.token_header):
             result.append(
                 f"token {self.token_transport}" + ("" if self.token_transport == "bearer" else f"={self.token_header}")
@@ -312,11 +354,11 @@ class WireContract:
     # --- requests -------------------------------------------------------------------------------
 
     def heartbeat_request(self) -> ApiRequest[str]:
-        return ApiRequest(
-            "GET",
-            self.paths.heartbeat,
+        return self._read(
             "heartbeat",
-            self.parse_heartbeat,
+            {},
+            what="heartbeat",
+            parse=self.parse_heartbeat,
             needs_token=False,
             operation="Heartbeat",
             text_answer=self.heartbeat_answer == "text",
@@ -365,12 +407,11 @@ class WireContract:
 
     def status_request(self, batch_request_id: int) -> ApiRequest[JobStatus]:
         batch_request_id = validation.batch_request_id(batch_request_id)
-        return ApiRequest(
-            "GET",
-            self._job_path(self.paths.monitor, batch_request_id),
-            f"MonitorJob {batch_request_id}",
-            partial(self.parse_status, expected=batch_request_id),
-            params=self._id_in_query(self.paths.monitor, batch_request_id),
+        return self._read(
+            "monitor",
+            {self.fields.batch_request_id: batch_request_id},
+            what=f"MonitorJob {batch_request_id}",
+            parse=partial(self.parse_status, expected=batch_request_id),
             operation="MonitorJob",
         )
 
@@ -381,16 +422,12 @@ class WireContract:
         offset = validation.offset(offset)
         page = self.max_messages_page
         limit = page if limit is None else validation.integer(limit, "limit", minimum=1, maximum=page)
-        return ApiRequest(
-            "GET",
-            self._job_path(self.paths.messages, batch_request_id),
-            f"GetMessages {batch_request_id} from {offset}",
-            partial(self.parse_messages, offset=offset, expected=batch_request_id),
-            params={
-                **self._id_in_query(self.paths.messages, batch_request_id),
-                query_name(self.fields.offset): str(offset),
-                query_name(self.fields.limit): str(limit),
-            },
+        f = self.fields
+        return self._read(
+            "messages",
+            {f.batch_request_id: batch_request_id, f.offset: offset, f.limit: limit},
+            what=f"GetMessages {batch_request_id} from {offset}",
+            parse=partial(self.parse_messages, offset=offset, expected=batch_request_id),
             operation="GetMessages",
         )
 
@@ -398,18 +435,13 @@ class WireContract:
         """Which batch requests a Start with this GUID task id created (**assumed** capability)."""
         task_id = validation.require_text(task_id, "task_id")
         assert self.paths.find_request is not None, "the caller checks that the lookup is configured"
-        return ApiRequest(
-            "GET",
-            self.paths.find_request,
-            f"find the batch request of task id {task_id}",
-            partial(self.parse_found, task_id=task_id),
-            params={query_name(self.fields.task_id): task_id},
+        return self._read(
+            "find_request",
+            {self.fields.task_id: task_id},
+            what=f"find the batch request of task id {task_id}",
+            parse=partial(self.parse_found, task_id=task_id),
             operation="FindBatchRequest",
         )
-
-    @staticmethod
-    def _job_path(template: str, batch_request_id: int) -> str:
-        return template.replace(ID_PLACEHOLDER, str(batch_request_id))
 
     # --- the Start body, both ways ----------------------------------------------------------------
 

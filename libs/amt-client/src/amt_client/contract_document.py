@@ -8,6 +8,7 @@ heartbeat answers. A document says so without a code change; every key is option
     {
       "version": 1,
       "paths": {"monitor": "/AmtOpConService/MonitorJob"},
+      "methods": {"messages": "POST"},
       "token": {"transport": "cookie", "name": "AMTSession", "lifetime": 1200},
       "heartbeat": {"answer": "text"},
       "answer_envelope": "Result",
@@ -35,6 +36,7 @@ from amt_client.contract import (
     DEFAULT_CONTRACT,
     HEARTBEAT_ANSWERS,
     TOKEN_TRANSPORTS,
+    ApiMethods,
     ApiPaths,
     FieldNames,
     WireContract,
@@ -78,7 +80,11 @@ _KEYS = (
     _Key("retryable_statuses", "retryable_statuses", lambda v, _: _statuses(v), write=sorted),
 )
 #: Sections whose every key is one field of a dataclass attribute of the contract.
-_GROUPS: dict[str, type[ApiPaths] | type[FieldNames]] = {"paths": ApiPaths, "fields": FieldNames}
+_GROUPS: dict[str, type[ApiPaths] | type[ApiMethods] | type[FieldNames]] = {
+    "paths": ApiPaths,
+    "methods": ApiMethods,
+    "fields": FieldNames,
+}
 _SECTIONS: dict[str, tuple[str, ...]] = {
     **{section: tuple(f.name for f in dataclasses.fields(kind)) for section, kind in _GROUPS.items()},
     **{
@@ -244,9 +250,9 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-def _one_of_group(kind: type[ApiPaths] | type[FieldNames], name: str, value: Any) -> Any:
-    """A path is checked by ``ApiPaths`` itself (placeholders); a field name is a dotted path."""
-    return ApiPaths(**{name: value}) if kind is ApiPaths else field_path(value, "it")
+def _one_of_group(kind: type[ApiPaths] | type[ApiMethods] | type[FieldNames], name: str, value: Any) -> Any:
+    """A path or a method is checked by its class itself; a field name is a dotted path."""
+    return field_path(value, "it") if kind is FieldNames else kind(**{name: value})
 
 
 def _text(value: Any) -> str:

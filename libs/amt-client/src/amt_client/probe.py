@@ -78,6 +78,7 @@ class Probe:
             if start is not None:
                 request_id = self._start(*start)
             if request_id is not None:
+                self._methods(request_id)
                 self._token_form(request_id)
                 self._status(request_id)
                 self._messages(request_id)
@@ -170,6 +171,23 @@ class Probe:
         except AmtError as err:
             return self._found("logon", False, self._clean(str(err)))
         return True
+
+    def _methods(self, batch_request_id: int) -> None:
+        """A read the server refuses with 405 Method Not Allowed is tried by the other method; when
+        that one is taken, it is suggested (``methods.<name>``) and used from here on."""
+        reads: tuple[tuple[str, str, Callable[[WireContract], ApiRequest[Any]]], ...] = (
+            ("status", "monitor", lambda contract: contract.status_request(batch_request_id)),
+            ("messages", "messages", lambda contract: contract.messages_request(batch_request_id, 0, 5)),
+        )
+        for operation, name, build in reads:
+            request = build(self.contract)
+            answer = self._send(operation, request)
+            if answer is None or answer.status_code != 405:
+                continue
+            other = {"methods." + name: "POST" if request.method == "GET" else "GET"}
+            retry = self._send(operation, build(_with(self.contract, other)))
+            if retry is not None and retry.status_code != 405:
+                self._learn(operation, other, f"HTTP 405 to {request.method} {request.path}")
 
     def _token_form(self, batch_request_id: int) -> None:
         """Which form of the token the server takes: the contract's first, then the others."""

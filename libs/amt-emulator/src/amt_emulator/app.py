@@ -284,11 +284,18 @@ def _missing_script(folder: str, name: str) -> JobSpec:
     )
 
 
-def _request_id(request: web.Request, contract: WireContract) -> int:
-    """The id from the path, or from the query where the contract's path has no placeholder."""
-    raw = request.match_info.get("batch_request_id") or request.query.get(
-        query_name(contract.fields.batch_request_id), ""
-    )
+async def _input(request: web.Request, field: str) -> str:
+    """A read operation's input as the contract's method sends it: from the query for ``GET``, from
+    the JSON body (the field's dotted path) for ``POST``; "" when it is not there."""
+    if request.method != "POST":
+        return request.query.get(query_name(field), "")
+    value = lookup(await _json_object(request), field)
+    return "" if value is None or isinstance(value, (bool, dict, list)) else str(value)
+
+
+async def _request_id(request: web.Request, contract: WireContract) -> int:
+    """The id from the path, or as the other inputs where the contract's path has no placeholder."""
+    raw = request.match_info.get("batch_request_id") or await _input(request, contract.fields.batch_request_id)
     if not _ID.fullmatch(raw):  # ASCII digits, bounded: "²" and 5,000 digits are not ids
         raise BadRequest(f"batch request id must be an integer, got {raw[:40]!r}")
     return int(raw)
@@ -297,7 +304,7 @@ def _request_id(request: web.Request, contract: WireContract) -> int:
 async def monitor_job(request: web.Request) -> web.Response:
     emu = _emulator(request)
     contract = emu.config.contract
-    request_id = _request_id(request, contract)
+    request_id = await _request_id(request, contract)
     row = emu.store.get(request_id)
     if row is None:
         return _error(404, f"batch request {request_id} does not exist", contract=contract)
@@ -325,11 +332,11 @@ async def get_messages(request: web.Request) -> web.Response:
     emu = _emulator(request)
     contract = emu.config.contract
     f = contract.fields
-    request_id = _request_id(request, contract)
+    request_id = await _request_id(request, contract)
     page_limit = contract.max_messages_page
     try:
-        offset = int(request.query.get(query_name(f.offset), "0"))
-        limit = int(request.query.get(query_name(f.limit), str(page_limit)))
+        offset = int(await _input(request, f.offset) or "0")
+        limit = int(await _input(request, f.limit) or str(page_limit))
     except ValueError:
         raise BadRequest("offset and limit must be integers") from None
     if offset < 0 or not 1 <= limit <= page_limit:
@@ -359,9 +366,9 @@ async def find_batch_request(request: web.Request) -> web.Response:
     emu = _emulator(request)
     contract = emu.config.contract
     fields = contract.fields
-    task_id = request.query.get(query_name(fields.task_id), "")
+    task_id = await _input(request, fields.task_id)
     if not task_id.strip():
-        raise BadRequest(f"query parameter {query_name(fields.task_id)} is required")
+        raise BadRequest(f"{fields.task_id} is required")
     return web.json_response(
         contract.answer({fields.task_id: task_id, fields.batch_request_ids: emu.store.find(task_id)})
     )
@@ -414,14 +421,14 @@ async def openapi(request: web.Request) -> web.Response:
 def create_app(emulator: Emulator) -> web.Application:
     app = web.Application(middlewares=[amt_middleware])
     app[EMULATOR_KEY] = emulator
-    paths = emulator.config.contract.paths
-    app.router.add_get(paths.heartbeat, heartbeat, name="Heartbeat")
+    paths, methods = emulator.config.contract.paths, emulator.config.contract.methods
+    app.router.add_route(methods.heartbeat, paths.heartbeat, heartbeat, name="Heartbeat")
     app.router.add_post(paths.logon, logon, name="Logon")
     app.router.add_post(paths.job_action, job_action, name="OpConJobAction")
-    app.router.add_get(paths.monitor, monitor_job, name="MonitorJob")
-    app.router.add_get(paths.messages, get_messages, name="GetMessages")
+    app.router.add_route(methods.monitor, paths.monitor, monitor_job, name="MonitorJob")
+    app.router.add_route(methods.messages, paths.messages, get_messages, name="GetMessages")
     if paths.find_request is not None:
-        app.router.add_get(paths.find_request, find_batch_request, name="FindBatchRequest")
+        app.router.add_route(methods.find_request, paths.find_request, find_batch_request, name="FindBatchRequest")
     app.router.add_get("/openapi.json", openapi, name="openapi")
     app.router.add_get("/admin/faults", get_faults, name="admin_get_faults")
     app.router.add_put("/admin/faults", put_faults, name="admin_put_faults")

@@ -37,12 +37,27 @@ _AUTH_ERRORS = {"401": _err("missing, invalid or expired logon token"), "503": _
 _STRINGS = {"type": "array", "items": {"type": "string"}, "maxItems": 20}
 
 
+def _read(method: str, operation: dict[str, Any]) -> dict[str, Any]:
+    """A read operation under its method; sent as ``POST``, its query parameters are a JSON body."""
+    if method == "GET":
+        return {"get": operation}
+    query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+    operation = {**operation, "parameters": [p for p in operation.get("parameters", []) if p["in"] != "query"]}
+    if query:
+        properties = {p["name"]: p["schema"] for p in query}
+        required = [p["name"] for p in query if p.get("required")]
+        schema = {"type": "object", "properties": properties, **({"required": required} if required else {})}
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    return {"post": operation}
+
+
 def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any]:
     paths = contract.paths
     lookup: dict[str, Any] = {}
     if paths.find_request is not None:
-        lookup[paths.find_request] = {
-            "get": {
+        lookup[paths.find_request] = _read(
+            contract.methods.find_request,
+            {
                 "operationId": "FindBatchRequest",
                 "summary": "Batch requests a Start with this GUID task id created, oldest first (assumed capability)",
                 "security": [{"logonToken": []}],
@@ -66,8 +81,8 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
                     "400": _err("taskId missing"),
                     **_AUTH_ERRORS,
                 },
-            }
-        }
+            },
+        )
     secured: list[dict[str, list[str]]] = [{"logonToken": []}]
     admin = {"tags": ["admin (emulator only)"]}
     return {
@@ -175,13 +190,14 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
             },
         },
         "paths": {
-            paths.heartbeat: {
-                "get": {
+            paths.heartbeat: _read(
+                contract.methods.heartbeat,
+                {
                     "operationId": "Heartbeat",
                     "summary": "Is the server up (no token)",
                     "responses": {"200": _ok("Heartbeat")},
-                }
-            },
+                },
+            ),
             paths.logon: {
                 "post": {
                     "operationId": "Logon",
@@ -208,17 +224,19 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
                     },
                 }
             },
-            paths.monitor: {
-                "get": {
+            paths.monitor: _read(
+                contract.methods.monitor,
+                {
                     "operationId": "MonitorJob",
                     "summary": "Current completion code of a batch request",
                     "security": secured,
                     "parameters": [_ID_PARAM],
                     "responses": {"200": _ok("JobStatus"), "404": _err("unknown batch request id"), **_AUTH_ERRORS},
-                }
-            },
-            paths.messages: {
-                "get": {
+                },
+            ),
+            paths.messages: _read(
+                contract.methods.messages,
+                {
                     "operationId": "GetMessages",
                     "summary": "Messages the job wrote, from an offset, readable while it runs",
                     "security": secured,
@@ -237,8 +255,8 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
                         "404": _err("unknown batch request id"),
                         **_AUTH_ERRORS,
                     },
-                }
-            },
+                },
+            ),
             **lookup,
             "/openapi.json": {
                 "get": {
