@@ -19,7 +19,7 @@ import requests
 
 from airflow_provider_amt.hooks.amt import AmtAsyncHook, AmtHook
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
-from amt_client import AmtClient, AmtCompletionCode, MessageCursor, Outcome, WatchSettings
+from amt_client import AmtClient, AmtCompletionCode, AmtNotFoundError, MessageCursor, Outcome, WatchSettings
 from amt_client.contract_document import load_contract
 from amt_emulator import EmulatorProcess
 from tests.conftest import FAST_RETRIES, TIME_SCALE
@@ -101,6 +101,25 @@ def test_stop_and_kill(hook):
     stopped = hook.end_job("stop", queued)
     assert (stopped.sent, stopped.code) == (True, Code.DEL_QUEUE)
     assert hook.end_job("kill", running).code is Code.KILLED
+
+
+def test_a_token_refused_with_the_contracts_status_logs_on_again_and_not_found_is_named(served, hook):
+    """``statuses``: the variant's server refuses an expired token with 440 and an unknown batch
+    request with 410; the client logs on again after the one and names the other as not found."""
+    name, uri = served
+    url = json.loads(uri)["host"]
+    request_id = hook.start_batch_job("DEMO2", "REPORTTEST01")
+    since = requests.get(url + "/admin/requests/last", timeout=5).json()["seq"]
+    requests.post(url + "/admin/tokens/expire", json={}, timeout=5).raise_for_status()
+    assert hook.get_job_status(request_id).batch_request_id == request_id  # logged on again, once
+    log = requests.get(url + "/admin/requests", params={"since": since}, timeout=5).json()
+    assert [(entry["route"], entry["status"]) for entry in log] == [
+        ("MonitorJob", 440 if name == "variant" else 401),
+        ("Logon", 200),
+        ("MonitorJob", 200),
+    ]
+    with pytest.raises(AmtNotFoundError, match="HTTP 410" if name == "variant" else "HTTP 404"):
+        hook.get_job_status(987_654)
 
 
 def test_find_request_by_task_id(hook):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from amt_client import AmtConfigurationError
-from amt_client.contract import DEFAULT_CONTRACT, ApiMethods, ApiPaths, FieldNames, WireContract, lookup
+from amt_client.contract import DEFAULT_CONTRACT, ApiMethods, ApiPaths, FieldNames, HttpStatuses, WireContract, lookup
 from amt_client.contract_document import (
     MAX_DOCUMENT_BYTES,
     contract_document,
@@ -40,6 +40,7 @@ def test_every_key_is_read():
             fields={"completion_code": "State.Code", "user_name": "User"},
             messages={"max_page": 50},
             retryable_statuses=[503],
+            statuses={"token_refused": [401, 440], "not_found": [410]},
         )
     )
     assert contract.paths == dataclasses.replace(ApiPaths(), logon="/x/Logon", monitor="/x/Status", find_request=None)
@@ -52,6 +53,7 @@ def test_every_key_is_read():
     assert (contract.heartbeat_answer, contract.answer_envelope) == ("text", "d.result")
     assert contract.fields == dataclasses.replace(FieldNames(), completion_code="State.Code", user_name="User")
     assert (contract.max_messages_page, contract.retryable_statuses) == (50, frozenset({503}))
+    assert contract.statuses == HttpStatuses(token_refused=frozenset({401, 440}), not_found=frozenset({410}))
 
 
 @pytest.mark.parametrize(
@@ -96,6 +98,12 @@ def test_every_key_is_read():
         (doc(retryable_statuses=[200]), "'retryable_statuses'"),
         (doc(retryable_statuses="503"), "'retryable_statuses'"),
         (doc(retryable_statuses=[True]), "'retryable_statuses'"),
+        (doc(statuses={"token_refused": "440"}), "'statuses.token_refused'"),
+        (doc(statuses={"token_refused": []}), "'statuses.token_refused'"),
+        (doc(statuses={"not_found": [200]}), "'statuses.not_found'"),
+        (doc(statuses={"refused": [400.5]}), "'statuses.refused'"),
+        (doc(statuses={"not_found": [401]}), "'statuses'"),  # 401 is already token_refused's
+        (doc(statuses=[401]), "'statuses'"),
     ],
 )
 def test_a_wrong_value_is_refused_naming_its_key(document, key):
@@ -124,6 +132,30 @@ def test_an_unknown_key_is_refused_with_the_known_ones(document, named):
     with pytest.raises(AmtConfigurationError, match="unknown key") as err:
         load_contract(document)
     assert named in str(err.value)
+
+
+def test_a_status_may_mean_one_thing_only():
+    with pytest.raises(AmtConfigurationError, match=r"retryable_statuses and statuses both name \[503\]"):
+        load_contract(doc(statuses={"refused": [400, 503]}))
+
+
+def test_the_statuses_a_document_gives_decide_what_an_error_answer_is():
+    from amt_client import AmtAuthenticationError, AmtNotFoundError, AmtResponseError, AmtValidationError
+
+    contract = load_contract(doc(statuses={"token_refused": [440], "not_found": [410], "refused": [418]}))
+    status = contract.status_request(7)
+    kinds = {
+        code: type(contract.error_for_status(code, "", status, "http://x")) for code in (440, 410, 418, 404, 401, 400)
+    }
+    assert kinds == {
+        440: AmtAuthenticationError,
+        410: AmtNotFoundError,
+        418: AmtValidationError,
+        404: AmtNotFoundError,  # a path that is not there is always "not found"
+        401: AmtAuthenticationError,  # as 403: always an authentication error
+        400: AmtResponseError,  # no longer a refusal this server says it makes
+    }
+    assert "status token_refused=440, status not_found=410, status refused=418" in ", ".join(contract.differences())
 
 
 def test_a_read_sent_as_post_carries_its_inputs_in_a_json_body_and_a_get_in_the_query():

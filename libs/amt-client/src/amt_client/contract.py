@@ -130,6 +130,44 @@ class ApiMethods:
                 )
 
 
+def http_statuses(value: Any, what: str, *, empty: bool = False) -> frozenset[int]:
+    """A list of HTTP error statuses (400-599) from a document or a caller; ``empty``: none allowed."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise AmtConfigurationError(f"{what} must be a list of HTTP statuses, got {validation.brief(value, 40)}.")
+    if (not value and not empty) or not all(validation.is_int(v) and 400 <= v <= 599 for v in value):
+        raise AmtConfigurationError(
+            f"{what} must list HTTP statuses from 400 to 599, got {validation.brief(value, 40)}."
+        )
+    return frozenset(value)
+
+
+@dataclass(frozen=True)
+class HttpStatuses:
+    """What an error status means (all *assumed*; a 2xx is an answer, a 3xx a refused redirect).
+
+    Sessions differ most here: an expired token may come back as 401, 403 or a server's own 440.
+    """
+
+    #: The logon token was refused: log on again once, then fail as an authentication error (401
+    #: and 403 always are one).
+    token_refused: frozenset[int] = frozenset({401})
+    #: The batch request does not exist (a 404 always means not found: a path that is not there).
+    not_found: frozenset[int] = frozenset({404})
+    #: The request was refused as wrong: never sent again.
+    refused: frozenset[int] = frozenset({400, 409, 422})
+
+    def __post_init__(self) -> None:
+        for name in ("token_refused", "not_found", "refused"):
+            object.__setattr__(self, name, http_statuses(getattr(self, name), f"statuses.{name}"))
+        overlap = (
+            (self.token_refused & self.not_found)
+            | (self.token_refused & self.refused)
+            | (self.not_found & self.refused)
+        )
+        if overlap:
+            raise AmtConfigurationError(f"statuses: {sorted(overlap)} may mean one thing only.")
+
+
 @dataclass(frozen=True)
 class FieldNames:
     """JSON field names. The Start fields come from SMA's connector code; the rest are *assumed*."""
@@ -223,6 +261,7 @@ class WireContract:
     max_messages_page: int = 1000
     #: HTTP statuses after which an idempotent call is tried again.
     retryable_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    statuses: HttpStatuses = HttpStatuses()
 
     def __post_init__(self) -> None:
         if self.token_transport not in TOKEN_TRANSPORTS:
@@ -250,6 +289,10 @@ class WireContract:
             field_path(self.answer_envelope, "answer envelope")
         for name, value in dataclasses.asdict(self.fields).items():
             field_path(value, f"field {name}")
+        s = self.statuses
+        both = self.retryable_statuses & (s.token_refused | s.not_found | s.refused)
+        if both:
+            raise AmtConfigurationError(f"retryable_statuses and statuses both name {sorted(both)}.")
 
     # --- the token and the shape of bodies ----------------------------------------------------------
 
@@ -333,6 +376,11 @@ class WireContract:
             f"{name} by {method}"
             for name, method in dataclasses.asdict(self.methods).items()
             if method != getattr(default.methods, name)
+        ]
+        result += [
+            f"status {name}={','.join(map(str, sorted(codes)))}"
+            for name, codes in dataclasses.asdict(self.statuses).items()
+            if codes != getattr(default.statuses, name)
         ]
         if (self.token_transport, self.token_header) != (default.token_transport, default.token_header):
             result.append(
@@ -612,16 +660,16 @@ class WireContract:
         where = f"{request.describe(server)} failed with HTTP {status}"
         if detail:
             where += f": {detail}"
-        if status in (401, 403):
+        if status in self.statuses.token_refused or status in (401, 403):
             hint = (
                 "Check the API user and password."
                 if request.path == self.paths.logon
                 else "The logon token was refused even after logging on again."
             )
             return AmtAuthenticationError(f"{where}. {hint} (AMT completion code 24 AUTHENTICATION_ERROR)")
-        if status == 404:
+        if status in self.statuses.not_found or status == 404:
             return AmtNotFoundError(f"{where}. Check the batch request id / job name, and the API paths.")
-        if status in (400, 409, 422):
+        if status in self.statuses.refused:
             return AmtValidationError(f"{where}. Fix the request; retrying it will not help.")
         if status in self.retryable_statuses:
             return AmtServerUnavailableError(

@@ -14,7 +14,8 @@ heartbeat answers. A document says so without a code change; every key is option
       "answer_envelope": "Result",
       "fields": {"batch_request_id": "BatchRequestId", "completion_code": "CompletionCode"},
       "messages": {"max_page": 500},
-      "retryable_statuses": [429, 502, 503, 504]
+      "retryable_statuses": [429, 502, 503, 504],
+      "statuses": {"token_refused": [401, 440]}
     }
 
 A bad document is an :class:`~amt_client.errors.AmtConfigurationError` that names the bad key
@@ -39,8 +40,10 @@ from amt_client.contract import (
     ApiMethods,
     ApiPaths,
     FieldNames,
+    HttpStatuses,
     WireContract,
     field_path,
+    http_statuses,
 )
 from amt_client.errors import AmtConfigurationError, AmtError
 
@@ -77,13 +80,15 @@ _KEYS = (
         "max_messages_page",
         lambda v, _: validation.integer(v, "max_page", minimum=1, maximum=100_000),
     ),
-    _Key("retryable_statuses", "retryable_statuses", lambda v, _: _statuses(v), write=sorted),
+    _Key("retryable_statuses", "retryable_statuses", lambda v, _: http_statuses(v, "it", empty=True), write=sorted),
 )
 #: Sections whose every key is one field of a dataclass attribute of the contract.
-_GROUPS: dict[str, type[ApiPaths] | type[ApiMethods] | type[FieldNames]] = {
+_Group = type[ApiPaths] | type[ApiMethods] | type[FieldNames] | type[HttpStatuses]
+_GROUPS: dict[str, _Group] = {
     "paths": ApiPaths,
     "methods": ApiMethods,
     "fields": FieldNames,
+    "statuses": HttpStatuses,
 }
 _SECTIONS: dict[str, tuple[str, ...]] = {
     **{section: tuple(f.name for f in dataclasses.fields(kind)) for section, kind in _GROUPS.items()},
@@ -127,8 +132,8 @@ def contract_from_document(document: Any, base: WireContract = DEFAULT_CONTRACT)
         group = document.get(section, {})
         for name, value in group.items():
             _checked(f"{section}.{name}", value, partial(_one_of_group, kind, name))
-        if group:
-            changes[section] = dataclasses.replace(getattr(base, section), **group)
+        if group:  # the whole group checked too: statuses may mean one thing only
+            changes[section] = _checked(section, group, _group_with, getattr(base, section))
 
     def current(attribute: str) -> Any:
         return changes.get(attribute, getattr(base, attribute))
@@ -148,7 +153,8 @@ def contract_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, An
     """The whole document of ``contract``, every key written (what ``load_contract`` reads back)."""
     document: dict[str, Any] = {"version": VERSION}
     for section in _GROUPS:
-        document[section] = dataclasses.asdict(getattr(contract, section))
+        group = dataclasses.asdict(getattr(contract, section)).items()
+        document[section] = {name: sorted(v) if isinstance(v, frozenset) else v for name, v in group}
     for key in _KEYS:
         section, _, name = key.key.rpartition(".")
         holder = document.setdefault(section, {}) if section else document
@@ -250,18 +256,21 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-def _one_of_group(kind: type[ApiPaths] | type[ApiMethods] | type[FieldNames], name: str, value: Any) -> Any:
-    """A path or a method is checked by its class itself; a field name is a dotted path."""
-    return field_path(value, "it") if kind is FieldNames else kind(**{name: value})
+def _group_with(values: Mapping[str, Any], group: Any) -> Any:
+    return dataclasses.replace(group, **values)
+
+
+def _one_of_group(kind: _Group, name: str, value: Any) -> Any:
+    """A path or a method is checked by its class itself; a field name is a dotted path; statuses
+    are a list here (what they mean together is checked with the whole group)."""
+    if kind is FieldNames:
+        return field_path(value, "it")
+    if kind is HttpStatuses:
+        return http_statuses(value, "it")
+    return kind(**{name: value})
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _Bad(f"must be a non-empty string, got {_shown(value)}")
     return value
-
-
-def _statuses(value: Any) -> frozenset[int]:
-    if not isinstance(value, list) or not all(validation.is_int(v) and 400 <= v <= 599 for v in value):
-        raise _Bad(f"must be a list of HTTP statuses from 400 to 599, got {_shown(value)}")
-    return frozenset(value)

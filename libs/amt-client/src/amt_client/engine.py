@@ -303,7 +303,12 @@ class Engine:
                 )
                 arrived = _may_have_arrived(reply)
                 self._report(request, reply)
-                if isinstance(reply, Response) and reply.status == 401 and request.needs_token and not relogged:
+                if (
+                    isinstance(reply, Response)
+                    and reply.status in self.contract.statuses.token_refused
+                    and request.needs_token
+                    and not relogged
+                ):
                     relogged, stale = True, token
                     self.log.info("AMT refused the logon token for %s; logging on again", request.what)
                     continue

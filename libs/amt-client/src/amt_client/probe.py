@@ -199,7 +199,7 @@ class Probe:
             if answer is None:
                 return
             tried.append(f"{transport} {name}: HTTP {answer.status_code}")
-            if answer.status_code not in (401, 403):
+            if answer.status_code not in self.contract.statuses.token_refused | {401, 403}:
                 if (transport, name) == (self.contract.token_transport, self.contract.token_header):
                     self._found("token", True, f"the server takes the token as the contract says ({transport})")
                 else:

@@ -77,9 +77,16 @@ def _error(
     code: int | None = None,
     headers: dict[str, str] | None = None,
     contract: WireContract = DEFAULT_CONTRACT,
+    translate: bool = True,
 ) -> web.Response:
-    """An error answer in the served contract's field names (inside its envelope, if it has one)."""
+    """An error answer in the served contract's field names (inside its envelope, if it has one),
+    with a status the contract gives its meaning (``statuses``: the usual one where the contract
+    holds it, else the contract's highest; a refused token may be a 440)."""
     reason = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(status, "Error")
+    if translate:
+        meant = {401: contract.statuses.token_refused, 404: contract.statuses.not_found, 400: contract.statuses.refused}
+        if status in meant and status not in meant[status]:
+            status = max(meant[status])
     f = contract.fields
     body: dict[str, Any] = {f.error: reason, f.message: message}
     if code is not None:
@@ -150,7 +157,7 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         elif rule.action == "error":
             headers = {"Retry-After": str(int(rule.retry_after))} if rule.retry_after is not None else None
             emu.store.log_request(**entry, status=rule.status, fault="error")
-            return _error(rule.status, "injected fault", headers=headers, contract=contract)
+            return _error(rule.status, "injected fault", headers=headers, contract=contract, translate=False)
         elif rule.action == "drop":
             emu.store.log_request(**entry, fault="drop")
             _close(request)
@@ -162,15 +169,16 @@ async def amt_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         expiry = emu.tokens.get(token or "")
         if expiry is None or expiry < time.monotonic():
             emu.tokens.pop(token or "", None)
-            emu.store.log_request(**entry, status=401)
             reason = "missing logon token" if not token else "invalid or expired logon token"
-            return _error(401, f"{reason}; log on again", int(Code.AUTHENTICATION_ERROR), contract=contract)
+            refused = _error(401, f"{reason}; log on again", int(Code.AUTHENTICATION_ERROR), contract=contract)
+            emu.store.log_request(**entry, status=refused.status)
+            return refused
     try:
         response = await handler(request)
     except BadRequest as err:
         response = _error(400, str(err), contract=contract)
     except web.HTTPException as err:
-        response = _error(err.status, err.text or err.reason, contract=contract)
+        response = _error(err.status, err.text or err.reason, contract=contract, translate=False)  # routing
     emu.store.log_request(**entry, status=response.status, fault="drop_after" if drop_after else None)
     if drop_after:
         _close(request)
