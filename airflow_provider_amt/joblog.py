@@ -33,7 +33,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_amt import metrics
-from amt_client import AmtCompletionCode, AmtMessage, JobEnding, Outcome, ServerConfig, StartRequest
+from amt_client import AmtMessage, JobEnding, Outcome, ServerConfig, StartRequest
+from amt_client.codes import Code
 
 #: A single message longer than this is cut (with a marker saying how much), never dropped.
 MAX_MESSAGE_CHARS = 8000
@@ -213,7 +214,7 @@ def log_messages(
     metrics.messages_logged(logged)
 
 
-def log_completion(log: Any, code: AmtCompletionCode, outcome: Outcome) -> None:
+def log_completion(log: Any, code: Code, outcome: Outcome) -> None:
     """The completion block an operator looks for at the end of the task log."""
     level = logging.INFO if outcome is Outcome.SUCCESS else logging.WARNING
     log.log(level, "---------- AMT completion ----------")

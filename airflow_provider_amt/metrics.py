@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 
 from airflow_provider_amt.compat import _first
-from amt_client import AmtCompletionCode
+from amt_client.codes import Code
 
 PREFIX = "amt"
 
@@ -53,7 +53,7 @@ def call(operation: str, result: str) -> None:
         incr(f"call_failed.{result}", tags={"operation": operation})
 
 
-def outcome(code: AmtCompletionCode) -> None:
+def outcome(code: Code) -> None:
     incr(f"outcome.{code.amt_name}")
 
 

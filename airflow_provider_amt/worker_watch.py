@@ -35,7 +35,6 @@ from airflow_provider_amt.joblog import log_completion, log_ending, log_messages
 from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
-    AmtCompletionCode,
     AmtError,
     AmtJobFailedError,
     AmtMessage,
@@ -47,6 +46,7 @@ from amt_client import (
     WatchSettings,
     validation,
 )
+from amt_client.codes import Code
 from amt_client.engine import reworded
 from amt_client.policy import LAST_MESSAGES, failure_message
 
@@ -61,7 +61,7 @@ LEFT_AS_IT_IS = (
 DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
 
 
-def result(batch_request_id: int, code: AmtCompletionCode, outcome: Outcome) -> dict[str, Any]:
+def result(batch_request_id: int, code: Code, outcome: Outcome) -> dict[str, Any]:
     """The task's return value (XCom ``return_value``): the code, its AMT name and what it meant."""
     return {
         "batch_request_id": batch_request_id,
@@ -236,7 +236,7 @@ class JobWait:
             f"AMT {job.what} (batch request {job.batch_request_id}) could not be watched: {reason}. {LEFT_AS_IT_IS}"
         )
 
-    def finish(self, code: AmtCompletionCode) -> dict[str, Any]:
+    def finish(self, code: Code) -> dict[str, Any]:
         """The job ended on ``code``: log the messages still missing and the completion block, then
         return, skip or fail by the rules (the code decides, whatever an event's status said)."""
         job = self.job

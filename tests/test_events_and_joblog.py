@@ -47,11 +47,35 @@ GOOD = {"status": "failed", "batch_request_id": 7, "completion_code": 11, "messa
         ({"completion_code": None}, "must be an integer"),
         ({"message": 5}, "message must be a string"),
         ({"status": "timeout", "completion_code": 42}, "unknown AMT completion code 42"),
+        # a code a contract document added travels with its name and class, checked as the document is
+        ({"completion_code": 42, "extra_code": {"name": "X", "class": "ambiguous"}}, "class must be one of"),
+        ({"completion_code": 42, "extra_code": "failed"}, "must be an object with name and class"),
+        ({"completion_code": 4, "extra_code": {"name": "MINE", "class": "failed"}}, None),  # the table wins
     ],
 )
 def test_malformed_trigger_events_are_refused(change, match):
+    if match is None:  # not refused: an extra_code beside a table code is not read
+        assert read_event({**GOOD, **change}, expected_id=7).result.code is AmtCompletionCode.DONE
+        return
     with pytest.raises(AmtResponseError, match=match):
         read_event({**GOOD, **change}, expected_id=7)
+
+
+def test_an_event_with_a_code_the_contract_document_added_reads_back_the_same():
+    from amt_client.codes import CodeClass, ExtraCode
+
+    code = ExtraCode(43, "ABORTED BY SITE", "failed", "the site aborted it")
+    payload = AmtTriggerEvent(7, WatchResult(Outcome.FAILED, code, "x"), 3).payload()
+    assert payload["extra_code"] == {"name": "ABORTED BY SITE", "class": "failed", "description": "the site aborted it"}
+    read = read_event(payload, 7).result.code
+    assert isinstance(read, ExtraCode) and (int(read), read.amt_name, read.code_class) == (
+        43,
+        "ABORTED BY SITE",
+        CodeClass.FAILED,
+    )
+    assert (
+        "extra_code" not in AmtTriggerEvent(7, WatchResult(Outcome.FAILED, AmtCompletionCode.ERROR, "x"), 3).payload()
+    )
 
 
 def test_good_events_read_back_into_how_the_watch_ended():

@@ -5,12 +5,15 @@ and says how to reconnect, and a completion code nobody knows ends the watch at 
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_amt import config as amt_config
+from airflow_provider_amt.events import read_event
 from airflow_provider_amt.triggers import message_sink as message_sink_module
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
@@ -21,7 +24,8 @@ from amt_client import (
     WatchSettings,
 )
 from amt_client.codes import CodeClass
-from amt_client.policy import MessageCursor, Outcome
+from amt_client.contract_document import load_contract
+from amt_client.policy import MessageCursor, Outcome, Rules
 from tests.crafted import Crafted
 from tests.test_completion import TaskInstance, operator, run_trigger, start, trigger_for, wait_for
 
@@ -142,3 +146,62 @@ def test_the_worker_wait_rides_out_its_own_page_callbacks_failures(amt):
     ended = amt.watch_job(request_id, MessageCursor(), settings, flaky)
     assert (ended.outcome.job_ended, ended.code) == (True, Code.DONE)
     assert len(failures) == 2
+
+
+#: A contract document that adds the codes a site's newer AMT reports (issue 25: the code table).
+EXTRA_CODES = {
+    "version": 1,
+    "codes": {
+        "42": {"name": "WAIT FOR TAPE", "class": "waiting", "description": "waiting for a tape mount"},
+        "43": {"name": "ABORTED BY SITE", "class": "failed"},
+    },
+}
+
+
+@pytest.fixture
+def crafted_with_codes(crafted: Crafted, monkeypatch: pytest.MonkeyPatch) -> Crafted:
+    """The crafted server as connection ``amt_codes``, whose contract document adds codes 42 and 43."""
+    port = crafted.server_address[1]
+    uri = json.dumps(
+        {
+            "conn_type": "amt",
+            "host": f"http://127.0.0.1:{port}",
+            "login": "amtopcon",
+            "password": "pw",
+            "extra": {"contract": json.dumps(EXTRA_CODES)},
+        }
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_CODES", uri)
+    return crafted
+
+
+def test_a_code_the_contract_document_adds_is_read_by_its_class_in_the_trigger(crafted_with_codes):
+    """42 (waiting) is waited through; 43 (failed) ends the watch as failed with its name, and the
+    worker reads the event back with the code's name: never an unknown code, never a kill."""
+    crafted = crafted_with_codes
+    crafted.answer("GET", "/api/MonitorJob/5", body={"batchRequestId": 5, "completionCode": 42})
+    crafted.answer("GET", "/api/GetMessages/5", body={"batchRequestId": 5, "messages": []})
+    aborted = {"batchRequestId": 5, "completionCode": 43}
+    later = threading.Timer(1.0, crafted.answer, ("GET", "/api/MonitorJob/5"), {"body": aborted})
+    later.start()
+    (event,) = run_trigger(watching(5, 300, amt_conn_id="amt_codes"))
+    later.join()
+    polls = [seen for seen in crafted.seen if seen[1] == "/api/MonitorJob/5"]
+    assert len(polls) >= 4, polls  # 42 was waited through, poll after poll
+    assert (event["status"], event["completion_code"]) == ("failed", 43), event
+    checked = read_event(event, 5)
+    assert (int(checked.result.code), checked.result.code.amt_name) == (43, "ABORTED BY SITE")
+    assert checked.result.code.code_class is CodeClass.FAILED
+    assert not [seen for seen in crafted.seen if seen[1] == "/api/OpConJobAction"]
+
+
+def test_a_code_the_contract_document_adds_is_read_by_the_sync_client(crafted):
+    crafted.answer("GET", "/api/MonitorJob/5", body={"batchRequestId": 5, "completionCode": 42})
+    config = ServerConfig(
+        f"http://127.0.0.1:{crafted.server_address[1]}", "amtopcon", "pw", contract=load_contract(EXTRA_CODES)
+    )
+    with AmtClient(config) as client:
+        status = client.get_job_status(5)
+        assert (int(status.code), status.name, status.is_terminal) == (42, "WAIT FOR TAPE", False)
+        assert str(status) == "WAIT FOR TAPE (42)" and status.description == "waiting for a tape mount"
+        assert Rules().outcome(status.code) is Outcome.WAIT

@@ -56,6 +56,7 @@ from amt_client import (
     WatchSettings,
     validation,
 )
+from amt_client.codes import Code
 from amt_client.policy import LAST_MESSAGES, failure_message
 from amt_client.start import TaskType
 
@@ -362,7 +363,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         finally:
             await self.cleanup()
 
-    async def _finished(self, code: AmtCompletionCode, outcome: Outcome, offset: int) -> TriggerEvent:
+    async def _finished(self, code: Code, outcome: Outcome, offset: int) -> TriggerEvent:
         log_completion(self.log, code, outcome)
         metrics.outcome(code)
         await self._push("return_value", result(self.batch_request_id, code, outcome))

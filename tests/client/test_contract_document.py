@@ -104,6 +104,18 @@ def test_every_key_is_read():
         (doc(statuses={"refused": [400.5]}), "'statuses.refused'"),
         (doc(statuses={"not_found": [401]}), "'statuses'"),  # 401 is already token_refused's
         (doc(statuses=[401]), "'statuses'"),
+        (doc(codes={"28": "failed"}), "'codes'"),
+        (doc(codes=[28]), "'codes'"),
+        (doc(codes={"4": {"name": "MY DONE", "class": "failed"}}), "'codes'"),  # the table's DONE
+        (doc(codes={"28": {"name": "X", "class": "ambiguous"}}), "'codes'"),
+        (doc(codes={"28": {"name": "", "class": "failed"}}), "'codes'"),
+        (doc(codes={"28": {"name": "A\nB", "class": "failed"}}), "'codes'"),
+        (doc(codes={"28": {"class": "failed"}}), "'codes'"),
+        (doc(codes={"28": {"name": "X", "class": "failed", "color": "red"}}), "'codes'"),
+        (doc(codes={"abc": {"name": "X", "class": "failed"}}), "'codes'"),
+        (doc(codes={"12345": {"name": "X", "class": "failed"}}), "'codes'"),
+        (doc(codes={"-1": {"name": "X", "class": "failed"}}), "'codes'"),
+        (doc(codes={"²": {"name": "X", "class": "failed"}}), "'codes'"),
     ],
 )
 def test_a_wrong_value_is_refused_naming_its_key(document, key):
@@ -125,13 +137,36 @@ def test_a_wrong_value_is_refused_naming_its_key(document, key):
             doc(methods={"logon": "GET"}),
             "'methods.logon'; known in methods: heartbeat, monitor, messages, find_request",
         ),
-        (doc(codes={"28": "failed"}), "'codes'"),  # extra completion codes: not yet readable, so refused
     ],
 )
 def test_an_unknown_key_is_refused_with_the_known_ones(document, named):
     with pytest.raises(AmtConfigurationError, match="unknown key") as err:
         load_contract(document)
     assert named in str(err.value)
+
+
+def test_codes_a_document_adds_are_read_by_their_class_and_written_back():
+    from amt_client import AmtUnknownCodeError, Outcome, Rules
+    from amt_client.codes import CodeClass, ExtraCode
+
+    contract = load_contract(
+        doc(codes={"28": {"name": "WAIT FOR TAPE", "class": "waiting"}, "30": {"name": "SITE OK", "class": "success"}})
+    )
+    assert contract.extra_codes == ((28, "WAIT FOR TAPE", "waiting", ""), (30, "SITE OK", "success", ""))
+    tape = contract.parse_status({"batchRequestId": 7, "completionCode": 28}, "MonitorJob 7").code
+    assert isinstance(tape, ExtraCode) and (int(tape), tape.amt_name, tape.code_class) == (
+        28,
+        "WAIT FOR TAPE",
+        CodeClass.WAITING,
+    )
+    assert Rules().outcome(tape) is Outcome.WAIT and tape not in (4, 3)
+    ok = contract.code_of("30")
+    # a code the document adds as "success" is one, beside the task's success codes (which name table codes)
+    assert ok.is_successful and ok.is_terminal and Rules(success_codes=(4,)).ending(ok) is Outcome.SUCCESS
+    with pytest.raises(AmtUnknownCodeError, match="contract document"):
+        contract.parse_status({"batchRequestId": 7, "completionCode": 29}, "MonitorJob 7")
+    assert load_contract(contract_document(contract)) == contract
+    assert contract_document(contract)["codes"]["28"] == {"name": "WAIT FOR TAPE", "class": "waiting"}
 
 
 def test_a_status_may_mean_one_thing_only():

@@ -16,7 +16,7 @@ and ``aiohttp``). See the README of the distribution.
 from __future__ import annotations
 
 from amt_client.aio import AsyncAmtClient
-from amt_client.codes import AmtCompletionCode, AmtMessage, CodeClass, JobStatus
+from amt_client.codes import AmtCompletionCode, AmtMessage, CodeClass, ExtraCode, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.contract import DEFAULT_CONTRACT, ApiPaths, FieldNames, WireContract
 from amt_client.engine import Engine, RetryPolicy
@@ -60,6 +60,7 @@ __all__ = [
     "AsyncAmtClient",
     "CodeClass",
     "Engine",
+    "ExtraCode",
     "FieldNames",
     "JobEnding",
     "JobStatus",

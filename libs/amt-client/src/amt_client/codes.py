@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import Any
 
 
 class CodeClass(str, enum.Enum):
@@ -114,6 +115,48 @@ class UnknownCode(ValueError):
 
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
 
+#: The classes a contract document may give an extra code (not AMBIGUOUS or ERROR: those are ours).
+EXTRA_CODE_CLASSES = ("waiting", "running", "success", "failed")
+
+
+class ExtraCode(int):
+    """A completion code a site's contract document adds to the table (say, a newer AMT's state),
+    with the name, meaning and class the document gives it. It reads like a table member (``amt_name``,
+    ``description``, ``code_class``...) and compares as its integer; it is never one of the table's
+    codes (a document may not redefine one), so ``code is AmtCompletionCode.X`` stays exact."""
+
+    amt_name: str
+    description: str
+    code_class: CodeClass
+
+    def __new__(cls, number: int, amt_name: str, code_class: str | CodeClass, description: str = "") -> ExtraCode:
+        code = super().__new__(cls, number)
+        code.amt_name, code.code_class = amt_name, CodeClass(code_class)
+        code.description = description or f"a code the site's contract document adds ({code.code_class.value})"
+        return code
+
+    @property
+    def name(self) -> str:
+        return self.amt_name
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.code_class in (CodeClass.SUCCESS, CodeClass.FAILED)
+
+    @property
+    def is_successful(self) -> bool:
+        return self.code_class is CodeClass.SUCCESS
+
+    def __repr__(self) -> str:
+        return f"ExtraCode({int(self)}, {self.amt_name!r}, {self.code_class.value!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ExtraCode, (int(self), self.amt_name, self.code_class, self.description)
+
+
+#: A completion code as a status reports it: one of the table's, or one a contract document adds.
+Code = AmtCompletionCode | ExtraCode
+
 
 _W, _R, _S, _F, _A, _E = (
     CodeClass.WAITING,
@@ -168,7 +211,7 @@ class JobStatus:
     """The state of one AMT batch request, as MonitorJob reports it."""
 
     batch_request_id: int
-    code: AmtCompletionCode
+    code: Code
     #: How many messages the job has written so far, where the server says (**assumed** field): a
     #: watcher then asks GetMessages only when there is something new. None: the server did not say.
     message_count: int | None = None

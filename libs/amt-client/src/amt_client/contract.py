@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from amt_client import validation
-from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus, UnknownCode
+from amt_client.codes import EXTRA_CODE_CLASSES, AmtCompletionCode, AmtMessage, Code, ExtraCode, JobStatus, UnknownCode
 from amt_client.errors import (
     AmtAuthenticationError,
     AmtConfigurationError,
@@ -139,6 +139,41 @@ def http_statuses(value: Any, what: str, *, empty: bool = False) -> frozenset[in
             f"{what} must list HTTP statuses from 400 to 599, got {validation.brief(value, 40)}."
         )
     return frozenset(value)
+
+
+def extra_code(number: Any, entry: Any) -> tuple[int, str, str, str]:
+    """One code a document adds: ``{"name": ..., "class": ..., "description": ...}`` (description
+    optional), for a number the table does not hold."""
+    if not validation.is_int(number) or not 0 <= number <= 9999:
+        raise AmtConfigurationError(f"a code must be a number from 0 to 9999, got {validation.brief(number, 20)}.")
+    if number in AmtCompletionCode._value2member_map_:
+        raise AmtConfigurationError(
+            f"code {number} is the table's {AmtCompletionCode(number).amt_name}: a document adds codes, "
+            "it does not redefine them."
+        )
+    if not isinstance(entry, Mapping):
+        raise AmtConfigurationError(
+            f"code {number} must be an object with name and class, got {validation.brief(entry, 40)}."
+        )
+    unknown = sorted(str(key) for key in entry if key not in ("name", "class", "description"))
+    if unknown:
+        raise AmtConfigurationError(f"code {number} has unknown keys {unknown}; known: name, class, description.")
+    name, kind, description = entry.get("name"), entry.get("class"), entry.get("description") or ""
+    if not isinstance(name, str) or not 0 < len(name) <= 60 or validation.one_line(name) != name:
+        raise AmtConfigurationError(
+            f"code {number}: name must be one line of 1-60 characters, got {validation.brief(name, 40)}."
+        )
+    if kind not in EXTRA_CODE_CLASSES:
+        raise AmtConfigurationError(
+            f"code {number}: class must be one of {', '.join(EXTRA_CODE_CLASSES)}, got {validation.brief(kind, 20)}."
+        )
+    if (
+        not isinstance(description, str)
+        or len(description) > 200
+        or validation.one_line(description, 200) != description
+    ):
+        raise AmtConfigurationError(f"code {number}: description must be one line of at most 200 characters.")
+    return number, name, kind, description
 
 
 @dataclass(frozen=True)
@@ -257,6 +292,9 @@ class WireContract:
     fields: FieldNames = FieldNames()
     #: The completion-code table the status answer is read with.
     codes: type[AmtCompletionCode] = AmtCompletionCode
+    #: Codes a site's document adds to the table, ``(number, name, class, description)`` by number
+    #: (``extra_code`` checks one): a newer AMT's state read by its class, not as an unknown code.
+    extra_codes: tuple[tuple[int, str, str, str], ...] = ()
     #: Largest page of messages one GetMessages call may ask for (assumed server limit).
     max_messages_page: int = 1000
     #: HTTP statuses after which an idempotent call is tried again.
@@ -289,6 +327,8 @@ class WireContract:
             field_path(self.answer_envelope, "answer envelope")
         for name, value in dataclasses.asdict(self.fields).items():
             field_path(value, f"field {name}")
+        for number, name, kind, description in self.extra_codes:
+            extra_code(number, {"name": name, "class": kind, "description": description})
         s = self.statuses
         both = self.retryable_statuses & (s.token_refused | s.not_found | s.refused)
         if both:
@@ -582,11 +622,12 @@ class WireContract:
         request_id = self._request_id(body, where, expected)
         raw = _field(body, self.fields.completion_code, (int, str), where)
         try:
-            code = self.codes.parse(raw)
+            code = self.code_of(raw)
         except UnknownCode as err:
             raise AmtUnknownCodeError(
                 f"{where}: {err}. The job is left as it is; the client does not guess what an unknown code "
-                "means: report it so that it can be added to the code table.",
+                "means: add it to the contract document (codes) with its class, and report it so that it can "
+                "be added to the code table.",
                 err.number,
             ) from None
         except ValueError as err:
@@ -595,6 +636,16 @@ class WireContract:
                 "report it so that it can be added to the code table."
             ) from None
         return JobStatus(batch_request_id=request_id, code=code, message_count=self._message_count(body))
+
+    def code_of(self, raw: object) -> Code:
+        """A reported code: the table's, or one the document adds (``UnknownCode`` for neither)."""
+        try:
+            return self.codes.parse(raw)
+        except UnknownCode as err:
+            for number, name, kind, description in self.extra_codes:
+                if number == err.number:
+                    return ExtraCode(number, name, kind, description)
+            raise
 
     def _message_count(self, body: dict[str, Any]) -> int | None:
         """The optional message count; anything but a non-negative integer counts as "not given"

@@ -42,6 +42,7 @@ from amt_client.contract import (
     FieldNames,
     HttpStatuses,
     WireContract,
+    extra_code,
     field_path,
     http_statuses,
 )
@@ -80,6 +81,7 @@ _KEYS = (
         "max_messages_page",
         lambda v, _: validation.integer(v, "max_page", minimum=1, maximum=100_000),
     ),
+    _Key("codes", "extra_codes", lambda v, _: _extra_codes(v), write=lambda codes: _codes_document(codes)),
     _Key("retryable_statuses", "retryable_statuses", lambda v, _: http_statuses(v, "it", empty=True), write=sorted),
 )
 #: Sections whose every key is one field of a dataclass attribute of the contract.
@@ -274,3 +276,23 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _Bad(f"must be a non-empty string, got {_shown(value)}")
     return value
+
+
+def _extra_codes(value: Any) -> tuple[tuple[int, str, str, str], ...]:
+    """``{"28": {"name": ..., "class": ...}}``: the codes a document adds, by number."""
+    if not isinstance(value, Mapping) or len(value) > 100:
+        raise _Bad(f"must be an object of at most 100 codes by number, got {_shown(value)}")
+    added = []
+    for number, entry in value.items():
+        digits = str(number) if isinstance(number, (str, int)) and not isinstance(number, bool) else ""
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 4):  # YAML may give an int key
+            raise _Bad(f"a code must be a number from 0 to 9999, got {_shown(number)}")
+        added.append(extra_code(int(digits), entry))
+    return tuple(sorted(added))
+
+
+def _codes_document(codes: tuple[tuple[int, str, str, str], ...]) -> dict[str, Any]:
+    return {
+        str(number): {"name": name, "class": kind, **({"description": description} if description else {})}
+        for number, name, kind, description in codes
+    }

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 from amt_client import validation
-from amt_client.codes import AmtCompletionCode, AmtMessage, JobStatus
+from amt_client.codes import AmtMessage, Code, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.contract import ApiRequest, decode_json
 from amt_client.errors import (
@@ -531,7 +531,7 @@ class Engine:
         watch = JobWatch(settings, clock=self.clock, wall_clock=self.wall_clock, rng=self.random)
         status_request = self.contract.status_request(batch_request_id)  # the same every poll
         while True:
-            code: AmtCompletionCode | None = None
+            code: Code | None = None
             away = False
             try:
                 status = yield from self.call(status_request)

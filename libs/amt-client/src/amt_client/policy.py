@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from amt_client import validation
-from amt_client.codes import AmtCompletionCode, AmtMessage
+from amt_client.codes import AmtCompletionCode, AmtMessage, Code, ExtraCode
 
 #: How much the pause between polls grows after each poll, until it reaches ``poll_interval``.
 GROWTH = 1.5
@@ -71,11 +71,12 @@ class Rules:
     def __post_init__(self) -> None:
         object.__setattr__(self, "success_codes", validation.success_codes(self.success_codes))
 
-    def is_final(self, code: AmtCompletionCode) -> bool:
+    def is_final(self, code: Code) -> bool:
         return code.is_terminal or int(code) in self.success_codes
 
-    def outcome(self, code: AmtCompletionCode) -> Outcome:
-        if int(code) in self.success_codes:
+    def outcome(self, code: Code) -> Outcome:
+        # a code a site's contract document adds as "success" is one, like the success codes
+        if int(code) in self.success_codes or (isinstance(code, ExtraCode) and code.is_successful):
             return Outcome.SUCCESS
         if not code.is_terminal:
             return Outcome.WAIT
@@ -83,7 +84,7 @@ class Rules:
             return Outcome.SKIPPED
         return Outcome.CANCELLED if code in _CANCELLED else Outcome.FAILED
 
-    def ending(self, code: AmtCompletionCode) -> Outcome:
+    def ending(self, code: Code) -> Outcome:
         """The outcome of a watch that ended on ``code``: never ``WAIT``. A watch ends on a code that is
         not terminal only when 19 UNDEFINED outlasted its grace period, and that counts as failed."""
         outcome = self.outcome(code)
@@ -193,7 +194,7 @@ class JobWatch:
     def _timed_out(self) -> bool:
         return self.settings.deadline is not None and self.wall_clock() >= self.settings.deadline
 
-    def on_status(self, code: AmtCompletionCode, label: object) -> Verdict:
+    def on_status(self, code: Code, label: object) -> Verdict:
         """``label`` names the state in messages (a ``JobStatus``; made text only when a message is)."""
         self.failing_since = None
         rules = self.settings.rules
@@ -228,7 +229,7 @@ class WatchResult:
     asked), and why."""
 
     outcome: Outcome
-    code: AmtCompletionCode | None
+    code: Code | None
     message: str = ""
 
     @property
@@ -236,7 +237,7 @@ class WatchResult:
         """Deprecated: read ``outcome``."""
         return _kind(self.outcome, "WatchResult")
 
-    def rechecked(self, code: AmtCompletionCode, rules: Rules) -> WatchResult:
+    def rechecked(self, code: Code, rules: Rules) -> WatchResult:
         """This ``error`` ending once AMT, asked again, said ``code``: the job's own ending if it has
         ended meanwhile, else still ``error``, now with the code the job runs with."""
         if rules.is_final(code):
@@ -267,7 +268,7 @@ class MessageCursor:
                 self.last = (*self.last, *page[-self.keep :])[-self.keep :]
 
 
-def failure_message(what: str, batch_request_id: int, code: AmtCompletionCode, last: Sequence[AmtMessage]) -> str:
+def failure_message(what: str, batch_request_id: int, code: Code, last: Sequence[AmtMessage]) -> str:
     """``AMT batch job DEMO2/X (batch request 7) ended with 11 ERROR: ended in error. Last messages: ...``."""
     text = (
         f"AMT {what} (batch request {batch_request_id}) ended with completion code {int(code)} "

@@ -33,7 +33,6 @@ from typing import Any
 import requests
 
 from amt_client import validation
-from amt_client.codes import AmtCompletionCode
 from amt_client.config import ServerConfig
 from amt_client.contract import TOKEN_TRANSPORTS, ApiRequest, WireContract, lookup, shape, snippet
 from amt_client.contract_document import contract_document, load_contract
@@ -208,13 +207,21 @@ class Probe:
                 return
         self._found("token", False, "the server took no form of the token: " + "; ".join(tried))
 
+    def _a_code(self, value: Any) -> bool:
+        """A completion code of the table, or one the contract document adds."""
+        try:
+            self.contract.code_of(value)
+        except ValueError:
+            return False
+        return True
+
     def _status(self, batch_request_id: int) -> None:
         request = self.contract.status_request(batch_request_id)
         said = f"batch request {batch_request_id} is {{}}"
         read = self._read("status", request, ("batch_request_id", "completion_code"), said)
         if read is not None:
             body, mismatch = read
-            wanted = {"batch_request_id": batch_request_id, "completion_code": _a_code, "message_count": int}
+            wanted = {"batch_request_id": batch_request_id, "completion_code": self._a_code, "message_count": int}
             self._suggest("status", self._fields_in(body, wanted), "fields.completion_code", mismatch, body)
 
     def _messages(self, batch_request_id: int) -> None:
@@ -449,14 +456,6 @@ def _holds(held: Any, wanted: Any) -> bool:
     if isinstance(wanted, str):
         return isinstance(held, str) and held.lower() == wanted.lower()
     return held == wanted and not isinstance(held, bool)
-
-
-def _a_code(value: Any) -> bool:
-    try:
-        AmtCompletionCode.parse(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _shape(body: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 from typing_extensions import Unpack
 
 from amt_client import validation
-from amt_client.codes import AmtCompletionCode
+from amt_client.codes import Code
 from amt_client.errors import AmtValidationError
 
 
@@ -78,7 +78,7 @@ class JobEnding:
 
     batch_request_id: int
     action: Action
-    code: AmtCompletionCode
+    code: Code
     sent: bool
 
     def __str__(self) -> str:
