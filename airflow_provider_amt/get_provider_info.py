@@ -86,7 +86,7 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "API paths (advanced)",
                         "description": "Only if your Batch Server serves other paths than the assumed ones: "
                         '{"logon": "/api/Logon", "monitor": "/api/MonitorJob/{batch_request_id}", ...} '
-                        "(names: heartbeat, logon, job_action, monitor, messages).",
+                        "(names: heartbeat, logon, job_action, monitor, messages, find_request).",
                         "schema": {"type": ["object", "null"]},
                     },
                     "token_header": {

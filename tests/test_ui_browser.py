@@ -77,6 +77,7 @@ def test_the_ui_log_page_shows_the_amt_job_log(cluster, cluster_emulator):
 FORM_SHOTS = {
     "form": ROOT / "docs" / "img" / "connection-form.png",
     "extras": ROOT / "docs" / "img" / "connection-form-extras.png",
+    "contract": ROOT / "docs" / "img" / "connection-form-contract.png",
     "ok": ROOT / "docs" / "img" / "connection-test-ok.png",
     "failed": ROOT / "docs" / "img" / "connection-test-failed.png",
 }
@@ -104,6 +105,9 @@ def _add_amt_connection(page, url: str, conn_id: str, emulator, password: str, s
     seen += page.inner_text("[role=dialog]")
     if shots:
         page.screenshot(path=str(FORM_SHOTS["extras"]))
+        # the contract document field and its help text, further down the extra fields
+        page.get_by_text("Contract document (advanced)").scroll_into_view_if_needed()
+        page.screenshot(path=str(FORM_SHOTS["contract"]))
     page.get_by_role("button", name="Save").click()
     page.get_by_role("row").filter(has_text=conn_id).first.wait_for(timeout=30_000)
     return seen
