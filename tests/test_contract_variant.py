@@ -81,6 +81,17 @@ def test_start_and_watch_with_messages_on_the_worker(hook):
     assert hook.get_job_status(request_id).code is Code.DONE
 
 
+def test_every_message_is_read_once_across_pages_from_a_cursor_between_pages(served, hook):
+    """The variant pages by number (200 a page): a cursor at 150 reads the rest of page 1 first, then
+    whole pages; the default reads from the offset. Either way every message once, in order."""
+    request_id = hook.start_batch_job("DEMO2", "BIGLOGREPORT")
+    wait_for(hook, request_id, {Code.DONE}, timeout=120)
+    indexes: list[int] = []
+    read = hook.read_messages(request_id, MessageCursor(150), lambda page: indexes.extend(m.index for m in page))
+    total = hook.get_job_status(request_id).message_count or read + 150
+    assert indexes == list(range(150, total)) and total > 1000, (len(indexes), total)
+
+
 def test_the_trigger_watches_and_logs_every_message_once(hook, conn, capsys):
     request_id = hook.start_batch_job("DEMO2", "REPORTTEST01", task_values=["T"])
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from amt_client import AmtConfigurationError
+from amt_client import AmtConfigurationError, AmtResponseError
 from amt_client.contract import DEFAULT_CONTRACT, ApiMethods, ApiPaths, FieldNames, HttpStatuses, WireContract, lookup
 from amt_client.contract_document import (
     MAX_DOCUMENT_BYTES,
@@ -95,6 +95,9 @@ def test_every_key_is_read():
         (doc(messages={"max_page": 0}), "'messages.max_page'"),
         (doc(messages={"max_page": 1.5}), "'messages.max_page'"),
         (doc(messages={"max_page": True}), "'messages.max_page'"),
+        (doc(messages={"paging": "cursor"}), "'messages.paging'"),
+        (doc(messages={"first_page": 2}), "'messages.first_page'"),
+        (doc(messages={"first_page": "1"}), "'messages.first_page'"),
         (doc(retryable_statuses=[200]), "'retryable_statuses'"),
         (doc(retryable_statuses="503"), "'retryable_statuses'"),
         (doc(retryable_statuses=[True]), "'retryable_statuses'"),
@@ -167,6 +170,27 @@ def test_codes_a_document_adds_are_read_by_their_class_and_written_back():
         contract.parse_status({"batchRequestId": 7, "completionCode": 29}, "MonitorJob 7")
     assert load_contract(contract_document(contract)) == contract
     assert contract_document(contract)["codes"]["28"] == {"name": "WAIT FOR TAPE", "class": "waiting"}
+
+
+def test_messages_by_page_number_ask_for_the_page_that_holds_the_cursor_and_skip_what_was_read():
+    """``messages.paging: page``: a server that pages by number (from ``first_page``) and a fixed
+    size. The cursor need not sit on a page boundary: the page holding it is asked for and the
+    messages before it are dropped; a drain knows a page was full by ``full_page``."""
+    contract = load_contract(
+        doc(messages={"max_page": 10, "paging": "page", "first_page": 1}, fields={"page": "PageNumber"})
+    )
+    request = contract.messages_request(7, 23, 5)
+    assert request.params == {"PageNumber": "3", "limit": "10"}  # messages 20-29: page 3 of 10
+    body = {"messages": [{"index": i, "text": f"m{i}"} for i in range(20, 30)]}
+    assert [m.index for m in request.parse(body, "GetMessages")] == [23, 24, 25, 26, 27]  # from 23, at most 5
+    assert [m.index for m in contract.messages_request(7, 23).parse(body, "x")] == list(range(23, 30))
+    assert (contract.full_page(23, 10), contract.full_page(20, 10), contract.full_page(23, 5)) == (7, 10, 5)
+    assert (DEFAULT_CONTRACT.full_page(23, 10), DEFAULT_CONTRACT.full_page(0, 1000)) == (10, 1000)
+    zero = load_contract(doc(messages={"max_page": 10, "paging": "page", "first_page": 0}))
+    assert zero.messages_request(7, 9).params == {"page": "0", "limit": "10"}
+    with pytest.raises(AmtResponseError, match="expected 20"):  # the page must start where it says
+        request.parse({"messages": [{"index": 21, "text": "x"}]}, "GetMessages")
+    assert load_contract(contract_document(contract)) == contract
 
 
 def test_a_status_may_mean_one_thing_only():

@@ -48,6 +48,8 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token (
 _PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*")  # fullmatch: no trailing newline
 #: How the logon token travels: in a header of its own, as ``Authorization: Bearer``, or as a cookie.
 TOKEN_TRANSPORTS = ("header", "bearer", "cookie")
+#: How GetMessages pages: from an offset (at most a limit), or by page number and a fixed page size.
+MESSAGE_PAGING = ("offset", "page")
 #: How the heartbeat's answer is read: a JSON object whose status says "up", or any non-empty text
 #: (SMA's connector takes any answer as "up").
 HEARTBEAT_ANSWERS = ("json", "text")
@@ -239,6 +241,8 @@ class FieldNames:
     severity: str = "severity"
     offset: str = "offset"
     limit: str = "limit"
+    #: The page number, where messages are paged by number (``messages.paging: page``).
+    page: str = "page"
 
     def name_field(self, task_type: TaskType) -> str:
         return self.job_name if task_type is TaskType.BATCH_JOB else self.script_name
@@ -297,6 +301,10 @@ class WireContract:
     extra_codes: tuple[tuple[int, str, str, str], ...] = ()
     #: Largest page of messages one GetMessages call may ask for (assumed server limit).
     max_messages_page: int = 1000
+    #: ``offset`` (GetMessages from an offset, at most a limit: **assumed**) or ``page`` (by page
+    #: number from ``first_page``, ``max_messages_page`` messages a page).
+    message_paging: str = "offset"
+    first_page: int = 1
     #: HTTP statuses after which an idempotent call is tried again.
     retryable_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     statuses: HttpStatuses = HttpStatuses()
@@ -318,6 +326,13 @@ class WireContract:
             )
         if self.token_lifetime is not None:
             object.__setattr__(self, "token_lifetime", validation.seconds(self.token_lifetime, "token lifetime"))
+        if self.message_paging not in MESSAGE_PAGING:
+            raise AmtConfigurationError(
+                f"message paging must be one of {', '.join(MESSAGE_PAGING)}, "
+                f"got {validation.brief(self.message_paging, 20)}."
+            )
+        if self.first_page not in (0, 1) or isinstance(self.first_page, bool):
+            raise AmtConfigurationError(f"first page must be 0 or 1, got {validation.brief(self.first_page, 20)}.")
         if self.heartbeat_answer not in HEARTBEAT_ANSWERS:
             raise AmtConfigurationError(
                 f"heartbeat answer must be one of {', '.join(HEARTBEAT_ANSWERS)}, "
@@ -511,13 +526,32 @@ class WireContract:
         page = self.max_messages_page
         limit = page if limit is None else validation.integer(limit, "limit", minimum=1, maximum=page)
         f = self.fields
+        inputs: dict[str, Any] = {f.batch_request_id: batch_request_id, f.offset: offset, f.limit: limit}
+        parse = partial(self.parse_messages, offset=offset, expected=batch_request_id)
+        if self.message_paging == "page":  # the page that holds the offset; what precedes it is dropped
+            number, skip = divmod(offset, page)
+            inputs = {f.batch_request_id: batch_request_id, f.page: number + self.first_page, f.limit: page}
+            parse = partial(self._page_from, skip=skip, limit=limit, read=partial(parse, offset=offset - skip))
         return self._read(
             "messages",
-            {f.batch_request_id: batch_request_id, f.offset: offset, f.limit: limit},
+            inputs,
             what=f"GetMessages {batch_request_id} from {offset}",
-            parse=partial(self.parse_messages, offset=offset, expected=batch_request_id),
+            parse=parse,
             operation="GetMessages",
         )
+
+    @staticmethod
+    def _page_from(
+        body: Any, where: str, skip: int, limit: int, read: Callable[..., list[AmtMessage]]
+    ) -> list[AmtMessage]:
+        return read(body, where)[skip : skip + limit]
+
+    def full_page(self, offset: int, limit: int) -> int:
+        """How many messages a full answer to ``messages_request(_, offset, limit)`` holds: a shorter
+        one means the job has written no more (for now). By page number, the page ends at its size."""
+        if self.message_paging == "page":
+            return min(limit, self.max_messages_page - offset % self.max_messages_page)
+        return limit
 
     def find_request_request(self, task_id: str) -> ApiRequest[list[int]]:
         """Which batch requests a Start with this GUID task id created (**assumed** capability)."""

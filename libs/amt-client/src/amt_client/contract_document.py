@@ -36,6 +36,7 @@ from amt_client import validation
 from amt_client.contract import (
     DEFAULT_CONTRACT,
     HEARTBEAT_ANSWERS,
+    MESSAGE_PAGING,
     TOKEN_TRANSPORTS,
     ApiMethods,
     ApiPaths,
@@ -81,6 +82,8 @@ _KEYS = (
         "max_messages_page",
         lambda v, _: validation.integer(v, "max_page", minimum=1, maximum=100_000),
     ),
+    _Key("messages.paging", "message_paging", lambda v, _: _one_of(MESSAGE_PAGING)(v)),
+    _Key("messages.first_page", "first_page", lambda v, _: _first_page(v)),
     _Key("codes", "extra_codes", lambda v, _: _extra_codes(v), write=lambda codes: _codes_document(codes)),
     _Key("retryable_statuses", "retryable_statuses", lambda v, _: http_statuses(v, "it", empty=True), write=sorted),
 )
@@ -296,3 +299,9 @@ def _codes_document(codes: tuple[tuple[int, str, str, str], ...]) -> dict[str, A
         str(number): {"name": name, "class": kind, **({"description": description} if description else {})}
         for number, name, kind, description in codes
     }
+
+
+def _first_page(value: Any) -> int:
+    if not validation.is_int(value) or value not in (0, 1):
+        raise _Bad(f"must be 0 or 1 (the number of the first page), got {_shown(value)}")
+    return int(value)

@@ -505,13 +505,14 @@ class Engine:
         page_size = self.contract.max_messages_page
         count = 0
         while True:
-            page = yield from self.messages(batch_request_id, cursor.offset, page_size)
+            asked = cursor.offset
+            page = yield from self.messages(batch_request_id, asked, page_size)
             go_on = (yield Deliver(page)) if page else True
             cursor.advance(page)  # only once delivered: a page whose delivery failed is read again
             count += len(page)
             if go_on is False:
                 return count
-            if len(page) < page_size:
+            if len(page) < self.contract.full_page(asked, page_size):
                 return count
 
     def watch(self, batch_request_id: int, cursor: MessageCursor, settings: WatchSettings) -> Steps[WatchResult]:

@@ -343,10 +343,16 @@ async def get_messages(request: web.Request) -> web.Response:
     request_id = await _request_id(request, contract)
     page_limit = contract.max_messages_page
     try:
-        offset = int(await _input(request, f.offset) or "0")
         limit = int(await _input(request, f.limit) or str(page_limit))
+        if contract.message_paging == "page":  # by page number, from the contract's first page
+            number = int(await _input(request, f.page) or str(contract.first_page))
+            if number < contract.first_page:
+                raise BadRequest(f"{f.page} starts at {contract.first_page}")
+            offset = (number - contract.first_page) * limit
+        else:
+            offset = int(await _input(request, f.offset) or "0")
     except ValueError:
-        raise BadRequest("offset and limit must be integers") from None
+        raise BadRequest("offset, page and limit must be integers") from None
     if offset < 0 or not 1 <= limit <= page_limit:
         raise BadRequest(f"offset must be >= 0 and limit between 1 and {page_limit}")
     row = emu.store.get(request_id)
