@@ -36,7 +36,7 @@ class AmtTriggerEvent:
         code = self.result.code
         payload: dict[str, Any] = {
             "status": self.result.outcome.value,
-            "batch_request_id": self.batch_request_id,
+            "batch_request_id": int(self.batch_request_id),
             "completion_code": None if code is None else int(code),
             "message_offset": self.message_offset,
             "message": self.result.message,

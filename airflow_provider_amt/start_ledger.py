@@ -61,7 +61,7 @@ class StartLedger:
 
     def started(self, batch_request_id: int) -> None:
         if self.store is not None:
-            self.store.set(STATE_START, {"task_id": self.task_id, "batch_request_id": batch_request_id})
+            self.store.set(STATE_START, {"task_id": self.task_id, "batch_request_id": int(batch_request_id)})
 
     def failed(self, error: AmtError) -> None:
         """Forget a Start that provably never reached AMT; keep "in flight" when it may have."""

@@ -64,7 +64,7 @@ DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
 def result(batch_request_id: int, code: Code, outcome: Outcome) -> dict[str, Any]:
     """The task's return value (XCom ``return_value``): the code, its AMT name and what it meant."""
     return {
-        "batch_request_id": batch_request_id,
+        "batch_request_id": int(batch_request_id),  # the number (a job may carry its ids too)
         "completion_code": int(code),
         "status": code.amt_name,
         "outcome": outcome.value,

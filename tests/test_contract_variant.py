@@ -194,3 +194,83 @@ def test_the_test_button_names_the_first_mismatch_and_the_keys_to_look_at(served
     AmtClient.forget_tokens()
     ok, message = AmtHook("amt_wrong", retry_policy=FAST_RETRIES).test_connection()
     assert not ok and "has no field 'SessionKey'" in message and "fields.token" in message, message
+
+
+#: A server that wants the task id and the application with every call about a job (SMA's connector
+#: sends the task id and the task's configuration with status and kill).
+WITH_IDS = {
+    "version": 1,
+    "ids": {"monitor": ["task_id", "application"], "messages": ["task_id"], "job_action": ["task_id", "application"]},
+}
+
+
+@pytest.fixture(scope="module")
+def ids_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    state = tmp_path_factory.mktemp("contract-ids") / "state.sqlite"
+    with EmulatorProcess(state, time_scale=TIME_SCALE, contract=json.dumps(WITH_IDS)) as emu:
+        yield emu
+
+
+def test_a_server_that_wants_the_jobs_ids_is_watched_by_worker_and_trigger_and_killed(ids_server, monkeypatch, capsys):
+    """The ids come from the Start: the worker's watch, the trigger (its kwargs carry them across the
+    deferral), the Kill; a call about a job without them is refused before it is sent."""
+    from amt_client import AmtConfigurationError, StartRequest
+
+    uri = ids_server.connection_uri(timeout=5, connect_timeout=2, contract=json.dumps(WITH_IDS))
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_IDS", uri)
+    hook = AmtHook("amt_ids", retry_policy=FAST_RETRIES)
+    start = StartRequest.batch_job("DEMO2", "REPORTTEST01", ["A"], task_id="5b0c7f44-0000-4c1e-9d0e-4f1f0c6a8a12")
+    job = hook.start(start)
+    assert dict(job.ids)["task_id"] == start.task_id  # type: ignore[attr-defined]
+    lines: list[Any] = []
+    ended = hook.watch_job(job, MessageCursor(), WatchSettings(poll_interval=0.2), lines.extend)
+    assert (ended.outcome, ended.code) == (Outcome.SUCCESS, Code.DONE) and lines
+
+    running = hook.start(
+        StartRequest.batch_job("DEMO2", "LONGRUNNINGREPORT", task_id="5b0c7f44-0000-4c1e-9d0e-4f1f0c6a8a13")
+    )
+    trigger = AmtJobTrigger.for_job(
+        running, "amt_ids", WatchSettings(poll_interval=0.2), message_offset=0, on_kill_action="kill"
+    )
+    _, kwargs = trigger.serialize()
+    assert kwargs["batch_request_id"] == int(running) and kwargs["job_ids"]["application"] == "DEMO2"
+    revived = AmtJobTrigger(**kwargs)  # as the triggerer makes it from the stored kwargs
+
+    async def first_poll_then_kill() -> None:
+        watch = revived.run().__aiter__()
+        waiting = asyncio.ensure_future(watch.__anext__())
+        await asyncio.sleep(1.0)
+        assert not waiting.done()  # polled with the ids, still running
+        waiting.cancel()
+        await revived.on_kill()
+
+    asyncio.run(first_poll_then_kill())
+    assert wait_for(hook, running, {Code.KILLED}) is Code.KILLED
+    with pytest.raises(AmtConfigurationError, match="comes without them"):
+        hook.get_job_status(int(running))  # the bare number: nothing sent
+    plain = requests.get(f"{ids_server.url}/api/MonitorJob/{int(running)}", timeout=5)
+    assert plain.status_code in (400, 401)  # the server itself wants them (or a token first)
+    hook.close()
+
+
+def test_the_operator_resumed_after_its_trigger_reads_the_rest_with_the_jobs_ids(ids_server, monkeypatch):
+    """On the worker, the operator knows its job's Start again (its task id is the task instance's
+    GUID): the status and messages it reads after the trigger carry the ids the server wants."""
+    from airflow_provider_amt.operators.amt import AmtBatchJobOperator
+    from airflow_provider_amt.start_ledger import task_guid
+    from amt_client import StartRequest
+    from tests.test_completion import TaskInstance
+
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_IDS", ids_server.connection_uri(contract=json.dumps(WITH_IDS)))
+    op = AmtBatchJobOperator(task_id="job", application_name="DEMO2", job_name="REPORTTEST01", amt_conn_id="amt_ids")
+    context = {"ti": TaskInstance()}
+    hook = AmtHook("amt_ids", retry_policy=FAST_RETRIES)
+    guid = task_guid("unit", "run", "job", -1)  # the TaskInstance stand-in's keys
+    job = hook.start(StartRequest.batch_job("DEMO2", "REPORTTEST01", task_id=guid))
+    wait_for(hook, job, {Code.DONE})
+    context["ti"].xcom_push("batch_request_id", int(job))
+    event = {"status": "success", "batch_request_id": int(job), "completion_code": 4, "message_offset": 0}
+    returned = op.execute_complete(context, {**event, "message": "from the trigger"})
+    assert returned["outcome"] == "success" and returned["batch_request_id"] == int(job)
+    assert type(returned["batch_request_id"]) is int  # XCom holds the number, not the ids
+    hook.close()

@@ -255,9 +255,8 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         return began + self.execution_timeout.total_seconds()
 
     def _watch(self, start: StartRequest, batch_request_id: int, deadline: float | None) -> JobWait:
-        self._wait = JobWait(
-            WatchedJob(batch_request_id, start.what, deadline=deadline), self.watch_options, self.hook, self.log
-        )
+        job = self.hook.config.contract.identified(batch_request_id, start)  # with the ids its server wants
+        self._wait = JobWait(WatchedJob(job, start.what, deadline=deadline), self.watch_options, self.hook, self.log)
         return self._wait
 
     # --- the task ---------------------------------------------------------------------------------
@@ -269,7 +268,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         start = self._start_request(context)
         wait = self._watch(start, self._start_or_reconnect(context, start), self._deadline(context))
         job, hook, rules = wait.job, self.hook, self.watch_options.rules
-        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=job.batch_request_id)
+        context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=int(job.batch_request_id))
         log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
         status = hook.get_job_status(job.batch_request_id)
         if not self.wait_for_completion:

@@ -30,7 +30,7 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -47,6 +47,7 @@ from amt_client import (
     AmtCompletionCode,
     AmtError,
     AmtValidationError,
+    BatchRequestId,
     MessageCursor,
     Outcome,
     Rules,
@@ -85,6 +86,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
     :param success_codes: completion codes that count as success (default ``[4]``).
     :param skip_on_skipped_by_ops: 6 SKIPPED_BY_OPS ends the watch as ``skipped`` (triggers stored
         by 0.2 lack it and say ``failed``: their task decides by the code, as it always did).
+    :param job_ids: the job's ids its server's contract sends with every call (document key ``ids``;
+        only then): the Start's values by name (``task_id``, ``application``...).
     :param on_kill_action: what a user killing the deferred task sends to the AMT job: ``"kill"``,
         ``"stop"`` or None (nothing).
     :param cancel_on_kill: False means ``on_kill_action=None`` (the 0.2 name, still read).
@@ -107,13 +110,16 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         initial_interval: float = 1.0,
         on_kill_action: str | None = "kill",
         skip_on_skipped_by_ops: bool = False,
+        job_ids: Mapping[str, str] | None = None,
         **legacy: Any,
     ):
         super().__init__()
         unknown = sorted(set(legacy) - LEGACY_KWARGS)
         if unknown:
             raise AmtValidationError(f"{type(self).__name__} got unknown arguments {unknown}.")
-        self.batch_request_id = validation.batch_request_id(batch_request_id)
+        number = validation.batch_request_id(batch_request_id)
+        # the ids of the job its server's contract sends with each call (document key ``ids``), if any
+        self.batch_request_id: int = BatchRequestId(number, job_ids) if job_ids else number
         self._init_watch(
             amt_conn_id,
             message_offset,
@@ -158,6 +164,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             amt_conn_id,
             message_offset=message_offset,
             on_kill_action=on_kill_action,
+            job_ids=getattr(batch_request_id, "ids", None),
             **_settings_kwargs(settings),
         )
 
@@ -165,11 +172,12 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "batch_request_id": self.batch_request_id,
+                "batch_request_id": int(self.batch_request_id),
                 "amt_conn_id": self.amt_conn_id,
                 "message_offset": self.message_offset,
                 "on_kill_action": self.on_kill_action,
                 **_settings_kwargs(self.settings),
+                **({"job_ids": dict(ids)} if (ids := getattr(self.batch_request_id, "ids", None)) else {}),
             },
         )
 

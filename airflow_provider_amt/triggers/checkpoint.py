@@ -60,7 +60,7 @@ def seed(ti: Any, batch_request_id: int, offset: int) -> None:
 
 
 def _value(batch_request_id: int, offset: int) -> dict[str, int]:
-    return {"batch_request_id": batch_request_id, "offset": offset}
+    return {"batch_request_id": int(batch_request_id), "offset": offset}  # the number, not its ids
 
 
 async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | None:

@@ -162,7 +162,8 @@ class AmtStartJobTrigger(AmtJobTrigger):
         try:
             start = await self._start_request()
             self._what, self._task_id = start.what, start.task_id
-            self.batch_request_id = await self._start_or_adopt(start)
+            started = await self._start_or_adopt(start)
+            self.batch_request_id = (await self.hook.get_config()).contract.identified(started, start)
         except AmtError as err:  # refused, invalid, or a Start whose fate AMT cannot tell
             if err.request_may_have_arrived:
                 self.log.error(
@@ -295,7 +296,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         """What the classic path does on the worker once it knows the job: the XCom that on_kill, the
         log handler and DAGs read, a checkpoint at message 0 (this try's log starts there), the
         job information block."""
-        await self._push(XCOM_BATCH_REQUEST_ID, batch_request_id)  # missing: on_kill takes the framework's word
+        await self._push(XCOM_BATCH_REQUEST_ID, int(batch_request_id))  # missing: on_kill takes the framework's word
         await checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
         hook = self.hook
         log_job_information(
@@ -326,7 +327,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         keys = ti_keys(self.task_instance)
         if keys is None:
             return
-        value = {"task_id": guid, "try_number": try_number, "batch_request_id": batch_request_id}
+        value = {"task_id": guid, "try_number": try_number, "batch_request_id": _number(batch_request_id)}
         if batch_request_id is None:
             await aset_xcom(XCOM_START, value, **keys)
         else:
@@ -399,3 +400,8 @@ class AmtStartJobTrigger(AmtJobTrigger):
             )
             return
         await super().on_kill()
+
+
+def _number(batch_request_id: int | None) -> int | None:
+    """What XCom holds of a batch request id: the number (a job's ids stay with the trigger)."""
+    return None if batch_request_id is None else int(batch_request_id)

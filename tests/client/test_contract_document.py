@@ -107,6 +107,9 @@ def test_every_key_is_read():
         (doc(statuses={"refused": [400.5]}), "'statuses.refused'"),
         (doc(statuses={"not_found": [401]}), "'statuses'"),  # 401 is already token_refused's
         (doc(statuses=[401]), "'statuses'"),
+        (doc(ids={"monitor": ["password"]}), "'ids.monitor'"),
+        (doc(ids={"monitor": "task_id"}), "'ids.monitor'"),
+        (doc(ids={"monitor": [5]}), "'ids.monitor'"),
         (doc(codes={"28": "failed"}), "'codes'"),
         (doc(codes=[28]), "'codes'"),
         (doc(codes={"4": {"name": "MY DONE", "class": "failed"}}), "'codes'"),  # the table's DONE
@@ -191,6 +194,30 @@ def test_messages_by_page_number_ask_for_the_page_that_holds_the_cursor_and_skip
     with pytest.raises(AmtResponseError, match="expected 20"):  # the page must start where it says
         request.parse({"messages": [{"index": 21, "text": "x"}]}, "GetMessages")
     assert load_contract(contract_document(contract)) == contract
+
+
+def test_the_ids_a_contract_sends_with_a_jobs_calls_come_from_its_start():
+    """``ids``: SMA's connector sends the task id and the task's configuration with status and kill.
+    A batch request id made from its Start carries them; one without them is refused before sending."""
+    from amt_client import BatchRequestId, StartRequest
+    from amt_client.start import Action
+
+    contract = load_contract(
+        doc(ids={"monitor": ["task_id", "application"], "job_action": ["task_id", "name"], "messages": ["task_type"]})
+    )
+    start = StartRequest.batch_job("DEMO2", "REPORTTEST01", task_id="guid-1")
+    job = BatchRequestId.of(7, start)
+    assert job == 7 and int(job) == 7 and f"{job}" == "7" and json.dumps({"id": job}) == '{"id": 7}'
+    assert contract.status_request(job).path == "/api/MonitorJob/7"
+    assert contract.status_request(job).params == {"taskId": "guid-1", "applicationName": "DEMO2"}
+    kill = contract.action_request(Action.KILL, job).json_body
+    assert kill == {"action": "Kill", "batchRequestId": 7, "taskId": "guid-1", "jobName": "REPORTTEST01"}
+    assert contract.messages_request(job, 0, 5).params == {"taskType": "BatchJob", "offset": "0", "limit": "5"}
+    with pytest.raises(AmtConfigurationError, match=r"task_id, application.*batch request 7 comes without them"):
+        contract.status_request(7)  # a job this caller did not start: no ids to send
+    assert DEFAULT_CONTRACT.status_request(job).params == {}  # the default sends none
+    assert load_contract(contract_document(contract)) == contract
+    assert "ids monitor=task_id,application" in ", ".join(contract.differences())
 
 
 def test_a_status_may_mean_one_thing_only():

@@ -34,7 +34,7 @@ from amt_client.errors import (
     AmtValidationError,
 )
 from amt_client.policy import MessageCursor, Outcome, Rules, WatchResult, WatchSettings
-from amt_client.start import Action, JobEnding, StartRequest, TaskType
+from amt_client.start import Action, BatchRequestId, JobEnding, StartRequest, TaskType
 from amt_client.sync import AmtClient
 
 __version__ = "0.1.0"
@@ -58,6 +58,7 @@ __all__ = [
     "AmtValidationError",
     "ApiPaths",
     "AsyncAmtClient",
+    "BatchRequestId",
     "CodeClass",
     "Engine",
     "ExtraCode",

@@ -147,6 +147,9 @@ class ExtraCode(int):
     def is_successful(self) -> bool:
         return self.code_class is CodeClass.SUCCESS
 
+    def __str__(self) -> str:  # the number, as in every message (int's own __str__ is the repr)
+        return int.__repr__(self)
+
     def __repr__(self) -> str:
         return f"ExtraCode({int(self)}, {self.amt_name!r}, {self.code_class.value!r})"
 

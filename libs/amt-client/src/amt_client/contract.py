@@ -38,7 +38,7 @@ from amt_client.errors import (
     AmtUnknownCodeError,
     AmtValidationError,
 )
-from amt_client.start import Action, StartRequest, TaskType
+from amt_client.start import JOB_ID_NAMES, Action, BatchRequestId, StartRequest, TaskType
 
 T = TypeVar("T")
 
@@ -48,6 +48,8 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token (
 _PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*")  # fullmatch: no trailing newline
 #: How the logon token travels: in a header of its own, as ``Authorization: Bearer``, or as a cookie.
 TOKEN_TRANSPORTS = ("header", "bearer", "cookie")
+#: AMT's task types by value (a job's ids name the field of its name by its type).
+TASK_TYPE_VALUES = tuple(kind.value for kind in TaskType)
 #: How GetMessages pages: from an offset (at most a limit), or by page number and a fixed page size.
 MESSAGE_PAGING = ("offset", "page")
 #: How the heartbeat's answer is read: a JSON object whose status says "up", or any non-empty text
@@ -107,6 +109,31 @@ class ApiPaths:
                 )
             if not per_job and braces:
                 raise AmtConfigurationError(f"api path {name!r} takes no placeholder, got {path!r}.")
+
+
+@dataclass(frozen=True)
+class CallIds:
+    """The ids of a job (names of ``JOB_ID_NAMES``) each per-job call sends besides the batch request
+    id, under their ``fields.*`` names (**assumed** none; SMA's connector sends the task id and the
+    task's configuration with status and kill)."""
+
+    monitor: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    #: Stop and Kill (a Start sends its whole body anyway).
+    job_action: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, ids in dataclasses.asdict(self).items():
+            if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple)):
+                raise AmtConfigurationError(
+                    f"ids of {name!r} must be a list of id names, got {validation.brief(ids, 40)}."
+                )
+            unknown = [i for i in ids if i not in JOB_ID_NAMES]
+            if unknown:
+                raise AmtConfigurationError(
+                    f"ids of {name!r}: unknown {validation.brief(unknown[0], 30)}; known: {', '.join(JOB_ID_NAMES)}."
+                )
+            object.__setattr__(self, name, tuple(dict.fromkeys(ids)))
 
 
 #: The methods a read operation may be sent with: ``GET`` carries its inputs in the query, ``POST``
@@ -281,6 +308,7 @@ class WireContract:
 
     paths: ApiPaths = ApiPaths()
     methods: ApiMethods = ApiMethods()
+    call_ids: CallIds = CallIds()
     #: From SMA's sample code [code]: every call after the logon carries the token in this header
     #: (with ``token_transport="cookie"``: the cookie's name; unused with ``"bearer"``).
     token_header: str = "X-AMT-LogonToken"
@@ -401,6 +429,33 @@ class WireContract:
             method, path, params={query_name(name): str(value) for name, value in inputs.items()}, **request
         )
 
+    def identified(self, batch_request_id: int, start: StartRequest) -> int:
+        """The batch request id a caller that knows the job's Start keeps: with the job's ids where
+        this contract sends any (``ids``), else the plain number."""
+        if not any(dataclasses.astuple(self.call_ids)):
+            return batch_request_id
+        return BatchRequestId.of(batch_request_id, start)
+
+    def _job_ids(self, name: str, batch_request_id: int) -> dict[str, str]:
+        """The job's ids the contract sends with call ``name`` (of :class:`CallIds`), by field name.
+        A batch request id that does not carry them is refused before anything is sent."""
+        wanted = getattr(self.call_ids, name)
+        if not wanted:
+            return {}
+        ids: Mapping[str, str] = getattr(batch_request_id, "ids", {})
+        missing = [i for i in wanted if not ids.get(i)]
+        if missing:
+            raise AmtConfigurationError(
+                f"this server's contract sends {', '.join(wanted)} with every {name} call, and batch request "
+                f"{int(batch_request_id)} comes without them ({', '.join(missing)} missing): a job the task "
+                "did not start cannot be asked about there (see docs/api-contract.md, ids)."
+            )
+        f = self.fields
+        kind = ids.get("task_type")
+        name_field = f.name_field(TaskType(kind)) if kind in TASK_TYPE_VALUES else f.job_name
+        where = {"task_id": f.task_id, "application": f.application, "task_type": f.task_type, "queue": f.queue}
+        return {where.get(i, name_field): ids[i] for i in wanted}
+
     def with_overrides(self, paths: Mapping[str, Any] | None = None, token_header: str | None = None) -> WireContract:
         """This contract with some paths and/or the token header replaced (validated).
 
@@ -437,6 +492,7 @@ class WireContract:
             for name, codes in dataclasses.asdict(self.statuses).items()
             if codes != getattr(default.statuses, name)
         ]
+        result += [f"ids {name}={','.join(ids)}" for name, ids in dataclasses.asdict(self.call_ids).items() if ids]
         if (self.token_transport, self.token_header) != (default.token_transport, default.token_header):
             result.append(
                 f"token {self.token_transport}" + ("" if self.token_transport == "bearer" else f"={self.token_header}")
@@ -497,6 +553,7 @@ class WireContract:
         action = Action(action)
         if action is Action.START:
             raise AmtValidationError("use start_request for a Start; action_request is for Stop and Kill.")
+        ids = self._job_ids("job_action", batch_request_id)
         batch_request_id = validation.batch_request_id(batch_request_id)
         f = self.fields
         return ApiRequest(
@@ -504,15 +561,16 @@ class WireContract:
             self.paths.job_action,
             f"{action.value} batch request {batch_request_id}",
             partial(self.parse_action, expected=batch_request_id),
-            json_body=nest({f.action: action.value, f.batch_request_id: batch_request_id}),
+            json_body=nest({f.action: action.value, f.batch_request_id: batch_request_id, **ids}),
             operation=action.value,
         )
 
     def status_request(self, batch_request_id: int) -> ApiRequest[JobStatus]:
+        ids = self._job_ids("monitor", batch_request_id)
         batch_request_id = validation.batch_request_id(batch_request_id)
         return self._read(
             "monitor",
-            {self.fields.batch_request_id: batch_request_id},
+            {self.fields.batch_request_id: batch_request_id, **ids},
             what=f"MonitorJob {batch_request_id}",
             parse=partial(self.parse_status, expected=batch_request_id),
             operation="MonitorJob",
@@ -521,16 +579,17 @@ class WireContract:
     def messages_request(
         self, batch_request_id: int, offset: int = 0, limit: int | None = None
     ) -> ApiRequest[list[AmtMessage]]:
+        ids = self._job_ids("messages", batch_request_id)
         batch_request_id = validation.batch_request_id(batch_request_id)
         offset = validation.offset(offset)
         page = self.max_messages_page
         limit = page if limit is None else validation.integer(limit, "limit", minimum=1, maximum=page)
         f = self.fields
-        inputs: dict[str, Any] = {f.batch_request_id: batch_request_id, f.offset: offset, f.limit: limit}
+        inputs: dict[str, Any] = {f.batch_request_id: batch_request_id, **ids, f.offset: offset, f.limit: limit}
         parse = partial(self.parse_messages, offset=offset, expected=batch_request_id)
         if self.message_paging == "page":  # the page that holds the offset; what precedes it is dropped
             number, skip = divmod(offset, page)
-            inputs = {f.batch_request_id: batch_request_id, f.page: number + self.first_page, f.limit: page}
+            inputs = {f.batch_request_id: batch_request_id, **ids, f.page: number + self.first_page, f.limit: page}
             parse = partial(self._page_from, skip=skip, limit=limit, read=partial(parse, offset=offset - skip))
         return self._read(
             "messages",

@@ -40,6 +40,7 @@ from amt_client.contract import (
     TOKEN_TRANSPORTS,
     ApiMethods,
     ApiPaths,
+    CallIds,
     FieldNames,
     HttpStatuses,
     WireContract,
@@ -88,13 +89,16 @@ _KEYS = (
     _Key("retryable_statuses", "retryable_statuses", lambda v, _: http_statuses(v, "it", empty=True), write=sorted),
 )
 #: Sections whose every key is one field of a dataclass attribute of the contract.
-_Group = type[ApiPaths] | type[ApiMethods] | type[FieldNames] | type[HttpStatuses]
+_Group = type[ApiPaths] | type[ApiMethods] | type[CallIds] | type[FieldNames] | type[HttpStatuses]
 _GROUPS: dict[str, _Group] = {
     "paths": ApiPaths,
     "methods": ApiMethods,
+    "ids": CallIds,
     "fields": FieldNames,
     "statuses": HttpStatuses,
 }
+#: A group's attribute of the contract where it is not the section's name.
+_ATTRIBUTES = {"ids": "call_ids"}
 _SECTIONS: dict[str, tuple[str, ...]] = {
     **{section: tuple(f.name for f in dataclasses.fields(kind)) for section, kind in _GROUPS.items()},
     **{
@@ -138,7 +142,8 @@ def contract_from_document(document: Any, base: WireContract = DEFAULT_CONTRACT)
         for name, value in group.items():
             _checked(f"{section}.{name}", value, partial(_one_of_group, kind, name))
         if group:  # the whole group checked too: statuses may mean one thing only
-            changes[section] = _checked(section, group, _group_with, getattr(base, section))
+            attribute = _ATTRIBUTES.get(section, section)
+            changes[attribute] = _checked(section, group, _group_with, getattr(base, attribute))
 
     def current(attribute: str) -> Any:
         return changes.get(attribute, getattr(base, attribute))
@@ -158,7 +163,7 @@ def contract_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, An
     """The whole document of ``contract``, every key written (what ``load_contract`` reads back)."""
     document: dict[str, Any] = {"version": VERSION}
     for section in _GROUPS:
-        group = dataclasses.asdict(getattr(contract, section)).items()
+        group = dataclasses.asdict(getattr(contract, _ATTRIBUTES.get(section, section))).items()
         document[section] = {name: sorted(v) if isinstance(v, frozenset) else v for name, v in group}
     for key in _KEYS:
         section, _, name = key.key.rpartition(".")
@@ -272,6 +277,8 @@ def _one_of_group(kind: _Group, name: str, value: Any) -> Any:
         return field_path(value, "it")
     if kind is HttpStatuses:
         return http_statuses(value, "it")
+    if kind is CallIds:
+        return getattr(CallIds(**{name: value}), name)
     return kind(**{name: value})
 
 

@@ -434,7 +434,9 @@ class Engine:
         return self.call(self.contract.heartbeat_request())
 
     def start(self, start: StartRequest) -> Steps[int]:
-        return self.call(self.contract.start_request(start))
+        """The new job's batch request id (with its ids where the contract sends any with its calls)."""
+        batch_request_id = yield from self.call(self.contract.start_request(start))
+        return self.contract.identified(batch_request_id, start)
 
     def status(self, batch_request_id: int) -> Steps[JobStatus]:
         return self.call(self.contract.status_request(batch_request_id))

@@ -9,7 +9,9 @@ reads a received body back into one (``contract.parse_start_body``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypedDict
 
 from typing_extensions import Unpack
@@ -165,3 +167,58 @@ class StartRequest:
     def what(self) -> str:
         """``batch job DEMO2/REPORTTEST01``: for logs and error messages."""
         return f"{self.task_type.label.lower()} {self.application_name}/{self.name}"
+
+
+#: The ids of a job, besides its batch request id, that a contract may send with the calls about
+#: it (the contract document's ``ids``): values of the Start that created the job.
+JOB_ID_NAMES = ("task_id", "application", "task_type", "name", "queue")
+
+
+class BatchRequestId(int):
+    """A batch request id that carries the ids of its job some servers want with every call about it
+    (SMA's connector sends the task id and the task's configuration with status and kill).
+
+    It is the number everywhere (formatting, JSON, comparison); only the contract's requests read
+    ``ids``, by :data:`JOB_ID_NAMES`. Made from the Start by :meth:`of`, or from a trigger's kwargs.
+    """
+
+    ids: Mapping[str, str]
+
+    def __new__(cls, number: int, ids: Mapping[str, str]) -> BatchRequestId:
+        request_id = super().__new__(cls, number)
+        request_id.ids = MappingProxyType(job_ids(ids))
+        return request_id
+
+    @classmethod
+    def of(cls, number: int, start: StartRequest) -> BatchRequestId:
+        values = {
+            "task_id": start.task_id,
+            "application": start.application_name,
+            "task_type": start.task_type.value,
+            "name": start.name,
+            "queue": start.queue_name,
+        }
+        return cls(number, {name: value for name, value in values.items() if value})
+
+    def __str__(self) -> str:  # the number, as in every message (int's own __str__ is the repr)
+        return int.__repr__(self)
+
+    def __repr__(self) -> str:
+        return f"BatchRequestId({int(self)}, {dict(self.ids)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return BatchRequestId, (int(self), dict(self.ids))
+
+
+def job_ids(value: Any, argument: str = "job_ids") -> dict[str, str]:
+    """A job's ids by name (a trigger's kwargs may hold them): names of :data:`JOB_ID_NAMES`, texts."""
+    if not isinstance(value, Mapping):
+        raise AmtValidationError(f"{argument} must be a mapping of id name to text, got {validation.brief(value)}.")
+    checked = {}
+    for name, text in value.items():
+        if name not in JOB_ID_NAMES:
+            raise AmtValidationError(
+                f"{argument}: unknown id {validation.brief(name)}; known: {', '.join(JOB_ID_NAMES)}."
+            )
+        checked[name] = validation.require_text(text, f"{argument}.{name}")
+    return checked

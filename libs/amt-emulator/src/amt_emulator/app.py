@@ -247,6 +247,9 @@ async def job_action(request: web.Request) -> web.Response:
         request_id = lookup(body, fields.batch_request_id)
         if isinstance(request_id, bool) or not isinstance(request_id, int):
             raise BadRequest(f"{fields.batch_request_id} must be an integer")
+        row = emu.store.get(request_id)
+        if row is not None:
+            await _check_job_ids(request, contract, "job_action", row, body)
         code = emu.store.stop(request_id, kill=action == Action.KILL.value)
         if code is None:
             return _error(404, f"batch request {request_id} does not exist", contract=contract)
@@ -309,6 +312,23 @@ async def _request_id(request: web.Request, contract: WireContract) -> int:
     return int(raw)
 
 
+async def _check_job_ids(request: web.Request, contract: WireContract, call: str, row: Any, body: Any = None) -> None:
+    """A server whose contract names ids for ``call`` (``ids``) wants each, the job's own: read as
+    the contract's method sends them (a Stop's or Kill's from its body)."""
+    f = contract.fields
+    kind = TaskType(row["task_type"])
+    where = {"task_id": f.task_id, "application": f.application, "task_type": f.task_type, "queue": f.queue}
+    for name in getattr(contract.call_ids, call):
+        field = where.get(name, f.name_field(kind))
+        if body is not None:
+            found = lookup(body, field)
+            given = "" if found is None else str(found)
+        else:
+            given = await _input(request, field)
+        if given != str(row[name] or ""):  # the store's columns have the ids' names
+            raise BadRequest(f"{field} is required with {call} and must be the job's own")
+
+
 async def monitor_job(request: web.Request) -> web.Response:
     emu = _emulator(request)
     contract = emu.config.contract
@@ -316,6 +336,7 @@ async def monitor_job(request: web.Request) -> web.Response:
     row = emu.store.get(request_id)
     if row is None:
         return _error(404, f"batch request {request_id} does not exist", contract=contract)
+    await _check_job_ids(request, contract, "monitor", row)
     code = Code(row["code"])
     fields = contract.fields
     answer = {
@@ -358,6 +379,7 @@ async def get_messages(request: web.Request) -> web.Response:
     row = emu.store.get(request_id)
     if row is None:
         return _error(404, f"batch request {request_id} does not exist", contract=contract)
+    await _check_job_ids(request, contract, "messages", row)
     rows, total = emu.store.messages(request_id, offset, limit)
     return web.json_response(
         contract.answer(
