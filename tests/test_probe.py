@@ -221,3 +221,25 @@ def test_a_certificate_the_probe_cannot_trust_is_named_as_tls_and_a_ca_bundle_fi
         assert PASSWORD not in said, said
     finally:
         server.shutdown()
+
+
+def test_a_contract_that_sends_the_jobs_ids_is_probed_with_them(tmp_path, monkeypatch):
+    """``ids``: the probe asks for the job's ids of the batch request it reads (``--job-id``), refuses
+    to start without them, and has them itself for the job it starts."""
+    document = {"version": 1, "ids": {"monitor": ["task_id", "application"], "messages": ["task_id"]}}
+    state = tmp_path / "state.sqlite"
+    with EmulatorProcess(state, time_scale=TIME_SCALE, contract=json.dumps(document), password=PASSWORD) as emu:
+        contract = load_contract(document)
+        with AmtClient(ServerConfig(emu.url, emu.user, PASSWORD, contract=contract)) as amt:
+            guid = "5b0c7f44-0000-4c1e-9d0e-4f1f0c6a8a14"
+            job = amt.start_batch_job("DEMO2", "REPORTTEST01", task_id=guid)
+            wait_for(amt, job, {AmtCompletionCode.DONE})  # type: ignore[arg-type]
+        given = ("--contract", json.dumps(document), "--batch-request-id", str(int(job)))
+        code, out = probe(emu, monkeypatch, *given)
+        assert code == 2 and "task_id, application" in out and "comes without them" in out, out
+        code, out = probe(emu, monkeypatch, *given, "--job-id", f"task_id={guid}", "--job-id", "application=DEMO2")
+        assert code == 0 and "match    status" in out and "match    messages" in out, out
+        code, out = probe(emu, monkeypatch, "--contract", json.dumps(document), "--start", "DEMO2/REPORTTEST01")
+        assert code == 0 and "match    watch" in out, out
+        code, out = probe(emu, monkeypatch, *given, "--job-id", "colour=blue")
+        assert code == 2 and "unknown id" in out, out

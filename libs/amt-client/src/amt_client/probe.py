@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from amt_client.config import ServerConfig
 from amt_client.contract import TOKEN_TRANSPORTS, ApiRequest, WireContract, lookup, shape, snippet
 from amt_client.contract_document import contract_document, load_contract
 from amt_client.errors import AmtError
-from amt_client.start import StartRequest
+from amt_client.start import BatchRequestId, StartRequest, job_ids
 
 #: The naming conventions a request's field names are tried in when the server refuses the logon.
 _CONVENTIONS: dict[str, Callable[[str], str]] = {
@@ -268,7 +269,8 @@ class Probe:
             self._found(operation, False, why)
 
     def _start(self, application: str, job: str) -> int | None:
-        request = self.contract.start_request(StartRequest.batch_job(application, job))
+        started = StartRequest.batch_job(application, job, task_id=str(uuid.uuid4()))  # as SMA's connector
+        request = self.contract.start_request(started)
         answer = self._send("start", request)
         if answer is None:
             return None
@@ -281,7 +283,7 @@ class Probe:
             self._found("start", False, f"HTTP {answer.status_code}: {self._clean(answer.text)}")
             return None
         self._found("start", True, f"batch request {batch_request_id} started")
-        return int(batch_request_id)
+        return self.contract.identified(batch_request_id, started)  # with its ids, where the contract sends any
 
     def _watch(self, batch_request_id: int) -> None:
         """Follow the started job to its end with the contract as learnt (one status a second)."""
@@ -491,6 +493,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--contract", help="a contract document (.json / .yaml path, or JSON text); default: none")
     parser.add_argument("--batch-request-id", type=int, help="a batch request to read the status and messages of")
+    parser.add_argument(
+        "--job-id",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an id of that batch request's job the contract sends with its calls (ids): task_id, application...",
+    )
     parser.add_argument("--suggest", metavar="FILE", help="write the contract document with every correction")
     parser.add_argument("--start", metavar="APPLICATION/JOB", help="start this batch job once and watch it to its end")
     parser.add_argument("--ca-bundle", help="PEM file of the CA that signed the server's certificate")
@@ -517,13 +526,18 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
             contract=contract,
         )
         start = _application_job(args.start) if args.start else None
+        batch_request_id: int | None = None
         if args.batch_request_id is not None:
-            validation.batch_request_id(args.batch_request_id)
+            number = validation.batch_request_id(args.batch_request_id)
+            ids = job_ids(dict(_pair(text) for text in args.job_id), "--job-id")
+            batch_request_id = BatchRequestId(number, ids) if ids else number
+            contract.status_request(batch_request_id)  # the ids the contract sends are all given
+            contract.messages_request(batch_request_id)
     except (AmtError, ValueError) as err:
         out(f"amt-probe: {err}")
         return 2
     probe = Probe(config)
-    findings = probe.run(args.batch_request_id, start)
+    findings = probe.run(batch_request_id, start)
     for finding in findings:
         out(f"{'match   ' if finding.matched else 'MISMATCH'} {finding.operation:<9} {finding.said}")
     if args.batch_request_id is None and start is None:
@@ -535,6 +549,13 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         out(f"suggested contract document written to {args.suggest}")
     out("the contract fits" if probe.matched else "the contract does not fit (see MISMATCH above)")
     return 0 if probe.matched else 1
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals:
+        raise ValueError(f"--job-id takes NAME=VALUE, got {validation.brief(text, 60)}")
+    return name.strip(), value
 
 
 def _application_job(text: str) -> tuple[str, str]:
