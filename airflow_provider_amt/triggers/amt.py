@@ -68,10 +68,11 @@ def _settings_kwargs(settings: WatchSettings) -> dict[str, Any]:
         "poll_interval": settings.poll_interval,
         "deadline": settings.deadline,
         "success_codes": list(settings.rules.success_codes),
-        "skip_on_skipped_by_ops": settings.rules.skip_on_skipped_by_ops,
         "outage_grace_period": settings.outage_grace_period,
         "undefined_grace_period": settings.undefined_grace_period,
         "initial_interval": settings.initial_interval,
+        # added in 0.3, written only when set: a 0.2 triggerer can still run every other trigger
+        **({"skip_on_skipped_by_ops": True} if settings.rules.skip_on_skipped_by_ops else {}),
     }
 
 
