@@ -28,19 +28,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_amt import metrics
 from amt_client import AmtMessage, JobEnding, Outcome, ServerConfig, StartRequest
 from amt_client.codes import Code
+from amt_client.start import TaskType
 
 #: A single message longer than this is cut (with a marker saying how much), never dropped.
 MAX_MESSAGE_CHARS = 8000
 CONNECTION_LABEL = "Connection"
 BATCH_REQUEST_ID_LABEL = "Batch Request Id"
-_REFERENCE = re.compile(rf"^({CONNECTION_LABEL}|{BATCH_REQUEST_ID_LABEL})\s*: (\S+)$")
+#: Block lines that name the job's ids (a contract may send them with every call: ``ids``).
+_ID_LABELS = {"Task Id": "task_id", "Application": "application", "Queue Name": "queue"}
+_NAME_LABELS = {kind.label: kind for kind in TaskType}
+_REFERENCE = re.compile(
+    rf"^({'|'.join([CONNECTION_LABEL, BATCH_REQUEST_ID_LABEL, *_ID_LABELS, *_NAME_LABELS])})\s*: (\S+)$"
+)
 
 
 def _same(text: str) -> str:
@@ -82,9 +88,19 @@ def log_job_information(
 
 
 def job_reference(text: str) -> tuple[str, str] | None:
-    """``("Connection", "amt_default")`` or ``("Batch Request Id", "7")`` for those block lines, else None."""
+    """``("Connection", "amt_default")``, ``("Batch Request Id", "7")``, ``("Task Id", ...)``... for
+    the block lines that name the job (a value with a space, as ``(default queue)``, names none)."""
     match = _REFERENCE.match(text)
     return (match.group(1), match.group(2)) if match else None
+
+
+def job_ids_of(block: Mapping[str, str]) -> dict[str, str]:
+    """The job's ids a job information block names (what :func:`log_job_information` wrote)."""
+    ids = {name: block[label] for label, name in _ID_LABELS.items() if block.get(label, "(none)") != "(none)"}
+    for label, kind in _NAME_LABELS.items():
+        if label in block:
+            ids.update(task_type=kind.value, name=block[label])
+    return ids
 
 
 #: AMT severities and the log level each becomes; any other severity is logged at INFO and named

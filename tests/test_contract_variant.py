@@ -19,7 +19,15 @@ import requests
 
 from airflow_provider_amt.hooks.amt import AmtAsyncHook, AmtHook
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
-from amt_client import AmtClient, AmtCompletionCode, AmtNotFoundError, MessageCursor, Outcome, WatchSettings
+from amt_client import (
+    AmtClient,
+    AmtCompletionCode,
+    AmtNotFoundError,
+    BatchRequestId,
+    MessageCursor,
+    Outcome,
+    WatchSettings,
+)
 from amt_client.contract_document import load_contract
 from amt_emulator import EmulatorProcess
 from tests.conftest import FAST_RETRIES, TIME_SCALE
@@ -130,7 +138,7 @@ def test_a_token_refused_with_the_contracts_status_logs_on_again_and_not_found_i
         ("MonitorJob", 200),
     ]
     with pytest.raises(AmtNotFoundError, match="HTTP 410" if name == "variant" else "HTTP 404"):
-        hook.get_job_status(987_654)
+        hook.get_job_status(BatchRequestId(987_654, {"application": "DEMO2", "name": "REPORTTEST01"}))
 
 
 def test_find_request_by_task_id(hook):
@@ -171,7 +179,13 @@ def test_the_variant_document_reads_as_the_contract_the_emulator_serves():
         "text",
         "Result",
     )
-    assert contract.status_request(7).params == {"BatchRequestId": "7"}  # no placeholder: the id in the query
+    job = BatchRequestId(7, {"application": "DEMO2", "name": "REPORTTEST01", "task_type": "BatchJob"})
+    # no placeholder: the id in the query, with the job's ids the variant sends (ids.monitor)
+    assert contract.status_request(job).params == {
+        "BatchRequestId": "7",
+        "ApplicationName": "DEMO2",
+        "JobName": "REPORTTEST01",
+    }
 
 
 def test_the_test_button_names_the_first_mismatch_and_the_keys_to_look_at(served, monkeypatch):

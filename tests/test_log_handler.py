@@ -38,6 +38,10 @@ def _log(request_id: int, messages: list[Any], indexes: list[int]) -> list[Struc
         StructuredLogMessage(event=f"{CONNECTION_LABEL:<18}: amt_default", logger=OPERATOR_LOGGER),
         StructuredLogMessage(event=f"{BATCH_REQUEST_ID_LABEL:<18}: {request_id}", logger=OPERATOR_LOGGER),
     ]
+    ids = getattr(request_id, "ids", {})  # a job whose server wants its ids: the block names them
+    for label, name in (("Application", "application"), ("Batch Job", "name"), ("Task Id", "task_id")):
+        if name in ids:
+            head.append(StructuredLogMessage(event=f"{label:<18}: {ids[name]}", logger=OPERATOR_LOGGER))
     lines = [StructuredLogMessage(event=message_text(messages[i])) for i in indexes]
     return [*head, *lines, StructuredLogMessage(event="Completion Code : DONE (4)")]
 

@@ -36,12 +36,14 @@ from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import (
     BATCH_REQUEST_ID_LABEL,
     CONNECTION_LABEL,
+    job_ids_of,
     job_reference,
     message_level,
     message_lines,
     message_text,
 )
 from amt_client import AmtError, AmtMessage, AmtValidationError, MessageCursor, RetryPolicy, validation
+from amt_client.start import BatchRequestId, job_ids
 from amt_client.validation import is_int
 
 log = logging.getLogger(__name__)
@@ -147,9 +149,11 @@ class AmtTaskLogHandler(FileTaskHandler):
 
     def _filler(self, job: dict[str, str]) -> _GapFiller | None:
         try:
-            batch_request_id = validation.batch_request_id(job.get(BATCH_REQUEST_ID_LABEL))
+            number = validation.batch_request_id(job.get(BATCH_REQUEST_ID_LABEL))
+            ids = job_ids(job_ids_of(job))  # what a contract may send with each call (``ids``)
         except AmtValidationError:
             return None  # no job block, or not one of ours: the log is shown as it is
+        batch_request_id = BatchRequestId(number, ids) if ids else number
         return _GapFiller(batch_request_id, job.get(CONNECTION_LABEL, "amt_default"), self.retry_policy)
 
 

@@ -120,6 +120,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             raise AmtValidationError(f"{type(self).__name__} got unknown arguments {unknown}.")
         number = validation.batch_request_id(batch_request_id)
         # the ids of the job its server's contract sends with each call (document key ``ids``), if any
+        job_ids = job_ids or getattr(batch_request_id, "ids", None)
         self.batch_request_id: int = BatchRequestId(number, job_ids) if job_ids else number
         self._init_watch(
             amt_conn_id,
