@@ -49,6 +49,7 @@ from amt_client import (
 from amt_client.codes import Code
 from amt_client.engine import reworded
 from amt_client.policy import LAST_MESSAGES, failure_message
+from amt_client.start import BatchRequestId, optional_job_ids
 
 #: What a task that fails because its job could not be watched says about the job (it is never
 #: ended for our own trouble, see the kill policy).
@@ -69,6 +70,13 @@ def result(batch_request_id: int, code: Code, outcome: Outcome) -> dict[str, Any
         "status": code.amt_name,
         "outcome": outcome.value,
     }
+
+
+def with_job_ids(batch_request_id: int, ids: Any) -> int:
+    """A batch request id with the job's ``ids`` a DAG gives (for a contract that sends them with
+    its calls: ``ids``), or the plain number without them."""
+    checked = optional_job_ids(ids)
+    return BatchRequestId(batch_request_id, checked) if checked is not None else batch_request_id
 
 
 @dataclass(frozen=True)

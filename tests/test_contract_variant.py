@@ -288,3 +288,34 @@ def test_the_operator_resumed_after_its_trigger_reads_the_rest_with_the_jobs_ids
     assert returned["outcome"] == "success" and returned["batch_request_id"] == int(job)
     assert type(returned["batch_request_id"]) is int  # XCom holds the number, not the ids
     hook.close()
+
+
+def test_the_sensor_and_the_action_operator_take_the_jobs_ids_a_dag_gives(ids_server, monkeypatch):
+    """They know only the batch request id: a DAG gives the job's ids (``job_ids``, templated) for
+    a server that wants them; without them nothing is sent and the error names what is missing."""
+    from airflow_provider_amt.operators.job_action import AmtJobActionOperator
+    from airflow_provider_amt.sensors.amt import AmtJobSensor
+    from amt_client import AmtConfigurationError, AmtValidationError, StartRequest
+
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_IDS", ids_server.connection_uri(contract=json.dumps(WITH_IDS)))
+    hook = AmtHook("amt_ids", retry_policy=FAST_RETRIES)
+    guid = "5b0c7f44-0000-4c1e-9d0e-4f1f0c6a8a15"
+    done = hook.start(StartRequest.batch_job("DEMO2", "REPORTTEST01", task_id=guid))
+    wait_for(hook, done, {Code.DONE})
+    ids = {"task_id": guid, "application": "DEMO2"}
+    sensor = AmtJobSensor(task_id="s", batch_request_id=str(int(done)), amt_conn_id="amt_ids", job_ids=ids)
+    assert sensor.poke({}) is True
+    bare = AmtJobSensor(task_id="b", batch_request_id=int(done), amt_conn_id="amt_ids")
+    with pytest.raises(AmtConfigurationError, match="task_id, application"):
+        bare.poke({})
+
+    long = StartRequest.batch_job("DEMO2", "LONGRUNNINGREPORT", task_id="5b0c7f44-0000-4c1e-9d0e-4f1f0c6a8a16")
+    running = hook.start(long)
+    wait_for(hook, running, {Code.RUNNING})
+    kill = AmtJobActionOperator(
+        task_id="k", action="kill", batch_request_id=int(running), amt_conn_id="amt_ids", job_ids=dict(running.ids)
+    )
+    assert kill.execute({})["outcome"] == "cancelled"
+    with pytest.raises(AmtValidationError, match="unknown id"):  # checked when the DAG is parsed
+        AmtJobSensor(task_id="x", batch_request_id=1, job_ids={"colour": "blue"})
+    hook.close()

@@ -10,7 +10,7 @@ killed unless ``on_kill_action`` says so.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,8 +20,9 @@ from airflow_provider_amt.compat import AirflowSensorTimeout, default_deferrable
 from airflow_provider_amt.events import read_event
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
 from airflow_provider_amt.templating import check_untemplated
-from airflow_provider_amt.worker_watch import JobWait, WatchedJob, WatchingTask, WatchOptions
+from airflow_provider_amt.worker_watch import JobWait, WatchedJob, WatchingTask, WatchOptions, with_job_ids
 from amt_client import AmtCompletionCode, Outcome, validation
+from amt_client.start import optional_job_ids
 
 
 class AmtJobSensor(WatchingTask, BaseSensorOperator):
@@ -37,9 +38,11 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated while deferred.
     :param on_kill_action: what killing the sensor task sends to the job: None (default: the sensor
         watches a job it did not start), ``"kill"`` or ``"stop"``.
+    :param job_ids: only for a Batch Server whose contract document sends the job's ids with every
+        call (``ids``): the job's ``task_id``, ``application``, ``name``... Templated.
     """
 
-    template_fields: Sequence[str] = ("batch_request_id",)
+    template_fields: Sequence[str] = ("batch_request_id", "job_ids")
     ui_color = "#c6e2ff"
 
     def __init__(
@@ -53,6 +56,7 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
         on_kill_action: str | None = None,
+        job_ids: Mapping[str, str] | None = None,
         **kwargs: Any,
     ):
         for name in ("timeout", "poke_interval"):  # NaN or infinity would break the wait after it began
@@ -68,11 +72,17 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         self.amt_conn_id = self.watch_options.amt_conn_id
         self.deferrable = validation.flag(deferrable, "deferrable")
         self.on_kill_action = validation.end_action(on_kill_action, "on_kill_action")
-        check_untemplated({"batch_request_id": (batch_request_id, validation.batch_request_id)})
+        self.job_ids = job_ids
+        check_untemplated(
+            {
+                "batch_request_id": (batch_request_id, validation.batch_request_id),
+                "job_ids": (job_ids, optional_job_ids),
+            }
+        )
         self._wait: JobWait | None = None  # the watch of the job, once poked
 
     def _watch(self, deadline: float | None = None) -> JobWait:
-        batch_request_id = validation.batch_request_id(self.batch_request_id)
+        batch_request_id = with_job_ids(validation.batch_request_id(self.batch_request_id), self.job_ids)
         job = WatchedJob(batch_request_id, f"batch request {batch_request_id}", deadline=deadline)
         self._wait = JobWait(job, self.watch_options, self.hook, self.log)
         return self._wait

@@ -222,3 +222,8 @@ def job_ids(value: Any, argument: str = "job_ids") -> dict[str, str]:
             )
         checked[name] = validation.require_text(text, f"{argument}.{name}")
     return checked
+
+
+def optional_job_ids(value: Any, argument: str = "job_ids") -> dict[str, str] | None:
+    """:func:`job_ids`, or None for None (an argument a DAG need not give)."""
+    return None if value is None else job_ids(value, argument)
