@@ -12,6 +12,7 @@ from airflow_provider_amt.joblog import (
     MAX_MESSAGE_CHARS,
     MAX_RECORD_CHARS,
     amt_time,
+    job_ids_of,
     job_reference,
     log_job_information,
     log_messages,
@@ -267,7 +268,20 @@ def test_the_job_information_block_is_built_from_the_start_request_and_read_back
     assert "Script            : X.ps1" in lines and "Parameters        : A=1" in lines
     assert "Task Id           : guid-1" in lines and not any(line.startswith("API Contract") for line in lines)
     references = dict(filter(None, map(job_reference, lines)))
-    assert references == {"Connection": "amt_prod", "Batch Request Id": "42"}
+    # the job's ids too, for a contract that sends them with every call (the queue line names none)
+    assert references == {
+        "Connection": "amt_prod",
+        "Batch Request Id": "42",
+        "Application": "DEMO2",
+        "Script": "X.ps1",
+        "Task Id": "guid-1",
+    }
+    assert job_ids_of(references) == {
+        "task_id": "guid-1",
+        "application": "DEMO2",
+        "task_type": "Script",
+        "name": "X.ps1",
+    }
 
 
 def test_a_contract_that_differs_from_the_default_is_shown(caplog):

@@ -26,7 +26,24 @@ class CodeClass(str, enum.Enum):
     ERROR = "error"  # 23/24: the client could not talk to the server; not a job state
 
 
-class AmtCompletionCode(enum.IntEnum):
+class _ReadByClass:
+    """What a code means for a waiting caller, from its class (the table's codes and the ones a
+    contract document adds alike)."""
+
+    code_class: CodeClass
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the job will not change state any more (19 UNDEFINED is not, at first)."""
+        return self.code_class in (CodeClass.SUCCESS, CodeClass.FAILED)
+
+    @property
+    def is_successful(self) -> bool:
+        """Only 4 DONE in the table, as in OpCon's default failure criteria; operators can widen this."""
+        return self.code_class is CodeClass.SUCCESS
+
+
+class AmtCompletionCode(_ReadByClass, enum.IntEnum):
     """Every published AMT completion code, with its published name, meaning and classification.
 
     Code 17 appears in no published list: it is held as reserved, and a job that reports it is
@@ -72,18 +89,8 @@ class AmtCompletionCode(enum.IntEnum):
         return _TABLE[self][1]
 
     @property
-    def code_class(self) -> CodeClass:
+    def code_class(self) -> CodeClass:  # type: ignore[override]  # the table's, read-only
         return _TABLE[self][2]
-
-    @property
-    def is_terminal(self) -> bool:
-        """True when the job will not change state any more (19 UNDEFINED is not, at first)."""
-        return self.code_class in (CodeClass.SUCCESS, CodeClass.FAILED)
-
-    @property
-    def is_successful(self) -> bool:
-        """Only 4 DONE, as in OpCon's default failure criteria; operators can widen this."""
-        return self.code_class is CodeClass.SUCCESS
 
     @classmethod
     def parse(cls, value: object) -> AmtCompletionCode:
@@ -119,7 +126,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,12}")
 EXTRA_CODE_CLASSES = ("waiting", "running", "success", "failed")
 
 
-class ExtraCode(int):
+class ExtraCode(_ReadByClass, int):
     """A completion code a site's contract document adds to the table (say, a newer AMT's state),
     with the name, meaning and class the document gives it. It reads like a table member (``amt_name``,
     ``description``, ``code_class``...) and compares as its integer; it is never one of the table's
@@ -138,14 +145,6 @@ class ExtraCode(int):
     @property
     def name(self) -> str:
         return self.amt_name
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.code_class in (CodeClass.SUCCESS, CodeClass.FAILED)
-
-    @property
-    def is_successful(self) -> bool:
-        return self.code_class is CodeClass.SUCCESS
 
     def __str__(self) -> str:  # the number, as in every message (int's own __str__ is the repr)
         return int.__repr__(self)
