@@ -150,9 +150,12 @@ class AmtTaskLogHandler(FileTaskHandler):
     def _filler(self, job: dict[str, str]) -> _GapFiller | None:
         try:
             number = validation.batch_request_id(job.get(BATCH_REQUEST_ID_LABEL))
-            ids = job_ids(job_ids_of(job))  # what a contract may send with each call (``ids``)
         except AmtValidationError:
             return None  # no job block, or not one of ours: the log is shown as it is
+        try:
+            ids = job_ids(job_ids_of(job))  # what a contract may send with each call (``ids``)
+        except AmtValidationError:
+            ids = {}  # a contract that wants them refuses the calls and says so; others need none
         batch_request_id = BatchRequestId(number, ids) if ids else number
         return _GapFiller(batch_request_id, job.get(CONNECTION_LABEL, "amt_default"), self.retry_policy)
 

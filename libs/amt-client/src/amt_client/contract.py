@@ -421,12 +421,12 @@ class WireContract:
         batch_request_id = inputs.get(self.fields.batch_request_id)
         if batch_request_id is not None and ID_PLACEHOLDER in path:
             path = path.replace(ID_PLACEHOLDER, str(batch_request_id))
-            inputs = {name: value for name, value in inputs.items() if name != self.fields.batch_request_id}
+            inputs = {field: value for field, value in inputs.items() if field != self.fields.batch_request_id}
         method = getattr(self.methods, name)
         if method == "POST":
             return ApiRequest(method, path, json_body=nest(inputs), **request)
         return ApiRequest(
-            method, path, params={query_name(name): str(value) for name, value in inputs.items()}, **request
+            method, path, params={query_name(field): str(value) for field, value in inputs.items()}, **request
         )
 
     def identified(self, batch_request_id: int, start: StartRequest) -> int:
