@@ -47,7 +47,10 @@ def test_sensor_refuses_bad_ids_but_accepts_templates_and_numeric_strings(bad):
         AmtJobSensor(task_id="w", batch_request_id=bad)
     assert AmtJobSensor(task_id="w2", batch_request_id="{{ ti.xcom_pull('x') }}").template_fields == (
         "batch_request_id",
+        "job_ids",  # 0.3: the job's ids, for a contract that sends them with every call
     )
+    templated = AmtJobSensor(task_id="w4", batch_request_id=1, job_ids="{{ ti.xcom_pull('ids') }}")
+    assert templated.job_ids == "{{ ti.xcom_pull('ids') }}"  # checked once rendered
     assert AmtJobSensor(task_id="w3", batch_request_id="42")._watch().job.batch_request_id == 42
 
 
