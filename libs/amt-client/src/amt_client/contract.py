@@ -277,6 +277,13 @@ class FieldNames:
     def values_field(self, task_type: TaskType) -> str:
         return self.task_values if task_type is TaskType.BATCH_JOB else self.script_parameters
 
+    def id_field(self, name: str, task_type: TaskType) -> str:
+        """The field a job's id ``name`` (of ``JOB_ID_NAMES``) travels in: ``name`` is the job's or
+        the script's name field by the task type, the others have a field of their own."""
+        if name == "name":
+            return self.name_field(task_type)
+        return str(getattr(self, name))
+
 
 @dataclass(frozen=True)
 class ApiRequest(Generic[T]):
@@ -452,9 +459,8 @@ class WireContract:
             )
         f = self.fields
         kind = ids.get("task_type")
-        name_field = f.name_field(TaskType(kind)) if kind in TASK_TYPE_VALUES else f.job_name
-        where = {"task_id": f.task_id, "application": f.application, "task_type": f.task_type, "queue": f.queue}
-        return {where.get(i, name_field): ids[i] for i in wanted}
+        task_type = TaskType(kind) if kind in TASK_TYPE_VALUES else TaskType.BATCH_JOB
+        return {f.id_field(i, task_type): ids[i] for i in wanted}
 
     def with_overrides(self, paths: Mapping[str, Any] | None = None, token_header: str | None = None) -> WireContract:
         """This contract with some paths and/or the token header replaced (validated).

@@ -317,9 +317,8 @@ async def _check_job_ids(request: web.Request, contract: WireContract, call: str
     the contract's method sends them (a Stop's or Kill's from its body)."""
     f = contract.fields
     kind = TaskType(row["task_type"])
-    where = {"task_id": f.task_id, "application": f.application, "task_type": f.task_type, "queue": f.queue}
     for name in getattr(contract.call_ids, call):
-        field = where.get(name, f.name_field(kind))
+        field = f.id_field(name, kind)
         if body is not None:
             found = lookup(body, field)
             given = "" if found is None else str(found)
