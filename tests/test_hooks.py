@@ -120,8 +120,8 @@ def test_invalid_arguments_are_refused_before_anything_is_sent(hook, emulator):
     emulator.clear_requests()
     with pytest.raises(AmtValidationError, match="has 21 entries"):
         hook.start_batch_job("DEMO2", "REPORTTEST01", task_values=[str(i) for i in range(21)])
-    with pytest.raises(AmtValidationError, match="NAME=value"):
-        hook.start_script("DEMO2", "RUN_PARAMETERSTEST.ps1", script_parameters=["oops"])
+    with pytest.raises(AmtValidationError, match="U\\+000A"):
+        hook.start_script("DEMO2", "RUN_PARAMETERSTEST.ps1", script_parameters=["two\nlines"])
     assert emulator.requests() == []
 
 

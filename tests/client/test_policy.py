@@ -92,6 +92,50 @@ def test_rules_map_codes_to_outcomes():
         parse_success_codes([])
 
 
+def test_skip_codes_and_fail_fast_codes_are_opcon_style_criteria():
+    """Issue 26: several codes may end a task as skipped; some failures are not worth a retry."""
+    rules = Rules(skip_codes=["ABORTED", 6])
+    assert rules.skip_codes == (12, 6)
+    assert rules.outcome(Code.ABORTED) is rules.outcome(Code.SKIPPED_BY_OPS) is Outcome.SKIPPED
+    assert rules.outcome(Code.ERROR) is Outcome.FAILED
+    assert Rules().fail_fast_codes == (99,) and Rules().fails_fast(Code.INVALID_AMT_USER)
+    assert not Rules(fail_fast_codes=[]).fails_fast(Code.INVALID_AMT_USER)
+    assert Rules(fail_fast_codes=["11-12"]).fail_fast_codes == (11, 12)
+    with pytest.raises(AmtValidationError, match="2 RUNNING is not an ending of a job"):
+        Rules(skip_codes=[2])
+    with pytest.raises(AmtValidationError, match=r"skip_codes and success_codes both hold \[6\]"):
+        Rules(success_codes=[4, 6], skip_codes=[6])
+
+
+@pytest.mark.parametrize(
+    ("given", "codes"),
+    [
+        (["0-4"], (0, 1, 2, 3, 4)),
+        (["20-27"], (20, 21, 22, 23, 24, 27)),  # the table's codes within: 25 and 26 are none
+        (["DONE", "wait for file", "KilledWithRecover", "skipped_by_ops"], (4, 13, 27, 6)),
+        ([4, "4", "3-4"], (4, 3)),  # each once, in the order given
+        (range(3, 5), (3, 4)),
+    ],
+)
+def test_code_lists_take_codes_names_and_ranges_of_the_table(given, codes):
+    assert parse_success_codes(given) == codes
+
+
+@pytest.mark.parametrize(
+    ("given", "match"),
+    [
+        (["4-0"], "runs backwards"),
+        (["0-42"], "unknown AMT completion code 42"),
+        (["DOEN"], "no completion code is named 'DOEN'"),
+        ("4", "must be a list"),
+        ([True], "must be an integer"),
+    ],
+)
+def test_code_lists_refuse_what_the_table_does_not_hold(given, match):
+    with pytest.raises(AmtValidationError, match=match):
+        parse_success_codes(given)
+
+
 def test_a_watch_that_ended_on_a_code_still_running_counts_it_failed():
     """19 UNDEFINED past its grace period ends a watch on a code that is not terminal: the task fails
     (one rule for the worker and the triggerer, not a WAIT turned into FAILED in each)."""

@@ -32,11 +32,17 @@ def test_script_parameters_from_dict_or_list():
     assert validation.script_parameters(["A=1", "EMPTY="]) == ("A=1", "EMPTY=")
 
 
+def test_script_parameters_in_a_list_are_free_text_sent_as_given():
+    """AMT's scripts read /recover, /r:<id>, SGS:RESTART <label> and quoted values (issue 26)."""
+    given = ["/recover", "/r:17", "SGS:RESTART STEP3", "-pa 'PARAM'", " spaced  ", "A=1"]
+    assert validation.script_parameters(given) == tuple(given)
+
+
 @pytest.mark.parametrize(
     ("value", "match"),
     [
-        (["NOEQUALS"], r"script_parameters\[0\] is 'NOEQUALS', which is not in NAME=value form"),
-        (["=value"], "not in NAME=value form"),
+        (["  "], r"script_parameters\[0\] is blank"),
+        (["a\nFORGED LINE"], r"script_parameters\[0\] contains the character U\+000A"),
         ({"A=B": "x"}, "invalid parameter name"),
         ({f"P{i}": i for i in range(21)}, "has 21 entries"),
         ("A=1", "must be a dict or a list"),
@@ -103,5 +109,5 @@ def test_a_start_request_is_normalised_once_and_names_its_arguments_by_type():
     assert (start.values, start.run_as_user, start.what) == (("A=1",), None, "script DEMO2/X.ps1")
     with pytest.raises(AmtValidationError, match="script_name is required"):
         StartRequest.script("DEMO2", "")
-    with pytest.raises(AmtValidationError, match="NAME=value"):
-        StartRequest.script("DEMO2", "X.ps1", ["NOPE"])
+    with pytest.raises(AmtValidationError, match="is blank"):
+        StartRequest.script("DEMO2", "X.ps1", [""])

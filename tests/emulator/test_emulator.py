@@ -147,7 +147,7 @@ def test_refused_starts_return_a_request_id_of_zero_with_the_reason(api, fields,
         ({"taskValues": "25"}, "must be a list of strings"),
         ({"jobName": None}, "jobName is required"),
         ({"taskType": "Report"}, "taskType must be"),
-        ({"taskType": "Script", "scriptName": "X.ps1", "scriptParameters": ["NOEQ"]}, "NAME=value"),
+        ({"taskType": "Script", "scriptName": "X.ps1", "scriptParameters": [""]}, "is blank"),
         ({"action": "Pause"}, "action must be"),
     ],
 )

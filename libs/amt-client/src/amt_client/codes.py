@@ -109,6 +109,21 @@ class AmtCompletionCode(_ReadByClass, enum.IntEnum):
         except ValueError:
             raise UnknownCode(number) from None
 
+    @classmethod
+    def named(cls, name: str) -> AmtCompletionCode:
+        """The code a DAG names: its member name or AMT's printed name, any case, spaces or
+        underscores (``"WAIT FOR FILE"``, ``"wait_for_file"``, ``"KilledWithRecover"``)."""
+        wanted = _spelling(name)
+        for code in cls:
+            if wanted in (_spelling(code.name), _spelling(code.amt_name)):
+                return code
+        shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:40] + "..."
+        raise ValueError(f"no completion code is named {shown}")
+
+
+def _spelling(name: str) -> str:
+    return re.sub(r"[\s_]+", "", name).lower()
+
 
 class UnknownCode(ValueError):
     """An integer completion code that is not in the table."""

@@ -83,7 +83,30 @@ class AmtUnconfirmedStartError(AmtError):
 
 
 class AmtJobFailedError(AmtError):
-    """An AMT job ended with a completion code that the caller does not count as success."""
+    """An AMT job ended with a completion code that the caller does not count as success.
+
+    The code is a value, not only text: an ``on_failure_callback`` reads ``completion_code``,
+    ``completion_name`` and ``batch_request_id`` from the exception (None where the raiser did not
+    know them: 0.2 raised it with the message alone).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        completion_code: int | None = None,
+        completion_name: str | None = None,
+        batch_request_id: int | None = None,
+    ):
+        super().__init__(message)
+        #: The job's completion code (an int), e.g. 11 for ERROR.
+        self.completion_code = None if completion_code is None else int(completion_code)
+        #: The code's name as AMT prints it, e.g. ``"ERROR"``.
+        self.completion_name = completion_name
+        #: The number AMT gave the job's Start.
+        self.batch_request_id = None if batch_request_id is None else int(batch_request_id)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (str(self), self.completion_code, self.completion_name, self.batch_request_id)
 
 
 #: Errors after which watching a job may simply go on: the server may recover.

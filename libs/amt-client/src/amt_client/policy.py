@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from amt_client import validation
 from amt_client.codes import AmtCompletionCode, AmtMessage, Code, ExtraCode
+from amt_client.errors import AmtValidationError
 
 #: How much the pause between polls grows after each poll, until it reaches ``poll_interval``.
 GROWTH = 1.5
@@ -44,7 +45,7 @@ class Outcome(str, enum.Enum):
 
     SUCCESS = "success"  # a success code
     FAILED = "failed"  # any other final code, or 19 UNDEFINED past its grace period
-    SKIPPED = "skipped"  # 6 SKIPPED_BY_OPS, where the caller takes it as a skip
+    SKIPPED = "skipped"  # a skip code (e.g. 6 SKIPPED_BY_OPS), where the caller takes it as a skip
     CANCELLED = "cancelled"  # 3 KILLED or 10 DEL_QUEUE: ended by a kill or taken off the queue (fails a task)
     TIMEOUT = "timeout"  # the deadline passed first
     ERROR = "error"  # AMT could not be asked (for longer than the grace period, or in a way that will not pass)
@@ -63,13 +64,45 @@ _CANCELLED = (AmtCompletionCode.KILLED, AmtCompletionCode.DEL_QUEUE)
 
 @dataclass(frozen=True)
 class Rules:
-    """How a caller reads completion codes (``success_codes`` and the SKIPPED_BY_OPS mapping)."""
+    """How a caller reads completion codes: OpCon-style failure criteria.
+
+    ``success_codes`` count as success; ``skip_codes`` (job endings only) end a task as skipped
+    (``skip_on_skipped_by_ops`` is 0.2's name for ``6`` among them); ``fail_fast_codes`` are failures
+    a retry cannot mend (99 INVALID AMT USER by default): a task ends without using its retries.
+    A fail-fast code only ever decides how a failure fails, so a success or skip code wins over it.
+    """
 
     success_codes: tuple[int, ...] = (int(AmtCompletionCode.DONE),)
     skip_on_skipped_by_ops: bool = False
+    skip_codes: tuple[int, ...] = ()
+    fail_fast_codes: tuple[int, ...] = (int(AmtCompletionCode.INVALID_AMT_USER),)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "success_codes", validation.success_codes(self.success_codes))
+        success = validation.success_codes(self.success_codes)
+        skip = validation.completion_codes(self.skip_codes, "skip_codes")
+        fail_fast = validation.completion_codes(self.fail_fast_codes, "fail_fast_codes")
+        for code in skip:
+            if not AmtCompletionCode(code).is_terminal:
+                raise AmtValidationError(
+                    f"skip_codes: {code} {AmtCompletionCode(code).amt_name} is not an ending of a job "
+                    "(a job in it is still waited for)."
+                )
+        both = sorted(set(skip) & set(success))
+        if both:
+            raise AmtValidationError(f"skip_codes and success_codes both hold {both}: a code means one thing.")
+        object.__setattr__(self, "success_codes", success)
+        object.__setattr__(self, "skip_codes", skip)
+        object.__setattr__(self, "fail_fast_codes", fail_fast)
+
+    def skips(self, code: Code) -> bool:
+        """Whether a job that ended on ``code`` ends its task as skipped."""
+        return int(code) in self.skip_codes or (
+            code is AmtCompletionCode.SKIPPED_BY_OPS and self.skip_on_skipped_by_ops
+        )
+
+    def fails_fast(self, code: Code) -> bool:
+        """Whether a job that failed on ``code`` fails its task without its retries."""
+        return int(code) in self.fail_fast_codes
 
     def is_final(self, code: Code) -> bool:
         return code.is_terminal or int(code) in self.success_codes
@@ -80,7 +113,7 @@ class Rules:
             return Outcome.SUCCESS
         if not code.is_terminal:
             return Outcome.WAIT
-        if code is AmtCompletionCode.SKIPPED_BY_OPS and self.skip_on_skipped_by_ops:
+        if self.skips(code):
             return Outcome.SKIPPED
         return Outcome.CANCELLED if code in _CANCELLED else Outcome.FAILED
 

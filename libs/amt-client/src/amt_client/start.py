@@ -46,7 +46,8 @@ class TaskType(str, enum.Enum):
         return "TaskValues" if self is TaskType.BATCH_JOB else "Parameters"
 
     def normalise_values(self, values: Any, argument: str | None = None) -> tuple[str, ...]:
-        """TaskValues are free strings; script parameters must be ``NAME=value``."""
+        """TaskValues and script parameters are single-line strings (a mapping of script parameters
+        becomes ``NAME=value``)."""
         if self is TaskType.BATCH_JOB:
             return validation.task_values(values, argument or self.values_argument)
         return validation.script_parameters(values, argument or self.values_argument)
@@ -124,7 +125,7 @@ class StartRequest:
     :param task_type: batch job or script.
     :param application_name: the AMT application, e.g. ``DEMO2``.
     :param name: the job name (batch job) or script name (script).
-    :param values: TaskValues, or script parameters as ``NAME=value`` (a mapping is accepted too).
+    :param values: TaskValues, or script parameters as free text (a mapping becomes ``NAME=value``).
     :param run_as_user: AMT's ``amtUser``; None runs as the application user.
     :param queue_name: AMT's ``amtQueueName``; None uses the application's default queue.
     :param submit_user: AMT's ``amtSubmitUser``; AMT expects ``BATCH``.

@@ -287,7 +287,8 @@ class AmtClient(ClientBase):
     def start_script(
         self, application_name: str, script_name: str, *, script_parameters: Any = None, **options: Unpack[StartOptions]
     ) -> int:
-        """Start an AMT script with up to 20 ``NAME=value`` parameters; returns its BatchRequestId."""
+        """Start an AMT script with up to 20 parameters (free text, or a mapping sent as ``NAME=value``);
+        returns its BatchRequestId."""
         return self.start(StartRequest.script(application_name, script_name, script_parameters, **options))
 
     def get_job_status(self, batch_request_id: int) -> JobStatus:

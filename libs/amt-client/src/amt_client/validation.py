@@ -154,10 +154,11 @@ def task_values(values: Any, argument: str = "task_values") -> tuple[str, ...]:
 
 
 def script_parameters(params: Any, argument: str = "script_parameters") -> tuple[str, ...]:
-    """Normalise script parameters to up to 20 ``NAME=value`` strings.
+    """Normalise script parameters to up to 20 single-line strings, sent as given.
 
-    A mapping ``{"NAME": "value"}`` or a list ``["NAME=value"]`` is accepted; everything after the
-    first ``=`` is the value and passes through unchanged, so values may hold ``=`` themselves.
+    AMT script parameters are free text (``/recover``, ``-pa 'PARAM'``, ``SGS:RESTART LBL``,
+    ``NAME=value``): a list is sent item by item, unchanged; a mapping ``{"NAME": "value"}`` becomes
+    ``NAME=value`` strings (everything after the first ``=`` is the value, so values may hold ``=``).
     """
     if params is None:
         return ()
@@ -174,18 +175,14 @@ def script_parameters(params: Any, argument: str = "script_parameters") -> tuple
         return tuple(f"{name}={_scalar_text(value, f'{argument}[{brief(name)}]')}" for name, value in items)
     if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
         raise AmtValidationError(
-            f"{argument} must be a dict or a list of 'NAME=value' strings, got {type(params).__name__} {brief(params)}."
+            f"{argument} must be a dict or a list of strings, got {type(params).__name__} {brief(params)}."
         )
     _check_count(params, argument)
     result = []
     for i, item in enumerate(params):
         text = _scalar_text(item, f"{argument}[{i}]")
-        name, sep, _ = text.partition("=")
-        if not sep or not name.strip():
-            raise AmtValidationError(
-                f"{argument}[{i}] is {brief(text)}, which is not in NAME=value form. "
-                "Write it as 'NAME=value' or pass a dict."
-            )
+        if not text.strip():
+            raise AmtValidationError(f"{argument}[{i}] is blank: leave it out, or write what the script reads.")
         result.append(text)
     return tuple(result)
 
@@ -267,19 +264,43 @@ def flag(value: Any, argument: str) -> bool:
     raise AmtValidationError(f"{argument} must be True or False, not {type(value).__name__} {brief(value)}.")
 
 
-def success_codes(codes: Any, argument: str = "success_codes") -> tuple[int, ...]:
-    """OpCon-style success criteria: known completion codes, at least one."""
+_CODE_RANGE = re.compile(r"\s*([0-9]{1,3})\s*-\s*([0-9]{1,3})\s*")
+
+
+def _codes_of(item: Any) -> list[int]:
+    """One entry of a code list: a code (``4``, ``"4"``), a name of the table (``"DONE"``,
+    ``"wait for file"``) or an OpCon-style range ``"0-4"`` (the table's codes within, ends included;
+    both ends must be codes of the table)."""
+    if isinstance(item, str) and (span := _CODE_RANGE.fullmatch(item)):
+        low, high = (int(AmtCompletionCode.parse(end)) for end in span.groups())
+        if low > high:
+            raise ValueError(f"range {item.strip()!r} runs backwards")
+        return [int(c) for c in AmtCompletionCode if low <= c <= high]
+    if isinstance(item, str) and not item.strip().lstrip("-").isdigit():
+        return [int(AmtCompletionCode.named(item))]
+    return [int(AmtCompletionCode.parse(item))]
+
+
+def completion_codes(codes: Any, argument: str, *, at_least_one: bool = False) -> tuple[int, ...]:
+    """A list of completion codes (OpCon-style criteria): codes, names of the code table or ranges
+    ``"a-b"``, each checked against the table; in the order given, each once."""
     if isinstance(codes, (str, bytes)) or not isinstance(codes, Iterable):
         raise AmtValidationError(f"{argument} must be a list of completion codes, got {brief(codes)}.")
-    result = []
-    for code in codes:
+    result: list[int] = []
+    for item in codes:
         try:
-            result.append(int(AmtCompletionCode.parse(code)))
+            found = _codes_of(item)
         except ValueError as err:
             raise AmtValidationError(f"{argument}: {err}.") from None
-    if not result:
+        result.extend(c for c in found if c not in result)
+    if at_least_one and not result:
         raise AmtValidationError(f"{argument} must name at least one completion code (usually 4 DONE).")
     return tuple(result)
+
+
+def success_codes(codes: Any, argument: str = "success_codes") -> tuple[int, ...]:
+    """OpCon-style success criteria: known completion codes (names and ranges too), at least one."""
+    return completion_codes(codes, argument, at_least_one=True)
 
 
 def connection_id(value: Any, argument: str = "amt_conn_id") -> str:
