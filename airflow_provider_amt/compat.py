@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the type checker reads the newest homes (the locked Airflow
     from airflow.sdk import BaseHook
     from airflow.sdk.configuration import conf
     from airflow.sdk.exceptions import (
+        AirflowFailException,
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
@@ -43,9 +44,15 @@ if TYPE_CHECKING:  # the type checker reads the newest homes (the locked Airflow
 else:
     BaseHook = _first("airflow.sdk:BaseHook", "airflow.hooks.base:BaseHook")  # 3.1+ | 3.0
     conf = _first("airflow.sdk.configuration:conf", "airflow.configuration:conf")  # 3.2+ | 3.0-3.1
-    AirflowNotFoundException, AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout = (
+    AirflowFailException, AirflowNotFoundException, AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout = (
         _first(f"airflow.sdk.exceptions:{name}", f"airflow.exceptions:{name}")
-        for name in ("AirflowNotFoundException", "AirflowSensorTimeout", "AirflowSkipException", "AirflowTaskTimeout")
+        for name in (
+            "AirflowFailException",
+            "AirflowNotFoundException",
+            "AirflowSensorTimeout",
+            "AirflowSkipException",
+            "AirflowTaskTimeout",
+        )
     )
 
 
@@ -137,6 +144,7 @@ def default_deferrable() -> bool:
 __all__ = [
     "TRIGGER_FAIL_REPR",
     "TRIGGER_TIMEOUT",
+    "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowProviderDeprecationWarning",
     "AirflowSensorTimeout",

@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": _modules("operators", "job_action"),
         "sensors": _modules("sensors"),
         "triggers": _modules("triggers", "start"),
+        "extra-links": ["airflow_provider_amt.links.AmtJobLink"],
         "connection-types": [
             {
                 "connection-type": "amt",
@@ -73,6 +74,13 @@ def get_provider_info() -> dict[str, Any]:
                     "default_application": {
                         "label": "Default application",
                         "description": "AMT application used when a task names none (e.g. DEMO2).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "job_url_template": {
+                        "label": "Job URL template",
+                        "description": "Where a person sees an AMT job, e.g. "
+                        'https://amt-portal/requests/{batch_request_id}: the task\'s "AMT job" link and '
+                        "XCom job_url. Empty: no link.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "contract": {

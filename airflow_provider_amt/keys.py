@@ -6,6 +6,11 @@ api-server), so renaming one breaks tasks in flight: change them only with a mig
 
 #: XCom: the BatchRequestId, pushed as soon as AMT accepted the Start.
 XCOM_BATCH_REQUEST_ID = "batch_request_id"
+#: XCom: where a person sees the job (the connection's ``job_url_template`` filled in), pushed with the id.
+XCOM_JOB_URL = "job_url"
+#: XCom of Airflow's own: what the "AMT job" link shows (``BaseOperatorLink.xcom_key`` of ``AmtJobLink``);
+#: Airflow writes it after a try on a worker, the start trigger writes it itself.
+XCOM_JOB_LINK = "_link_AmtJobLink"
 #: XCom: the trigger's message cursor ``{"batch_request_id": n, "offset": m}``.
 XCOM_MESSAGE_CURSOR = "amt_message_cursor"
 #: XCom, tasks started from the triggerer: ``{"task_id": GUID, "try_number": n, "batch_request_id": id or

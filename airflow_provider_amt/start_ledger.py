@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow_provider_amt.keys import STATE_BATCH_REQUEST_ID, STATE_START
 from amt_client import AmtError, AmtNotFoundError, AmtUnconfirmedStartError, JobStatus, Outcome, Rules, StartRequest
+from amt_client.codes import Code
 from amt_client.validation import is_int
 
 #: Namespace of the task ids (GUIDs) sent to AMT; changing it loses the link to tasks in flight.
@@ -82,13 +83,22 @@ class StartLedger:
         return batch_request_id
 
 
+@dataclass(frozen=True)
+class EarlierTry:
+    """What an earlier try left this one: a job to watch instead of starting one (``watch``), or the
+    job it started and the code that job failed on (``failed``: a recovery run may resume it)."""
+
+    watch: int | None = None
+    failed: tuple[int, Code] | None = None
+
+
 def job_of_earlier_try(
     hook: Any, ledger: StartLedger, rules: Rules, *, try_number: int, allow_fresh_start: bool, log: Any
-) -> int | None:
-    """The batch request this try should watch instead of starting one, or None to start one."""
+) -> EarlierTry:
+    """The batch request this try should watch instead of starting one (``watch`` None: start one)."""
     recorded, batch_request_id = ledger.recorded()
     if not _earlier_start_possible(ledger, recorded, try_number):
-        return None  # the first Start of this task instance
+        return EarlierTry()  # the first Start of this task instance
     if batch_request_id is None:
         found = hook.find_batch_requests(ledger.task_id)
         if found is None:
@@ -98,13 +108,13 @@ def job_of_earlier_try(
                     "try started a job; starting one.",
                     ledger.task_id,
                 )
-                return None
+                return EarlierTry()
             _unconfirmed(ledger.task_id, allow_fresh_start, log)  # raises unless a fresh start is allowed
-            return None
+            return EarlierTry()
         if not found:
             if recorded:
                 log.info("The earlier try's Start (task id %s) never reached AMT; starting now", ledger.task_id)
-            return None
+            return EarlierTry()
         batch_request_id = found[-1]
         log.warning(
             "AMT has batch request %s for task id %s, started by an earlier try", batch_request_id, ledger.task_id
@@ -153,14 +163,16 @@ def log_earlier_job(log: Any, verdict: EarlierJob, batch_request_id: int, status
         )
 
 
-def _reuse(hook: Any, batch_request_id: int, rules: Rules, log: Any) -> int | None:
+def _reuse(hook: Any, batch_request_id: int, rules: Rules, log: Any) -> EarlierTry:
     try:
         status: JobStatus | None = hook.get_job_status(batch_request_id)
     except AmtNotFoundError:
         status = None
     verdict = earlier_job(status, rules)
     log_earlier_job(log, verdict, batch_request_id, status)
-    return None if verdict is EarlierJob.START_ANEW else batch_request_id
+    if verdict is not EarlierJob.START_ANEW:
+        return EarlierTry(watch=batch_request_id)
+    return EarlierTry(failed=(batch_request_id, status.code) if status is not None else None)
 
 
 def _unconfirmed(task_id: str, allow_fresh_start: bool, log: Any) -> None:

@@ -30,11 +30,13 @@ from airflow_provider_amt.compat import (
     trigger_on_kill_supported,
 )
 from airflow_provider_amt.events import AmtTriggerEvent
+from airflow_provider_amt.fail_fast import AmtJobFailedFastError
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import log_completion, log_ending, log_messages
 from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
+    AmtCompletionCode,
     AmtError,
     AmtJobFailedError,
     AmtMessage,
@@ -57,19 +59,27 @@ LEFT_AS_IT_IS = (
     "Nothing was sent to the AMT job: if it still runs, it is left running, and a retry of this task "
     "reconnects to it (one AMT job per task instance)."
 )
+#: The codes that fail a task without its retries unless it names others: 99 INVALID AMT USER.
+DEFAULT_FAIL_FAST_CODES = (int(AmtCompletionCode.INVALID_AMT_USER),)
 #: Extra time given to the framework's deferral timeout, so the trigger's own ``timeout`` event
 #: (which lets the task kill the job and log why) always arrives first.
 DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)
 
 
-def result(batch_request_id: int, code: Code, outcome: Outcome) -> dict[str, Any]:
-    """The task's return value (XCom ``return_value``): the code, its AMT name and what it meant."""
-    return {
+def result(batch_request_id: int, code: Code, outcome: Outcome, job_url: str | None = None) -> dict[str, Any]:
+    """The task's XCom ``return_value`` for every ending (pushed before a task fails or skips): the
+    code, its AMT name, what it meant, and where a person sees the job (with a ``job_url_template``).
+    ``status`` is 0.2's name of ``completion_name``, kept."""
+    value: dict[str, Any] = {
         "batch_request_id": int(batch_request_id),  # the number (a job may carry its ids too)
         "completion_code": int(code),
+        "completion_name": code.amt_name,
         "status": code.amt_name,
         "outcome": outcome.value,
     }
+    if job_url is not None:
+        value["job_url"] = job_url
+    return value
 
 
 def with_job_ids(batch_request_id: int, ids: Any) -> int:
@@ -96,12 +106,16 @@ class WatchOptions:
         skip_on_skipped_by_ops: Any,
         outage_grace_period: Any,
         undefined_grace_period: Any,
+        skip_codes: Any = (),
+        fail_fast_codes: Any = DEFAULT_FAIL_FAST_CODES,
     ) -> WatchOptions:
         return cls(
             validation.connection_id(amt_conn_id),
             Rules(
                 success_codes=validation.success_codes(success_codes),
                 skip_on_skipped_by_ops=validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops"),
+                skip_codes=validation.completion_codes(skip_codes, "skip_codes"),
+                fail_fast_codes=validation.completion_codes(fail_fast_codes, "fail_fast_codes"),
             ),
             validation.seconds(outage_grace_period, "outage_grace_period"),
             validation.seconds(undefined_grace_period, "undefined_grace_period"),
@@ -166,6 +180,7 @@ class JobWait:
     options: WatchOptions
     hook: AmtHook
     log: Any  # the task's logger: the job's messages go to the task log
+    ti: Any = None  # the task instance: an ending that raises pushes its return_value through it
 
     # --- waiting: in the triggerer, or here ---------------------------------------------------------
 
@@ -249,11 +264,14 @@ class JobWait:
         return, skip or fail by the rules (the code decides, whatever an event's status said)."""
         job = self.job
         self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
-        outcome = self.options.rules.ending(code)
+        rules = self.options.rules
+        outcome = rules.ending(code)
         log_completion(self.log, code, outcome)
         metrics.outcome(code)
+        ending = self.ending(code, outcome)
         if outcome is Outcome.SUCCESS:
-            return result(job.batch_request_id, code, outcome)
+            return ending
+        self.push(ending)
         last = list(job.cursor.last)
         if not last and job.cursor.offset:  # the trigger logged them: fetch the tail again for the error text
             last = self.hook.get_messages(
@@ -262,7 +280,23 @@ class JobWait:
         message = self.hook.redactor()(failure_message(job.what, job.batch_request_id, code, last))
         if outcome is Outcome.SKIPPED:
             raise AirflowSkipException(message)
-        raise AmtJobFailedError(message)
+        failed = AmtJobFailedFastError if rules.fails_fast(code) else AmtJobFailedError
+        raise failed(message, int(code), code.amt_name, int(job.batch_request_id))
+
+    def ending(self, code: Code, outcome: Outcome) -> dict[str, Any]:
+        """The task's ``return_value`` for the job's ending on ``code``."""
+        batch_request_id = self.job.batch_request_id
+        return result(batch_request_id, code, outcome, self.hook.config.job_url(batch_request_id))
+
+    def push(self, ending: dict[str, Any]) -> None:
+        """Push the ``return_value`` of a task that is about to fail or skip (a task that returns it
+        needs none): a downstream ``all_done`` task reads the code of a failed job there."""
+        if self.ti is None:
+            return
+        try:
+            self.ti.xcom_push(key="return_value", value=ending)
+        except Exception as err:  # the task's end stands; the log says what is missing
+            self.log.warning("Could not push the AMT ending to XCom: %s", err)
 
     # --- ending the AMT job (only where the kill policy says) ---------------------------------------
 
@@ -275,7 +309,8 @@ class JobWait:
             self.log.error("Could not %s AMT batch request %s (%s): %s", action, batch_request_id, reason, err)
 
     def log_rest(self, outcome: Outcome) -> None:
-        """After the job was ended (a timeout): the messages still missing and the completion block."""
+        """After the job was ended (a timeout): the messages still missing, the completion block, and
+        the task's ``return_value`` with the code the job ended on."""
         job = self.job
         try:
             code = self.hook.get_job_status(job.batch_request_id).code
@@ -283,6 +318,8 @@ class JobWait:
             log_completion(self.log, code, outcome)
         except AmtError as err:
             self.log.warning("Could not read the end of the AMT job log: %s", err)
+            return
+        self.push(self.ending(code, outcome))
 
 
 class WatchingTask(WatchAttributesOf02):

@@ -1,15 +1,35 @@
-"""A job that fails (11 ERROR) and a downstream task that reacts to it.
+"""A job that fails (11 ERROR), a callback and a downstream task that read its completion code.
 
 The failing task raises ``AmtJobFailedError`` with the code, its meaning and the job's last
-messages; ``notify_operations`` runs only because it failed (``one_failed``).
+messages. The code is a value too, as OpCon sites build on it (failure criteria, events):
+
+* ``on_failure_callback`` reads it from the exception (``completion_code``, ``completion_name``,
+  ``batch_request_id``);
+* a downstream task with ``trigger_rule="all_done"`` reads it from the failed task's XCom
+  ``return_value``, which every ending pushes (success, failure, skip, timeout) before the task ends,
+  and branches on it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_amt.exceptions import AmtJobFailedError
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator
+
+
+def page_on_call(context: dict[str, Any]) -> None:
+    """What a site's paging hook would get: the job's code from the exception, not from its text."""
+    error = context.get("exception")
+    if isinstance(error, AmtJobFailedError):
+        print(
+            f"PAGE: AMT batch request {error.batch_request_id} ended with "
+            f"{error.completion_code} {error.completion_name}"
+        )
+
 
 with DAG(
     dag_id="amt_failure_handling",
@@ -27,13 +47,20 @@ with DAG(
         deferrable=True,
         poll_interval=2,
         retries=0,
+        on_failure_callback=page_on_call,
     )
 
-    @task(trigger_rule="one_failed")
+    @task(trigger_rule="all_done")
     def notify_operations(**context) -> str:
-        """React to the failure: here it only reports which AMT request failed."""
-        request_id = context["ti"].xcom_pull(task_ids="failing_report", key="batch_request_id")
-        message = f"AMT batch request {request_id} failed; operations notified"
+        """Runs whatever the job did; reacts by its completion code."""
+        ending = context["ti"].xcom_pull(task_ids="failing_report") or {}
+        code, name = ending.get("completion_code"), ending.get("completion_name")
+        if code == 4:
+            message = "AMT report done; nothing to do"
+        elif code == 11:
+            message = f"AMT batch request {ending['batch_request_id']} ended {code} {name}; operations notified"
+        else:
+            message = f"AMT report ended {code} {name}; escalated"
         print(message)
         return message
 

@@ -501,7 +501,7 @@ def _dropped_start(emu: Any, hook: Any) -> Outcome:
             hook.start(StartRequest.batch_job("DEMO2", JOB, task_id=ledger.task_id))
         except AmtError as err:
             ledger.failed(err)  # "may have arrived": the record stays in flight
-        found = job_of_earlier_try(hook, ledger, Rules(), try_number=2, allow_fresh_start=False, log=_Quiet())
+        found = job_of_earlier_try(hook, ledger, Rules(), try_number=2, allow_fresh_start=False, log=_Quiet()).watch
         assert found is not None
         ids.append(found)
         logged[found] = []

@@ -140,14 +140,27 @@ def cluster(tmp_path_factory, cluster_emulator):
         tmp_path_factory.mktemp("af-cluster"),
         ROOT / "tests" / "dags",
         cluster_emulator.connection_uri(),
-        extra_env={"AIRFLOW_CONN_AMT_NOLOOKUP": nolookup},
+        extra_env={
+            "AIRFLOW_CONN_AMT_NOLOOKUP": nolookup,
+            # amt_linked: a site with an AMT portal (the task's "AMT job" link)
+            "AIRFLOW_CONN_AMT_LINKED": cluster_emulator.connection_uri(
+                job_url_template="https://amt-portal.example/requests/{batch_request_id}"
+            ),
+        },
     )
     home.migrate()
     with AirflowCluster(home) as running:
         dags = ("amt_cluster_kill", "amt_cluster_kill_sync", "amt_cluster_restart", "amt_cluster_retry")
         more = ("amt_cluster_unclear_start", "amt_cluster_unclear_start_nolookup", "amt_cluster_actions")
         from_trigger = ("amt_cluster_from_trigger", "amt_cluster_from_trigger_one")
-        for dag_id in (*dags, *more, "amt_cluster_kill_policy", "amt_cluster_live", *from_trigger):
+        for dag_id in (
+            *dags,
+            *more,
+            "amt_cluster_kill_policy",
+            "amt_cluster_live",
+            *from_trigger,
+            "amt_cluster_linked",
+        ):
             running.wait_for_dag(dag_id)
         yield running
 

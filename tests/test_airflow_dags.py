@@ -68,7 +68,12 @@ def test_example_failure_handling_fails_and_the_downstream_reacts(examples):
     assert states == {"failing_report": "failed", "notify_operations": "success"}, result.stdout[-3000:]
     assert "ended with completion code 11 ERROR: ended in error" in result.stdout
     assert "division by zero" in result.stdout
-    assert "operations notified" in examples.xcom("amt_failure_handling", "notify_operations")
+    # the code of the failed job is a value: in its XCom (read downstream) and on the exception (callback)
+    ending = examples.xcom("amt_failure_handling", "failing_report")
+    assert (ending["completion_code"], ending["completion_name"], ending["outcome"]) == (11, "ERROR", "failed")
+    notified = examples.xcom("amt_failure_handling", "notify_operations")
+    assert notified == f"AMT batch request {ending['batch_request_id']} ended 11 ERROR; operations notified"
+    assert f"PAGE: AMT batch request {ending['batch_request_id']} ended with 11 ERROR" in result.stdout
 
 
 def test_example_fire_and_forget_then_sensor(examples):
@@ -213,3 +218,96 @@ def test_job_messages_never_show_the_connections_password(tmp_path_factory):
         assert emu.requests("OpConJobAction", action="Start")
     assert secret not in result.stdout and secret not in result.stderr
     assert "TaskValue 1: ***" in result.stdout
+
+
+# --- issue 26: what OpCon sites build on ---------------------------------------------------------
+
+PORTAL = "https://amt-portal.example/requests/{batch_request_id}"
+
+
+@pytest.fixture(scope="module")
+def opcon_home(tmp_path_factory, emulator):
+    linked = emulator.connection_uri(job_url_template=PORTAL)
+    home = AirflowHome(
+        tmp_path_factory.mktemp("af-opcon"),
+        ROOT / "tests" / "dags",
+        emulator.connection_uri(),
+        extra_env={"AIRFLOW_CONN_AMT_LINKED": linked},
+    )
+    home.migrate()
+    return home
+
+
+@pytest.fixture(scope="module", params=["deferrable", "sync"])
+def opcon(request, opcon_home, emulator):
+    dag_id = f"amt_opcon_{request.param}"
+    result = opcon_home.dags_test(dag_id)
+    return dag_id, opcon_home.task_states(dag_id), result.stdout
+
+
+def _jobs_of(home, dag_id, task_id):
+    """The batch requests AMT holds for the task instance (found by the task id it was started with)."""
+    from airflow_provider_amt.hooks.amt import AmtHook
+    from airflow_provider_amt.start_ledger import task_guid
+
+    return AmtHook("amt_default").find_batch_requests(task_guid(dag_id, home.latest_run_id(dag_id), task_id, -1))
+
+
+def test_a_refused_start_and_a_fail_fast_code_use_no_retries(opcon, opcon_home, amt_conn):
+    dag_id, states, stdout = opcon
+    assert states["refused_start"] == "failed" and states["invalid_user"] == "failed", stdout[-3000:]
+    assert opcon_home.try_number(dag_id, "refused_start") == 1  # retries=3, one try
+    assert opcon_home.try_number(dag_id, "invalid_user") == 1
+    assert len(_jobs_of(opcon_home, dag_id, "invalid_user")) == 1
+    assert "AmtValidationFailedFastError" in stdout and "AmtJobFailedFastError" in stdout
+    ending = opcon_home.xcom(dag_id, "invalid_user")
+    assert (ending["completion_code"], ending["completion_name"]) == (99, "INVALID AMT USER")
+
+
+def test_other_failures_still_use_their_retries(opcon, opcon_home, amt_conn):
+    dag_id, states, stdout = opcon
+    assert states["error_retried"] == "failed", stdout[-3000:]
+    assert opcon_home.try_number(dag_id, "error_retried") == 2
+    assert len(_jobs_of(opcon_home, dag_id, "error_retried")) == 2  # the retry started anew (11 ERROR)
+
+
+def test_a_skip_code_ends_the_task_skipped_with_its_code_in_xcom(opcon, opcon_home):
+    dag_id, states, stdout = opcon
+    assert states["skip_code"] == "skipped", stdout[-3000:]
+    ending = opcon_home.xcom(dag_id, "skip_code")
+    assert (ending["completion_code"], ending["outcome"]) == (12, "skipped")
+
+
+def test_free_text_script_arguments_reach_amt_unchanged(opcon, opcon_home, emulator, amt_conn):
+    dag_id, states, stdout = opcon
+    assert states["free_text"] == "success", stdout[-3000:]
+    texts = _job_messages(emulator, opcon_home.xcom(dag_id, "free_text")["batch_request_id"])
+    assert [t for t in texts if t.startswith("Argument ")][1:] == [
+        "Argument 2: SGS:RESTART STEP3",
+        "Argument 3: -pa 'PARAM'",
+    ]
+    assert texts[0].startswith("Argument 1: /p:20")  # {{ ds }} rendered, the rest as written
+    assert "Parameters" in stdout and "SGS:RESTART STEP3" in stdout  # the information block shows them
+
+
+def test_a_recoverable_ending_makes_the_retry_a_recovery_run(opcon, opcon_home, emulator, amt_conn):
+    dag_id, states, stdout = opcon
+    assert states["recovery"] == "failed", stdout[-3000:]  # 27 again: the emulator's script always ends so
+    assert opcon_home.try_number(dag_id, "recovery") == 2
+    first, second = _jobs_of(opcon_home, dag_id, "recovery")
+    assert [t for t in _job_messages(emulator, first) if t.startswith("Argument")] == ["Argument 1: MODE=FULL"]
+    assert [t for t in _job_messages(emulator, second) if t.startswith("Argument")] == [
+        "Argument 1: MODE=FULL",
+        f"Argument 2: /r:{first}",
+    ]
+    assert f"Recovery run of AMT batch request {first}" in stdout
+
+
+def test_the_job_url_is_in_xcom_and_in_the_link(opcon, opcon_home):
+    dag_id, states, stdout = opcon
+    assert states["linked"] == "success", stdout[-3000:]
+    ending = opcon_home.xcom(dag_id, "linked")
+    url = PORTAL.format(batch_request_id=ending["batch_request_id"])
+    assert ending["job_url"] == url
+    assert opcon_home.xcom(dag_id, "linked", key="job_url") == url
+    assert opcon_home.xcom(dag_id, "linked", key="_link_AmtJobLink") == url  # what the UI's button opens

@@ -46,9 +46,10 @@ def guid() -> str:
 
 
 def decide(hook, ledger, try_number=2, allow_fresh_start=False):
+    """The batch request the try watches instead of starting one (None: it starts one)."""
     return job_of_earlier_try(
         hook, ledger, Rules(), try_number=try_number, allow_fresh_start=allow_fresh_start, log=LOG
-    )
+    ).watch
 
 
 def wait(amt, request_id, codes):

@@ -34,6 +34,7 @@ EXTRA_FIELDS = (
     "api_paths",
     "token_header",
     "max_connections",
+    "job_url_template",
 )
 
 
@@ -100,6 +101,7 @@ def config_from_connection(conn: Any) -> ServerConfig:
             max_retries=_or_default(extra.get("max_retries"), DEFAULT_MAX_RETRIES),
             max_connections=_or_default(extra.get("max_connections"), 0),
             default_application=extra.get("default_application") or None,
+            job_url_template=extra.get("job_url_template") or None,
             contract=_contract(extra.get("contract")).with_overrides(
                 _api_paths(extra.get("api_paths")), extra.get("token_header")
             ),

@@ -39,14 +39,23 @@ from airflow_provider_amt.compat import (
     start_from_trigger_supported,
 )
 from airflow_provider_amt.events import read_event
+from airflow_provider_amt.fail_fast import raise_failed_fast, retries_only_where_they_help
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
 from airflow_provider_amt.joblog import log_job_information
-from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID
+from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_JOB_URL
+from airflow_provider_amt.links import AmtJobLink
 from airflow_provider_amt.operators.job_action import AmtJobActionOperator
+from airflow_provider_amt.recovery import recovers, recovery_argument, recovery_start
 from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try, task_guid
 from airflow_provider_amt.templating import check_untemplated
 from airflow_provider_amt.triggers.start import AmtStartJobTrigger
-from airflow_provider_amt.worker_watch import JobWait, WatchedJob, WatchingTask, WatchOptions, result
+from airflow_provider_amt.worker_watch import (
+    DEFAULT_FAIL_FAST_CODES,
+    JobWait,
+    WatchedJob,
+    WatchingTask,
+    WatchOptions,
+)
 from amt_client import (
     AmtCompletionCode,
     AmtValidationError,
@@ -101,16 +110,26 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
     :param poll_interval: longest pause between status checks, in seconds (polls start faster).
     :param wait_for_completion: False starts the job and returns at once (watch it with
         ``AmtJobSensor``).
-    :param success_codes: completion codes that count as success (OpCon-style criteria).
+    :param success_codes: completion codes that count as success (OpCon-style criteria): codes, names
+        of the code table (``"DONE"``) or ranges (``"0-4"``).
+    :param skip_codes: job endings that end the task as skipped (same forms), e.g. ``[6, 12]``.
+    :param fail_fast_codes: job endings that fail the task without its retries (default ``[99]``
+        INVALID AMT USER); configuration, validation and authentication errors and a refused Start
+        always do.
     :param on_kill_action: what killing the task (marking it failed/success, clearing it) sends to the
         AMT job: ``"kill"`` (default), ``"stop"``, or None to leave the job running.
     :param cancel_on_kill: deprecated (removed in 0.4): False is the same as ``on_kill_action=None``.
-    :param skip_on_skipped_by_ops: end the task as skipped when AMT reports 6 SKIPPED_BY_OPS.
+    :param skip_on_skipped_by_ops: end the task as skipped when AMT reports 6 SKIPPED_BY_OPS (the same
+        as 6 in ``skip_codes``).
     :param outage_grace_period: seconds AMT may stay unreachable while a job is watched.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated before it is a failure.
     :param allow_fresh_start: when an earlier try's Start got no answer and AMT cannot be asked whether
         it arrived, start again anyway (there may then be two jobs). Default False: the try fails
         with ``AmtUnconfirmedStartError`` naming the task id, and nothing is sent.
+    :param recover_on_retry: scripts only: when the earlier try's job ended 22 ABORTED WITH RECOVER or
+        27 KilledWithRecover, the retry's Start adds AMT's recovery argument after the parameters:
+        ``True`` sends ``/recover``; a string is the argument itself, ``{batch_request_id}`` standing
+        for the request to recover (``"/r:{batch_request_id}"``). Default False: a retry starts over.
     :param start_from_trigger: start the job from the triggerer and end the task there: the task never
         runs on a worker (Airflow 3.3+; on older versions, and for mapped tasks, it runs as
         ``deferrable=True``). Templated fields are rendered in the triggerer. See docs/operators.md.
@@ -120,6 +139,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
     amt_task_type: ClassVar[TaskType] = TaskType.BATCH_JOB
     template_fields: Sequence[str] = ("application_name", "amt_user", "queue_name")
     ui_color = "#c6e2ff"
+    operator_extra_links = (AmtJobLink(),)
 
     def __init__(
         self,
@@ -137,13 +157,17 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         cancel_on_kill: bool | None = None,
         on_kill_action: str | None = "kill",
         skip_on_skipped_by_ops: bool = False,
+        skip_codes: Sequence[int | str] = (),
+        fail_fast_codes: Sequence[int | str] = DEFAULT_FAIL_FAST_CODES,
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
         allow_fresh_start: bool = False,
         start_from_trigger: bool = False,
+        recover_on_retry: bool | str = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.recover_on_retry = recovery_argument(recover_on_retry, self.amt_task_type)
         self.allow_fresh_start = validation.flag(allow_fresh_start, "allow_fresh_start")
         self.start_from_trigger = validation.flag(start_from_trigger, "start_from_trigger")
         self.application_name = application_name
@@ -152,7 +176,13 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         self.submit_user = submit_user
         self.station = station
         self.watch_options = WatchOptions.checked(
-            amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
+            amt_conn_id,
+            success_codes,
+            skip_on_skipped_by_ops,
+            outage_grace_period,
+            undefined_grace_period,
+            skip_codes=skip_codes,
+            fail_fast_codes=fail_fast_codes,
         )
         self.amt_conn_id = self.watch_options.amt_conn_id
         self.deferrable = validation.flag(deferrable, "deferrable")
@@ -224,6 +254,9 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             undefined_grace_period=options.undefined_grace_period,
             on_kill_action=self.on_kill_action,
             skip_on_skipped_by_ops=options.rules.skip_on_skipped_by_ops,
+            skip_codes=options.rules.skip_codes,
+            fail_fast_codes=options.rules.fail_fast_codes,
+            recover_on_retry=self.recover_on_retry,
             allow_fresh_start=self.allow_fresh_start,
             **{
                 kind.name_argument: getattr(self, kind.name_argument),
@@ -254,26 +287,34 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         began = started.timestamp() if started is not None else time.time()
         return began + self.execution_timeout.total_seconds()
 
-    def _watch(self, start: StartRequest, batch_request_id: int, deadline: float | None) -> JobWait:
+    def _watch(self, context: Any, start: StartRequest, batch_request_id: int, deadline: float | None) -> JobWait:
         job = self.hook.config.contract.identified(batch_request_id, start)  # with the ids its server wants
-        self._wait = JobWait(WatchedJob(job, start.what, deadline=deadline), self.watch_options, self.hook, self.log)
+        watched = WatchedJob(job, start.what, deadline=deadline)
+        self._wait = JobWait(watched, self.watch_options, self.hook, self.log, context["ti"])
         return self._wait
 
     # --- the task ---------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        with retries_only_where_they_help():
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> dict[str, Any]:
         if self.start_from_trigger:  # a mapped task: Airflow starts it on a worker after all
             self.log.info("start_from_trigger: a mapped task starts on a worker; it defers from here")
             self.deferrable = True
-        start = self._start_request(context)
-        wait = self._watch(start, self._start_or_reconnect(context, start), self._deadline(context))
+        start, batch_request_id = self._start_or_reconnect(context, self._start_request(context))
+        wait = self._watch(context, start, batch_request_id, self._deadline(context))
         job, hook, rules = wait.job, self.hook, self.watch_options.rules
         context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=int(job.batch_request_id))
+        job_url = hook.config.job_url(job.batch_request_id)
+        if job_url is not None:
+            context["ti"].xcom_push(key=XCOM_JOB_URL, value=job_url)
         log_job_information(self.log, hook.config, start, job.batch_request_id, self.amt_conn_id, hook.redactor())
         status = hook.get_job_status(job.batch_request_id)
         if not self.wait_for_completion:
             self.log.info("wait_for_completion is off: AMT batch request %s is %s", job.batch_request_id, status)
-            return result(job.batch_request_id, status.code, rules.outcome(status.code))
+            return wait.ending(status.code, rules.outcome(status.code))
         if rules.is_final(status.code):
             return wait.finish(status.code)
         if self.deferrable:
@@ -283,8 +324,9 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             )
         return self._conclude(wait, wait.on_worker(self.poll_interval))
 
-    def _start_or_reconnect(self, context: Any, start: StartRequest) -> int:
-        """The batch request of this task instance: an earlier try's job, or one started now (once)."""
+    def _start_or_reconnect(self, context: Any, start: StartRequest) -> tuple[StartRequest, int]:
+        """The batch request of this task instance: an earlier try's job, or one started now (once),
+        as a recovery run of the earlier try's job where ``recover_on_retry`` says so."""
         ledger = StartLedger(context.get("task_state_store"), start.task_id or "")
         earlier = job_of_earlier_try(
             self.hook,
@@ -294,14 +336,29 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             allow_fresh_start=self.allow_fresh_start,
             log=self.log,
         )
-        return earlier if earlier is not None else ledger.send(self.hook, start, self.log)
+        if earlier.watch is not None:
+            return start, earlier.watch
+        if self.recover_on_retry is not None and earlier.failed is not None and recovers(earlier.failed[1]):
+            recovered, code = earlier.failed
+            start = recovery_start(start, self.recover_on_retry, recovered)
+            self.log.warning(
+                "Recovery run of AMT batch request %s (it ended %s %s): sending %r",
+                recovered,
+                int(code),
+                code.amt_name,
+                start.values[-1],
+            )
+        return start, ledger.send(self.hook, start, self.log)
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
-        """Resume after the trigger: check the event strictly, then finish from its message cursor."""
-        expected = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
-        checked = read_event(event, expected if validation.is_int(expected) else None)
-        wait = self._watch(self._start_request(context), checked.batch_request_id, deadline)
-        return self._conclude(wait, wait.resumed(checked))
+        """Resume after the trigger: check the event strictly, then finish from its message cursor. The
+        start trigger resumes a task here only to fail it without its retries (``fail_fast``)."""
+        with retries_only_where_they_help():
+            raise_failed_fast(event)
+            expected = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
+            checked = read_event(event, expected if validation.is_int(expected) else None)
+            wait = self._watch(context, self._start_request(context), checked.batch_request_id, deadline)
+            return self._conclude(wait, wait.resumed(checked))
 
     def _conclude(self, wait: JobWait, ended: WatchResult) -> dict[str, Any]:
         """How the watch ended, as the task's end: the job's own ending by the rules; at the deadline

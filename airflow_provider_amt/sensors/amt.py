@@ -18,9 +18,17 @@ from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_amt.compat import AirflowSensorTimeout, default_deferrable
 from airflow_provider_amt.events import read_event
+from airflow_provider_amt.fail_fast import retries_only_where_they_help
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
 from airflow_provider_amt.templating import check_untemplated
-from airflow_provider_amt.worker_watch import JobWait, WatchedJob, WatchingTask, WatchOptions, with_job_ids
+from airflow_provider_amt.worker_watch import (
+    DEFAULT_FAIL_FAST_CODES,
+    JobWait,
+    WatchedJob,
+    WatchingTask,
+    WatchOptions,
+    with_job_ids,
+)
 from amt_client import AmtCompletionCode, Outcome, validation
 from amt_client.start import optional_job_ids
 
@@ -33,6 +41,8 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
     :param amt_conn_id: Airflow connection of type ``amt``.
     :param success_codes: completion codes that count as success (default ``(4,)``).
     :param skip_on_skipped_by_ops: end as skipped when AMT reports 6 SKIPPED_BY_OPS.
+    :param skip_codes: job endings that end the sensor as skipped (codes, names or ranges).
+    :param fail_fast_codes: job endings that fail the sensor without its retries (default ``[99]``).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param outage_grace_period: seconds AMT may stay unreachable while deferred.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated while deferred.
@@ -52,6 +62,8 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         amt_conn_id: str = DEFAULT_CONN_NAME,
         success_codes: Sequence[int] = (int(AmtCompletionCode.DONE),),
         skip_on_skipped_by_ops: bool = False,
+        skip_codes: Sequence[int | str] = (),
+        fail_fast_codes: Sequence[int | str] = DEFAULT_FAIL_FAST_CODES,
         deferrable: bool = default_deferrable(),
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
@@ -67,7 +79,13 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         super().__init__(**kwargs)
         self.batch_request_id = batch_request_id
         self.watch_options = WatchOptions.checked(
-            amt_conn_id, success_codes, skip_on_skipped_by_ops, outage_grace_period, undefined_grace_period
+            amt_conn_id,
+            success_codes,
+            skip_on_skipped_by_ops,
+            outage_grace_period,
+            undefined_grace_period,
+            skip_codes=skip_codes,
+            fail_fast_codes=fail_fast_codes,
         )
         self.amt_conn_id = self.watch_options.amt_conn_id
         self.deferrable = validation.flag(deferrable, "deferrable")
@@ -81,14 +99,14 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         )
         self._wait: JobWait | None = None  # the watch of the job, once poked
 
-    def _watch(self, deadline: float | None = None) -> JobWait:
+    def _watch(self, context: Any, deadline: float | None = None) -> JobWait:
         batch_request_id = with_job_ids(validation.batch_request_id(self.batch_request_id), self.job_ids)
         job = WatchedJob(batch_request_id, f"batch request {batch_request_id}", deadline=deadline)
-        self._wait = JobWait(job, self.watch_options, self.hook, self.log)
+        self._wait = JobWait(job, self.watch_options, self.hook, self.log, context["ti"])
         return self._wait
 
     def poke(self, context: Any) -> bool:
-        wait = self._watch()
+        wait = self._watch(context)
         status = self.hook.get_job_status(wait.job.batch_request_id)
         self.log.info("AMT batch request %s is %s", status.batch_request_id, status)
         if not self.watch_options.rules.is_final(status.code):
@@ -97,18 +115,27 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         return True
 
     def execute(self, context: Any) -> Any:
+        with retries_only_where_they_help():
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> Any:
         if not self.deferrable:
             return super().execute(context)
         if self.poke(context):
             return None
         deadline = time.time() + float(self.timeout) if self.timeout else None
-        trigger, timeout = self._watch(deadline).deferral(context, float(self.poke_interval), self.on_kill_action, None)
+        wait = self._watch(context, deadline)
+        trigger, timeout = wait.deferral(context, float(self.poke_interval), self.on_kill_action, None)
         self.defer(trigger=trigger, method_name="execute_complete", kwargs={"deadline": deadline}, timeout=timeout)
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> None:
         """Resume after the trigger. A timeout leaves the job alone (the sensor does not own it); so
         does a job that still runs but could not be watched: the task fails saying so."""
-        wait = self._watch(deadline)
+        with retries_only_where_they_help():
+            self._conclude(context, event, deadline)
+
+    def _conclude(self, context: Any, event: dict[str, Any], deadline: float | None) -> None:
+        wait = self._watch(context, deadline)
         ended = wait.settled(wait.resumed(read_event(event, wait.job.batch_request_id)))
         if ended.outcome is Outcome.TIMEOUT:
             raise AirflowSensorTimeout(f"AMT {wait.job.what} did not end in time: {ended.message}")

@@ -37,13 +37,15 @@ from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccess
 from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.events import AmtTriggerEvent
+from airflow_provider_amt.fail_fast import AmtJobFailedFastError, failed_fast_event
 from airflow_provider_amt.joblog import log_completion, log_job_information
-from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_START
+from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_JOB_LINK, XCOM_JOB_URL, XCOM_START
+from airflow_provider_amt.recovery import recovers, recovery_argument, recovery_start
 from airflow_provider_amt.start_ledger import EarlierJob, earlier_job, log_earlier_job, task_guid, unconfirmed_start
 from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from airflow_provider_amt.triggers.task_instance import ti_keys
-from airflow_provider_amt.worker_watch import LEFT_AS_IT_IS, result
+from airflow_provider_amt.worker_watch import DEFAULT_FAIL_FAST_CODES, LEFT_AS_IT_IS, result
 from amt_client import (
     AmtCompletionCode,
     AmtError,
@@ -95,6 +97,9 @@ class AmtStartJobTrigger(AmtJobTrigger):
         on_kill_action: str | None = "kill",
         skip_on_skipped_by_ops: bool = False,
         allow_fresh_start: bool = False,
+        skip_codes: Sequence[int] = (),
+        fail_fast_codes: Sequence[int] = DEFAULT_FAIL_FAST_CODES,
+        recover_on_retry: bool | str | None = None,
     ):
         super(AmtJobTrigger, self).__init__()
         try:
@@ -111,6 +116,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         self.script_name = script_name
         self.script_parameters = script_parameters
         self.allow_fresh_start = validation.flag(allow_fresh_start, "allow_fresh_start")
+        self.recover_on_retry = recovery_argument(recover_on_retry, self.amt_task_type)
         self.batch_request_id = 0  # no batch request yet: run() starts or adopts one
         self._what = self.amt_task_type.label.lower()  # "batch job DEMO2/REPORTTEST01" once the Start is built
         self._task_id: str | None = None  # the GUID sent as AMT's taskId, once the Start is built
@@ -121,6 +127,8 @@ class AmtStartJobTrigger(AmtJobTrigger):
                 rules=Rules(
                     success_codes=validation.success_codes(success_codes or (int(AmtCompletionCode.DONE),)),
                     skip_on_skipped_by_ops=validation.flag(skip_on_skipped_by_ops, "skip_on_skipped_by_ops"),
+                    skip_codes=validation.completion_codes(skip_codes, "skip_codes"),
+                    fail_fast_codes=validation.completion_codes(fail_fast_codes, "fail_fast_codes"),
                 ),
                 poll_interval=poll_interval,
                 initial_interval=initial_interval,
@@ -154,6 +162,14 @@ class AmtStartJobTrigger(AmtJobTrigger):
                 "on_kill_action": self.on_kill_action,
                 "skip_on_skipped_by_ops": settings.rules.skip_on_skipped_by_ops,
                 "allow_fresh_start": self.allow_fresh_start,
+                # added with issue 26, written only when not the default (a trigger stored before reads the same)
+                **({"skip_codes": list(settings.rules.skip_codes)} if settings.rules.skip_codes else {}),
+                **(
+                    {"fail_fast_codes": list(settings.rules.fail_fast_codes)}
+                    if settings.rules.fail_fast_codes != DEFAULT_FAIL_FAST_CODES
+                    else {}
+                ),
+                **({"recover_on_retry": self.recover_on_retry} if self.recover_on_retry else {}),
             },
         )
 
@@ -174,7 +190,8 @@ class AmtStartJobTrigger(AmtJobTrigger):
             else:
                 self.log.error("The AMT %s was not started: %s", self.amt_task_type.label.lower(), err)
             await self.cleanup()
-            yield TaskFailedEvent()
+            fast = failed_fast_event(err)
+            yield TaskFailedEvent() if fast is None else TriggerEvent(fast)  # a retry cannot help: no retries
             return
         except Exception as err:  # our own trouble: a Start may have been sent; a retry finds it by task id
             self.log.error("Starting the AMT job failed (%s: %s). %s", type(err).__name__, err, LEFT_AS_IT_IS)
@@ -232,6 +249,11 @@ class AmtStartJobTrigger(AmtJobTrigger):
         verdict = earlier_job(status, self.settings.rules)
         log_earlier_job(self.log, verdict, earlier, status)
         if verdict is EarlierJob.START_ANEW:
+            if self.recover_on_retry is not None and status is not None and recovers(status.code):
+                start = recovery_start(start, self.recover_on_retry, earlier)
+                self.log.warning(
+                    "Recovery run of AMT batch request %s (it ended %s): sending %r", earlier, status, start.values[-1]
+                )
             return await self._submit(start, try_number)
         await self._record(guid, try_number, earlier)
         await self._announce(start, earlier)
@@ -297,6 +319,10 @@ class AmtStartJobTrigger(AmtJobTrigger):
         log handler and DAGs read, a checkpoint at message 0 (this try's log starts there), the
         job information block."""
         await self._push(XCOM_BATCH_REQUEST_ID, int(batch_request_id))  # missing: on_kill takes the framework's word
+        job_url = (await self.hook.get_config()).job_url(batch_request_id)
+        if job_url is not None:  # no worker writes the link's XCom after this task: written here
+            await self._push(XCOM_JOB_URL, job_url)
+            await self._push(XCOM_JOB_LINK, job_url)
         await checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
         hook = self.hook
         log_job_information(
@@ -367,12 +393,19 @@ class AmtStartJobTrigger(AmtJobTrigger):
     async def _finished(self, code: Code, outcome: Outcome, offset: int) -> TriggerEvent:
         log_completion(self.log, code, outcome)
         metrics.outcome(code)
-        await self._push("return_value", result(self.batch_request_id, code, outcome))
+        job_url = (await self.hook.get_config()).job_url(self.batch_request_id)
+        await self._push("return_value", result(self.batch_request_id, code, outcome, job_url))
         if outcome is Outcome.SUCCESS:
             return TaskSuccessEvent()
         last = await self.hook.get_messages(self.batch_request_id, max(0, offset - LAST_MESSAGES), LAST_MESSAGES)
-        self.log.error(self.hook.redactor()(failure_message(self._what, self.batch_request_id, code, last)))
-        return TaskSkippedEvent() if outcome is Outcome.SKIPPED else TaskFailedEvent()
+        message = self.hook.redactor()(failure_message(self._what, self.batch_request_id, code, last))
+        self.log.error(message)
+        if outcome is Outcome.SKIPPED:
+            return TaskSkippedEvent()
+        if self.settings.rules.fails_fast(code):  # resumed on a worker only to fail without retries
+            fast = AmtJobFailedFastError(message, int(code), code.amt_name, int(self.batch_request_id))
+            return TriggerEvent(failed_fast_event(fast))
+        return TaskFailedEvent()
 
     async def _push(self, key: str, value: Any) -> None:
         """Write an XCom of this task instance through the triggerer, as a worker writes it.

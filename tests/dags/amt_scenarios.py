@@ -243,3 +243,45 @@ with DAG(
         start_from_trigger=True,
         poll_interval=1,
     )
+
+# Issue 26, what OpCon sites build on: fail fast where a retry cannot help (one try each, retries=3),
+# other failures still retried, skip codes, free-text script arguments, a recovery run, the job link.
+for mode, deferrable in (("deferrable", True), ("sync", False)):
+    with DAG(dag_id=f"amt_opcon_{mode}", start_date=START, schedule=None, catchup=False):
+        common = {"application_name": "DEMO2", "deferrable": deferrable, "poll_interval": 1}
+        retried = {"retries": 3, "retry_delay": timedelta(seconds=0)}
+        AmtBatchJobOperator(task_id="refused_start", job_name="NO_SUCH_JOB", **retried, **common)
+        AmtBatchJobOperator(
+            task_id="invalid_user", job_name="REPORTTEST01", amt_user="NOBODY", **retried, **common
+        )  # 99, a fail_fast_codes default
+        AmtBatchJobOperator(
+            task_id="error_retried", job_name="FAILINGREPORT", retries=1, retry_delay=timedelta(seconds=0), **common
+        )
+        AmtBatchJobOperator(task_id="skip_code", job_name="ABORTINGREPORT", skip_codes=["ABORTED"], **common)
+        AmtScriptOperator(
+            task_id="free_text",
+            script_name="ECHO_ARGUMENTS.ps1",
+            script_parameters=["/p:{{ ds }}", "SGS:RESTART STEP3", "-pa 'PARAM'"],
+            **common,
+        )
+        AmtScriptOperator(
+            task_id="recovery",
+            script_name="RECOVERABLE.ps1",
+            script_parameters=["MODE=FULL"],
+            recover_on_retry="/r:{batch_request_id}",
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            **common,
+        )
+        AmtBatchJobOperator(task_id="linked", job_name="REPORTTEST01", amt_conn_id="amt_linked", **common)
+
+# the "AMT job" link in the UI (make ui-check): a connection with a job_url_template
+with DAG(dag_id="amt_cluster_linked", start_date=START, schedule=None, catchup=False):
+    AmtBatchJobOperator(
+        task_id="job",
+        application_name="DEMO2",
+        job_name="REPORTTEST01",
+        amt_conn_id="amt_linked",
+        deferrable=True,
+        poll_interval=1,
+    )

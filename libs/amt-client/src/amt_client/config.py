@@ -53,6 +53,8 @@ class ServerConfig:
     :param contract: the wire contract (paths, token header), see ``contract.py``.
     :param call_timeout: the longest one call may take, all retries and waits included.
     :param max_response_bytes: the largest answer accepted; a larger one is an ``AmtResponseError``.
+    :param job_url_template: where a person sees a job (a site's AMT portal), ``{batch_request_id}``
+        marking the number: ``https://amt-portal/requests/{batch_request_id}``. None: no link.
     :param max_connections: the most requests in flight to this login at once from one event loop
         (the async client's connection pool); 0: sized from the number of watchers, see
         :meth:`connections_for`.
@@ -70,6 +72,7 @@ class ServerConfig:
     call_timeout: float = DEFAULT_CALL_TIMEOUT
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_connections: int = 0
+    job_url_template: str | None = None
 
     def __post_init__(self) -> None:
         if not self.user or not self.password:
@@ -93,6 +96,7 @@ class ServerConfig:
                 "max_connections": validation.integer(
                     self.max_connections, "max_connections", minimum=0, maximum=MAX_CONNECTIONS_LIMIT
                 ),
+                "job_url_template": _job_url_template(self.job_url_template),
             }
         except AmtValidationError as err:
             raise AmtConfigurationError(str(err)) from None
@@ -113,6 +117,12 @@ class ServerConfig:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def job_url(self, batch_request_id: int) -> str | None:
+        """Where a person sees batch request ``batch_request_id``, or None without a template."""
+        if self.job_url_template is None:
+            return None
+        return self.job_url_template.replace(JOB_URL_PLACEHOLDER, str(int(batch_request_id)))
+
     def connections_for(self, watchers: int) -> int:
         """How many requests may be in flight at once when ``watchers`` clients share this login.
 
@@ -125,6 +135,28 @@ class ServerConfig:
         if self.max_connections:
             return self.max_connections
         return min(AUTO_CONNECTIONS_CAP, max(AUTO_CONNECTIONS_FLOOR, watchers // WATCHERS_PER_CONNECTION))
+
+
+#: The one placeholder of ``job_url_template``.
+JOB_URL_PLACEHOLDER = "{batch_request_id}"
+
+
+def _job_url_template(value: object) -> str | None:
+    """An http(s) URL holding ``{batch_request_id}`` once, and no other braces (nothing else is filled)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    template = validation.require_text(value, "job_url_template").strip()
+    if urlsplit(template).scheme not in ("http", "https") or "@" in urlsplit(template).netloc:
+        raise AmtValidationError(
+            f"job_url_template must be an http(s) URL without a user or password, got {validation.brief(template, 80)}."
+        )
+    rest = template.replace(JOB_URL_PLACEHOLDER, "", 1)
+    if JOB_URL_PLACEHOLDER not in template or "{" in rest or "}" in rest:
+        raise AmtValidationError(
+            f"job_url_template must hold {JOB_URL_PLACEHOLDER} once and no other braces, "
+            f"got {validation.brief(template, 80)}."
+        )
+    return template
 
 
 def _base_url(value: object) -> str:
