@@ -6,6 +6,8 @@ api-server), so renaming one breaks tasks in flight: change them only with a mig
 
 #: XCom: the BatchRequestId, pushed as soon as AMT accepted the Start.
 XCOM_BATCH_REQUEST_ID = "batch_request_id"
+#: XCom, tasks with alternate servers: the connection whose server accepted the Start (and has the job).
+XCOM_CONN_ID = "amt_conn_id"
 #: XCom: where a person sees the job (the connection's ``job_url_template`` filled in), pushed with the id.
 XCOM_JOB_URL = "job_url"
 #: XCom of Airflow's own: what the "AMT job" link shows (``BaseOperatorLink.xcom_key`` of ``AmtJobLink``);

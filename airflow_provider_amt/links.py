@@ -1,8 +1,11 @@
 """The "AMT job" button of a task that started an AMT job: a link to the site's AMT portal.
 
-As the official providers do (dbt Cloud, Databricks): the URL is built once, when the job is known,
-from the connection's ``job_url_template`` and pushed to XCom ``job_url``; the link reads it back.
-No template, no job yet: no link (Airflow shows the button disabled).
+As the official providers do (dbt Cloud, Databricks), the URL is also in XCom (``job_url``) for DAGs.
+The button itself: Airflow asks ``get_link`` on the worker when a try ends and stores the answer
+for the UI; the task knows its job and its connection's ``job_url_template`` then, so nothing is
+read back (an XCom read of a missing ``job_url`` would log an error line in every task log of a
+site without a template). A try that never knew its job, or no template: no link. A task started
+from the triggerer never runs on a worker: its trigger writes the link's XCom itself.
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_amt.keys import XCOM_JOB_URL
-
 
 class AmtJobLink(BaseOperatorLink):
     """The task's AMT job in the site's portal (``job_url_template`` of the connection)."""
@@ -20,7 +21,7 @@ class AmtJobLink(BaseOperatorLink):
     name = "AMT job"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from airflow.sdk.bases.xcom import BaseXCom
-
-        url = BaseXCom.get_value(ti_key=ti_key, key=XCOM_JOB_URL)
-        return url if isinstance(url, str) else ""
+        wait = getattr(operator, "_wait", None)  # the watch of the try's job (worker_watch.JobWait)
+        if wait is None:
+            return ""
+        return wait.hook.config.job_url(wait.job.batch_request_id) or ""

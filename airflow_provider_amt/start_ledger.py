@@ -44,6 +44,18 @@ class StartLedger:
 
     store: Any  # context["task_state_store"], or None
     task_id: str  # the stable GUID sent as AMT's taskId
+    #: The connection of the server the Start was sent to (a task with alternates has several).
+    conn_id: str | None = None
+
+    def connection(self) -> str | None:
+        """The connection a recorded Start went to (None: no record, or one written before alternates)."""
+        if self.store is None:
+            return None
+        record = self.store.get(STATE_START)
+        if isinstance(record, dict) and record.get("task_id") == self.task_id:
+            conn_id = record.get("amt_conn_id")
+            return conn_id if isinstance(conn_id, str) and conn_id else None
+        return None
 
     def recorded(self) -> tuple[bool, int | None]:
         """``(a Start was recorded, its batch request id if known)``; reads provider 0.1.0's key too."""
@@ -57,12 +69,18 @@ class StartLedger:
         return (True, legacy) if is_int(legacy) else (False, None)
 
     def sending(self) -> None:
-        if self.store is not None:
-            self.store.set(STATE_START, {"task_id": self.task_id, "batch_request_id": None})
+        self._write(None)
 
     def started(self, batch_request_id: int) -> None:
-        if self.store is not None:
-            self.store.set(STATE_START, {"task_id": self.task_id, "batch_request_id": int(batch_request_id)})
+        self._write(int(batch_request_id))
+
+    def _write(self, batch_request_id: int | None) -> None:
+        if self.store is None:
+            return
+        record: dict[str, Any] = {"task_id": self.task_id, "batch_request_id": batch_request_id}
+        if self.conn_id is not None:
+            record["amt_conn_id"] = self.conn_id
+        self.store.set(STATE_START, record)
 
     def failed(self, error: AmtError) -> None:
         """Forget a Start that provably never reached AMT; keep "in flight" when it may have."""
@@ -72,6 +90,7 @@ class StartLedger:
     def send(self, hook: Any, start: StartRequest, log: Any) -> int:
         """Send the Start (a worker's): recorded as in flight before it is sent, completed with AMT's
         answer, forgotten only when it provably never arrived."""
+        self.conn_id = getattr(hook, "amt_conn_id", None)
         self.sending()
         try:
             batch_request_id: int = hook.start(start)

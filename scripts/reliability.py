@@ -127,7 +127,7 @@ def _catalogue_cases(server: Any) -> list[Case]:
         Case("AMT user not a string", "operator", job(amt_user=5)),
         Case("a tab in the queue name", "operator", job(queue_name="Q\t1")),
         Case("empty submit user", "operator", job(submit_user="")),
-        Case("script parameter without =", "operator", script(script_parameters=["NOEQ"])),
+        Case("blank script parameter", "operator", script(script_parameters=["A=1", " "])),
         Case("parameter name holding =", "operator", script(script_parameters={"A=B": "x"})),
         Case("a newline in a parameter name", "operator", script(script_parameters={"A\nB": "x"})),
         Case("a 300-character parameter name", "operator", script(script_parameters={"N" * 300: "x"})),

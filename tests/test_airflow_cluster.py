@@ -251,11 +251,24 @@ def test_stop_and_kill_as_dag_tasks(cluster, cluster_emulator, amt):
         "stop_queued": {
             "batch_request_id": queued,
             "completion_code": 10,
+            "completion_name": "DEL_QUEUE",
             "status": "DEL_QUEUE",
             "outcome": "cancelled",
         },
-        "kill_running": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"},
-        "kill_ended": {"batch_request_id": hold, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"},
+        "kill_running": {
+            "batch_request_id": hold,
+            "completion_code": 3,
+            "completion_name": "KILLED",
+            "status": "KILLED",
+            "outcome": "cancelled",
+        },
+        "kill_ended": {
+            "batch_request_id": hold,
+            "completion_code": 3,
+            "completion_name": "KILLED",
+            "status": "KILLED",
+            "outcome": "cancelled",
+        },
     }
     assert _actions_sent(cluster_emulator, since) == [("Stop", queued), ("Kill", hold)]  # none for the ended job
     assert f"Stopped AMT batch request {queued}: completion code DEL_QUEUE (10)" in _log_text(
@@ -354,7 +367,7 @@ def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cl
     ends = {"success", "failed", "skipped", "upstream_failed"}
     states = {
         task: cluster.wait_for_state(FROM_TRIGGER, run_id, task, ends, timeout=150)
-        for task in ("ok", "fails", "skips", "retries", "times_out", "downstream")
+        for task in ("ok", "fails", "skips", "retries", "times_out", "downstream", "refused_fast", "invalid_user_fast")
     }
     assert {task: ti["state"] for task, ti in states.items()} == {
         "ok": "success",
@@ -363,8 +376,13 @@ def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cl
         "retries": "failed",
         "times_out": "failed",
         "downstream": "success",
+        "refused_fast": "failed",
+        "invalid_user_fast": "failed",
     }, {task: (ti["state"], _events_of(cluster, run_id, task)[-3000:]) for task, ti in states.items()}
     assert states["retries"]["try_number"] == 2
+    # fail fast: retries=3, one try (the trigger resumed the task on a worker only to fail it there)
+    assert states["refused_fast"]["try_number"] == states["invalid_user_fast"]["try_number"] == 1
+    assert cluster.xcom(FROM_TRIGGER, run_id, "invalid_user_fast", "return_value")["completion_code"] == 99
     # a mapped task is not started in the triggerer (Airflow gives every mapped instance the same
     # trigger kwargs): it starts on a worker and defers from there
     path = f"/dags/{FROM_TRIGGER}/dagRuns/{run_id}/taskInstances/mapped/0"
@@ -372,7 +390,7 @@ def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cl
     assert mapped["state"] == "success", mapped
     starts = [json.loads(e["detail"])["name"] for e in _starts_of(cluster_emulator, since) if e["status"] == 200]
     assert sorted(starts) == sorted(
-        ["REPORTTEST01"] * 2 + ["FAILINGREPORT"] * 3 + ["SKIPPEDREPORT", "LONGRUNNINGREPORT"]
+        ["REPORTTEST01"] * 3 + ["FAILINGREPORT"] * 3 + ["SKIPPEDREPORT", "LONGRUNNINGREPORT", "NO_SUCH_JOB"]
     )
     # as Airflow reads them (the triggerer's event pushes them JSON-encoded once more than a worker does)
     result = cluster.xcom(FROM_TRIGGER, run_id, "ok", "return_value")

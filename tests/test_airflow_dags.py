@@ -93,7 +93,13 @@ def test_example_deadline_stops_the_job_that_still_runs(examples):
     )
     started = examples.xcom("amt_deadline", "start_load")["batch_request_id"]
     stopped = examples.xcom("amt_deadline", "stop_at_deadline")
-    assert stopped == {"batch_request_id": started, "completion_code": 3, "status": "KILLED", "outcome": "cancelled"}
+    assert stopped == {
+        "batch_request_id": started,
+        "completion_code": 3,
+        "completion_name": "KILLED",
+        "status": "KILLED",
+        "outcome": "cancelled",
+    }
     assert f"Stopped AMT batch request {started}: completion code KILLED (3)" in result.stdout
 
 
@@ -225,14 +231,26 @@ def test_job_messages_never_show_the_connections_password(tmp_path_factory):
 PORTAL = "https://amt-portal.example/requests/{batch_request_id}"
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: connections to it are refused
+
+
 @pytest.fixture(scope="module")
 def opcon_home(tmp_path_factory, emulator):
+    import json
+
     linked = emulator.connection_uri(job_url_template=PORTAL)
+    down = json.loads(emulator.connection_uri(max_retries=0, connect_timeout=1))
+    down["host"] = f"http://127.0.0.1:{_closed_port()}"
     home = AirflowHome(
         tmp_path_factory.mktemp("af-opcon"),
         ROOT / "tests" / "dags",
         emulator.connection_uri(),
-        extra_env={"AIRFLOW_CONN_AMT_LINKED": linked},
+        extra_env={"AIRFLOW_CONN_AMT_LINKED": linked, "AIRFLOW_CONN_AMT_DOWN": json.dumps(down)},
     )
     home.migrate()
     return home
@@ -311,3 +329,18 @@ def test_the_job_url_is_in_xcom_and_in_the_link(opcon, opcon_home):
     assert ending["job_url"] == url
     assert opcon_home.xcom(dag_id, "linked", key="job_url") == url
     assert opcon_home.xcom(dag_id, "linked", key="_link_AmtJobLink") == url  # what the UI's button opens
+
+
+def test_a_primary_that_refuses_connections_sends_the_start_to_the_alternate_once(
+    opcon, opcon_home, emulator, amt_conn
+):
+    dag_id, states, stdout = opcon
+    assert states["alternate"] == "success", stdout[-3000:]
+    assert len(_jobs_of(opcon_home, dag_id, "alternate")) == 1  # one job, on the alternate
+    ending = opcon_home.xcom(dag_id, "alternate")
+    assert opcon_home.xcom(dag_id, "alternate", key="amt_conn_id") == "amt_default"
+    assert "sending it to the alternate 'amt_default'" in stdout
+    assert "Connection        : amt_default" in stdout  # the information block names the server with the job
+    texts = _job_messages(emulator, ending["batch_request_id"])
+    for index, text in enumerate(texts):  # watched there: every message in the log, once
+        assert amt_line_count(stdout, index, text) == 1, text

@@ -508,6 +508,7 @@ def test_a_successful_event_returns_the_result_and_logs_the_rest(amt):
     assert complete(operator(), request_id, "success", 4) == {
         "batch_request_id": request_id,
         "completion_code": 4,
+        "completion_name": "DONE",
         "status": "DONE",
         "outcome": "success",
     }

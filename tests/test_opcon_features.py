@@ -140,3 +140,111 @@ def test_the_operators_check_the_new_arguments_when_the_dag_is_parsed():
     assert script.watch_options.rules.skip_codes == (6, 10, 11, 12)
     assert script.recover_on_retry == "/recover"
     assert [link.name for link in script.operator_extra_links] == ["AMT job"]
+
+
+# --- alternate servers ---------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def alternates(emulator, monkeypatch):
+    """amt_down: nothing listens; amt_primary and amt_default: the emulator."""
+    import json
+
+    down = json.loads(emulator.connection_uri(max_retries=0, connect_timeout=1))
+    down["host"] = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_DOWN", json.dumps(down))
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_PRIMARY", emulator.connection_uri(max_retries=0))
+    monkeypatch.setenv("AIRFLOW_CONN_AMT_DEFAULT", emulator.connection_uri())
+    return emulator
+
+
+class _Store(dict):
+    def set(self, key, value):
+        self[key] = value
+
+    def delete(self, key):
+        self.pop(key, None)
+
+
+def _operator(conn_ids):
+    from airflow_provider_amt.operators.amt import AmtBatchJobOperator
+
+    return AmtBatchJobOperator(task_id="t", job_name="REPORTTEST01", application_name="DEMO2", amt_conn_id=conn_ids)
+
+
+def test_a_start_that_never_reached_the_primary_goes_to_the_alternate_and_is_recorded_there(alternates):
+    import uuid
+
+    from airflow_provider_amt.start_ledger import StartLedger
+
+    op, store = _operator(["amt_down", "amt_default"]), _Store()
+    start = StartRequest.batch_job("DEMO2", "REPORTTEST01", task_id=str(uuid.uuid4()))
+    ledger = StartLedger(store, start.task_id)
+    conn_id, request_id = op._send(ledger, start, op.amt_conn_ids)
+    assert conn_id == "amt_default" and request_id > 0
+    assert ledger.connection() == "amt_default" and ledger.recorded() == (True, request_id)
+    assert store["amt_start"]["amt_conn_id"] == "amt_default"
+
+
+def test_a_start_that_may_have_reached_the_primary_never_goes_to_an_alternate(alternates):
+    """The primary received it and the connection dropped before the answer: a second Start elsewhere
+    could run the job twice. The try fails; the record stays "in flight" on the primary."""
+    import uuid
+
+    from airflow_provider_amt.start_ledger import StartLedger
+
+    op, store = _operator(["amt_primary", "amt_default"]), _Store()
+    start = StartRequest.batch_job("DEMO2", "REPORTTEST01", task_id=str(uuid.uuid4()))
+    alternates.set_faults([{"route": "Start", "action": "drop_after", "count": 1}])
+    since = alternates.last_request_seq()
+    with pytest.raises(AmtServerUnavailableError) as raised:
+        op._send(StartLedger(store, start.task_id), start, op.amt_conn_ids)
+    assert raised.value.request_may_have_arrived
+    starts = [e for e in alternates.requests("OpConJobAction", action="Start", since=since)]
+    assert len(starts) == 1  # nothing went to the alternate
+    assert store["amt_start"] == {"task_id": start.task_id, "batch_request_id": None, "amt_conn_id": "amt_primary"}
+
+
+def test_a_refused_start_never_goes_to_an_alternate(alternates):
+    import uuid
+
+    from airflow_provider_amt.start_ledger import StartLedger
+
+    op = _operator(["amt_primary", "amt_default"])
+    start = StartRequest.batch_job("DEMO2", "NO_SUCH_JOB", task_id=str(uuid.uuid4()))
+    since = alternates.last_request_seq()
+    with pytest.raises(AmtValidationError, match="did not accept"):
+        op._send(StartLedger(_Store(), start.task_id), start, op.amt_conn_ids)
+    assert len(alternates.requests("OpConJobAction", action="Start", since=since)) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ([], "a connection id or a list"),
+        (["a", "b", "c", "d", "e"], "at most 4"),
+        (["a", "a"], "twice"),
+        (["a", ""], r"amt_conn_id\[1\]"),
+    ],
+)
+def test_connection_lists_are_checked_when_the_dag_is_parsed(value, match):
+    with pytest.raises(AmtValidationError, match=match):
+        _operator(value)
+
+
+def test_alternates_need_a_start_on_a_worker():
+    from airflow_provider_amt.compat import start_from_trigger_supported
+    from airflow_provider_amt.operators.amt import AmtBatchJobOperator
+
+    if not start_from_trigger_supported():
+        pytest.skip("start_from_trigger needs Airflow 3.3+")
+    with pytest.raises(AmtValidationError, match="one connection"):
+        AmtBatchJobOperator(task_id="t", job_name="J", amt_conn_id=["a", "b"], start_from_trigger=True)

@@ -29,9 +29,12 @@ def test_batch_job_operator_refuses_bad_static_arguments(kwargs, match):
         AmtBatchJobOperator(task_id="t", **{"application_name": "DEMO2", "job_name": "J", **kwargs})
 
 
-def test_script_operator_checks_name_value_form():
-    with pytest.raises(AmtValidationError, match=r"script_parameters\[1\] is 'NOPE'"):
-        AmtScriptOperator(task_id="s", script_name="X.ps1", script_parameters=["A=1", "NOPE"])
+def test_script_operator_takes_free_text_parameters_and_refuses_blank_ones():
+    """Issue 26: a list item is sent as written (AMT's scripts read /recover, -pa 'PARAM'...)."""
+    op = AmtScriptOperator(task_id="s", script_name="X.ps1", script_parameters=["A=1", "/recover"])
+    assert op.script_parameters == ["A=1", "/recover"]
+    with pytest.raises(AmtValidationError, match=r"script_parameters\[1\] is blank"):
+        AmtScriptOperator(task_id="s2", script_name="X.ps1", script_parameters=["A=1", " "])
 
 
 def test_templated_arguments_are_checked_after_rendering_only():

@@ -21,6 +21,7 @@ import pytest
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
 
 from airflow_provider_amt.compat import start_from_trigger_supported
+from airflow_provider_amt.fail_fast import AmtValidationFailedFastError, raise_failed_fast
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_MESSAGE_CURSOR, XCOM_START
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
 from airflow_provider_amt.start_ledger import task_guid
@@ -109,6 +110,7 @@ def test_a_job_that_succeeds_ends_the_task_with_success_and_the_xcoms(emulator, 
     assert xcom.values["return_value"] == {
         "batch_request_id": request_id,
         "completion_code": 4,
+        "completion_name": "DONE",
         "status": "DONE",
         "outcome": "success",
     }
@@ -198,9 +200,14 @@ def test_an_unanswered_start_on_a_server_without_lookup_is_never_sent_again(emul
 def test_an_invalid_rendered_field_fails_the_task_before_anything_is_sent(emulator, amt_conn, xcom, capsys):
     since = emulator.last_request_seq()
     trigger = _trigger(FakeTI(), job="BAD\nNAME")
-    assert isinstance(_run(trigger), TaskFailedEvent)
+    event = _run(trigger)
     assert emulator.requests("OpConJobAction", since=since) == []
     assert "was not started" in capsys.readouterr().out
+    # a retry cannot mend it (issue 26): not Airflow's TaskFailedEvent, which would use the task's
+    # retries, but a resume on a worker whose execute_complete fails without them
+    assert not isinstance(event, TaskFailedEvent) and event.payload["status"] == "failed_fast"
+    with pytest.raises(AmtValidationFailedFastError, match="job_name contains the character U\\+000A"):
+        raise_failed_fast(event.payload)
 
 
 def test_the_operator_hands_airflow_the_start_trigger_with_its_templates():

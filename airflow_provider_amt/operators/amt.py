@@ -22,6 +22,7 @@ Guarantees, and where they come from:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,9 +41,9 @@ from airflow_provider_amt.compat import (
 )
 from airflow_provider_amt.events import read_event
 from airflow_provider_amt.fail_fast import raise_failed_fast, retries_only_where_they_help
-from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME
+from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
 from airflow_provider_amt.joblog import log_job_information
-from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_JOB_URL
+from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID, XCOM_JOB_URL
 from airflow_provider_amt.links import AmtJobLink
 from airflow_provider_amt.operators.job_action import AmtJobActionOperator
 from airflow_provider_amt.recovery import recovers, recovery_argument, recovery_start
@@ -58,12 +59,14 @@ from airflow_provider_amt.worker_watch import (
 )
 from amt_client import (
     AmtCompletionCode,
+    AmtServerUnavailableError,
     AmtValidationError,
     Outcome,
     StartRequest,
     WatchResult,
     validation,
 )
+from amt_client.codes import Code
 from amt_client.start import COMMON_FIELDS, TaskType
 
 __all__ = ["AmtBaseOperator", "AmtBatchJobOperator", "AmtJobActionOperator", "AmtScriptOperator"]
@@ -104,7 +107,9 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
     :param queue_name: AMT queue; None uses the application's default queue. Templated.
     :param submit_user: who submits the request (AMT expects ``BATCH``).
     :param station: where the request comes from (AMT expects ``OPCON``).
-    :param amt_conn_id: Airflow connection of type ``amt``.
+    :param amt_conn_id: Airflow connection of type ``amt``, or a list of up to four: the primary
+        first, then alternates. A Start goes to the first server it provably reaches; the job is then
+        watched, stopped and killed there (see docs/operators.md, Alternate servers).
     :param deferrable: wait in the triggerer instead of holding a worker slot
         (default ``[operators] default_deferrable``).
     :param poll_interval: longest pause between status checks, in seconds (polls start faster).
@@ -149,7 +154,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         queue_name: str | None = None,
         submit_user: str = "BATCH",
         station: str = "OPCON",
-        amt_conn_id: str = DEFAULT_CONN_NAME,
+        amt_conn_id: str | Sequence[str] = DEFAULT_CONN_NAME,
         deferrable: bool = default_deferrable(),
         poll_interval: float = 10.0,
         wait_for_completion: bool = True,
@@ -168,6 +173,8 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
     ):
         super().__init__(**kwargs)
         self.recover_on_retry = recovery_argument(recover_on_retry, self.amt_task_type)
+        #: The connections a Start may go to: the primary, then its alternates.
+        self.amt_conn_ids = validation.connection_ids(amt_conn_id)
         self.allow_fresh_start = validation.flag(allow_fresh_start, "allow_fresh_start")
         self.start_from_trigger = validation.flag(start_from_trigger, "start_from_trigger")
         self.application_name = application_name
@@ -176,7 +183,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         self.submit_user = submit_user
         self.station = station
         self.watch_options = WatchOptions.checked(
-            amt_conn_id,
+            self.amt_conn_ids[0],
             success_codes,
             skip_on_skipped_by_ops,
             outage_grace_period,
@@ -229,6 +236,11 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         if not self.wait_for_completion:
             raise AmtValidationError(
                 "start_from_trigger=True needs wait_for_completion=True: the trigger ends the task"
+            )
+        if len(self.amt_conn_ids) > 1:
+            raise AmtValidationError(
+                "start_from_trigger=True takes one connection: alternate servers are tried by a Start on a worker "
+                "(start_from_trigger=False)."
             )
         if not start_from_trigger_supported():
             warnings.warn(
@@ -287,10 +299,10 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         began = started.timestamp() if started is not None else time.time()
         return began + self.execution_timeout.total_seconds()
 
-    def _watch(self, context: Any, start: StartRequest, batch_request_id: int, deadline: float | None) -> JobWait:
+    def _watch(self, start: StartRequest, batch_request_id: int, deadline: float | None, ti: Any = None) -> JobWait:
         job = self.hook.config.contract.identified(batch_request_id, start)  # with the ids its server wants
         watched = WatchedJob(job, start.what, deadline=deadline)
-        self._wait = JobWait(watched, self.watch_options, self.hook, self.log, context["ti"])
+        self._wait = JobWait(watched, self.watch_options, self.hook, self.log, ti)
         return self._wait
 
     # --- the task ---------------------------------------------------------------------------------
@@ -303,10 +315,13 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         if self.start_from_trigger:  # a mapped task: Airflow starts it on a worker after all
             self.log.info("start_from_trigger: a mapped task starts on a worker; it defers from here")
             self.deferrable = True
-        start, batch_request_id = self._start_or_reconnect(context, self._start_request(context))
-        wait = self._watch(context, start, batch_request_id, self._deadline(context))
+        start, conn_id, batch_request_id = self._start_or_reconnect(context, self._start_request(context))
+        self._use_connection(conn_id)
+        wait = self._watch(start, batch_request_id, self._deadline(context), context["ti"])
         job, hook, rules = wait.job, self.hook, self.watch_options.rules
         context["ti"].xcom_push(key=XCOM_BATCH_REQUEST_ID, value=int(job.batch_request_id))
+        if len(self.amt_conn_ids) > 1:  # which server has the job: for resume_execution and downstream tasks
+            context["ti"].xcom_push(key=XCOM_CONN_ID, value=conn_id)
         job_url = hook.config.job_url(job.batch_request_id)
         if job_url is not None:
             context["ti"].xcom_push(key=XCOM_JOB_URL, value=job_url)
@@ -324,23 +339,33 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             )
         return self._conclude(wait, wait.on_worker(self.poll_interval))
 
-    def _start_or_reconnect(self, context: Any, start: StartRequest) -> tuple[StartRequest, int]:
-        """The batch request of this task instance: an earlier try's job, or one started now (once),
-        as a recovery run of the earlier try's job where ``recover_on_retry`` says so."""
+    def _start_or_reconnect(self, context: Any, start: StartRequest) -> tuple[StartRequest, str, int]:
+        """The batch request of this task instance and the connection of its server: an earlier try's
+        job, or one started now (once), as a recovery run of the earlier try's job where
+        ``recover_on_retry`` says so."""
         ledger = StartLedger(context.get("task_state_store"), start.task_id or "")
-        earlier = job_of_earlier_try(
-            self.hook,
-            ledger,
-            self.watch_options.rules,
-            try_number=int(getattr(context["ti"], "try_number", 1) or 1),
-            allow_fresh_start=self.allow_fresh_start,
-            log=self.log,
-        )
-        if earlier.watch is not None:
-            return start, earlier.watch
-        if self.recover_on_retry is not None and earlier.failed is not None and recovers(earlier.failed[1]):
-            recovered, code = earlier.failed
+        # where an earlier try's Start may be: the server its record names; without a record store
+        # (Airflow before 3.3) every server the task names is asked by task id
+        asked = (ledger.connection() or self.amt_conn_ids[0],) if ledger.store is not None else self.amt_conn_ids
+        failed: tuple[str, int, Code] | None = None
+        for conn_id in asked:
+            earlier = job_of_earlier_try(
+                self._hook_for(conn_id),
+                ledger,
+                self.watch_options.rules,
+                try_number=int(getattr(context["ti"], "try_number", 1) or 1),
+                allow_fresh_start=self.allow_fresh_start,
+                log=self.log,
+            )
+            if earlier.watch is not None:
+                return start, conn_id, earlier.watch
+            if earlier.failed is not None:
+                failed = (conn_id, *earlier.failed)
+        order = self.amt_conn_ids
+        if self.recover_on_retry is not None and failed is not None and recovers(failed[2]):
+            conn_id, recovered, code = failed
             start = recovery_start(start, self.recover_on_retry, recovered)
+            order = (conn_id, *(c for c in self.amt_conn_ids if c != conn_id))  # where the job to resume is
             self.log.warning(
                 "Recovery run of AMT batch request %s (it ended %s %s): sending %r",
                 recovered,
@@ -348,16 +373,58 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
                 code.amt_name,
                 start.values[-1],
             )
-        return start, ledger.send(self.hook, start, self.log)
+        conn_id, batch_request_id = self._send(ledger, start, order)
+        return start, conn_id, batch_request_id
+
+    def _send(self, ledger: StartLedger, start: StartRequest, conn_ids: Sequence[str]) -> tuple[str, int]:
+        """Send the Start to the first server it provably reaches: the next alternate only when it
+        provably never arrived at this one (the connection could not be opened, nothing was sent). A
+        server that answered, even with a refusal, or may have received it, is never passed by."""
+        for position, conn_id in enumerate(conn_ids):
+            try:
+                return conn_id, ledger.send(self._hook_for(conn_id), start, self.log)
+            except AmtServerUnavailableError as err:
+                if err.request_may_have_arrived or position == len(conn_ids) - 1:
+                    raise
+                self.log.warning(
+                    "The Start never reached the server of connection %r (%s); sending it to the alternate %r",
+                    conn_id,
+                    err,
+                    conn_ids[position + 1],
+                )
+        raise AssertionError("unreachable: a task names at least one connection")
+
+    def _hook_for(self, conn_id: str) -> AmtHook:
+        """The hook of one of the task's connections (the task's own ``hook`` for the one it uses)."""
+        return self.hook if conn_id == self.amt_conn_id else AmtHook(conn_id)
+
+    def _accepted_connection(self, context: Any) -> str | None:
+        """After a deferral, the connection whose server accepted this try's Start (XCom ``amt_conn_id``,
+        pushed only by a task with alternates; one it does not name is not used)."""
+        if len(self.amt_conn_ids) == 1:
+            return None
+        accepted = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_CONN_ID)
+        return accepted if accepted in self.amt_conn_ids else None
+
+    def _use_connection(self, conn_id: str | None) -> None:
+        """From here on the task works with the server of ``conn_id``, which has its job (an alternate
+        that accepted the Start): its watch, messages, Stop and Kill go there."""
+        if conn_id is None or conn_id == self.amt_conn_id:
+            return
+        self.amt_conn_id = conn_id
+        self.watch_options = dataclasses.replace(self.watch_options, amt_conn_id=conn_id)
+        self.__dict__.pop("hook", None)  # WatchingTask.hook is cached per connection
 
     def execute_complete(self, context: Any, event: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
-        """Resume after the trigger: check the event strictly, then finish from its message cursor. The
-        start trigger resumes a task here only to fail it without its retries (``fail_fast``)."""
+        """Resume after the trigger: check the event strictly, then finish from its message cursor (on
+        the server that has the job). The start trigger resumes a task here only to fail it without
+        its retries (``fail_fast``)."""
         with retries_only_where_they_help():
             raise_failed_fast(event)
+            self._use_connection(self._accepted_connection(context))
             expected = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
             checked = read_event(event, expected if validation.is_int(expected) else None)
-            wait = self._watch(context, self._start_request(context), checked.batch_request_id, deadline)
+            wait = self._watch(self._start_request(context), checked.batch_request_id, deadline, context["ti"])
             return self._conclude(wait, wait.resumed(checked))
 
     def _conclude(self, wait: JobWait, ended: WatchResult) -> dict[str, Any]:
@@ -398,6 +465,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         """
         if next_method == TRIGGER_FAIL_REPR:
             batch_request_id = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
+            self._use_connection(self._accepted_connection(context))
             error = str((next_kwargs or {}).get("error", "unknown"))
             if validation.is_int(batch_request_id) and error == TRIGGER_TIMEOUT:
                 job = WatchedJob(batch_request_id, f"batch request {batch_request_id}")

@@ -99,14 +99,14 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         )
         self._wait: JobWait | None = None  # the watch of the job, once poked
 
-    def _watch(self, context: Any, deadline: float | None = None) -> JobWait:
+    def _watch(self, deadline: float | None = None, ti: Any = None) -> JobWait:
         batch_request_id = with_job_ids(validation.batch_request_id(self.batch_request_id), self.job_ids)
         job = WatchedJob(batch_request_id, f"batch request {batch_request_id}", deadline=deadline)
-        self._wait = JobWait(job, self.watch_options, self.hook, self.log, context["ti"])
+        self._wait = JobWait(job, self.watch_options, self.hook, self.log, ti)
         return self._wait
 
     def poke(self, context: Any) -> bool:
-        wait = self._watch(context)
+        wait = self._watch(ti=context.get("ti"))
         status = self.hook.get_job_status(wait.job.batch_request_id)
         self.log.info("AMT batch request %s is %s", status.batch_request_id, status)
         if not self.watch_options.rules.is_final(status.code):
@@ -124,7 +124,7 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         if self.poke(context):
             return None
         deadline = time.time() + float(self.timeout) if self.timeout else None
-        wait = self._watch(context, deadline)
+        wait = self._watch(deadline, context.get("ti"))
         trigger, timeout = wait.deferral(context, float(self.poke_interval), self.on_kill_action, None)
         self.defer(trigger=trigger, method_name="execute_complete", kwargs={"deadline": deadline}, timeout=timeout)
 
@@ -135,7 +135,7 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
             self._conclude(context, event, deadline)
 
     def _conclude(self, context: Any, event: dict[str, Any], deadline: float | None) -> None:
-        wait = self._watch(context, deadline)
+        wait = self._watch(deadline, context.get("ti"))
         ended = wait.settled(wait.resumed(read_event(event, wait.job.batch_request_id)))
         if ended.outcome is Outcome.TIMEOUT:
             raise AirflowSensorTimeout(f"AMT {wait.job.what} did not end in time: {ended.message}")

@@ -218,6 +218,10 @@ with DAG(
         task_id="retries", job_name="FAILINGREPORT", retries=1, retry_delay=timedelta(seconds=1), **in_triggerer
     )
     AmtBatchJobOperator.partial(task_id="mapped", **in_triggerer).expand(job_name=["REPORTTEST01"])
+    # a retry cannot help: one try each, though Airflow's TaskFailedEvent would retry (issue 26)
+    fast = {"retries": 3, "retry_delay": timedelta(seconds=1), **in_triggerer}
+    AmtBatchJobOperator(task_id="refused_fast", job_name="NO_SUCH_JOB", **fast)
+    AmtBatchJobOperator(task_id="invalid_user_fast", job_name="REPORTTEST01", amt_user="NOBODY", **fast)
     AmtBatchJobOperator(
         task_id="times_out",
         job_name="LONGRUNNINGREPORT",
@@ -274,6 +278,10 @@ for mode, deferrable in (("deferrable", True), ("sync", False)):
             **common,
         )
         AmtBatchJobOperator(task_id="linked", job_name="REPORTTEST01", amt_conn_id="amt_linked", **common)
+        # a primary that refuses connections: the Start goes to the alternate, once, and the job is watched there
+        AmtBatchJobOperator(
+            task_id="alternate", job_name="CHATTYREPORT", amt_conn_id=["amt_down", "amt_default"], **common
+        )
 
 # the "AMT job" link in the UI (make ui-check): a connection with a job_url_template
 with DAG(dag_id="amt_cluster_linked", start_date=START, schedule=None, catchup=False):

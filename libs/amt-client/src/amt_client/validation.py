@@ -309,6 +309,29 @@ def connection_id(value: Any, argument: str = "amt_conn_id") -> str:
     return value
 
 
+#: The most connections a task may name: a primary and three alternates (as an OpCon ACS job).
+MAX_CONNECTIONS = 4
+
+
+def connection_ids(value: Any, argument: str = "amt_conn_id") -> tuple[str, ...]:
+    """One connection id, or a list of up to four (the primary first, then its alternates), each once."""
+    if isinstance(value, str):
+        return (connection_id(value, argument),)
+    if not isinstance(value, Sequence) or isinstance(value, bytes) or not value:
+        raise AmtValidationError(
+            f"{argument} must be a connection id or a list of up to {MAX_CONNECTIONS} (primary first), "
+            f"got {brief(value)}."
+        )
+    ids = tuple(connection_id(item, f"{argument}[{i}]") for i, item in enumerate(value))
+    if len(ids) > MAX_CONNECTIONS:
+        raise AmtValidationError(
+            f"{argument} names {len(ids)} connections; at most {MAX_CONNECTIONS} (a primary and three alternates)."
+        )
+    if len(set(ids)) != len(ids):
+        raise AmtValidationError(f"{argument} names a connection twice: {list(ids)}.")
+    return ids
+
+
 #: The actions that end a job, as DAG authors write them (OpConJobAction's Stop and Kill).
 END_ACTIONS = ("kill", "stop")
 
