@@ -51,5 +51,16 @@ def recovery_start(start: StartRequest, argument: str, batch_request_id: int) ->
     return dataclasses.replace(start, values=(*start.values, argument.replace(PLACEHOLDER, str(int(batch_request_id)))))
 
 
+def log_recovery(log: Any, recovered: int, code: Any, start: StartRequest) -> None:
+    """The task log's word that this Start is a recovery run, of which request, with what argument."""
+    log.warning(
+        "Recovery run of AMT batch request %s (it ended %s %s): sending %r",
+        recovered,
+        int(code),
+        code.amt_name,
+        start.values[-1],
+    )
+
+
 def recovers(code: Any) -> bool:
     return code is not None and int(code) in RECOVERABLE_CODES

@@ -36,7 +36,6 @@ from airflow_provider_amt.joblog import log_completion, log_ending, log_messages
 from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
-    AmtCompletionCode,
     AmtError,
     AmtJobFailedError,
     AmtMessage,
@@ -50,7 +49,7 @@ from amt_client import (
 )
 from amt_client.codes import Code
 from amt_client.engine import reworded
-from amt_client.policy import LAST_MESSAGES, failure_message
+from amt_client.policy import DEFAULT_FAIL_FAST_CODES, LAST_MESSAGES, failure_message
 from amt_client.start import BatchRequestId, optional_job_ids
 
 #: What a task that fails because its job could not be watched says about the job (it is never
@@ -59,8 +58,6 @@ LEFT_AS_IT_IS = (
     "Nothing was sent to the AMT job: if it still runs, it is left running, and a retry of this task "
     "reconnects to it (one AMT job per task instance)."
 )
-#: The codes that fail a task without its retries unless it names others: 99 INVALID AMT USER.
-DEFAULT_FAIL_FAST_CODES = (int(AmtCompletionCode.INVALID_AMT_USER),)
 #: Extra time given to the framework's deferral timeout, so the trigger's own ``timeout`` event
 #: (which lets the task kill the job and log why) always arrives first.
 DEFERRAL_TIMEOUT_PADDING = timedelta(minutes=2)

@@ -46,7 +46,7 @@ from airflow_provider_amt.joblog import log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID, XCOM_JOB_URL
 from airflow_provider_amt.links import AmtJobLink
 from airflow_provider_amt.operators.job_action import AmtJobActionOperator
-from airflow_provider_amt.recovery import recovers, recovery_argument, recovery_start
+from airflow_provider_amt.recovery import log_recovery, recovers, recovery_argument, recovery_start
 from airflow_provider_amt.start_ledger import StartLedger, job_of_earlier_try, task_guid
 from airflow_provider_amt.templating import check_untemplated
 from airflow_provider_amt.triggers.start import AmtStartJobTrigger
@@ -366,13 +366,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             conn_id, recovered, code = failed
             start = recovery_start(start, self.recover_on_retry, recovered)
             order = (conn_id, *(c for c in self.amt_conn_ids if c != conn_id))  # where the job to resume is
-            self.log.warning(
-                "Recovery run of AMT batch request %s (it ended %s %s): sending %r",
-                recovered,
-                int(code),
-                code.amt_name,
-                start.values[-1],
-            )
+            log_recovery(self.log, recovered, code, start)
         conn_id, batch_request_id = self._send(ledger, start, order)
         return start, conn_id, batch_request_id
 

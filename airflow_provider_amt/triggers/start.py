@@ -40,7 +40,7 @@ from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.fail_fast import AmtJobFailedFastError, failed_fast_event
 from airflow_provider_amt.joblog import log_completion, log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_JOB_LINK, XCOM_JOB_URL, XCOM_START
-from airflow_provider_amt.recovery import recovers, recovery_argument, recovery_start
+from airflow_provider_amt.recovery import log_recovery, recovers, recovery_argument, recovery_start
 from airflow_provider_amt.start_ledger import EarlierJob, earlier_job, log_earlier_job, task_guid, unconfirmed_start
 from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
@@ -251,9 +251,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         if verdict is EarlierJob.START_ANEW:
             if self.recover_on_retry is not None and status is not None and recovers(status.code):
                 start = recovery_start(start, self.recover_on_retry, earlier)
-                self.log.warning(
-                    "Recovery run of AMT batch request %s (it ended %s): sending %r", earlier, status, start.values[-1]
-                )
+                log_recovery(self.log, earlier, status.code, start)
             return await self._submit(start, try_number)
         await self._record(guid, try_number, earlier)
         await self._announce(start, earlier)

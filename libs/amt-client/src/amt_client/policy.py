@@ -58,6 +58,8 @@ class Outcome(str, enum.Enum):
 
 
 _JOB_ENDINGS = frozenset({Outcome.SUCCESS, Outcome.FAILED, Outcome.SKIPPED, Outcome.CANCELLED})
+#: The codes that fail a task without its retries unless it names others: 99 INVALID AMT USER.
+DEFAULT_FAIL_FAST_CODES = (int(AmtCompletionCode.INVALID_AMT_USER),)
 #: Final codes that say the job was ended from outside rather than by its own logic.
 _CANCELLED = (AmtCompletionCode.KILLED, AmtCompletionCode.DEL_QUEUE)
 
@@ -75,7 +77,7 @@ class Rules:
     success_codes: tuple[int, ...] = (int(AmtCompletionCode.DONE),)
     skip_on_skipped_by_ops: bool = False
     skip_codes: tuple[int, ...] = ()
-    fail_fast_codes: tuple[int, ...] = (int(AmtCompletionCode.INVALID_AMT_USER),)
+    fail_fast_codes: tuple[int, ...] = DEFAULT_FAIL_FAST_CODES
 
     def __post_init__(self) -> None:
         success = validation.success_codes(self.success_codes)
