@@ -163,3 +163,23 @@ def test_amt_severities_are_log_levels_the_ui_colours_and_filters(cluster, clust
     assert re.search(message_line.format(2), errors_only), errors_only[-2000:]  # the ERROR message line
     # the INFO and WARNING message lines are filtered out (the failure's own text still quotes them)
     assert not re.search(message_line.format(0), errors_only) and not re.search(message_line.format(1), errors_only)
+
+
+def test_the_task_page_links_to_the_amt_job(cluster, cluster_emulator):
+    """The operator's extra link "AMT job" opens the connection's job_url_template for the task's job.
+
+    Airflow 3.3 shows a task's extra links as buttons on its Details tab (not on the Logs tab).
+    """
+    run_id = cluster.trigger("amt_cluster_linked")
+    cluster.wait_for_state("amt_cluster_linked", run_id, "job", {"success"}, timeout=120)
+    request_id = cluster.xcom("amt_cluster_linked", run_id, "job", "batch_request_id")
+    expected = f"https://amt-portal.example/requests/{request_id}"
+    links = cluster.api("GET", f"/dags/amt_cluster_linked/dagRuns/{run_id}/taskInstances/job/links")
+    assert links["extra_links"] == {"AMT job": expected}, links
+    with _browser_page(1400, 900) as page:
+        page.goto(f"{cluster.url}/dags/amt_cluster_linked/runs/{run_id}/tasks/job/details")
+        link = page.get_by_role("link", name="AMT job").first
+        link.wait_for(timeout=60_000)
+        href = link.get_attribute("href")
+        page.screenshot(path=str(ROOT / "docs" / "img" / "task-amt-job-link.png"))
+    assert href == expected
