@@ -31,6 +31,7 @@ from amt_client import (
     Rules,
     ServerConfig,
     StartRequest,
+    StateChange,
     WatchSettings,
 )
 from amt_client.contract import WireContract
@@ -90,6 +91,8 @@ class Driver:
     logon_error: Exception | None = None
     asked: list[bool] = field(default_factory=list)
     may_read: Callable[[bool], bool] = lambda wait: True
+    states: list[StateChange] = field(default_factory=list)
+    take_state: Callable[[StateChange], Any] = lambda change: None
 
     def run(self, steps: Any) -> Any:
         reply: Any = None
@@ -128,6 +131,9 @@ class Driver:
         if isinstance(step, MayRead):
             self.asked.append(step.final)
             return self.may_read(step.final)
+        if isinstance(step, StateChange):
+            self.states.append(step)
+            return self.take_state(step)
         assert isinstance(step, Deliver)
         self.pages.append([m.index for m in step.messages])
         return False if self.stop_after_pages == len(self.pages) else None
@@ -453,6 +459,73 @@ def test_success_codes_decide_what_is_final():
     wait_for_file_ok = settings(rules=Rules(success_codes=(4, 13)))
     ended = driver.run(engine().watch(7, MessageCursor(0), wait_for_file_ok))
     assert (ended.outcome.job_ended, ended.code) == (True, AmtCompletionCode.WAIT_FOR_FILE)
+
+
+def statuses(*codes: int) -> Callable[[Send], Response]:
+    """A job that is in these states at its polls (the last repeats), writing no messages."""
+    answers = list(codes)
+
+    def server(send: Send) -> Response:
+        if "MonitorJob" not in send.url:
+            return page(0, 0)
+        return counted(answers.pop(0) if len(answers) > 1 else answers[0], 0)
+
+    return server
+
+
+def test_each_state_a_job_waits_in_is_reported_once_with_the_time_it_was_first_seen():
+    clock = Clock()
+    driver = Driver(statuses(1, 1, 2, 2, 14, 14, 14, 2, 4), clock=clock)
+    cursor = MessageCursor(0)
+    assert driver.run(engine(clock).watch(7, cursor, settings())).outcome is Outcome.SUCCESS
+    reported = [(change.previous, int(change.code)) for change in driver.states]
+    assert reported == [(None, 1), (1, 2), (2, 14), (14, 2)]  # not the ending: the completion block says it
+    assert driver.states[2].since == 1_000_000.0 + sum(driver.sleeps[:4])  # the poll that first saw 14
+    assert (cursor.state, cursor.state_since) == (2, driver.states[3].since)
+
+
+def test_a_state_the_cursor_holds_is_not_reported_again_and_a_report_held_back_comes_at_the_next_poll():
+    clock = Clock()
+    driver = Driver(statuses(2, 14, 14, 14, 4), clock=clock)
+    held = iter([False, False])  # the caller cannot report the first 14 yet (its checkpoint is not read)
+    driver.take_state = lambda change: next(held, None)
+    cursor = MessageCursor(0, state=2, state_since=5.0)  # a watch before this one reported RUNNING
+    driver.run(engine(clock).watch(7, cursor, settings()))
+    assert [int(change.code) for change in driver.states] == [14, 14, 14]
+    assert len({change.since for change in driver.states}) == 1  # since when it was first seen, each time
+    assert cursor.state == 14 and cursor.state_since == driver.states[0].since
+
+
+def test_a_caller_that_knows_the_state_from_an_earlier_watch_keeps_its_time():
+    clock = Clock()
+    cursor = MessageCursor(0)
+
+    def known(change: StateChange) -> None:
+        cursor.state, cursor.state_since = int(change.code), 42.0  # an earlier copy reported it then
+
+    driver = Driver(statuses(14, 4), clock=clock, take_state=known)
+    driver.run(engine(clock).watch(7, cursor, settings()))
+    assert cursor.state_since == 42.0
+
+
+def test_a_job_held_in_a_state_past_its_limit_ends_the_watch_with_a_timeout_naming_the_state():
+    clock = Clock()
+    driver = Driver(statuses(1, 14), clock=clock)
+    limits = settings(max_time_in_state={"WAIT FOR INPUT REQUEST": 100, 1: 5})
+    ended = driver.run(engine(clock).watch(7, MessageCursor(0), limits))
+    assert ended.outcome is Outcome.TIMEOUT and ended.code is AmtCompletionCode.WAIT_FOR_INPUT_REQUEST
+    assert "WAIT FOR INPUT REQUEST (14) for 100 s, longer than max_time_in_state (100 s)" in ended.message
+    held_since = driver.states[-1].since
+    assert clock.now - held_since == pytest.approx(100.0)  # polled when the limit came, not a pause later
+
+
+def test_the_time_in_a_state_counts_from_when_an_earlier_watch_saw_it_begin():
+    clock = Clock()
+    driver = Driver(statuses(14), clock=clock)
+    cursor = MessageCursor(0, state=14, state_since=clock.now - 90)  # seen 90 s ago before a deferral
+    ended = driver.run(engine(clock).watch(7, cursor, settings(max_time_in_state={14: 100})))
+    assert ended.outcome is Outcome.TIMEOUT and driver.states == []
+    assert sum(driver.sleeps) == pytest.approx(10.0)
 
 
 # --- trust: what a failed Start says, redirects, size, time, secrets -------------------------------------

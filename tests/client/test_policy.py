@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,32 @@ def test_an_error_ending_rechecked_takes_the_jobs_own_ending_or_stays_an_error()
     assert unreachable.rechecked(Code.KILLED, Rules()).outcome is Outcome.CANCELLED
     assert unreachable.rechecked(Code.RUNNING, Rules()) == WatchResult(Outcome.ERROR, Code.RUNNING, unreachable.message)
     assert unreachable.rechecked(Code.UNDEFINED, Rules()).outcome is Outcome.ERROR  # not final by itself
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ({14: 1800, "queued": "600"}, {14: 1800.0, 1: 600.0}),
+        ({"WAIT FOR FILE": 60, "20-21": 30}, {13: 60.0, 20: 30.0, 21: 30.0}),
+        ({}, {}),
+    ],
+)
+def test_state_limits_take_codes_names_and_ranges(limits: Any, expected: dict[int, float]):
+    assert WatchSettings(max_time_in_state=limits).max_time_in_state == expected
+
+
+@pytest.mark.parametrize(
+    ("limits", "match"),
+    [
+        ({4: 60}, "4 DONE is an ending of a job"),
+        ({"11": 60}, "11 ERROR is an ending"),
+        ({14: 0}, r"max_time_in_state\[14\] must be a finite number of seconds > 0"),
+        ({14: float("nan")}, "finite number"),
+        ({"WAIT FOR BEER": 60}, "no completion code is named"),
+        ([14, 1800], "must be a dict of completion code to seconds"),
+        ({500: 60}, "unknown AMT completion code 500"),
+    ],
+)
+def test_state_limits_refuse_what_could_never_apply(limits: Any, match: str):
+    with pytest.raises(AmtValidationError, match=match):
+        WatchSettings(max_time_in_state=limits)

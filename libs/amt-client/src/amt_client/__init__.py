@@ -33,7 +33,7 @@ from amt_client.errors import (
     AmtUnknownCodeError,
     AmtValidationError,
 )
-from amt_client.policy import MessageCursor, Outcome, Rules, WatchResult, WatchSettings
+from amt_client.policy import MessageCursor, Outcome, Rules, StateChange, WatchResult, WatchSettings
 from amt_client.start import Action, BatchRequestId, JobEnding, StartRequest, TaskType
 from amt_client.sync import AmtClient
 
@@ -71,6 +71,7 @@ __all__ = [
     "Rules",
     "ServerConfig",
     "StartRequest",
+    "StateChange",
     "TaskType",
     "WatchResult",
     "WatchSettings",

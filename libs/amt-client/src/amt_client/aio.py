@@ -35,7 +35,7 @@ from amt_client.config import ServerConfig
 from amt_client.engine import Engine, RetryPolicy, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.health import ServerHealth
-from amt_client.policy import MessageCursor, WatchResult, WatchSettings
+from amt_client.policy import MessageCursor, StateChange, WatchResult, WatchSettings
 from amt_client.start import Action, JobEnding, StartOptions, StartRequest
 
 T = TypeVar("T")
@@ -43,6 +43,8 @@ T = TypeVar("T")
 AsyncPageCallback = Callable[[Sequence[AmtMessage]], object]
 #: Answers the engine's ``MayRead`` step: ``final`` -> may messages be read now (see ``engine.MayRead``).
 MayReadCallback = Callable[[bool], Awaitable[bool]]
+#: Told of a watched job's new state (``engine.StateChange``); ``False`` asks again at the next poll.
+AsyncStateCallback = Callable[[StateChange], object]
 
 
 class _Gate:
@@ -241,6 +243,7 @@ class AsyncAmtClient(ClientBase):
         operation: Callable[[Engine], Steps[T]],
         on_page: AsyncPageCallback | None = None,
         may_read: MayReadCallback | None = None,
+        on_state: AsyncStateCallback | None = None,
     ) -> T:
         if self._engine is None:
             shared = await self._shared()
@@ -261,15 +264,16 @@ class AsyncAmtClient(ClientBase):
                 await _pause(seconds)
                 continue
             try:
-                reply = await self._perform(step, on_page, may_read)
+                reply = await self._perform(step, on_page, may_read, on_state)
             except Exception as err:  # thrown in at its step: the engine decides what it means
                 error = err
 
     async def _perform(
         self,
-        step: sansio.Send | sansio.NeedToken | sansio.MayRead | sansio.Deliver | sansio.AwaitServer,
+        step: sansio.Send | sansio.NeedToken | sansio.MayRead | sansio.Deliver | sansio.AwaitServer | StateChange,
         on_page: AsyncPageCallback | None,
         may_read: MayReadCallback | None,
+        on_state: AsyncStateCallback | None = None,
     ) -> Any:
         """Carry out one step (``_call`` sleeps itself)."""
         if isinstance(step, sansio.Send):
@@ -280,7 +284,10 @@ class AsyncAmtClient(ClientBase):
             return True if may_read is None else await may_read(step.final)
         if isinstance(step, sansio.AwaitServer):
             return await self._await_server(step.seconds)
-        result = on_page(step.messages) if on_page else None
+        if isinstance(step, StateChange):
+            result = on_state(step) if on_state else None
+        else:
+            result = on_page(step.messages) if on_page else None
         return await result if inspect.isawaitable(result) else result
 
     async def _send(self, send: sansio.Send) -> sansio.Reply:
@@ -406,11 +413,13 @@ class AsyncAmtClient(ClientBase):
         settings: WatchSettings,
         on_page: AsyncPageCallback,
         may_read: MayReadCallback | None = None,
+        on_state: AsyncStateCallback | None = None,
     ) -> Coroutine[Any, Any, WatchResult]:
-        """Poll until the job is final, delivering its messages to ``on_page``. ``may_read(final)``,
-        if given, may hold a message read back (``engine.MayRead``). (Awaitable: the call's own
-        coroutine, without one more frame for each of thousands of watches.)"""
-        return self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page, may_read)
+        """Poll until the job is final, delivering its messages to ``on_page`` and its new states to
+        ``on_state``. ``may_read(final)``, if given, may hold a message read back
+        (``engine.MayRead``). (Awaitable: the call's own coroutine, without one more frame for each
+        of thousands of watches.)"""
+        return self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page, may_read, on_state)
 
     async def find_batch_requests(self, task_id: str) -> list[int] | None:
         return await self._call(lambda engine: engine.find_start(task_id))

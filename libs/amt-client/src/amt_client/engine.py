@@ -12,6 +12,9 @@ Each operation is a generator of steps. It yields
 * :class:`MayRead`: there are new messages; may they be read now? (``False``: not yet, poll on. A
   caller that settles its cursor first, or spaces its reads under load, like the Airflow trigger,
   answers it; others say yes);
+* :class:`~amt_client.policy.StateChange`: the job is in another state than the cursor's; report it
+  (``False``: not now, it is asked again at the next poll; the Airflow trigger first reads what an
+  earlier copy of it reported);
 
 and finally *returns* its result (``StopIteration.value``). An :class:`~amt_client.errors.AmtError`
 the driver meets while carrying out a step is thrown into the generator at that step.
@@ -50,7 +53,7 @@ from amt_client.errors import (
     AmtServerUnavailableError,
     AmtValidationError,
 )
-from amt_client.policy import JobWatch, MessageCursor, Outcome, Verdict, WatchResult, WatchSettings
+from amt_client.policy import JobWatch, MessageCursor, Outcome, StateChange, Verdict, WatchResult, WatchSettings
 from amt_client.start import END_SETTLE_SECONDS, Action, JobEnding, StartRequest
 
 T = TypeVar("T")
@@ -110,7 +113,7 @@ class AwaitServer:
     seconds: float
 
 
-Step = Send | Sleep | NeedToken | Deliver | MayRead | AwaitServer
+Step = Send | Sleep | NeedToken | Deliver | MayRead | AwaitServer | StateChange
 Steps = Generator[Step, Any, T]
 
 
@@ -530,9 +533,14 @@ class Engine:
         thrown in by the driver at the step it met it), are ridden out for the grace period; any
         other ``AmtError`` (authentication, not found, configuration, an unknown code) ends the watch
         with ``ERROR``. A watch never ends the job.
+
+        A state that is not an ending and differs from the cursor's is reported (:class:`StateChange`)
+        once; ``max_time_in_state`` counts from when it began (``cursor.state_since``, which a caller
+        that knows an earlier watch of the job sets).
         """
         watch = JobWatch(settings, clock=self.clock, wall_clock=self.wall_clock, rng=self.random)
         status_request = self.contract.status_request(batch_request_id)  # the same every poll
+        seen: StateChange | None = None  # the state of the last poll, reported or not yet
         while True:
             code: Code | None = None
             away = False
@@ -543,7 +551,13 @@ class Engine:
                 new = final or status.message_count is None or status.message_count > cursor.offset
                 if new and (yield MayRead(final)) is not False:
                     yield from self.drain(batch_request_id, cursor)
-                verdict = watch.on_status(code, status)
+                if not final and cursor.state != int(code):
+                    if seen is None or seen.code != code:
+                        seen = StateChange(cursor.state, code, self.wall_clock())
+                    if (yield seen) is not False:
+                        cursor.took(seen)
+                since = cursor.state_since if cursor.state == int(code) else (seen.since if seen else None)
+                verdict = watch.on_status(code, status, since)
             except TRANSIENT_ERRORS as err:
                 self.log.warning("AMT status check failed, will retry: %s", err)
                 verdict = watch.on_transient_error(err)

@@ -9,7 +9,8 @@
   has run out of time, has stayed 19 UNDEFINED too long, or whether to wait and for how long: fast
   at first (short jobs finish quickly), growing to ``poll_interval``, with jitter so many watchers
   started together do not poll in lock-step.
-* :class:`MessageCursor` is where a reader of one job's messages stands.
+* :class:`MessageCursor` is where a reader of one job's messages stands, and the state it last
+  reported (:class:`StateChange`: a job that sits in 14 WAIT FOR INPUT REQUEST is seen in the log).
 
 The engine's ``watch`` drives these for both clients, so the Airflow trigger and the worker-side
 wait follow one policy. Clocks are parameters, so tests run them with a fake clock.
@@ -21,8 +22,8 @@ import enum
 import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from amt_client import validation
 from amt_client.codes import AmtCompletionCode, AmtMessage, Code, ExtraCode
@@ -136,6 +137,8 @@ class WatchSettings:
     :param deadline: epoch seconds after which the watch ends with ``TIMEOUT`` (None: no deadline).
     :param outage_grace_period: seconds of failing checks tolerated before the watch ends with ``ERROR``.
     :param undefined_grace_period: seconds 19 UNDEFINED may last before it counts as failed.
+    :param max_time_in_state: seconds a job may stay in a state that is not an ending, by code
+        (``{14: 1800}``): longer, and the watch ends with ``TIMEOUT`` naming the state and how long.
     """
 
     rules: Rules = Rules()
@@ -144,6 +147,7 @@ class WatchSettings:
     deadline: float | None = None
     outage_grace_period: float = 300.0
     undefined_grace_period: float = 60.0
+    max_time_in_state: Mapping[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         poll = validation.seconds(self.poll_interval, "poll_interval", minimum=0.1, exclusive=False)
@@ -157,6 +161,7 @@ class WatchSettings:
             "undefined_grace_period": validation.seconds(
                 self.undefined_grace_period, "undefined_grace_period", exclusive=False
             ),
+            "max_time_in_state": validation.state_limits(self.max_time_in_state),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -229,8 +234,9 @@ class JobWatch:
     def _timed_out(self) -> bool:
         return self.settings.deadline is not None and self.wall_clock() >= self.settings.deadline
 
-    def on_status(self, code: Code, label: object) -> Verdict:
-        """``label`` names the state in messages (a ``JobStatus``; made text only when a message is)."""
+    def on_status(self, code: Code, label: object, since: float | None = None) -> Verdict:
+        """``label`` names the state in messages (a ``JobStatus``; made text only when a message is);
+        ``since``: epoch seconds since when the job is in it (for ``max_time_in_state``)."""
         self.failing_since = None
         rules = self.settings.rules
         if rules.is_final(code):
@@ -244,7 +250,15 @@ class JobWatch:
             self.undefined_since = None
         if self._timed_out():
             return Verdict(Outcome.TIMEOUT, f"the deadline (execution_timeout) passed while the job was {label}")
-        return Verdict(Outcome.WAIT, pause=self._pause())
+        limit = self.settings.max_time_in_state.get(int(code)) if since is not None else None
+        if limit is None or since is None:
+            return Verdict(Outcome.WAIT, pause=self._pause())
+        held = self.wall_clock() - since
+        if held >= limit:
+            return Verdict(
+                Outcome.TIMEOUT, f"the job was in {label} for {held:.0f} s, longer than max_time_in_state ({limit:g} s)"
+            )
+        return Verdict(Outcome.WAIT, pause=min(self._pause(), limit - held))  # poll when the limit comes
 
     def on_transient_error(self, error: object, trouble: str = "AMT unreachable") -> Verdict:
         """A status check failed in a way that may pass (server down, 5xx, malformed answer, or
@@ -280,9 +294,24 @@ class WatchResult:
         return WatchResult(self.outcome, code, self.message)
 
 
+@dataclass(frozen=True)
+class StateChange:
+    """A watched job is in another state than its reader last reported (``previous``; None: none yet).
+
+    ``code`` is never an ending (the completion block reports those); ``since`` is epoch seconds:
+    when a watch first saw the job in it (the assumed MonitorJob answer carries no time of its own).
+    """
+
+    previous: int | None
+    code: Code
+    since: float
+
+
 @dataclass
 class MessageCursor:
-    """Where a reader of one job's messages stands, and the last few it saw (for failure texts).
+    """Where a reader of one job's messages stands, the last few it saw (for failure texts), and the
+    state it last reported with since when (``state``, ``state_since``: what a moved trigger or the
+    worker after a deferral must not report again).
 
     ``last`` is a short tuple, not a deque: a triggerer keeps a cursor per watched job, and an
     empty bounded deque alone takes 600 bytes.
@@ -292,6 +321,8 @@ class MessageCursor:
     last: tuple[AmtMessage, ...] = ()
     #: How many of the last messages to remember: 0 for a reader that never reports them (a trigger).
     keep: int = LAST_MESSAGES
+    state: int | None = None
+    state_since: float | None = None
 
     def __post_init__(self) -> None:
         self.offset = validation.offset(self.offset, "message offset")
@@ -301,6 +332,11 @@ class MessageCursor:
             self.offset = page[-1].index + 1
             if self.keep:
                 self.last = (*self.last, *page[-self.keep :])[-self.keep :]
+
+    def took(self, change: StateChange) -> None:
+        """The reader reported ``change`` (unless it knew the state from earlier and set it itself)."""
+        if self.state != int(change.code):
+            self.state, self.state_since = int(change.code), change.since
 
 
 def failure_message(what: str, batch_request_id: int, code: Code, last: Sequence[AmtMessage]) -> str:

@@ -30,11 +30,13 @@ from amt_client.config import ServerConfig
 from amt_client.engine import Engine, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.health import ServerHealth
-from amt_client.policy import MessageCursor, WatchResult, WatchSettings
+from amt_client.policy import MessageCursor, StateChange, WatchResult, WatchSettings
 from amt_client.start import Action, JobEnding, StartOptions, StartRequest
 
 T = TypeVar("T")
 PageCallback = Callable[[Sequence[AmtMessage]], object]
+#: Told of a watched job's new state (``engine.StateChange``); ``False`` asks again at the next poll.
+StateCallback = Callable[[StateChange], object]
 
 
 def _never_sent(err: BaseException) -> bool:
@@ -167,7 +169,12 @@ class AmtClient(ClientBase):
 
     # --- the driver ------------------------------------------------------------------------------
 
-    def _call(self, operation: Callable[[Engine], Steps[T]], on_page: PageCallback | None = None) -> T:
+    def _call(
+        self,
+        operation: Callable[[Engine], Steps[T]],
+        on_page: PageCallback | None = None,
+        on_state: StateCallback | None = None,
+    ) -> T:
         steps = operation(self.engine)
         reply: Any = None
         error: Exception | None = None
@@ -178,11 +185,11 @@ class AmtClient(ClientBase):
                 return done.value
             reply, error = None, None
             try:
-                reply = self._perform(step, on_page)
+                reply = self._perform(step, on_page, on_state)
             except Exception as err:  # thrown in at its step: the engine decides what it means
                 error = err
 
-    def _perform(self, step: sansio.Step, on_page: PageCallback | None) -> Any:
+    def _perform(self, step: sansio.Step, on_page: PageCallback | None, on_state: StateCallback | None) -> Any:
         if isinstance(step, sansio.Send):
             return self._send(step)
         if isinstance(step, sansio.Sleep):
@@ -194,6 +201,8 @@ class AmtClient(ClientBase):
         if isinstance(step, sansio.AwaitServer):  # one job per worker: its own polls are the probes
             time.sleep(step.seconds)
             return False
+        if isinstance(step, StateChange):
+            return on_state(step) if on_state else None
         return on_page(step.messages) if on_page else None
 
     def _send(self, send: sansio.Send) -> sansio.Reply:
@@ -304,10 +313,16 @@ class AmtClient(ClientBase):
         return self._call(lambda engine: engine.drain(batch_request_id, cursor), on_page)
 
     def watch_job(
-        self, batch_request_id: int, cursor: MessageCursor, settings: WatchSettings, on_page: PageCallback
+        self,
+        batch_request_id: int,
+        cursor: MessageCursor,
+        settings: WatchSettings,
+        on_page: PageCallback,
+        on_state: StateCallback | None = None,
     ) -> WatchResult:
-        """Poll until the job is final (or the deadline passes), handing new messages to ``on_page``."""
-        return self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page)
+        """Poll until the job is final (or the deadline passes), handing new messages to ``on_page``
+        and each new state of the job to ``on_state``."""
+        return self._call(lambda engine: engine.watch(batch_request_id, cursor, settings), on_page, on_state)
 
     def find_batch_requests(self, task_id: str) -> list[int] | None:
         """The batch requests a Start with this GUID task id created, or None when the server cannot say."""

@@ -298,6 +298,23 @@ def completion_codes(codes: Any, argument: str, *, at_least_one: bool = False) -
     return tuple(result)
 
 
+def state_limits(limits: Any, argument: str = "max_time_in_state") -> dict[int, float]:
+    """Seconds a job may stay in a state, by code: ``{14: 1800, "QUEUED": 600}`` (keys in any form a
+    code list takes, ranges too; each a state a job is waited in, not an ending)."""
+    if not isinstance(limits, Mapping):
+        raise AmtValidationError(f"{argument} must be a dict of completion code to seconds, got {brief(limits)}.")
+    if len(limits) > len(AmtCompletionCode):
+        raise AmtValidationError(f"{argument} has {len(limits)} entries; the code table has {len(AmtCompletionCode)}.")
+    result: dict[int, float] = {}
+    for key, value in limits.items():
+        for code in completion_codes([key], argument):
+            if AmtCompletionCode(code).is_terminal:
+                name = AmtCompletionCode(code).amt_name
+                raise AmtValidationError(f"{argument}: {code} {name} is an ending of a job, not a state it waits in.")
+            result[code] = seconds(value, f"{argument}[{code}]")
+    return result
+
+
 def success_codes(codes: Any, argument: str = "success_codes") -> tuple[int, ...]:
     """OpCon-style success criteria: known completion codes (names and ranges too), at least one."""
     return completion_codes(codes, argument, at_least_one=True)
