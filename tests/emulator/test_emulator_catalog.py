@@ -59,8 +59,16 @@ def test_braces_in_values_are_not_templates():
         ({"applications": {"A": {"batch_jobs": {"J": {"messages": [{"at": 0}]}}}}}, "needs a 'text'"),
         ({"applications": {"A": {"batch_jobs": {"J": {"messages": [{"text": "x", "severity": "LOUD"}]}}}}}, "severity"),
         ({"applications": {}, "default_application": "NOPE"}, "is not an application"),
+        ({"applications": {"A": {"batch_jobs": {"J": {"states": [{"at": 1, "code": 4}]}}}}}, "a state a job waits in"),
+        ({"applications": {"A": {"batch_jobs": {"J": {"states": [{"code": 14}]}}}}}, r"J.states\[0\]"),
     ],
 )
 def test_malformed_catalogues_say_where(data, match):
     with pytest.raises(CatalogError, match=match):
         Catalog.from_json(data)
+
+
+def test_a_running_job_shows_the_states_of_its_spec_by_the_clock():
+    spec = Catalog.load().applications["DEMO2"].batch_jobs["WAITFORINPUT"]
+    assert [spec.state_at(t) for t in (0, 1.9, 2, 3600)] == [2, 2, 14, 14]
+    assert JobSpec.from_json(spec.to_json()) == spec

@@ -336,7 +336,7 @@ async def monitor_job(request: web.Request) -> web.Response:
     if row is None:
         return _error(404, f"batch request {request_id} does not exist", contract=contract)
     await _check_job_ids(request, contract, "monitor", row)
-    code = Code(row["code"])
+    code = Code(emu.store.code(row))
     fields = contract.fields
     answer = {
         fields.batch_request_id: row["id"],

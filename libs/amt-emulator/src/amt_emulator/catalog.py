@@ -28,6 +28,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from amt_client.codes import AmtCompletionCode
+
+#: The codes a running job may show (not an ending).
+_WAITING_CODES = frozenset(int(code) for code in AmtCompletionCode if not code.is_terminal)
+
 SEVERITIES = ("INFO", "WARNING", "ERROR")
 
 
@@ -41,6 +46,9 @@ class JobSpec:
     run_time: float | None = 5.0  # None: runs until stopped or killed
     final_code: int = 4
     messages: tuple[dict[str, Any], ...] = ()
+    #: States the running job shows, ``{"at": seconds after its start, "code": 14}``, in time order
+    #: (2 RUNNING before the first and whenever a state says so).
+    states: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,7 +56,16 @@ class JobSpec:
             "run_time": self.run_time,
             "final_code": self.final_code,
             "messages": list(self.messages),
+            **({"states": list(self.states)} if self.states else {}),
         }
+
+    def state_at(self, elapsed: float) -> int:
+        """The code the job shows ``elapsed`` simulated seconds after it started (before it ends)."""
+        code = 2
+        for state in self.states:
+            if state["at"] <= elapsed:
+                code = state["code"]
+        return code
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str = "job") -> JobSpec:
@@ -60,9 +77,15 @@ class JobSpec:
             run_time=None if run_time is None else float(run_time),
             final_code=int(data.get("final_code", 4)),
             messages=tuple(data.get("messages", ())),
+            states=tuple(data.get("states", ())),
         )
         for i, message in enumerate(spec.messages):
             _check_message(message, f"{where}.messages[{i}]")
+        for i, state in enumerate(spec.states):
+            if not isinstance(state, dict) or not isinstance(state.get("at"), (int, float)):
+                raise CatalogError(f"{where}.states[{i}]: expected {{'at': seconds, 'code': n}}, got {state!r}")
+            if state.get("code") not in _WAITING_CODES:
+                raise CatalogError(f"{where}.states[{i}]: 'code' must be a state a job waits in, got {state!r}")
         return spec
 
 

@@ -164,6 +164,13 @@ class JobStore:
         rows = self.db.execute("SELECT id FROM requests WHERE task_id=? ORDER BY id", (task_id,)).fetchall()
         return [row[0] for row in rows]
 
+    def code(self, row: sqlite3.Row) -> int:
+        """The code a request shows now: its stored one, or while it runs, its spec's state by now."""
+        if row["started_at"] is None or row["ended_at"] is not None:
+            return int(row["code"])
+        spec = JobSpec.from_json(json.loads(row["spec"]))
+        return spec.state_at((self.clock() - row["started_at"]) * row["time_scale"])
+
     def message_count(self, request_id: int) -> int:
         """How many messages the job has written by now (``get`` has advanced the clock)."""
         return self.db.execute("SELECT COUNT(*) FROM messages WHERE request_id=?", (request_id,)).fetchone()[0]
