@@ -2,8 +2,9 @@
 
 Three parts, in order: a job information block (what was started, from the one
 :class:`~amt_client.StartRequest`), the AMT messages (a line each, starting with AMT's own time and
-the message index: ``AMT 06:33:59.565 [12] text``, at the log level their severity maps to), and a
-closing block with ``Completion Code : <NAME> (<code>)`` and the outcome.
+the message index: ``AMT 06:33:59.565 [12] text``, at the log level their severity maps to) with the
+job's state changes among them (``AMT state: RUNNING (2) → WAIT FOR INPUT REQUEST (14) since
+02:14:07 UTC``), and a closing block with ``Completion Code : <NAME> (<code>)`` and the outcome.
 
 Why the messages of one read that follow each other at one level share a log record, a line each (at
 most ``MESSAGES_PER_LOG_RECORD`` of them): a record costs about 25 µs in Airflow's log pipeline
@@ -33,7 +34,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_amt import metrics
-from amt_client import AmtMessage, JobEnding, Outcome, ServerConfig, StartRequest
+from amt_client import AmtCompletionCode, AmtMessage, JobEnding, Outcome, ServerConfig, StartRequest, StateChange
 from amt_client.codes import Code
 from amt_client.start import TaskType
 
@@ -228,6 +229,27 @@ def log_messages(
     if lines:
         log.log(level, redact("\n".join(lines)))
     metrics.messages_logged(logged)
+
+
+#: States a job is expected to pass through: logged at INFO; any other (waiting for a file, an
+#: input request, a queue; suspended...) at WARNING, which the UI colours and its level filter finds.
+_ORDINARY_STATES = frozenset({AmtCompletionCode.IDLE, AmtCompletionCode.QUEUED, AmtCompletionCode.RUNNING})
+
+
+def _state_name(code: int) -> str:
+    try:
+        return f"{AmtCompletionCode(code).amt_name} ({code})"
+    except ValueError:  # a code a site's contract document adds
+        return f"code {code}"
+
+
+def log_state(log: Any, change: StateChange) -> None:
+    """``AMT state: QUEUED (1) → RUNNING (2) since 02:14:07 UTC``: a job's new state, once (the time is
+    when a watch first saw it)."""
+    since = datetime.fromtimestamp(change.since, timezone.utc).strftime("%H:%M:%S UTC")
+    now = f"{change.code.amt_name} ({int(change.code)}) since {since}"
+    text = f"AMT state: {now}" if change.previous is None else f"AMT state: {_state_name(change.previous)} → {now}"
+    log.log(logging.INFO if change.code in _ORDINARY_STATES else logging.WARNING, text)
 
 
 def log_completion(log: Any, code: Code, outcome: Outcome) -> None:

@@ -32,7 +32,7 @@ from airflow_provider_amt.compat import (
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.fail_fast import AmtJobFailedFastError
 from airflow_provider_amt.hooks.amt import AmtHook
-from airflow_provider_amt.joblog import log_completion, log_ending, log_messages
+from airflow_provider_amt.joblog import log_completion, log_ending, log_messages, log_state
 from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger
 from amt_client import (
@@ -43,6 +43,7 @@ from amt_client import (
     MessageCursor,
     Outcome,
     Rules,
+    StateChange,
     WatchResult,
     WatchSettings,
     validation,
@@ -94,6 +95,7 @@ class WatchOptions:
     rules: Rules
     outage_grace_period: float
     undefined_grace_period: float
+    max_time_in_state: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def checked(
@@ -105,6 +107,7 @@ class WatchOptions:
         undefined_grace_period: Any,
         skip_codes: Any = (),
         fail_fast_codes: Any = DEFAULT_FAIL_FAST_CODES,
+        max_time_in_state: Any = None,
     ) -> WatchOptions:
         return cls(
             validation.connection_id(amt_conn_id),
@@ -116,6 +119,7 @@ class WatchOptions:
             ),
             validation.seconds(outage_grace_period, "outage_grace_period"),
             validation.seconds(undefined_grace_period, "undefined_grace_period"),
+            validation.state_limits({} if max_time_in_state is None else max_time_in_state),
         )
 
     def settings(self, poll_interval: float, deadline: float | None) -> WatchSettings:
@@ -125,6 +129,7 @@ class WatchOptions:
             deadline=deadline,
             outage_grace_period=self.outage_grace_period,
             undefined_grace_period=self.undefined_grace_period,
+            max_time_in_state=self.max_time_in_state,
         )
 
 
@@ -189,15 +194,18 @@ class JobWait:
         The messages the job has written so far are logged here first, which puts a job's first lines
         in the task log at once: a trigger starts a second or two after the deferral and may wait for
         its checkpoint read. Skipped when ``status`` says there are none yet; a failed read is left to
-        the trigger.
+        the trigger. The job's state in ``status`` is logged here too, and handed on (checkpoint and
+        trigger), so that the trigger reports only the states after it.
         """
         job = self.job
+        if status is not None:
+            self.saw(status.code)
         if status is None or status.message_count is None or status.message_count > job.cursor.offset:
             try:
                 self.hook.read_messages(job.batch_request_id, job.cursor, self._log_page)
             except AmtError as err:
                 self.log.warning("Could not read AMT messages before deferring (the trigger will): %s", err)
-        checkpoint.seed(context["ti"], job.batch_request_id, job.cursor.offset)
+        checkpoint.seed(context["ti"], job.batch_request_id, job.cursor)
         if on_kill_action is not None and not trigger_on_kill_supported():
             self.log.warning(
                 "This Airflow does not tell a deferred trigger that its task was killed (Airflow 3.3+ does): "
@@ -211,6 +219,7 @@ class JobWait:
             self.options.settings(poll_interval, job.deadline),
             message_offset=job.cursor.offset,
             on_kill_action=on_kill_action,
+            cursor=job.cursor,
         )
         timeout = None
         if job.deadline is not None:
@@ -221,7 +230,7 @@ class JobWait:
         """The non-deferrable wait: the same polling loop as the trigger, streaming messages into the log."""
         job = self.job
         settings = self.options.settings(poll_interval, job.deadline)
-        return self.hook.watch_job(job.batch_request_id, job.cursor, settings, self._log_page)
+        return self.hook.watch_job(job.batch_request_id, job.cursor, settings, self._log_page, self._log_state)
 
     def resumed(self, event: AmtTriggerEvent) -> WatchResult:
         """How the trigger's watch ended; the trigger logged the messages up to its offset."""
@@ -230,6 +239,17 @@ class JobWait:
 
     def _log_page(self, page: Sequence[AmtMessage]) -> None:
         log_messages(self.log, page, self.hook.redactor())
+
+    def _log_state(self, change: StateChange) -> None:
+        log_state(self.log, change)
+
+    def saw(self, code: Code) -> None:
+        """The task read the job's status itself (before deferring): log its state if it is a new one."""
+        cursor = self.job.cursor
+        if not self.options.rules.is_final(code) and cursor.state != int(code):
+            change = StateChange(cursor.state, code, time.time())
+            log_state(self.log, change)
+            cursor.took(change)
 
     # --- how the watch ended ------------------------------------------------------------------------
 

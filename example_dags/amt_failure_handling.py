@@ -47,6 +47,9 @@ with DAG(
         deferrable=True,
         poll_interval=2,
         retries=0,
+        # a job left waiting for an operator's input (or in its queue) past the batch window is killed
+        # and the task fails naming the state; each state change is a line of the task log
+        max_time_in_state={"WAIT FOR INPUT REQUEST": 1800, "QUEUED": 600},
         on_failure_callback=page_on_call,
     )
 

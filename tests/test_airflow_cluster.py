@@ -8,6 +8,7 @@ a worker crash (the retry reconnects to the running job instead of starting a se
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 
@@ -367,7 +368,10 @@ def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cl
     ends = {"success", "failed", "skipped", "upstream_failed"}
     states = {
         task: cluster.wait_for_state(FROM_TRIGGER, run_id, task, ends, timeout=150)
-        for task in ("ok", "fails", "skips", "retries", "times_out", "downstream", "refused_fast", "invalid_user_fast")
+        for task in (
+            *("ok", "fails", "skips", "retries", "times_out", "downstream", "refused_fast", "invalid_user_fast"),
+            "held",
+        )
     }
     assert {task: ti["state"] for task, ti in states.items()} == {
         "ok": "success",
@@ -378,6 +382,7 @@ def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cl
         "downstream": "success",
         "refused_fast": "failed",
         "invalid_user_fast": "failed",
+        "held": "failed",
     }, {task: (ti["state"], _events_of(cluster, run_id, task)[-3000:]) for task, ti in states.items()}
     assert states["retries"]["try_number"] == 2
     # fail fast: retries=3, one try (the trigger resumed the task on a worker only to fail it there)
@@ -390,7 +395,9 @@ def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cl
     assert mapped["state"] == "success", mapped
     starts = [json.loads(e["detail"])["name"] for e in _starts_of(cluster_emulator, since) if e["status"] == 200]
     assert sorted(starts) == sorted(
-        ["REPORTTEST01"] * 3 + ["FAILINGREPORT"] * 3 + ["SKIPPEDREPORT", "LONGRUNNINGREPORT", "NO_SUCH_JOB"]
+        ["REPORTTEST01"] * 3
+        + ["FAILINGREPORT"] * 3
+        + ["SKIPPEDREPORT", "LONGRUNNINGREPORT", "NO_SUCH_JOB", "WAITFORINPUT"]
     )
     # as Airflow reads them (the triggerer's event pushes them JSON-encoded once more than a worker does)
     result = cluster.xcom(FROM_TRIGGER, run_id, "ok", "return_value")
@@ -406,6 +413,12 @@ def test_tasks_started_from_the_triggerer_end_there_as_the_classic_path_would(cl
     assert "FAILINGREPORT" in failed and "(11)" in failed and "division by zero" in failed
     _wait(lambda: marker.exists(), 60, "the failure callback")
     assert marker.read_text() == "fails"
+    # a job held in 14 past max_time_in_state: its state in the log once, killed from the triggerer
+    held = " | ".join(str(line.get("event", line)) for line in cluster.task_log(FROM_TRIGGER, run_id, "held"))
+    assert len(re.findall(r"AMT state: [A-Z]+ \([12]\) → WAIT FOR INPUT REQUEST \(14\) since", held)) == 1, held
+    assert "max_time_in_state allows it 4 s" in held and "completion code KILLED (3)" in held, held
+    assert cluster.xcom(FROM_TRIGGER, run_id, "held", "return_value")["outcome"] == "timeout"
+    assert _worker_log_files(cluster, FROM_TRIGGER, run_id, "held") == []
     timed_out = cluster.xcom(FROM_TRIGGER, run_id, "times_out", "batch_request_id")
     _wait(lambda: amt.get_job_status(timed_out).code == AmtCompletionCode.KILLED, 40, "the timed-out job's Kill")
     for task in ("ok", "fails", "skips"):

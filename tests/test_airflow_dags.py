@@ -6,6 +6,8 @@ to end (operator -> trigger -> resume) as well as the sync path.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_provider_amt.codes import AmtCompletionCode
@@ -319,6 +321,21 @@ def test_a_recoverable_ending_makes_the_retry_a_recovery_run(opcon, opcon_home, 
         f"Argument 2: /r:{first}",
     ]
     assert f"Recovery run of AMT batch request {first}" in stdout
+
+
+def test_a_job_held_in_a_state_logs_it_and_fails_at_its_state_limit(opcon, opcon_home, amt_conn):
+    """WAITFORINPUT runs 2 s, then sits in 14 WAIT FOR INPUT REQUEST; the task allows it 4 s there."""
+    dag_id, states, stdout = opcon
+    assert states["held_in_input"] == "failed", stdout[-3000:]
+    log = stdout  # dags test logs every task (and its trigger, run inline) to the console
+    held = re.findall(r"AMT state: [A-Z]+ \([12]\) → WAIT FOR INPUT REQUEST \(14\) since \d\d:\d\d:\d\d UTC", log)
+    assert len(held) == 1, log[-4000:]  # once, worker-side or from the trigger
+    assert re.search(r"was in WAIT FOR INPUT REQUEST \(14\) for [45] s: max_time_in_state allows it 4 s", log)
+    ending = opcon_home.xcom(dag_id, "held_in_input")
+    assert (ending["completion_code"], ending["outcome"]) == (3, "timeout")  # killed, as the kill policy names it
+    from airflow_provider_amt.hooks.amt import AmtHook
+
+    assert AmtHook("amt_default").get_job_status(ending["batch_request_id"]).code is AmtCompletionCode.KILLED
 
 
 def test_the_job_url_is_in_xcom_and_in_the_link(opcon, opcon_home):

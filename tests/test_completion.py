@@ -8,6 +8,7 @@ task-instance stand-in, so each branch is reached on purpose rather than by end-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -255,7 +256,7 @@ def test_a_copy_that_was_stalled_neither_relogs_nor_moves_the_checkpoint_back(am
 
     channel.asend = saved_by_the_other_copy_after_the_start  # type: ignore[method-assign]
     monkeypatch.setattr(stall.LoopWatch, "stalled_since", lambda self, since: True)
-    event, logged = _watch_with(monkeypatch, channel, "0", request_id)
+    event, logged = _watch_with(monkeypatch, channel, "0", request_id, **deferred_running(amt, request_id))
     total = len(amt.get_messages(request_id))
     assert logged == list(range(4, total)) and event["message_offset"] == total
     # only past what the other copy had saved, never behind it (the last pages need no save: the event has them)
@@ -284,7 +285,9 @@ class _Checkpoints(_Channel):
         raise RuntimeError("not available in this test")
 
 
-def _watch_with(monkeypatch, channel: _Checkpoints, interval: str, request_id: int) -> tuple[dict[str, Any], list[int]]:
+def _watch_with(
+    monkeypatch, channel: _Checkpoints, interval: str, request_id: int, **kwargs: Any
+) -> tuple[dict[str, Any], list[int]]:
     from airflow.sdk.execution_time import task_runner
 
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
@@ -297,10 +300,17 @@ def _watch_with(monkeypatch, channel: _Checkpoints, interval: str, request_id: i
         "log_messages",
         lambda log, page, *rest: (logged.extend(m.index for m in page), real_log_messages(log, page, *rest)),
     )
-    trigger = trigger_for(request_id)
+    trigger = trigger_for(request_id, **kwargs)
     trigger.task_instance = TaskInstance()  # type: ignore[assignment]
     (event,) = run_trigger(trigger)
     return event, logged
+
+
+def deferred_running(amt: AmtHook, request_id: int) -> dict[str, Any]:
+    """The trigger kwargs of a task that deferred once its job ran (it logged RUNNING itself): this
+    copy has no state change to save, only pages."""
+    wait_for(amt, request_id, {Code.RUNNING})
+    return {"state": 2, "state_since": time.time()}
 
 
 def test_the_checkpoint_is_saved_at_most_once_per_interval(amt, monkeypatch):
@@ -351,7 +361,7 @@ def test_a_checkpoint_ahead_of_the_copy_is_never_saved_over(amt, monkeypatch):
         real_log_messages(log, page, *rest)
 
     monkeypatch.setattr(message_sink_module, "log_messages", log_messages)
-    event, logged = _watch_with(monkeypatch, channel, "0", request_id)
+    event, logged = _watch_with(monkeypatch, channel, "0", request_id, **deferred_running(amt, request_id))
     (other,) = ahead
     total = event["message_offset"]
     assert total == len(amt.get_messages(request_id)) and total > other
@@ -670,3 +680,95 @@ def test_deferring_says_once_where_airflow_cannot_tell_the_trigger_of_a_kill(mon
     logged = records if "does not tell a deferred trigger" in records else printed
     assert logged.count("does not tell a deferred trigger") == (0 if supported else 1), logged
     assert supported or "leaves AMT batch request 7 running" in logged
+
+
+# --- state changes -----------------------------------------------------------------------------------
+
+
+def state_changes(output: str) -> list[str]:
+    """The state changes a log holds: ``RUNNING (2) → WAIT FOR INPUT REQUEST (14)`` (without the time)."""
+    return re.findall(r"AMT state: (.+?) since \d\d:\d\d:\d\d UTC", output)
+
+
+def test_a_moved_trigger_logs_no_state_change_again_and_counts_the_time_in_it_from_the_first_copy(
+    amt, monkeypatch, capsys
+):
+    """Copy 1 logs RUNNING → 14 and saves it with the checkpoint; it moves; copy 2 (the same kwargs, as
+    a trigger's never change) finds 14 saved: it logs nothing of it, and ``max_time_in_state`` counts
+    from when copy 1 saw the job enter 14 (copy 2 alone would need the whole limit)."""
+    from airflow.sdk.execution_time import task_runner
+
+    request_id = start(amt, "WAITFORINPUT")
+    kwargs = deferred_running(amt, request_id)  # the task logged RUNNING itself and deferred
+    channel = _Checkpoints(saved=0, request_id=request_id)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
+    monkeypatch.setenv("AIRFLOW__AMT__CHECKPOINT_RATE", "0")
+
+    async def first_copy_until_it_saved_14() -> None:
+        trigger = trigger_for(request_id, **kwargs)
+        trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+        watching = asyncio.ensure_future(trigger.run().__anext__())
+        deadline = time.monotonic() + 15
+        while (channel.value or {}).get("state") != 14 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        watching.cancel()  # the triggerer lost it: no event
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+
+    try:
+        asyncio.run(first_copy_until_it_saved_14())
+        first = capsys.readouterr().out
+        assert state_changes(first) == ["RUNNING (2) → WAIT FOR INPUT REQUEST (14)"], first[-3000:]
+        assert channel.value["state"] == 14 and channel.value["offset"] >= 1
+        time.sleep(2.0)  # the job sits in 14
+        second_copy = trigger_for(request_id, max_time_in_state={"14": 2.5}, **kwargs)
+        second_copy.task_instance = TaskInstance()  # type: ignore[assignment]
+        began = time.monotonic()
+        (event,) = run_trigger(second_copy)
+        took = time.monotonic() - began
+        second = capsys.readouterr().out
+    finally:
+        amt.kill_job(request_id)
+    assert state_changes(second) == [], second[-3000:]
+    assert event["status"] == "timeout" and event["completion_code"] == 14
+    message = event["message"]
+    assert "was in WAIT FOR INPUT REQUEST (14) for" in message and "max_time_in_state allows it 2.5 s" in message
+    assert took < 2.0  # counted from copy 1's time (2 s before copy 2 began), not from copy 2's first poll
+
+
+def test_the_worker_side_wait_logs_each_state_change_and_kills_the_job_at_its_state_limit(amt, capsys):
+    operator = AmtBatchJobOperator(
+        task_id="job",
+        application_name="DEMO2",
+        job_name="WAITFORINPUT",
+        deferrable=False,
+        poll_interval=0.2,
+        max_time_in_state={"wait for input request": 1.0},
+    )
+    ti = TaskInstance()
+    with pytest.raises(AirflowTaskTimeout, match=r"was in WAIT FOR INPUT REQUEST \(14\) for 1 s"):
+        operator.execute({"ti": ti, "task_instance": ti, "dag_run": None})
+    out = capsys.readouterr().out
+    changes = state_changes(out)
+    assert changes[0] in ("QUEUED (1)", "RUNNING (2)") and changes[-1].endswith(" → WAIT FOR INPUT REQUEST (14)")
+    assert len(changes) == len(set(changes))  # each once
+    assert re.search(r"Killed AMT batch request \d+: completion code KILLED \(3\) \(the job was in WAIT FOR", out)
+    assert ti.xcom["return_value"]["completion_code"] == 3 and ti.xcom["return_value"]["outcome"] == "timeout"
+
+
+def test_a_poking_sensor_logs_the_state_once_and_times_out_at_its_state_limit(amt, capsys):
+    request_id = start(amt, "WAITFORINPUT")
+    sensor = AmtJobSensor(
+        task_id="sensor", batch_request_id=request_id, deferrable=False, max_time_in_state={14: 1.0}, poke_interval=0.2
+    )
+    ti = TaskInstance()
+    try:
+        with pytest.raises(AirflowSensorTimeout, match=r"was in WAIT FOR INPUT REQUEST \(14\) for 1 s"):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not sensor.poke({"ti": ti}):
+                time.sleep(0.2)
+        assert amt.get_job_status(request_id).code is Code.WAIT_FOR_INPUT_REQUEST  # the sensor leaves it alone
+    finally:
+        amt.kill_job(request_id)
+    changes = state_changes(capsys.readouterr().out)
+    assert changes[-1].endswith(" → WAIT FOR INPUT REQUEST (14)") and len(changes) == len(set(changes))

@@ -22,6 +22,9 @@ from airflow_provider_amt.triggers.amt import AmtJobTrigger
         ({"outage_grace_period": float("inf")}, "outage_grace_period must be a finite number"),
         ({"success_codes": [42]}, "unknown AMT completion code 42"),
         ({"submit_user": ""}, "submit_user is required"),
+        ({"max_time_in_state": {"DONE": 60}}, "4 DONE is an ending of a job, not a state it waits in"),
+        ({"max_time_in_state": {14: -1}}, r"max_time_in_state\[14\] must be a finite number of seconds > 0"),
+        ({"max_time_in_state": [14]}, "max_time_in_state must be a dict"),
     ],
 )
 def test_batch_job_operator_refuses_bad_static_arguments(kwargs, match):
@@ -156,3 +159,22 @@ def test_0_2s_watch_attributes_still_read_and_say_where_they_went(make):
     with pytest.warns(AirflowProviderDeprecationWarning):
         assert (task.skip_on_skipped_by_ops, task.outage_grace_period, task.undefined_grace_period) == (True, 30, 9)
     assert task.watch_options.rules.success_codes == (4, 12)
+
+
+def test_a_state_limit_is_kept_in_the_watch_and_handed_to_both_triggers():
+    operator = AmtBatchJobOperator(
+        task_id="t", application_name="DEMO2", job_name="J", max_time_in_state={"wait for input request": 1800}
+    )
+    assert operator.watch_options.max_time_in_state == {14: 1800.0}
+    plain = AmtBatchJobOperator(task_id="p", application_name="DEMO2", job_name="J", start_from_trigger=True)
+    assert "max_time_in_state" not in plain.start_trigger_args.trigger_kwargs  # written only when set
+    started = AmtBatchJobOperator(
+        task_id="s", application_name="DEMO2", job_name="J", start_from_trigger=True, max_time_in_state={1: 600}
+    )
+    assert started.start_trigger_args.trigger_kwargs["max_time_in_state"] == {"1": 600.0}  # JSON object keys
+
+
+def test_a_rescheduled_sensor_refuses_a_state_limit_it_could_not_keep():
+    with pytest.raises(AmtValidationError, match="max_time_in_state needs deferrable=True or mode='poke'"):
+        AmtJobSensor(task_id="s", batch_request_id=7, mode="reschedule", deferrable=False, max_time_in_state={14: 60})
+    AmtJobSensor(task_id="p", batch_request_id=7, mode="poke", deferrable=False, max_time_in_state={14: 60})

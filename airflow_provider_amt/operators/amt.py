@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -128,6 +128,9 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         as 6 in ``skip_codes``).
     :param outage_grace_period: seconds AMT may stay unreachable while a job is watched.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated before it is a failure.
+    :param max_time_in_state: seconds the job may stay in a state that is not an ending, by code or
+        name (``{14: 1800, "QUEUED": 600}``): longer, and the job is killed and the task fails with
+        ``AirflowTaskTimeout`` naming the state and how long (like ``execution_timeout``).
     :param allow_fresh_start: when an earlier try's Start got no answer and AMT cannot be asked whether
         it arrived, start again anyway (there may then be two jobs). Default False: the try fails
         with ``AmtUnconfirmedStartError`` naming the task id, and nothing is sent.
@@ -166,6 +169,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         fail_fast_codes: Sequence[int | str] = DEFAULT_FAIL_FAST_CODES,
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
+        max_time_in_state: Mapping[int | str, float] | None = None,
         allow_fresh_start: bool = False,
         start_from_trigger: bool = False,
         recover_on_retry: bool | str = False,
@@ -190,6 +194,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             undefined_grace_period,
             skip_codes=skip_codes,
             fail_fast_codes=fail_fast_codes,
+            max_time_in_state=max_time_in_state,
         )
         self.amt_conn_id = self.watch_options.amt_conn_id
         self.deferrable = validation.flag(deferrable, "deferrable")
@@ -268,6 +273,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             skip_on_skipped_by_ops=options.rules.skip_on_skipped_by_ops,
             skip_codes=options.rules.skip_codes,
             fail_fast_codes=options.rules.fail_fast_codes,
+            max_time_in_state=options.max_time_in_state,
             recover_on_retry=self.recover_on_retry,
             allow_fresh_start=self.allow_fresh_start,
             **{
@@ -423,7 +429,8 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
 
     def _conclude(self, wait: JobWait, ended: WatchResult) -> dict[str, Any]:
         """How the watch ended, as the task's end: the job's own ending by the rules; at the deadline
-        the job is killed (the kill policy names ``execution_timeout``); a job AMT could not be asked
+        the job is killed (the kill policy names ``execution_timeout`` and ``max_time_in_state``, and
+        the watch's message says which); a job AMT could not be asked
         about but that still runs is watched on from here.
 
         Not deferred again: a second deferral in this try would reuse (and truncate) this try's
@@ -432,7 +439,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         while True:
             ended = wait.settled(ended)
             if ended.outcome is Outcome.TIMEOUT:
-                wait.end("kill", "execution_timeout was reached")
+                wait.end("kill", ended.message)
                 wait.log_rest(Outcome.TIMEOUT)
                 job = wait.job
                 raise AirflowTaskTimeout(

@@ -29,7 +29,8 @@ from airflow_provider_amt.worker_watch import (
     WatchOptions,
     with_job_ids,
 )
-from amt_client import AmtCompletionCode, Outcome, validation
+from amt_client import AmtCompletionCode, AmtValidationError, JobStatus, MessageCursor, Outcome, validation
+from amt_client.policy import JobWatch
 from amt_client.start import optional_job_ids
 
 
@@ -46,6 +47,10 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param outage_grace_period: seconds AMT may stay unreachable while deferred.
     :param undefined_grace_period: seconds a 19 UNDEFINED state is tolerated while deferred.
+    :param max_time_in_state: seconds the job may stay in a state that is not an ending, by code or
+        name (``{14: 1800}``): longer, and the sensor fails with ``AirflowSensorTimeout`` naming the
+        state (the job is left alone). Deferrable or ``mode="poke"`` (a rescheduled sensor would not
+        know since when the job is in its state).
     :param on_kill_action: what killing the sensor task sends to the job: None (default: the sensor
         watches a job it did not start), ``"kill"`` or ``"stop"``.
     :param job_ids: only for a Batch Server whose contract document sends the job's ids with every
@@ -67,6 +72,7 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         deferrable: bool = default_deferrable(),
         outage_grace_period: float = 300.0,
         undefined_grace_period: float = 60.0,
+        max_time_in_state: Mapping[int | str, float] | None = None,
         on_kill_action: str | None = None,
         job_ids: Mapping[str, str] | None = None,
         **kwargs: Any,
@@ -86,9 +92,16 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
             undefined_grace_period,
             skip_codes=skip_codes,
             fail_fast_codes=fail_fast_codes,
+            max_time_in_state=max_time_in_state,
         )
         self.amt_conn_id = self.watch_options.amt_conn_id
         self.deferrable = validation.flag(deferrable, "deferrable")
+        if self.watch_options.max_time_in_state and self.mode == "reschedule" and not self.deferrable:
+            raise AmtValidationError(
+                "max_time_in_state needs deferrable=True or mode='poke': a rescheduled sensor does not know "
+                "since when the job is in its state."
+            )
+        self._cursor = MessageCursor()  # the job's state across pokes (poke mode)
         self.on_kill_action = validation.end_action(on_kill_action, "on_kill_action")
         self.job_ids = job_ids
         check_untemplated(
@@ -101,7 +114,7 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
 
     def _watch(self, deadline: float | None = None, ti: Any = None) -> JobWait:
         batch_request_id = with_job_ids(validation.batch_request_id(self.batch_request_id), self.job_ids)
-        job = WatchedJob(batch_request_id, f"batch request {batch_request_id}", deadline=deadline)
+        job = WatchedJob(batch_request_id, f"batch request {batch_request_id}", self._cursor, deadline)
         self._wait = JobWait(job, self.watch_options, self.hook, self.log, ti)
         return self._wait
 
@@ -110,9 +123,22 @@ class AmtJobSensor(WatchingTask, BaseSensorOperator):
         status = self.hook.get_job_status(wait.job.batch_request_id)
         self.log.info("AMT batch request %s is %s", status.batch_request_id, status)
         if not self.watch_options.rules.is_final(status.code):
+            wait.saw(status.code)
+            self._check_time_in_state(status)
             return False
         wait.finish(status.code)
         return True
+
+    def _check_time_in_state(self, status: JobStatus) -> None:
+        """Between pokes: the client's rule of ``max_time_in_state``, on the state since it was first seen."""
+        options = self.watch_options
+        if not options.max_time_in_state:
+            return
+        verdict = JobWatch(options.settings(float(self.poke_interval), None)).on_status(
+            status.code, status, self._cursor.state_since
+        )
+        if verdict.outcome is Outcome.TIMEOUT:
+            raise AirflowSensorTimeout(f"AMT batch request {status.batch_request_id}: {verdict.message}")
 
     def execute(self, context: Any) -> Any:
         with retries_only_where_they_help():

@@ -73,7 +73,20 @@ def _settings_kwargs(settings: WatchSettings) -> dict[str, Any]:
         "initial_interval": settings.initial_interval,
         # added in 0.3, written only when set: a 0.2 triggerer can still run every other trigger
         **({"skip_on_skipped_by_ops": True} if settings.rules.skip_on_skipped_by_ops else {}),
+        **({"max_time_in_state": limits_kwarg(settings)} if settings.max_time_in_state else {}),
     }
+
+
+def limits_kwarg(settings: WatchSettings) -> dict[str, float]:
+    """``max_time_in_state`` as plain JSON (object keys are text: ``{"14": 1800.0}``)."""
+    return {str(code): seconds for code, seconds in settings.max_time_in_state.items()}
+
+
+def _cursor_kwargs(cursor: MessageCursor) -> dict[str, Any]:
+    """The job's state the task reported when it deferred (added in 0.3, written only when known)."""
+    if cursor.state is None:
+        return {}
+    return {"state": cursor.state, "state_since": cursor.state_since}
 
 
 class AmtJobTrigger(ClassLogger, BaseTrigger):
@@ -95,6 +108,10 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
     :param outage_grace_period: seconds of failing server calls tolerated before an ``error`` event.
     :param undefined_grace_period: seconds 19 UNDEFINED may last before it counts as failed.
     :param initial_interval: first pause between polls (the interval grows from here).
+    :param max_time_in_state: seconds the job may stay in a state, by code (``{"14": 1800}``): longer
+        ends the watch with ``timeout`` (the task then acts on the job by its kill policy).
+    :param state: the job's state the task already logged (so the trigger logs only later ones), and
+    :param state_since: epoch seconds since when the job is in it.
     """
 
     def __init__(
@@ -112,6 +129,9 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         on_kill_action: str | None = "kill",
         skip_on_skipped_by_ops: bool = False,
         job_ids: Mapping[str, str] | None = None,
+        max_time_in_state: Mapping[Any, float] | None = None,
+        state: int | None = None,
+        state_since: float | None = None,
         **legacy: Any,
     ):
         super().__init__()
@@ -135,9 +155,12 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
                 deadline=deadline,
                 outage_grace_period=outage_grace_period,
                 undefined_grace_period=undefined_grace_period,
+                max_time_in_state=max_time_in_state or {},
             ),
             validation.end_action(on_kill_action, "on_kill_action") if cancel_on_kill else None,
         )
+        if validation.is_int(state) and validation.is_number(state_since):
+            self._cursor.state, self._cursor.state_since = state, float(state_since)  # type: ignore[arg-type]
 
     def _init_watch(
         self, amt_conn_id: str, message_offset: int, settings: WatchSettings, on_kill_action: str | None
@@ -160,6 +183,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         *,
         message_offset: int,
         on_kill_action: str | None,
+        cursor: MessageCursor | None = None,
     ) -> AmtJobTrigger:
         return cls(
             batch_request_id,
@@ -168,6 +192,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             on_kill_action=on_kill_action,
             job_ids=getattr(batch_request_id, "ids", None),
             **_settings_kwargs(settings),
+            **(_cursor_kwargs(cursor) if cursor is not None else {}),
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -180,6 +205,7 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
                 "on_kill_action": self.on_kill_action,
                 **_settings_kwargs(self.settings),
                 **({"job_ids": dict(ids)} if (ids := getattr(self.batch_request_id, "ids", None)) else {}),
+                **_cursor_kwargs(self._cursor),
             },
         )
 
@@ -236,7 +262,9 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             self.settings.poll_interval,
         )
         await runtime.starts.wait()
-        return await self.hook.watch_job(self.batch_request_id, cursor, self.settings, sink.log_page, sink.may_read)
+        return await self.hook.watch_job(
+            self.batch_request_id, cursor, self.settings, sink.log_page, sink.may_read, sink.on_state
+        )
 
     @property
     def cancel_on_kill(self) -> bool:

@@ -4,7 +4,9 @@ A trigger holds no state outside its kwargs, and its kwargs carry the offset it 
 with. After a triggerer restart, or when a trigger moves to another triggerer, a fresh instance
 would log every message from that offset again. The triggerer proxies XCom reads and writes from
 a trigger for its own task instance (through the API server), and XComs live as long as the try,
-so the trigger saves ``{"batch_request_id": n, "offset": m}`` and resumes from it. Where XCom is
+so the trigger saves ``{"batch_request_id": n, "offset": m}`` and resumes from it. With it goes the
+job's state last logged (``"state": 14, "state_since": epoch seconds``): a copy that finds the
+job in that state logs no state change, and counts ``max_time_in_state`` from that time. Where XCom is
 not reachable (for instance triggers run inline by ``airflow dags test``), the checkpoint is simply
 skipped: the kwargs offset still holds.
 
@@ -47,24 +49,44 @@ from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.keys import XCOM_MESSAGE_CURSOR as XCOM_KEY
 from airflow_provider_amt.triggers.task_instance import ti_keys
-from amt_client import AmtMessage
+from amt_client import AmtMessage, MessageCursor, validation
+
+#: A job's state and since when (epoch seconds), as the checkpoint holds it.
+State = tuple[int, float]
 
 if TYPE_CHECKING:
     from airflow_provider_amt.triggers.runtime import TriggererRuntime
 
 
-def seed(ti: Any, batch_request_id: int, offset: int) -> None:
+def seed(ti: Any, batch_request_id: int, cursor: MessageCursor) -> None:
     """Written by the worker just before it defers: the trigger's first ``load`` finds a checkpoint
     (no "XCom not found" error in the triggerer's log for every trigger start)."""
-    ti.xcom_push(key=XCOM_KEY, value=_value(batch_request_id, offset))
+    ti.xcom_push(key=XCOM_KEY, value=_value(batch_request_id, cursor.offset, _cursor_state(cursor)))
 
 
-def _value(batch_request_id: int, offset: int) -> dict[str, int]:
-    return {"batch_request_id": int(batch_request_id), "offset": offset}  # the number, not its ids
+def _cursor_state(cursor: MessageCursor) -> State | None:
+    if cursor.state is None or cursor.state_since is None:
+        return None
+    return cursor.state, cursor.state_since
 
 
-async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | None:
-    """The offset a previous instance of this trigger reached for this job, if it saved one."""
+def _value(batch_request_id: int, offset: int, state: State | None = None) -> dict[str, Any]:
+    value: dict[str, Any] = {"batch_request_id": int(batch_request_id), "offset": offset}  # the number, not its ids
+    if state is not None:
+        value["state"], value["state_since"] = state
+    return value
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a copy of the trigger saved: the offset of the first message not logged, the state logged."""
+
+    offset: int
+    state: State | None = None
+
+
+async def load(task_instance: Any, batch_request_id: int, log: Any) -> Saved | None:
+    """What a previous instance of this trigger reached for this job, if it saved a checkpoint."""
     keys = ti_keys(task_instance)
     if keys is None:
         return None
@@ -76,17 +98,24 @@ async def load(task_instance: Any, batch_request_id: int, log: Any) -> int | Non
     metrics.checkpoint("read")
     if isinstance(value, dict) and value.get("batch_request_id") == batch_request_id:
         offset = value.get("offset")
-        if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0:
-            return offset
+        if validation.is_int(offset) and offset >= 0:
+            return Saved(offset, _state(value.get("state"), value.get("state_since")))
     return None
 
 
-async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any) -> bool:
+def _state(code: Any, since: Any) -> State | None:
+    """A saved state, if it is one (a checkpoint written before 0.3 has none)."""
+    if validation.is_int(code) and isinstance(since, (int, float)) and not isinstance(since, bool):
+        return code, float(since)
+    return None
+
+
+async def save(task_instance: Any, batch_request_id: int, offset: int, log: Any, state: State | None = None) -> bool:
     keys = ti_keys(task_instance)
     if keys is None:
         return False
     try:
-        await aset_xcom(XCOM_KEY, _value(batch_request_id, offset), **keys)
+        await aset_xcom(XCOM_KEY, _value(batch_request_id, offset, state), **keys)
     except Exception as err:
         log.debug("AMT message checkpoint not writable: %s", err)
         return False
@@ -109,11 +138,14 @@ class Checkpoint:
     runtime: TriggererRuntime
     #: The highest offset known to be saved, by this copy or another: nothing below is logged again.
     floor: int = field(default=0, init=False)
+    #: The job's state last known saved (by this copy or another), with since when.
+    state: State | None = field(default=None, init=False)
     _saved_at: float | None = field(default=None, init=False)  # None: no page logged yet
     _created: float = field(default_factory=lambda: time.monotonic(), init=False)
     _checked_at: float = field(default_factory=time.monotonic, init=False)
     _first_read: asyncio.Future[int] | None = field(default=None, init=False)
     _unsaved: int = field(default=0, init=False)  # the newest offset logged and not yet saved (0: none)
+    _unsaved_state: State | None = field(default=None, init=False)  # a state logged and not yet saved
     _saving: asyncio.Future[None] | None = field(default=None, init=False)
 
     async def loaded(self, wait: bool, patience: float = 0.0) -> bool:
@@ -143,10 +175,11 @@ class Checkpoint:
                 waiting.cancel()
 
     async def refresh(self) -> int:
-        """Read the saved offset (at start, after a stall, before a save); returns the floor."""
+        """Read the checkpoint (at start, after a stall, before a save); returns the floor."""
         saved = await load(self.task_instance, self.batch_request_id, self.log)
-        if saved is not None and saved > self.floor:
-            self.floor = saved
+        if saved is not None:
+            self.floor = max(self.floor, saved.offset)
+            self.state = saved.state or self.state
         return self.floor
 
     async def unlogged(self, page: Sequence[AmtMessage]) -> list[AmtMessage]:
@@ -171,6 +204,14 @@ class Checkpoint:
         under way takes this offset along (it saves the newest one logged when it starts).
         """
         self._unsaved = max(self._unsaved, offset)
+        self._queue_save()
+
+    def logged_state(self, state: State) -> None:
+        """The job's new state is in the log: saved like a page (with the next save, in its turn)."""
+        self._unsaved_state = state
+        self._queue_save()
+
+    def _queue_save(self) -> None:
         now = time.monotonic()
         every = self.runtime.checkpoint_save_spacing()
         if self._saved_at is None:  # the first page: the spacing counts from the start, at a random phase
@@ -180,17 +221,20 @@ class Checkpoint:
 
     async def _save_unsaved(self) -> None:
         offset, self._unsaved = self._unsaved, 0
-        if offset:
-            await self.save(offset)
+        state, self._unsaved_state = self._unsaved_state, None
+        if offset or state:
+            await self.save(offset, state)
 
-    async def save(self, offset: int) -> None:
-        """Save ``offset`` unless a saved one is already at or past it (never backwards)."""
+    async def save(self, offset: int, state: State | None = None) -> None:
+        """Save ``offset`` unless a saved one is already at or past it (never backwards), and ``state``
+        (a new state this copy logged) with it."""
         self._saved_at = time.monotonic()
-        if await self.refresh() >= offset:
+        if await self.refresh() >= offset and (state is None or state == self.state):
             self.log.info(
                 "Another copy of this trigger has logged AMT messages up to %s: not saving an older checkpoint",
                 self.floor - 1,
             )
             return
-        if await save(self.task_instance, self.batch_request_id, offset, self.log):
-            self.floor = offset
+        offset = max(offset, self.floor)
+        if await save(self.task_instance, self.batch_request_id, offset, self.log, state or self.state):
+            self.floor, self.state = offset, state or self.state

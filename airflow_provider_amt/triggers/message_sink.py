@@ -9,9 +9,9 @@ that make thousands of triggers affordable on one loop:
   message_read_rate`` seconds; its first read and the final drain at once, the read after its
   first at a random point of that spacing (after a restart every trigger reads within seconds, and
   with the same spacing after it their later reads would come in waves that saturate the loop);
-* **the checkpoint** (``checkpoint``): read before the first page is logged (an earlier copy of the
-  trigger, before a restart or a move, may have logged further, and the cursor starts from there),
-  and saved within the triggerer's save budget after each page.
+* **the checkpoint** (``checkpoint``): read before the first page or state change is logged (an
+  earlier copy of the trigger, before a restart or a move, may have logged further, and the cursor
+  starts from there), and saved within the triggerer's save budget after each page or state change.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_amt.joblog import log_messages
+from airflow_provider_amt.joblog import log_messages, log_state
 from airflow_provider_amt.triggers.checkpoint import Checkpoint
-from amt_client import AmtMessage, MessageCursor
+from amt_client import AmtMessage, MessageCursor, StateChange
 
 if TYPE_CHECKING:
     from airflow_provider_amt.triggers.runtime import TriggererRuntime
@@ -79,6 +79,19 @@ class MessageSink:
             return
         log_messages(self.log, page, self.redact)
         self.checkpoint.logged(page[-1].index + 1)
+
+    async def on_state(self, change: StateChange) -> bool:
+        """Log the job's new state unless an earlier copy of this trigger logged it (then take its time);
+        ``False`` (not now) while the checkpoint has not been read."""
+        checkpoint = self.checkpoint
+        if not await checkpoint.loaded(False, patience=CHECKPOINT_PATIENCE):
+            return False
+        if checkpoint.state is not None and checkpoint.state[0] == int(change.code):
+            self.cursor.state, self.cursor.state_since = checkpoint.state
+            return True
+        log_state(self.log, change)
+        checkpoint.logged_state((int(change.code), change.since))
+        return True
 
     def close(self) -> None:
         """The trigger ends: a checkpoint read or save still waiting for its turn is not made."""

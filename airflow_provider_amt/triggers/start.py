@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
@@ -38,12 +38,12 @@ from airflow_provider_amt import metrics
 from airflow_provider_amt.compat import aget_xcom, aset_xcom
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.fail_fast import AmtJobFailedFastError, failed_fast_event
-from airflow_provider_amt.joblog import log_completion, log_job_information
+from airflow_provider_amt.joblog import log_completion, log_ending, log_job_information
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_JOB_LINK, XCOM_JOB_URL, XCOM_START
 from airflow_provider_amt.recovery import log_recovery, recovers, recovery_argument, recovery_start
 from airflow_provider_amt.start_ledger import EarlierJob, earlier_job, log_earlier_job, task_guid, unconfirmed_start
 from airflow_provider_amt.triggers import checkpoint
-from airflow_provider_amt.triggers.amt import AmtJobTrigger
+from airflow_provider_amt.triggers.amt import AmtJobTrigger, limits_kwarg
 from airflow_provider_amt.triggers.task_instance import ti_keys
 from airflow_provider_amt.worker_watch import DEFAULT_FAIL_FAST_CODES, LEFT_AS_IT_IS, result
 from amt_client import (
@@ -100,6 +100,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         skip_codes: Sequence[int] = (),
         fail_fast_codes: Sequence[int] = DEFAULT_FAIL_FAST_CODES,
         recover_on_retry: bool | str | None = None,
+        max_time_in_state: Mapping[Any, float] | None = None,
     ):
         super(AmtJobTrigger, self).__init__()
         try:
@@ -134,6 +135,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
                 initial_interval=initial_interval,
                 outage_grace_period=outage_grace_period,
                 undefined_grace_period=undefined_grace_period,
+                max_time_in_state=max_time_in_state or {},
             ),
             validation.end_action(on_kill_action, "on_kill_action"),
         )
@@ -170,6 +172,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
                     else {}
                 ),
                 **({"recover_on_retry": self.recover_on_retry} if self.recover_on_retry else {}),
+                **({"max_time_in_state": limits_kwarg(settings)} if settings.max_time_in_state else {}),
             },
         )
 
@@ -367,6 +370,8 @@ class AmtStartJobTrigger(AmtJobTrigger):
             if ended.outcome is Outcome.ERROR:  # ask AMT once more
                 code = (await self.hook.get_job_status(self.batch_request_id)).code
                 ended = ended.rechecked(code, self.settings.rules)
+            if ended.outcome is Outcome.TIMEOUT:  # max_time_in_state, the only deadline here
+                return await self._timed_out(ended.message)
             if not ended.outcome.job_ended or ended.code is None:
                 self.log.error(
                     "AMT batch request %s could not be watched: %s. %s",
@@ -387,6 +392,17 @@ class AmtStartJobTrigger(AmtJobTrigger):
             return TaskFailedEvent()
         finally:
             await self.cleanup()
+
+    async def _timed_out(self, reason: str) -> TriggerEvent:
+        """The job stayed in a state longer than ``max_time_in_state``: killed (the kill policy names
+        it, as the classic path does), its code in XCom, the task failed (its retries apply)."""
+        ending = await self.hook.end_job("kill", self.batch_request_id)
+        log_ending(self.log, ending, reason)
+        log_completion(self.log, ending.code, Outcome.TIMEOUT)
+        job_url = (await self.hook.get_config()).job_url(self.batch_request_id)
+        await self._push("return_value", result(self.batch_request_id, ending.code, Outcome.TIMEOUT, job_url))
+        self.log.error("AMT %s (batch request %s) was killed: %s", self._what, self.batch_request_id, reason)
+        return TaskFailedEvent()
 
     async def _finished(self, code: Code, outcome: Outcome, offset: int) -> TriggerEvent:
         log_completion(self.log, code, outcome)

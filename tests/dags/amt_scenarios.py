@@ -229,6 +229,10 @@ with DAG(
         execution_timeout=timedelta(seconds=8),
         **in_triggerer,
     )
+    # held in 14 WAIT FOR INPUT REQUEST past its state limit: killed from the triggerer, the task failed
+    AmtBatchJobOperator(
+        task_id="held", job_name="WAITFORINPUT", queue_name="WIDE", max_time_in_state={14: 4}, **in_triggerer
+    )
 
 # start_from_trigger, a job that runs until killed (marking the task failed), or a 12 s job (a
 # triggerer killed while its Start is under way)
@@ -249,7 +253,8 @@ with DAG(
     )
 
 # Issue 26, what OpCon sites build on: fail fast where a retry cannot help (one try each, retries=3),
-# other failures still retried, skip codes, free-text script arguments, a recovery run, the job link.
+# other failures still retried, skip codes, free-text script arguments, a recovery run, the job link,
+# a job held in 14 WAIT FOR INPUT REQUEST past its state limit (its state logged, the job killed).
 for mode, deferrable in (("deferrable", True), ("sync", False)):
     with DAG(dag_id=f"amt_opcon_{mode}", start_date=START, schedule=None, catchup=False):
         common = {"application_name": "DEMO2", "deferrable": deferrable, "poll_interval": 1}
@@ -278,6 +283,9 @@ for mode, deferrable in (("deferrable", True), ("sync", False)):
             **common,
         )
         AmtBatchJobOperator(task_id="linked", job_name="REPORTTEST01", amt_conn_id="amt_linked", **common)
+        AmtBatchJobOperator(
+            task_id="held_in_input", job_name="WAITFORINPUT", max_time_in_state={"WAIT FOR INPUT REQUEST": 4}, **common
+        )
         # a primary that refuses connections: the Start goes to the alternate, once, and the job is watched there
         AmtBatchJobOperator(
             task_id="alternate", job_name="CHATTYREPORT", amt_conn_id=["amt_down", "amt_default"], **common

@@ -256,7 +256,7 @@ class JobWatch:
         held = self.wall_clock() - since
         if held >= limit:
             return Verdict(
-                Outcome.TIMEOUT, f"the job was in {label} for {held:.0f} s, longer than max_time_in_state ({limit:g} s)"
+                Outcome.TIMEOUT, f"the job was in {label} for {held:.0f} s: max_time_in_state allows it {limit:g} s"
             )
         return Verdict(Outcome.WAIT, pause=min(self._pause(), limit - held))  # poll when the limit comes
 
