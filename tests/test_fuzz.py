@@ -7,8 +7,9 @@
   call ends in a result or a typed ``AmtError``, within its time bound, and no form of the password
   is in any text it produced.
 * **The watch** (the engine's polling loop, driven with a fake clock): any sequence of answers and
-  transport failures, and a caller whose page callback fails at random, ends in a ``WatchResult``,
-  and the watch never sends Stop or Kill on its own.
+  transport failures, and a caller whose page or state callback fails or holds back at random,
+  ends in a ``WatchResult``, and the watch never sends Stop or Kill on its own; the states it
+  reports are never endings and never the one the caller took last.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amt_client import AmtClient, AmtError, AsyncAmtClient, MessageCursor, RetryPolicy, ServerConfig, WatchSettings
+from amt_client import (
+    AmtClient,
+    AmtError,
+    AsyncAmtClient,
+    MessageCursor,
+    RetryPolicy,
+    ServerConfig,
+    StateChange,
+    WatchSettings,
+)
 from amt_client.engine import (
     AwaitServer,
     Deliver,
@@ -224,16 +234,27 @@ class _Clock:
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)
-@given(script=st.lists(replies, min_size=1, max_size=30), failing_pages=st.sets(st.integers(0, 10), max_size=4))
-def test_a_watch_ends_in_a_result_and_never_ends_the_job_itself(script, failing_pages):
+@given(
+    script=st.lists(replies, min_size=1, max_size=30),
+    failing_pages=st.sets(st.integers(0, 10), max_size=4),
+    state_replies=st.lists(st.sampled_from([None, False, "raise"]), max_size=8),
+    limits=st.dictionaries(st.sampled_from([0, 1, 2, 5, 13, 14, 19, 20]), st.floats(0.5, 600), max_size=3),
+)
+def test_a_watch_ends_in_a_result_and_never_ends_the_job_itself(script, failing_pages, state_replies, limits):
     clock = _Clock()
     config = ServerConfig("http://amt.test:1", "amtopcon", PASSWORD, max_retries=2)
     engine = Engine(config, RetryPolicy(max_retries=2, base_delay=0.1, max_delay=1), clock=clock, wall_clock=clock)
     settings_ = WatchSettings(
-        poll_interval=5, outage_grace_period=60, undefined_grace_period=10, deadline=clock.now + 3600
+        poll_interval=5,
+        outage_grace_period=60,
+        undefined_grace_period=10,
+        deadline=clock.now + 3600,
+        max_time_in_state=limits,
     )
-    steps = engine.watch(7, MessageCursor(), settings_)
+    cursor = MessageCursor()
+    steps = engine.watch(7, cursor, settings_)
     sent: list[Send] = []
+    states: list[tuple[int | None, StateChange]] = []  # (the cursor's state when asked, the change)
     pages = 0
     reply: Any = None
     error: Exception | None = None
@@ -254,12 +275,21 @@ def test_a_watch_ends_in_a_result_and_never_ends_the_job_itself(script, failing_
             reply = "tok-1"
         elif isinstance(step, MayRead):
             reply = True
+        elif isinstance(step, StateChange):
+            states.append((cursor.state, step))
+            answer = state_replies[len(states) - 1] if len(states) <= len(state_replies) else None
+            if answer == "raise":
+                error = RuntimeError("the caller's state writer failed")
+            else:
+                reply = answer
         elif isinstance(step, Deliver):
             pages += 1
             if pages in failing_pages:
                 error = RuntimeError("the caller's log writer failed")
     else:
         pytest.fail("the watch neither ended nor gave up within 10,000 steps")
+    for taken, change in states:
+        assert not change.code.is_terminal and int(change.code) != taken and change.previous == taken
     assert isinstance(result, WatchResult) and result.outcome in set(Outcome) - {Outcome.WAIT}
     actions = [s.json.get("action") for s in sent if isinstance(s.json, dict)]
     assert "Kill" not in actions and "Stop" not in actions
