@@ -540,7 +540,7 @@ class Engine:
         """
         watch = JobWatch(settings, clock=self.clock, wall_clock=self.wall_clock, rng=self.random)
         status_request = self.contract.status_request(batch_request_id)  # the same every poll
-        seen: StateChange | None = None  # the state of the last poll, reported or not yet
+        seen: StateChange | None = None  # a new state whose report the caller held back
         while True:
             code: Code | None = None
             away = False
@@ -556,6 +556,7 @@ class Engine:
                         seen = StateChange(cursor.state, code, self.wall_clock())
                     if (yield seen) is not False:
                         cursor.took(seen)
+                        seen = None  # kept through the pauses only while its report is held back
                 since = cursor.state_since if cursor.state == int(code) else (seen.since if seen else None)
                 verdict = watch.on_status(code, status, since)
             except TRANSIENT_ERRORS as err:
