@@ -10,7 +10,11 @@ resolved set that works). In each cell it runs:
 2. ``airflow providers list``: the provider is registered;
 3. the non-e2e test suite (``pytest -m "not airflow_e2e"``);
 4. ``scripts/demo.py`` with the cell's Python: the emulator, a hook round trip and the example DAG
-   through ``airflow dags test``; the AMT messages must reach its output.
+   through ``airflow dags test``; the AMT messages must reach its output;
+5. what differs most between Airflow versions in a task's end, through ``airflow dags test`` of the
+   issue-26 DAGs (deferrable and on the worker): a refused Start and a fail-fast code use one try of
+   ``retries=3`` while other failures still retry, and a job held in a state logs it and fails at
+   its state limit.
 
 A missing interpreter fails its cell (it never passes silently). ``--write`` puts the results into
 ``docs/compatibility.md`` between its result markers.
@@ -52,6 +56,12 @@ TEST_REQUIREMENTS = (
 LOCAL = (ROOT / "libs" / "amt-client", ROOT / "libs" / "amt-emulator", ROOT)
 LOCAL_NAMES = ("amt-client", "amt-emulator", "airflow-provider-amt")
 NON_E2E = "not airflow_e2e and not browser and not distributed"
+#: The real-Airflow tests of how a task ends (fail fast, retries, state limits) run in every cell.
+TASK_ENDINGS = [
+    "tests/test_airflow_dags.py::test_a_refused_start_and_a_fail_fast_code_use_no_retries",
+    "tests/test_airflow_dags.py::test_other_failures_still_use_their_retries",
+    "tests/test_airflow_dags.py::test_a_job_held_in_a_state_logs_it_and_fails_at_its_state_limit",
+]
 MODULES = (
     "airflow_provider_amt.hooks.amt",
     "airflow_provider_amt.operators.amt",
@@ -263,6 +273,14 @@ def check_cell(cell: Cell) -> Result:
             shown,
             f"{messages} AMT message lines in the example DAG's task log" if shown else tail(demo, 40),
         )
+        endings = run(
+            [py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "airflow_e2e", *TASK_ENDINGS],
+            timeout=900,
+            env=env,
+        )
+        ended = endings.returncode == 0
+        summary = (endings.stdout.strip().splitlines() or ["no output"])[-1]
+        result.record("task endings (dags test)", ended, summary if ended else tail(endings, 40))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return result
