@@ -286,6 +286,13 @@ def test_a_refused_start_and_a_fail_fast_code_use_no_retries(opcon, opcon_home, 
 
 def test_other_failures_still_use_their_retries(opcon, opcon_home, amt_conn):
     dag_id, states, stdout = opcon
+    from airflow import __version__
+
+    if __version__.startswith("3.0.") and dag_id.endswith("deferrable"):
+        pytest.skip(
+            "Airflow 3.0's dags test resumes the retry of a task that deferred at its resume method, with the "
+            "first try's event (no second Start: the retry fails on the first job's code); 3.1+ retry anew"
+        )
     assert states["error_retried"] == "failed", stdout[-3000:]
     assert opcon_home.try_number(dag_id, "error_retried") == 2
     assert len(_jobs_of(opcon_home, dag_id, "error_retried")) == 2  # the retry started anew (11 ERROR)
@@ -323,12 +330,24 @@ def test_a_recoverable_ending_makes_the_retry_a_recovery_run(opcon, opcon_home, 
     assert f"Recovery run of AMT batch request {first}" in stdout
 
 
+def _console_records(lines: list[str]) -> list[str]:
+    """Lines as records: Airflow 3.0's ``dags test`` prints each record twice in a row (two console
+    handlers, two time formats), 3.1+ once."""
+    from airflow import __version__
+
+    if not __version__.startswith("3.0."):
+        return lines
+    return [line for i, line in enumerate(lines) if i == 0 or line != lines[i - 1]]
+
+
 def test_a_job_held_in_a_state_logs_it_and_fails_at_its_state_limit(opcon, opcon_home, amt_conn):
     """WAITFORINPUT runs 2 s, then sits in 14 WAIT FOR INPUT REQUEST; the task allows it 4 s there."""
     dag_id, states, stdout = opcon
     assert states["held_in_input"] == "failed", stdout[-3000:]
     log = stdout  # dags test logs every task (and its trigger, run inline) to the console
-    held = re.findall(r"AMT state: [A-Z]+ \([12]\) → WAIT FOR INPUT REQUEST \(14\) since \d\d:\d\d:\d\d UTC", log)
+    held = _console_records(
+        re.findall(r"AMT state: [A-Z]+ \([12]\) → WAIT FOR INPUT REQUEST \(14\) since \d\d:\d\d:\d\d UTC", log)
+    )
     assert len(held) == 1, log[-4000:]  # once, worker-side or from the trigger
     assert re.search(r"was in WAIT FOR INPUT REQUEST \(14\) for [45] s: max_time_in_state allows it 4 s", log)
     ending = opcon_home.xcom(dag_id, "held_in_input")

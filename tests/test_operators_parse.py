@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_amt.compat import start_from_trigger_supported
 from airflow_provider_amt.exceptions import AmtValidationError
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
 from airflow_provider_amt.sensors.amt import AmtJobSensor
@@ -166,6 +167,13 @@ def test_a_state_limit_is_kept_in_the_watch_and_handed_to_both_triggers():
         task_id="t", application_name="DEMO2", job_name="J", max_time_in_state={"wait for input request": 1800}
     )
     assert operator.watch_options.max_time_in_state == {14: 1800.0}
+    settings = operator.watch_options.settings(10.0, None)
+    deferred = AmtJobTrigger.for_job(7, "amt_default", settings, message_offset=0, on_kill_action="kill")
+    kwargs = deferred.serialize()[1]
+    assert kwargs["max_time_in_state"] == {"14": 1800.0} and "state" not in kwargs  # no state seen: none written
+    assert AmtJobTrigger(**kwargs).settings.max_time_in_state == {14: 1800.0}  # read back as written
+    if not start_from_trigger_supported():  # Airflow before 3.3: no start trigger to hand it to
+        return
     plain = AmtBatchJobOperator(task_id="p", application_name="DEMO2", job_name="J", start_from_trigger=True)
     assert "max_time_in_state" not in plain.start_trigger_args.trigger_kwargs  # written only when set
     started = AmtBatchJobOperator(
