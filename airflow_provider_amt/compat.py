@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from airflow.exceptions import AirflowProviderDeprecationWarning  # the same home on 3.0-3.3
@@ -57,10 +58,25 @@ else:
 
 
 def mask_secret(secret: str | None) -> None:
-    """Register a secret with Airflow's masker (task process and, where possible, supervisor)."""
-    if secret:
-        with contextlib.suppress(Exception):
+    """Register a secret with Airflow's masker (task process and, where possible, supervisor).
+
+    An in-process supervisor (``airflow dags test``) shares this process's masker, so it is not
+    sent the secret: Airflow 3.0's logs every request it is sent at DEBUG, the secret in clear
+    (``Sending request msg=MaskSecret(value=...)``).
+    """
+    if not secret:
+        return
+    with contextlib.suppress(Exception):
+        if _supervised_in_process():
+            secrets_masker().add_mask(secret)
+        else:
             _first("airflow.sdk.log:mask_secret", "airflow.sdk.execution_time.secrets_masker:mask_secret")(secret)
+
+
+def _supervised_in_process() -> bool:
+    """Whether this task's supervisor is this very process (``dags test``), not a parent process."""
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return type(getattr(runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"
 
 
 def secrets_masker() -> Any:

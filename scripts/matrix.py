@@ -11,10 +11,11 @@ resolved set that works). In each cell it runs:
 3. the non-e2e test suite (``pytest -m "not airflow_e2e"``);
 4. ``scripts/demo.py`` with the cell's Python: the emulator, a hook round trip and the example DAG
    through ``airflow dags test``; the AMT messages must reach its output;
-5. what differs most between Airflow versions in a task's end, through ``airflow dags test`` of the
-   issue-26 DAGs (deferrable and on the worker): a refused Start and a fail-fast code use one try of
-   ``retries=3`` while other failures still retry, and a job held in a state logs it and fails at
-   its state limit.
+5. what differs most between Airflow versions (``CELL_CHECKS``): a task's end, through ``airflow
+   dags test`` of the issue-26 DAGs (a refused Start and a fail-fast code use one try of
+   ``retries=3`` while other failures still retry, a job held in a state fails at its state
+   limit); the connection form as the cell's own API server reports it; and the whole ``dags
+   test`` output and task logs at DEBUG, which hold neither the password nor a logon token.
 
 A missing interpreter fails its cell (it never passes silently). ``--write`` puts the results into
 ``docs/compatibility.md`` between its result markers.
@@ -56,12 +57,24 @@ TEST_REQUIREMENTS = (
 LOCAL = (ROOT / "libs" / "amt-client", ROOT / "libs" / "amt-emulator", ROOT)
 LOCAL_NAMES = ("amt-client", "amt-emulator", "airflow-provider-amt")
 NON_E2E = "not airflow_e2e and not browser and not distributed"
-#: The real-Airflow tests of how a task ends (fail fast, retries, state limits) run in every cell.
-TASK_ENDINGS = [
-    "tests/test_airflow_dags.py::test_a_refused_start_and_a_fail_fast_code_use_no_retries",
-    "tests/test_airflow_dags.py::test_other_failures_still_use_their_retries",
-    "tests/test_airflow_dags.py::test_a_job_held_in_a_state_logs_it_and_fails_at_its_state_limit",
-]
+#: Named checks each cell runs after the demo: (pytest marker expression, tests). Where Airflow
+#: versions differ most: how a task ends (fail fast, retries, state limits), the connection form
+#: (hook methods on 3.0 / 3.1, provider info on 3.2+), what DEBUG logging prints.
+CELL_CHECKS = {
+    "task endings (dags test)": (
+        "airflow_e2e",
+        [
+            "tests/test_airflow_dags.py::test_a_refused_start_and_a_fail_fast_code_use_no_retries",
+            "tests/test_airflow_dags.py::test_other_failures_still_use_their_retries",
+            "tests/test_airflow_dags.py::test_a_job_held_in_a_state_logs_it_and_fails_at_its_state_limit",
+        ],
+    ),
+    "connection form (API server)": ("not airflow_e2e", ["tests/test_connection_form.py"]),
+    "no secret at DEBUG (dags test)": (
+        "airflow_e2e",
+        ["tests/test_airflow_dags.py::test_no_password_or_token_in_dags_test_output_or_task_logs_at_debug_level"],
+    ),
+}
 MODULES = (
     "airflow_provider_amt.hooks.amt",
     "airflow_provider_amt.operators.amt",
@@ -273,14 +286,10 @@ def check_cell(cell: Cell) -> Result:
             shown,
             f"{messages} AMT message lines in the example DAG's task log" if shown else tail(demo, 40),
         )
-        endings = run(
-            [py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "airflow_e2e", *TASK_ENDINGS],
-            timeout=900,
-            env=env,
-        )
-        ended = endings.returncode == 0
-        summary = (endings.stdout.strip().splitlines() or ["no output"])[-1]
-        result.record("task endings (dags test)", ended, summary if ended else tail(endings, 40))
+        for check, (marker, tests) in CELL_CHECKS.items():
+            done = run([py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", marker, *tests], timeout=900, env=env)
+            summary = (done.stdout.strip().splitlines() or ["no output"])[-1]
+            result.record(check, done.returncode == 0, summary if done.returncode == 0 else tail(done, 40))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return result

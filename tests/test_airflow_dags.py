@@ -228,6 +228,41 @@ def test_job_messages_never_show_the_connections_password(tmp_path_factory):
     assert "TaskValue 1: ***" in result.stdout
 
 
+#: Airflow's own connection lookup (``airflow.sdk.execution_time.context._get_connection``) sends
+#: every connection's password to ``dags test``'s in-process supervisor, which logs the request at
+#: DEBUG (3.0-3.3): Airflow's line, for every provider's connections; ours send nothing there.
+AIRFLOW_OWN_LINE = re.compile(r"Sending request .*msg=MaskSecret\(value=")
+
+
+def test_no_password_or_token_in_dags_test_output_or_task_logs_at_debug_level(tmp_path_factory):
+    """Every Airflow version, every level (issue 27); the matrix runs this in every cell. Our own
+    registrations of the password and of each logon token send nothing that 3.0 would log."""
+    from amt_emulator import EmulatorProcess
+
+    secret = "Zq8-debug-secret-pw"
+    with EmulatorProcess(time_scale=10, password=secret) as emu:
+        home = AirflowHome(
+            tmp_path_factory.mktemp("af-debug"),
+            ROOT / "tests" / "dags",
+            emu.connection_uri(),
+            extra_env={"AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"},
+        )
+        home.migrate()
+        result = home.dags_test("amt_debug_secrets")
+        tokens = emu.issued_tokens()
+    assert home.task_states("amt_debug_secrets") == {"sync": "success", "deferrable": "success"}
+    assert tokens, "no logon happened: the test would prove nothing"
+    assert re.search(r"\[debug|DEBUG", result.stdout + result.stderr), "DEBUG is not on: the test would prove nothing"
+    logs = [(path, path.read_text(errors="replace")) for path in (home.home / "logs").rglob("*") if path.is_file()]
+    for where, text in [("stdout", result.stdout), ("stderr", result.stderr), *logs]:
+        for line in text.splitlines():
+            for value in tokens:
+                assert value not in line, f"a logon token appears in {where}: {line[:120]}"
+            if secret in line:
+                shown = line.replace(secret, "<PASSWORD>")[:200]
+                assert AIRFLOW_OWN_LINE.search(line), f"the password appears in {where}: {shown}"
+
+
 # --- issue 26: what OpCon sites build on ---------------------------------------------------------
 
 PORTAL = "https://amt-portal.example/requests/{batch_request_id}"

@@ -21,6 +21,7 @@ from airflow_provider_amt.compat import (
     amask_secret,
     mask_secret,
 )
+from airflow_provider_amt.hooks import connection_form
 from airflow_provider_amt.hooks.connection import ConnectionReads, config_from_connection, connection_lookup
 from amt_client import AmtClient, AsyncAmtClient, RetryPolicy, ServerConfig
 
@@ -83,6 +84,16 @@ class AmtHook(AmtClient, _AmtConnectionType, BaseHook):
     def get_conn(self) -> Any:
         """The pooled ``requests.Session`` (Airflow's hook convention)."""
         return self.session
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields, for Airflow 3.0 and 3.1 (3.2+ reads the provider info's)."""
+        return connection_form.widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The form's standard fields, for Airflow 3.0 and 3.1 (3.2+ reads the provider info's)."""
+        return connection_form.field_behaviour()
 
 
 class AmtAsyncHook(AsyncAmtClient, _AmtConnectionType, BaseHook):

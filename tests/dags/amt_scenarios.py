@@ -301,3 +301,11 @@ with DAG(dag_id="amt_cluster_linked", start_date=START, schedule=None, catchup=F
         deferrable=True,
         poll_interval=1,
     )
+
+# A plain job on the worker and in the triggerer, for the test that reads the whole `dags test`
+# output at DEBUG for the password and the logon tokens (no field here holds either).
+with DAG(dag_id="amt_debug_secrets", start_date=START, schedule=None, catchup=False):
+    for mode, deferrable in (("sync", False), ("deferrable", True)):
+        AmtBatchJobOperator(
+            task_id=mode, application_name="DEMO2", job_name="REPORTTEST01", deferrable=deferrable, poll_interval=1
+        )

@@ -65,6 +65,8 @@ class Emulator:
     config: EmulatorConfig
     faults: Faults = field(default_factory=Faults)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> monotonic expiry
+    #: every token ever issued, expired ones too: a test greps logs for them (``/admin/tokens``)
+    issued: list[str] = field(default_factory=list)
 
     @property
     def catalog(self) -> Catalog:
@@ -223,6 +225,7 @@ async def logon(request: web.Request) -> web.Response:
         return _error(401, "invalid API user or password", int(Code.AUTHENTICATION_ERROR), contract=contract)
     token = secrets.token_urlsafe(24)
     emu.tokens[token] = time.monotonic() + emu.faults.token_ttl
+    emu.issued.append(token)
     answer: dict[str, Any] = {fields.token: token}
     if contract.token_lifetime is None:  # else: a server that does not say how long a token lives
         answer[fields.expires_in] = emu.faults.token_ttl
@@ -432,6 +435,10 @@ async def expire_tokens(request: web.Request) -> web.Response:
     return web.json_response({"expired": count})
 
 
+async def issued_tokens(request: web.Request) -> web.Response:
+    return web.json_response({"issued": _emulator(request).issued})
+
+
 async def get_requests(request: web.Request) -> web.Response:
     store = _emulator(request).store
     since = request.query.get("since", "0")
@@ -468,6 +475,7 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_get("/admin/faults", get_faults, name="admin_get_faults")
     app.router.add_put("/admin/faults", put_faults, name="admin_put_faults")
     app.router.add_post("/admin/tokens/expire", expire_tokens, name="admin_expire_tokens")
+    app.router.add_get("/admin/tokens", issued_tokens, name="admin_issued_tokens")
     app.router.add_get("/admin/requests", get_requests, name="admin_get_requests")
     app.router.add_get("/admin/requests/last", last_request, name="admin_last_request")
     app.router.add_delete("/admin/requests", clear_requests, name="admin_clear_requests")

@@ -142,6 +142,10 @@ class EmulatorProcess:
         entries = self._admin("GET", "/admin/requests" + query, timeout=120)  # a benchmark's log is long
         return [e for e in entries if action is None or e["action"] == action]
 
+    def issued_tokens(self) -> list[str]:
+        """Every logon token this emulator issued (a test looks for them where no token may be)."""
+        return list(self._admin("GET", "/admin/tokens")["issued"])
+
     def last_request_seq(self) -> int:
         """The newest logged request's sequence number (read ``requests(since=...)`` after it)."""
         return int(self._admin("GET", "/admin/requests/last")["seq"])
