@@ -28,7 +28,9 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Run and monitor Asysco AMT Batch Server batch jobs and scripts from Apache Airflow.",
         "versions": [__version__],
         "integrations": [
-            # No external-doc-url: the documentation ships with the package (docs/ in the sdist).
+            # No external-doc-url: the documentation is docs/ in the source distribution (sdist) and
+            # the repository, with example_dags/; a wheel holds the code and the README (its long
+            # description). `make dist` checks both.
             {"integration-name": INTEGRATION, "tags": ["service"]}
         ],
         "hooks": _modules("hooks"),
@@ -36,6 +38,7 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": _modules("sensors"),
         "triggers": _modules("triggers", "start"),
         "extra-links": ["airflow_provider_amt.links.AmtJobLink"],
+        "logging": ["airflow_provider_amt.log.task_handler.AmtTaskLogHandler"],
         "connection-types": [
             {
                 "connection-type": "amt",

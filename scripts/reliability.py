@@ -52,7 +52,7 @@ def _catalogue_cases(server: Any) -> list[Case]:
     from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
     from airflow_provider_amt.sensors.amt import AmtJobSensor
     from airflow_provider_amt.triggers.amt import AmtJobTrigger
-    from amt_client import AmtClient, RetryPolicy, ServerConfig
+    from amt_client import AmtClient, HttpRetryPolicy, ServerConfig
 
     def job(**kwargs: Any) -> Callable[[], Any]:
         return lambda: AmtBatchJobOperator(task_id="t", **{"application_name": "DEMO2", "job_name": "J", **kwargs})
@@ -82,7 +82,7 @@ def _catalogue_cases(server: Any) -> list[Case]:
             server.answer(method, path, *reply, **headers)
             config = ServerConfig(server.url, "amtopcon", SECRET, timeout=2, max_response_bytes=64 * 1024)
             AmtClient.forget_tokens()
-            with AmtClient(config, retry_policy=RetryPolicy(max_retries=0)) as client:
+            with AmtClient(config, retry_policy=HttpRetryPolicy(max_retries=0)) as client:
                 return call(client)
 
         return run
@@ -295,14 +295,14 @@ def _catalogue_cases(server: Any) -> list[Case]:
 
 
 def _token_case(server: Any, answer: Callable[..., Callable]) -> Callable[[], Any]:
-    from amt_client import AmtClient, RetryPolicy, ServerConfig
+    from amt_client import AmtClient, HttpRetryPolicy, ServerConfig
 
     def run() -> Any:
         server.routes.clear()
         server.logon_ok("tok\r\nX-Injected: 1")
         AmtClient.forget_tokens()
         config = ServerConfig(server.url, "amtopcon", SECRET, timeout=2)
-        with AmtClient(config, retry_policy=RetryPolicy(max_retries=0)) as client:
+        with AmtClient(config, retry_policy=HttpRetryPolicy(max_retries=0)) as client:
             return client.get_job_status(5)
 
     return run
@@ -421,14 +421,14 @@ def _scenario(name: str, emu: Any, hook: Any, disturb: Callable[[Any, list[int]]
 
 def faults() -> list[Outcome]:
     from airflow_provider_amt.hooks.amt import AmtHook
-    from amt_client import AmtClient, RetryPolicy
+    from amt_client import AmtClient, HttpRetryPolicy
     from amt_emulator import EmulatorProcess
 
     state = Path(tempfile.mkdtemp(prefix="amt-faults-")) / "state.sqlite"
     emu = EmulatorProcess(state, time_scale=2).start()
     os.environ["AIRFLOW_CONN_AMT_DEFAULT"] = emu.connection_uri(timeout=5, connect_timeout=2)
     AmtClient.forget_tokens()
-    hook = AmtHook("amt_default", retry_policy=RetryPolicy(max_retries=4))
+    hook = AmtHook("amt_default", retry_policy=HttpRetryPolicy(max_retries=4))
 
     async def errors_30(tasks, ids, logged):
         emu.set_faults([{"route": "*", "action": "error", "status": 503, "rate": 0.3}], seed=7)

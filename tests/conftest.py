@@ -21,13 +21,13 @@ os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
-from amt_client import AmtClient, RetryPolicy, StartRequest  # noqa: E402
+from amt_client import AmtClient, HttpRetryPolicy, StartRequest  # noqa: E402
 from amt_client.contract import DEFAULT_CONTRACT  # noqa: E402
 from amt_emulator import EmulatorProcess  # noqa: E402
 
 #: Simulated seconds per real second in the shared emulator: REPORTTEST01 (1 s queue + 6 s) ~0.7 s.
 TIME_SCALE = 10.0
-FAST_RETRIES = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05)
+FAST_RETRIES = HttpRetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,8 @@ from amt_client import (
     AmtClient,
     AmtError,
     AsyncAmtClient,
+    HttpRetryPolicy,
     MessageCursor,
-    RetryPolicy,
     ServerConfig,
     StateChange,
     WatchSettings,
@@ -168,7 +168,7 @@ def _leaks(text: str) -> list[str]:
 
 def _call(driver: str, server: Crafted, operation: Any) -> Any:
     config = ServerConfig(server.url, "amtopcon", PASSWORD, timeout=TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
-    retries = RetryPolicy(max_retries=0)
+    retries = HttpRetryPolicy(max_retries=0)
     if driver == "sync":
         AmtClient.forget_tokens()
         with AmtClient(config, retry_policy=retries) as client:
@@ -243,7 +243,7 @@ class _Clock:
 def test_a_watch_ends_in_a_result_and_never_ends_the_job_itself(script, failing_pages, state_replies, limits):
     clock = _Clock()
     config = ServerConfig("http://amt.test:1", "amtopcon", PASSWORD, max_retries=2)
-    engine = Engine(config, RetryPolicy(max_retries=2, base_delay=0.1, max_delay=1), clock=clock, wall_clock=clock)
+    engine = Engine(config, HttpRetryPolicy(max_retries=2, base_delay=0.1, max_delay=1), clock=clock, wall_clock=clock)
     settings_ = WatchSettings(
         poll_interval=5,
         outage_grace_period=60,

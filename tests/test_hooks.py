@@ -199,3 +199,18 @@ def test_the_0_1_name_amt_server_config_still_imports_with_a_deprecation_warning
     with pytest.warns(AirflowProviderDeprecationWarning, match="AmtServerConfig is deprecated.*amt_client"):
         from airflow_provider_amt.hooks.amt import AmtServerConfig
     assert AmtServerConfig is ServerConfig
+
+
+def test_the_0_2_name_retry_policy_still_imports_with_a_deprecation_warning():
+    """Issue 27: ``RetryPolicy`` clashed with Airflow 3.3's ``airflow.sdk.RetryPolicy`` (task retries);
+    the HTTP one is ``HttpRetryPolicy`` now, and the old name works one more release."""
+    import amt_client
+    from airflow_provider_amt.compat import AirflowProviderDeprecationWarning
+    from amt_client import HttpRetryPolicy
+
+    with pytest.warns(AirflowProviderDeprecationWarning, match="RetryPolicy is deprecated.*HttpRetryPolicy"):
+        from airflow_provider_amt.hooks.amt import RetryPolicy
+    assert RetryPolicy is HttpRetryPolicy
+    with pytest.warns(DeprecationWarning, match="amt_client.RetryPolicy is deprecated.*HttpRetryPolicy"):
+        assert amt_client.RetryPolicy is HttpRetryPolicy
+    assert "RetryPolicy" not in amt_client.__all__

@@ -24,7 +24,7 @@ from amt_client import (
     AmtResponseError,
     AmtServerUnavailableError,
     AsyncAmtClient,
-    RetryPolicy,
+    HttpRetryPolicy,
     ServerConfig,
     StartRequest,
 )
@@ -167,7 +167,7 @@ def test_dripped_headers_cannot_hold_a_call_past_its_request_bound(server, call)
 def test_call_timeout_bounds_the_whole_call_retries_included(server, driver):
     server.answer_raw("GET", "/api/MonitorJob/5", drip_headers)
     settings = config(server, call_timeout=3)
-    retries = RetryPolicy(max_retries=5, base_delay=0.2, max_delay=0.2)
+    retries = HttpRetryPolicy(max_retries=5, base_delay=0.2, max_delay=0.2)
     began = time.monotonic()
     with pytest.raises(AmtServerUnavailableError):
         if driver == "sync":

@@ -78,3 +78,13 @@ def test_every_configuration_option_is_published_and_in_the_deployment_guide_wit
     for name, option in options.items():
         default = option["default"].removesuffix(".0")
         assert f"| `[amt] {name}` | `{default}` |" in guide, name
+
+
+def test_airflow_knows_the_task_log_handler_from_the_provider_info():
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_amt.log.task_handler import AmtTaskLogHandler
+
+    handler = f"{AmtTaskLogHandler.__module__}.{AmtTaskLogHandler.__qualname__}"
+    assert get_provider_info()["logging"] == [handler]
+    assert handler in ProvidersManager().logging_class_names

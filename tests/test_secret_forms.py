@@ -13,7 +13,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from airflow_provider_amt.hooks.connection import config_from_connection
-from amt_client import AmtClient, AmtConfigurationError, AmtError, RetryPolicy, ServerConfig
+from amt_client import AmtClient, AmtConfigurationError, AmtError, HttpRetryPolicy, ServerConfig
 from amt_client.engine import MIN_SECRET_CHARS, redact, secret_forms
 from tests.crafted import Crafted
 
@@ -44,7 +44,7 @@ def server(logged_on_server: Crafted) -> Crafted:
 def client(server: Crafted, password: str) -> AmtClient:
     AmtClient.forget_tokens()
     config = ServerConfig(server.url, "amtopcon", password, timeout=2, connect_timeout=2)
-    return AmtClient(config, retry_policy=RetryPolicy(max_retries=0))
+    return AmtClient(config, retry_policy=HttpRetryPolicy(max_retries=0))
 
 
 def error_text(server: Crafted, password: str) -> str:
@@ -146,7 +146,7 @@ def test_the_test_buttons_text_shows_no_form_of_the_password(server, password, m
     conn = {"conn_type": "amt", "host": server.url, "login": "amtopcon", "password": password}
     monkeypatch.setenv("AIRFLOW_CONN_AMT_SECRET_TABLE", json.dumps(conn))
     AmtClient.forget_tokens()
-    ok, text = AmtHook("amt_secret_table", retry_policy=RetryPolicy(max_retries=0)).test_connection()
+    ok, text = AmtHook("amt_secret_table", retry_policy=HttpRetryPolicy(max_retries=0)).test_connection()
     assert not ok and "401" in text
     assert forms_in(text, password) == []
 

@@ -22,13 +22,13 @@ from amt_client import (
     AmtResponseError,
     AmtServerUnavailableError,
     AsyncAmtClient,
-    RetryPolicy,
+    HttpRetryPolicy,
     ServerConfig,
 )
 from tests.crafted import Crafted
 
 SECRET = "s3cr3t-Pa55"
-NO_RETRIES = RetryPolicy(max_retries=0)
+NO_RETRIES = HttpRetryPolicy(max_retries=0)
 
 
 @pytest.fixture

@@ -23,21 +23,29 @@ from airflow_provider_amt.compat import (
 )
 from airflow_provider_amt.hooks import connection_form
 from airflow_provider_amt.hooks.connection import ConnectionReads, config_from_connection, connection_lookup
-from amt_client import AmtClient, AsyncAmtClient, RetryPolicy, ServerConfig
+from amt_client import AmtClient, AsyncAmtClient, HttpRetryPolicy, ServerConfig
 
-__all__ = ["AmtAsyncHook", "AmtHook", "RetryPolicy"]
+__all__ = ["AmtAsyncHook", "AmtHook", "HttpRetryPolicy"]
+
+
+#: Deprecated names (removed in 0.4) -> (what replaces them, the object).
+_DEPRECATED = {
+    "AmtServerConfig": ("amt_client.ServerConfig", ServerConfig),
+    # Airflow 3.3's airflow.sdk.RetryPolicy decides task retries; this one retries HTTP requests
+    "RetryPolicy": ("airflow_provider_amt.hooks.amt.HttpRetryPolicy", HttpRetryPolicy),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``AmtServerConfig``: 0.1's name of ``amt_client.ServerConfig``, deprecated (removed in 0.4)."""
-    if name == "AmtServerConfig":
+    """0.1's ``AmtServerConfig`` and 0.2's ``RetryPolicy``, deprecated one release (removed in 0.4)."""
+    if name in _DEPRECATED:
+        new_name, value = _DEPRECATED[name]
         warnings.warn(
-            "airflow_provider_amt.hooks.amt.AmtServerConfig is deprecated and will be removed in 0.4: "
-            "import amt_client.ServerConfig instead.",
+            f"airflow_provider_amt.hooks.amt.{name} is deprecated and will be removed in 0.4: use {new_name}.",
             AirflowProviderDeprecationWarning,
             stacklevel=2,
         )
-        return ServerConfig
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -60,7 +68,7 @@ class AmtHook(AmtClient, _AmtConnectionType, BaseHook):
     :param retry_policy: override the connection's retry settings (tests, special cases).
     """
 
-    def __init__(self, amt_conn_id: str = DEFAULT_CONN_NAME, *, retry_policy: RetryPolicy | None = None):
+    def __init__(self, amt_conn_id: str = DEFAULT_CONN_NAME, *, retry_policy: HttpRetryPolicy | None = None):
         BaseHook.__init__(self)
         AmtClient.__init__(self, retry_policy=retry_policy, log=self.log, on_call=metrics.call)
         self.amt_conn_id = amt_conn_id
@@ -110,7 +118,7 @@ class AmtAsyncHook(AsyncAmtClient, _AmtConnectionType, BaseHook):
         self,
         amt_conn_id: str = DEFAULT_CONN_NAME,
         *,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: HttpRetryPolicy | None = None,
         connections: ConnectionReads | None = None,
     ):
         BaseHook.__init__(self)

@@ -42,7 +42,7 @@ from airflow_provider_amt.joblog import (
     message_lines,
     message_text,
 )
-from amt_client import AmtError, AmtMessage, AmtValidationError, MessageCursor, RetryPolicy, validation
+from amt_client import AmtError, AmtMessage, AmtValidationError, HttpRetryPolicy, MessageCursor, validation
 from amt_client.start import BatchRequestId, job_ids
 from amt_client.validation import is_int
 
@@ -94,7 +94,7 @@ class AmtTaskLogHandler(FileTaskHandler):
     """``FileTaskHandler`` plus the AMT job log as a source (see the module docstring)."""
 
     #: Requests made while a user waits for the log view: no retries.
-    retry_policy = RetryPolicy(max_retries=0)
+    retry_policy = HttpRetryPolicy(max_retries=0)
 
     def _read(self, ti: Any, try_number: int, metadata: Any = None) -> tuple[Any, Any]:
         position = int((metadata or {}).get("log_pos") or 0)
@@ -185,7 +185,7 @@ class _GapFiller:
     a view costs at most ``MAX_ADDED_MESSAGES / page`` GetMessages calls. Says once why when AMT
     cannot be asked."""
 
-    def __init__(self, request_id: int, conn_id: str, retry_policy: RetryPolicy):
+    def __init__(self, request_id: int, conn_id: str, retry_policy: HttpRetryPolicy):
         self.request_id = request_id
         self.conn_id = conn_id
         self.retry_policy = retry_policy

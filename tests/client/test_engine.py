@@ -39,10 +39,10 @@ from amt_client.engine import (
     Deliver,
     Engine,
     FailureKind,
+    HttpRetryPolicy,
     MayRead,
     NeedToken,
     Response,
-    RetryPolicy,
     Send,
     Sleep,
     TokenSlot,
@@ -152,7 +152,7 @@ def scripted(*replies: Any) -> Callable[[Send], Any]:
 def engine(clock: Clock | None = None, retries: int = 3, contract: WireContract | None = None) -> Engine:
     config = ServerConfig(URL, "amtopcon", "pw-secret", max_retries=retries, contract=contract or WireContract())
     clock = clock or Clock()
-    return Engine(config, RetryPolicy(max_retries=retries), rng=random.Random(7), clock=clock, wall_clock=clock)
+    return Engine(config, HttpRetryPolicy(max_retries=retries), rng=random.Random(7), clock=clock, wall_clock=clock)
 
 
 # --- one call ---------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_retryable_statuses_back_off_exponentially_with_jitter_then_give_up():
 
 
 def test_backoff_is_capped_and_retry_after_wins_in_both_forms_within_its_bound():
-    policy = RetryPolicy(max_retries=20, base_delay=0.5, max_delay=15.0, max_retry_after=120.0)
+    policy = HttpRetryPolicy(max_retries=20, base_delay=0.5, max_delay=15.0, max_retry_after=120.0)
     assert all(7.5 <= policy.delay(attempt) <= 15.0 for attempt in range(6, 20))
     clock = Clock(1_700_000_000.0)
     assert parse_retry_after("3", clock) == 3.0
@@ -564,7 +564,7 @@ def test_redirects_and_oversized_answers_are_never_used():
 def test_call_timeout_bounds_all_retries_of_one_call():
     clock = Clock()
     config = ServerConfig(URL, "u", "pw", max_retries=20, call_timeout=30)
-    slow = Engine(config, RetryPolicy(max_retries=20), rng=random.Random(1), clock=clock, wall_clock=clock)
+    slow = Engine(config, HttpRetryPolicy(max_retries=20), rng=random.Random(1), clock=clock, wall_clock=clock)
     driver = Driver(scripted(Response(503, "busy", retry_after="10")), clock=clock)
     with pytest.raises(AmtServerUnavailableError, match=r"longer than call_timeout \(30 s\)"):
         driver.run(slow.status(7))

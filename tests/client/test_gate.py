@@ -67,7 +67,7 @@ def test_a_bad_max_connections_is_a_configuration_error(bad):
 
 def test_clients_of_one_login_on_one_loop_share_an_engine_unless_their_policy_differs():
     """A triggerer's thousands of hooks on one connection hold one engine (it keeps no state)."""
-    from amt_client import AsyncAmtClient, RetryPolicy
+    from amt_client import AsyncAmtClient, HttpRetryPolicy
 
     used: list[object] = []
 
@@ -79,7 +79,7 @@ def test_clients_of_one_login_on_one_loop_share_an_engine_unless_their_policy_di
     async def calls() -> None:
         config = ServerConfig("http://127.0.0.1:9", "u", "p")
         clients = [AsyncAmtClient(config) for _ in range(3)]
-        clients.append(AsyncAmtClient(config, retry_policy=RetryPolicy(max_retries=9)))
+        clients.append(AsyncAmtClient(config, retry_policy=HttpRetryPolicy(max_retries=9)))
         for client in clients:  # all in flight at once, as a triggerer's watches are
             await client._call(operation)  # type: ignore[arg-type]
         for client in clients:

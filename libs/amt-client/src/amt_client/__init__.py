@@ -19,7 +19,7 @@ from amt_client.aio import AsyncAmtClient
 from amt_client.codes import AmtCompletionCode, AmtMessage, CodeClass, ExtraCode, JobStatus
 from amt_client.config import ServerConfig
 from amt_client.contract import DEFAULT_CONTRACT, ApiPaths, FieldNames, WireContract
-from amt_client.engine import Engine, RetryPolicy
+from amt_client.engine import Engine, HttpRetryPolicy
 from amt_client.errors import (
     AmtAuthenticationError,
     AmtConfigurationError,
@@ -63,11 +63,11 @@ __all__ = [
     "Engine",
     "ExtraCode",
     "FieldNames",
+    "HttpRetryPolicy",
     "JobEnding",
     "JobStatus",
     "MessageCursor",
     "Outcome",
-    "RetryPolicy",
     "Rules",
     "ServerConfig",
     "StartRequest",
@@ -81,9 +81,20 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """``VerdictKind``, deprecated (removed in 0.4): ``WatchResult.outcome`` says how a watch ended."""
+    """Deprecated names, removed in 0.4: ``VerdictKind`` (``WatchResult.outcome`` says how a watch
+    ended) and ``RetryPolicy`` (now ``HttpRetryPolicy``: Airflow 3.3's ``airflow.sdk.RetryPolicy``
+    decides task retries, this one retries HTTP requests)."""
     if name == "VerdictKind":
         from amt_client import policy
 
         return policy.__getattr__(name)
+    if name == "RetryPolicy":
+        import warnings
+
+        warnings.warn(
+            "amt_client.RetryPolicy is deprecated and will be removed in 0.4: use amt_client.HttpRetryPolicy.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return HttpRetryPolicy
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

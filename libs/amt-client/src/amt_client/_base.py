@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from amt_client.config import ServerConfig
-from amt_client.engine import RetryPolicy, redact
+from amt_client.engine import HttpRetryPolicy, redact
 
 
 class ClientBase:
@@ -24,7 +24,7 @@ class ClientBase:
         self,
         config: ServerConfig | None = None,
         *,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: HttpRetryPolicy | None = None,
         log: Any = None,
         on_call: Callable[[str, str], None] | None = None,
     ):

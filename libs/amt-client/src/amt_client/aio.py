@@ -32,7 +32,7 @@ from amt_client._base import ClientBase
 from amt_client.body import ACCEPT_ENCODING, BodyDefect, BodyReader
 from amt_client.codes import AmtMessage, JobStatus
 from amt_client.config import ServerConfig
-from amt_client.engine import Engine, RetryPolicy, Steps, TokenSlot
+from amt_client.engine import Engine, HttpRetryPolicy, Steps, TokenSlot
 from amt_client.errors import AmtConfigurationError, AmtError
 from amt_client.health import ServerHealth
 from amt_client.policy import MessageCursor, StateChange, WatchResult, WatchSettings
@@ -96,7 +96,7 @@ class _SharedSession:
     engines: dict[tuple[Hashable, ...], Engine] = field(default_factory=dict)
     users: int = 0
 
-    def engine_for(self, config: ServerConfig, policy: RetryPolicy | None, log: Any, on_call: Any) -> Engine:
+    def engine_for(self, config: ServerConfig, policy: HttpRetryPolicy | None, log: Any, on_call: Any) -> Engine:
         key = (config, policy, log, on_call)
         engine = self.engines.get(key)
         if engine is None:

@@ -149,7 +149,7 @@ Reply = Response | TransportFailure
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class HttpRetryPolicy:
     """Capped exponential backoff with full jitter; ``Retry-After`` wins when the server sends it."""
 
     max_retries: int = 4
@@ -245,7 +245,7 @@ class Engine:
     """The operations of one server login, as step generators (see the module docstring).
 
     :param config: the server settings (validated).
-    :param policy: retry policy; default: ``RetryPolicy(max_retries=config.max_retries)``.
+    :param policy: retry policy; default: ``HttpRetryPolicy(max_retries=config.max_retries)``.
     :param log: where retries and re-logons are reported (a ``logging.Logger`` or alike).
     :param rng: random source for backoff jitter (tests pass a seeded one).
     :param clock: monotonic clock of the polling policy (tests pass a fake one).
@@ -258,7 +258,7 @@ class Engine:
     def __init__(
         self,
         config: ServerConfig,
-        policy: RetryPolicy | None = None,
+        policy: HttpRetryPolicy | None = None,
         log: Any = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -268,7 +268,7 @@ class Engine:
         self.config = config
         self.on_call = on_call
         self.contract = config.contract
-        self.policy = policy or RetryPolicy(max_retries=config.max_retries)
+        self.policy = policy or HttpRetryPolicy(max_retries=config.max_retries)
         self.log = log or logging.getLogger("amt_client")
         #: The jitter source; None: the ``random`` module's own (a ``random.Random`` each would cost 2.5 KB
         #: per watched job).

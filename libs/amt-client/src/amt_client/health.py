@@ -1,6 +1,6 @@
 """One view of a Batch Server's health, shared by every call to it: a circuit breaker.
 
-Why: each call retries on its own (``RetryPolicy``), which is right for one call and wrong for
+Why: each call retries on its own (``HttpRetryPolicy``), which is right for one call and wrong for
 thousands. When the server goes away, every watch of a triggerer retried its poll four times, so an
 outage multiplied the traffic at a server trying to come back, and the failing connections held
 the triggerer's loop. With one shared view, once the server has failed ``OPEN_AFTER`` times in a
