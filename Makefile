@@ -8,7 +8,7 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env env-distributed test test-cluster test-matrix test-distributed test-fast lint format demo bench bench-live bench-checkpoint bench-outage bench-triggerer bench-worker-free faults clean ui-check
+.PHONY: dist help env env-distributed test test-cluster test-matrix test-distributed test-fast lint format demo bench bench-live bench-checkpoint bench-outage bench-triggerer bench-worker-free faults clean ui-check
 
 help:
 	@echo "make demo   start the AMT emulator, run the example DAG in real Airflow, show the task log"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-triggerer  a ladder of deferred AMT jobs (messages, quiet) and the peer design in one real triggerer"
 	@echo "make bench-worker-free  Airflow CPU per AMT job: start_from_trigger against the classic deferrable path"
 	@echo "make faults the bad-input catalogue and the fault suite, written into docs/reliability.md"
+	@echo "make dist  build the three distributions, twine check them, install the wheels without the repo and run an example DAG"
 	@echo "make ui-check  headless Chromium reads a task log in the Airflow UI (installs chromium; opt-in)"
 
 $(VENV)/.synced: pyproject.toml uv.lock libs/amt-client/pyproject.toml libs/amt-emulator/pyproject.toml
@@ -74,6 +75,11 @@ format: env
 
 demo: env
 	$(VENV)/bin/python scripts/demo.py
+
+# The sdists and wheels a site installs: built into dist/, checked (twine, contents), installed into a
+# fresh venv outside the repository, which then runs an example DAG against the installed emulator.
+dist: env
+	AMT_UV="$(UV)" $(VENV)/bin/python scripts/dist.py
 
 bench: env
 	$(VENV)/bin/python bench/run.py
