@@ -160,6 +160,8 @@ def cluster(tmp_path_factory, cluster_emulator):
             "amt_cluster_live",
             *from_trigger,
             "amt_cluster_linked",
+            "amt_assets_producer",  # example_dags/amt_assets.py (linked into tests/dags)
+            "amt_assets_consumer",
         ):
             running.wait_for_dag(dag_id)
         yield running

@@ -468,3 +468,34 @@ def test_a_triggerer_killed_during_the_start_leaves_exactly_one_job(cluster, clu
     assert len(starts) == 1, starts
     log = _events(cluster, dag_id, run_id, 1)
     assert "started by this try" in log, log
+
+
+def test_an_amt_jobs_success_updates_the_asset_that_schedules_the_next_dag_and_a_failure_does_not(
+    cluster, cluster_emulator, amt
+):
+    """example_dags/amt_assets.py under a real scheduler (issue 27): the Airflow 3 way to chain pipelines."""
+    consumer = "/dags/amt_assets_consumer/dagRuns"
+    before = {run["dag_run_id"] for run in cluster.api("GET", consumer)["dag_runs"]}
+    failed = cluster.trigger("amt_assets_producer", {"job": "FAILINGREPORT"})
+    cluster.wait_for_state("amt_assets_producer", failed, "nightly_extract", {"failed"}, timeout=120)
+    succeeded = cluster.trigger("amt_assets_producer")
+    cluster.wait_for_state("amt_assets_producer", succeeded, "nightly_extract", {"success"}, timeout=120)
+
+    events = cluster.api("GET", "/assets/events", params={"limit": 100})["asset_events"]
+    sources = [e["source_run_id"] for e in events if e["source_dag_id"] == "amt_assets_producer"]
+    assert succeeded in sources and failed not in sources, sources
+
+    new: list[str] = []
+
+    def consumer_ran() -> bool:
+        new[:] = [r["dag_run_id"] for r in cluster.api("GET", consumer)["dag_runs"] if r["dag_run_id"] not in before]
+        return bool(new)
+
+    _wait(consumer_ran, timeout=90, what="a run of amt_assets_consumer scheduled by the asset")
+    (run_id,) = new  # one run: the failure scheduled none
+    cluster.wait_for_state("amt_assets_consumer", run_id, "load_extract", {"success"}, timeout=120)
+    path = f"{consumer}/{run_id}/taskInstances/which_extract/xcomEntries/return_value"
+    assert cluster.api("GET", path)["value"] == succeeded
+    time.sleep(3)  # and none queued behind it
+    consumer_ran()
+    assert new == [run_id]

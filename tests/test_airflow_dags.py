@@ -41,7 +41,14 @@ def test_every_example_dag_imports_without_errors():
 
     bag = DagBag(dag_folder=str(ROOT / "example_dags"))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"amt_report", "amt_failure_handling", "amt_fire_and_forget", "amt_deadline"}
+    assert set(bag.dag_ids) == {
+        "amt_report",
+        "amt_failure_handling",
+        "amt_fire_and_forget",
+        "amt_deadline",
+        "amt_assets_producer",
+        "amt_assets_consumer",
+    }
 
 
 def test_example_report_runs_with_taskvalues_and_script_parameters(examples, emulator, amt_conn):

@@ -1,0 +1,1 @@
+../../example_dags/amt_assets.py
