@@ -23,3 +23,5 @@ XCOM_START = "amt_start"
 STATE_START = "amt_start"
 #: task_state_store, provider 0.1.0: the BatchRequestId alone (still read, for tasks in flight).
 STATE_BATCH_REQUEST_ID = "amt_batch_request_id"
+#: XCom: the batch request this try's Start resumes (``recover_on_retry``), pushed when it is sent.
+XCOM_RECOVERY_OF = "amt_recovery_of"

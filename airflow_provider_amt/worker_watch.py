@@ -183,6 +183,8 @@ class JobWait:
     hook: AmtHook
     log: Any  # the task's logger: the job's messages go to the task log
     ti: Any = None  # the task instance: an ending that raises pushes its return_value through it
+    #: the ``return_value`` of the job's ending once known (the task's OpenLineage facets read it)
+    ended: dict[str, Any] | None = field(default=None, init=False)
 
     # --- waiting: in the triggerer, or here ---------------------------------------------------------
 
@@ -303,7 +305,8 @@ class JobWait:
     def ending(self, code: Code, outcome: Outcome) -> dict[str, Any]:
         """The task's ``return_value`` for the job's ending on ``code``."""
         batch_request_id = self.job.batch_request_id
-        return result(batch_request_id, code, outcome, self.hook.config.job_url(batch_request_id))
+        self.ended = result(batch_request_id, code, outcome, self.hook.config.job_url(batch_request_id))
+        return self.ended
 
     def push(self, ending: dict[str, Any]) -> None:
         """Push the ``return_value`` of a task that is about to fail or skip (a task that returns it

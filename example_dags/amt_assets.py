@@ -47,11 +47,14 @@ with DAG(
         """The producer's run whose AMT job updated the Asset (passed on to the AMT script)."""
         return triggering_asset_events[NIGHTLY_EXTRACT][-1].source_run_id
 
-    AmtScriptOperator(
-        task_id="load_extract",
-        application_name="DEMO2",
-        script_name="RUN_PARAMETERSTEST.ps1",
-        script_parameters={"SOURCE_RUN": "{{ ti.xcom_pull(task_ids='which_extract') }}"},
-        deferrable=True,
-        poll_interval=2,
-    ) << which_extract()
+    (
+        AmtScriptOperator(
+            task_id="load_extract",
+            application_name="DEMO2",
+            script_name="RUN_PARAMETERSTEST.ps1",
+            script_parameters={"SOURCE_RUN": "{{ ti.xcom_pull(task_ids='which_extract') }}"},
+            deferrable=True,
+            poll_interval=2,
+        )
+        << which_extract()
+    )

@@ -270,6 +270,63 @@ def test_no_password_or_token_in_dags_test_output_or_task_logs_at_debug_level(tm
                 assert AIRFLOW_OWN_LINE.search(line), f"the password appears in {where}: {shown}"
 
 
+def test_openlineage_events_carry_the_amt_run_and_job_facets_on_success_failure_and_recovery(tmp_path_factory):
+    """Airflow's OpenLineage provider, its real listener and a file transport (issue 27)."""
+    import json
+
+    pytest.importorskip("airflow.providers.openlineage", reason="the [openlineage] extra is not installed")
+    from amt_emulator import EmulatorProcess
+
+    secret = "Zq8-lineage-secret-pw"
+    folder = tmp_path_factory.mktemp("af-lineage")
+    events_file = folder / "openlineage.jsonl"
+    transport = {"type": "file", "log_file_path": str(events_file), "append": True}
+    with EmulatorProcess(time_scale=10, password=secret) as emu:
+        home = AirflowHome(
+            folder / "home",
+            ROOT / "tests" / "dags",
+            emu.connection_uri(),
+            extra_env={"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)},
+        )
+        home.migrate()
+        result = home.dags_test("amt_lineage")
+        url = emu.url
+    states = home.task_states("amt_lineage")
+    assert states == {"succeeded": "success", "failed": "failed", "recovery": "failed"}, result.stdout[-3000:]
+    assert "OpenLineage process" not in result.stdout  # no emission failed or timed out
+    text = events_file.read_text()
+    assert secret not in text
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
+    ends = {}  # (task, try) -> the event that ended it
+    for event in events:
+        if event["eventType"] in ("COMPLETE", "FAIL") and "amt" in event["run"]["facets"]:
+            task = event["job"]["name"].split(".")[-1]
+            ends.setdefault(task, []).append(event)
+    assert set(ends) == {"succeeded", "failed", "recovery"}, sorted(e["job"]["name"] for e in events)
+
+    def facets(event: dict) -> tuple[dict, dict]:
+        return event["run"]["facets"]["amt"], event["job"]["facets"]["amt"]
+
+    (ok,) = ends["succeeded"]
+    run, job = facets(ok)
+    assert ok["eventType"] == "COMPLETE"
+    assert run["batchRequestId"] == home.xcom("amt_lineage", "succeeded", key="batch_request_id")
+    assert (run["server"], run["application"], run["taskType"]) == (url, "DEMO2", "BatchJob")
+    assert run["name"] == "REPORTTEST01"
+    assert (run["completionCode"], run["completionName"], run["recoveryRun"]) == (4, "DONE", False)
+    assert len(run["amtTaskId"]) == 36 and job == {**job, "application": "DEMO2", "name": "REPORTTEST01"}
+    (failed,) = ends["failed"]
+    run, job = facets(failed)
+    assert failed["eventType"] == "FAIL" and job["name"] == "FAILINGREPORT"
+    assert (run["completionCode"], run["completionName"]) == (int(AmtCompletionCode.ERROR), "ERROR")
+    first, second = ends["recovery"]
+    assert [first["eventType"], second["eventType"]] == ["FAIL", "FAIL"]  # the emulator's script always ends 27
+    assert facets(first)[0]["completionCode"] == facets(second)[0]["completionCode"] == 27
+    assert facets(first)[0]["recoveryRun"] is False and facets(second)[0]["recoveryRun"] is True
+    assert facets(second)[0]["recoveryOf"] == facets(first)[0]["batchRequestId"]
+    assert facets(first)[0]["amtTaskId"] == facets(second)[0]["amtTaskId"]  # one task id for every try
+
+
 # --- issue 26: what OpCon sites build on ---------------------------------------------------------
 
 PORTAL = "https://amt-portal.example/requests/{batch_request_id}"

@@ -88,3 +88,17 @@ def test_airflow_knows_the_task_log_handler_from_the_provider_info():
     handler = f"{AmtTaskLogHandler.__module__}.{AmtTaskLogHandler.__qualname__}"
     assert get_provider_info()["logging"] == [handler]
     assert handler in ProvidersManager().logging_class_names
+
+
+def test_openlineage_stays_an_optional_extra():
+    """The operators import without Airflow's OpenLineage provider: only its listener loads the facets."""
+    code = (
+        "import sys; import airflow_provider_amt.operators.amt, airflow_provider_amt.sensors.amt; "
+        "print(sorted(m for m in sys.modules if m.startswith(('openlineage', 'airflow_provider_amt.lineage'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    from importlib.metadata import metadata
+
+    requires = metadata("airflow-provider-amt").get_all("Requires-Dist") or []
+    assert any(r.startswith("apache-airflow-providers-openlineage") and "extra == 'openlineage'" in r for r in requires)

@@ -43,7 +43,7 @@ from airflow_provider_amt.events import read_event
 from airflow_provider_amt.fail_fast import raise_failed_fast, retries_only_where_they_help
 from airflow_provider_amt.hooks.amt import DEFAULT_CONN_NAME, AmtHook
 from airflow_provider_amt.joblog import log_job_information
-from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID, XCOM_JOB_URL
+from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_CONN_ID, XCOM_JOB_URL, XCOM_RECOVERY_OF
 from airflow_provider_amt.links import AmtJobLink
 from airflow_provider_amt.operators.job_action import AmtJobActionOperator
 from airflow_provider_amt.recovery import log_recovery, recovers, recovery_argument, recovery_start
@@ -202,6 +202,7 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
         self.wait_for_completion = validation.flag(wait_for_completion, "wait_for_completion")
         self.on_kill_action = _kill_policy(on_kill_action, cancel_on_kill)
         self._wait: JobWait | None = None  # the watch of this task's job, once the job is known
+        self._recovery_of: int | None = None  # the batch request this try's Start resumes (recover_on_retry)
 
     # --- what is started ------------------------------------------------------------------------------
 
@@ -373,6 +374,8 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             start = recovery_start(start, self.recover_on_retry, recovered)
             order = (conn_id, *(c for c in self.amt_conn_ids if c != conn_id))  # where the job to resume is
             log_recovery(self.log, recovered, code, start)
+            self._recovery_of = int(recovered)
+            context["ti"].xcom_push(key=XCOM_RECOVERY_OF, value=self._recovery_of)  # for the try's resumption
         conn_id, batch_request_id = self._send(ledger, start, order)
         return start, conn_id, batch_request_id
 
@@ -423,6 +426,9 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
             raise_failed_fast(event)
             self._use_connection(self._accepted_connection(context))
             expected = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_BATCH_REQUEST_ID)
+            if self.recover_on_retry is not None:  # what this try's Start resumed, for its lineage
+                recovered = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_RECOVERY_OF)
+                self._recovery_of = recovered if validation.is_int(recovered) else None
             checked = read_event(event, expected if validation.is_int(expected) else None)
             wait = self._watch(self._start_request(context), checked.batch_request_id, deadline, context["ti"])
             return self._conclude(wait, wait.resumed(checked))
@@ -455,6 +461,20 @@ class AmtBaseOperator(WatchingTask, BaseOperator):
                 ended.code.amt_name if ended.code is not None else "running",
             )
             ended = wait.on_worker(self.poll_interval)
+
+    # --- OpenLineage (Airflow's OpenLineage provider calls these when the task ends) -------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The AMT run and job facets (``airflow_provider_amt.lineage``) of a task that succeeded."""
+        from airflow_provider_amt.lineage import operator_lineage
+
+        return operator_lineage(self, task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """The same for a task that failed: the code AMT ended the job with, where it got that far."""
+        from airflow_provider_amt.lineage import operator_lineage
+
+        return operator_lineage(self, task_instance)
 
     # --- killing --------------------------------------------------------------------------------------
 

@@ -309,3 +309,22 @@ with DAG(dag_id="amt_debug_secrets", start_date=START, schedule=None, catchup=Fa
         AmtBatchJobOperator(
             task_id=mode, application_name="DEMO2", job_name="REPORTTEST01", deferrable=deferrable, poll_interval=1
         )
+
+# OpenLineage (issue 27): with Airflow's OpenLineage provider and a file transport, each AMT run is
+# an event with the provider's run and job facets: a success that deferred, a failure on the worker,
+# and a recovery run (its first try ends 27 KilledWithRecover, the retry resumes it).
+with DAG(dag_id="amt_lineage", start_date=START, schedule=None, catchup=False):
+    AmtBatchJobOperator(
+        task_id="succeeded", application_name="DEMO2", job_name="REPORTTEST01", deferrable=True, poll_interval=1
+    )
+    AmtBatchJobOperator(task_id="failed", application_name="DEMO2", job_name="FAILINGREPORT", deferrable=False)
+    AmtScriptOperator(
+        task_id="recovery",
+        application_name="DEMO2",
+        script_name="RECOVERABLE.ps1",
+        recover_on_retry="/r:{batch_request_id}",
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        deferrable=True,  # what the retry's Start resumed goes through the deferral
+        poll_interval=1,
+    )
