@@ -114,4 +114,4 @@ clean:
 ui-check: env
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(UV) sync --frozen --python $(PYTHON) --group browser
-	$(VENV)/bin/pytest -p no:cacheprovider -m browser tests/test_ui_browser.py
+	$(VENV)/bin/pytest -p no:cacheprovider -m browser tests/test_ui_browser.py tests/test_ui_connection_form.py

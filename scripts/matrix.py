@@ -286,13 +286,36 @@ def check_cell(cell: Cell) -> Result:
             shown,
             f"{messages} AMT message lines in the example DAG's task log" if shown else tail(demo, 40),
         )
+        browser = connection_form_in_a_browser(py, env)
+        if browser is not None:
+            result.record("connection form (browser)", browser.returncode == 0, _summary(browser))
+        else:
+            print("  [skip] connection form (browser): no Chromium here (make ui-check installs it)", flush=True)
         for check, (marker, tests) in CELL_CHECKS.items():
             done = run([py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", marker, *tests], timeout=900, env=env)
-            summary = (done.stdout.strip().splitlines() or ["no output"])[-1]
-            result.record(check, done.returncode == 0, summary if done.returncode == 0 else tail(done, 40))
+            result.record(check, done.returncode == 0, _summary(done))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return result
+
+
+def _summary(done: subprocess.CompletedProcess[str]) -> str:
+    return (done.stdout.strip().splitlines() or ["no output"])[-1] if done.returncode == 0 else tail(done, 40)
+
+
+def connection_form_in_a_browser(py: str, env: dict[str, str]) -> subprocess.CompletedProcess[str] | None:
+    """Debian's Chromium adds an AMT connection in this cell's own UI (its api-server alone), when
+    Chromium is installed (``make ui-check`` installs it; CI runs that before the matrix)."""
+    if shutil.which("chromium") is None:
+        return None
+    installed = run([*uv(), "pip", "install", "--quiet", "--python", py, "playwright>=1.45"], timeout=600)
+    if installed.returncode != 0:
+        return installed
+    return run(
+        [py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "browser", "tests/test_ui_connection_form.py"],
+        timeout=600,
+        env=env,
+    )
 
 
 def write_doc(results: list[Result]) -> None:
