@@ -286,6 +286,14 @@ def openapi_document(contract: WireContract = DEFAULT_CONTRACT) -> dict[str, Any
                     "responses": {"200": {"description": "how many"}},
                 }
             },
+            "/admin/tokens": {
+                "get": {
+                    **admin,
+                    "operationId": "admin_issued_tokens",
+                    "summary": "Every logon token issued so far, expired ones too (tests look for them in logs)",
+                    "responses": {"200": {"description": '{"issued": [token, ...]}'}},
+                }
+            },
             "/admin/requests": {
                 "get": {
                     **admin,
