@@ -319,21 +319,31 @@ def connection_form_in_a_browser(py: str, env: dict[str, str]) -> subprocess.Com
 
 
 def write_doc(results: list[Result]) -> None:
-    today = datetime.date.today().isoformat()
-    rows = ["| cell | Airflow | Python | result | " + " | ".join(results[0].checks) + " |"] if results else []
-    if results:
-        rows.append("|" + "---|" * (4 + len(results[0].checks)))
-    for r in results:
-        cells = [re.sub(r"\s+", " ", value).replace("|", "/")[:160] for value in r.checks.values()]
-        rows.append(
-            f"| {r.cell.name} | {r.cell.airflow} | {r.interpreter or r.cell.python} | {'pass' if r.ok else 'FAIL'} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    block = f"{BEGIN}\nProduced by `make test-matrix` on {today}.\n\n" + "\n".join(rows) + f"\n{END}"
+    """Put the results into docs/compatibility.md: the rows of the cells run now replace theirs; a
+    row of another cell stays (with its date) when it has every check that ran now."""
+    columns = ["cell", "Airflow", "Python", "result", "date", *results[0].checks]
     text = DOC.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    DOC.write_text(text[:start] + block + text[end:])
+    kept: dict[str, dict[str, str]] = {}
+    block = text[start:end]
+    earlier = re.search(r"on (\d{4}-\d\d-\d\d)", block)
+    lines = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+    if lines:
+        names = [name.strip() for name in lines[0].strip().strip("|").split("|")]
+        for line in lines[1:]:
+            row = dict(zip(names, (value.strip() for value in line.strip().strip("|").split("|")), strict=False))
+            row.setdefault("date", earlier.group(1) if earlier else "")
+            if all(column in row for column in columns):
+                kept[row["cell"]] = row
+    today = datetime.date.today().isoformat()
+    for r in results:
+        checks = [re.sub(r"\s+", " ", value).replace("|", "/")[:160] for value in r.checks.values()]
+        values = [r.cell.name, r.cell.airflow, r.interpreter or r.cell.python, "pass" if r.ok else "FAIL", today]
+        kept[r.cell.name] = dict(zip(columns, [*values, *checks], strict=True))
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    table += ["| " + " | ".join(kept[name][c] for c in columns) + " |" for name in CELLS if name in kept]
+    produced = "Produced by `make test-matrix` (each row on its date)."
+    DOC.write_text(text[:start] + f"{BEGIN}\n{produced}\n\n" + "\n".join(table) + f"\n{END}" + text[end:])
     print(f"\n{DOC.relative_to(ROOT)} updated")
 
 
