@@ -38,6 +38,8 @@ def api_server(tmp_path_factory):
 
 def test_the_add_connection_form_shows_the_amt_fields_on_this_airflow(api_server):
     with _browser_page(1400, 1100) as page:
+        page.goto(api_server.url)  # the login first: Airflow 3.1 lands on Home after it, whatever was asked
+        page.get_by_text("Admin").first.wait_for(timeout=60_000)
         page.goto(f"{api_server.url}/connections")
         page.get_by_role("button", name="Add Connection").first.click()
         page.locator("input[name=connection_id]").fill("amt_form_check")
