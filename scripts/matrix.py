@@ -274,8 +274,7 @@ def check_cell(cell: Cell) -> Result:
             timeout=1800,
             env=env,
         )
-        summary = (tests.stdout.strip().splitlines() or ["no output"])[-1]
-        result.record("non-e2e suite", tests.returncode == 0, summary if tests.returncode == 0 else tail(tests, 40))
+        result.record("non-e2e suite", tests.returncode == 0, _summary(tests))
         demo = run([py, str(ROOT / "scripts" / "demo.py")], timeout=900, env=env)
         from airflow_provider_amt.joblog import message_index  # the line format's one parser
 
@@ -300,7 +299,11 @@ def check_cell(cell: Cell) -> Result:
 
 
 def _summary(done: subprocess.CompletedProcess[str]) -> str:
-    return (done.stdout.strip().splitlines() or ["no output"])[-1] if done.returncode == 0 else tail(done, 40)
+    """pytest's summary line (a line printed at exit may follow it), or the failure's tail."""
+    if done.returncode != 0:
+        return tail(done, 40)
+    lines = done.stdout.strip().splitlines() or ["no output"]
+    return next((line for line in reversed(lines) if re.search(r"\d+ (passed|failed|error)", line)), lines[-1])
 
 
 def connection_form_in_a_browser(py: str, env: dict[str, str]) -> subprocess.CompletedProcess[str] | None:
