@@ -61,8 +61,8 @@ def mask_secret(secret: str | None) -> None:
     """Register a secret with Airflow's masker (task process and, where possible, supervisor).
 
     An in-process supervisor (``airflow dags test``) shares this process's masker, so it is not
-    sent the secret: Airflow 3.0's logs every request it is sent at DEBUG, the secret in clear
-    (``Sending request msg=MaskSecret(value=...)``).
+    sent the secret: on Airflow 3.0-3.3 it logs every request it is sent at DEBUG, the secret in
+    clear (``Sending request msg=MaskSecret(value=...)``).
     """
     if not secret:
         return

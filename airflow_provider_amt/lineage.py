@@ -15,6 +15,7 @@ from attrs import define
 from openlineage.client.facet_v2 import JobFacet, RunFacet
 
 from airflow_provider_amt.start_ledger import task_guid
+from amt_client import validation
 
 #: The key of both facets in an event's ``run.facets`` and ``job.facets``.
 FACET = "amt"
@@ -75,7 +76,7 @@ def operator_lineage(task: Any, task_instance: Any) -> Any:
         application=application,
         taskType=kind.value,
         name=name,
-        batchRequestId=_int(wait.job.batch_request_id) if wait is not None else None,
+        batchRequestId=_int(wait.job.batch_request_id if wait is not None else None),
         amtTaskId=guid,
         completionCode=_int((ended or {}).get("completion_code")),
         completionName=(ended or {}).get("completion_name"),
@@ -87,4 +88,5 @@ def operator_lineage(task: Any, task_instance: Any) -> Any:
 
 
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    """A job's number (a ``BatchRequestId`` is an ``int`` carrying ids: the plain number here), or None."""
+    return int(value) if validation.is_int(value) else None
