@@ -250,7 +250,7 @@ class JobWait:
         cursor = self.job.cursor
         if not self.options.rules.is_final(code) and cursor.state != int(code):
             change = StateChange(cursor.state, code, time.time())
-            log_state(self.log, change)
+            self._log_state(change)
             cursor.took(change)
 
     # --- how the watch ended ------------------------------------------------------------------------

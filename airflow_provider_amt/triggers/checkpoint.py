@@ -61,13 +61,7 @@ if TYPE_CHECKING:
 def seed(ti: Any, batch_request_id: int, cursor: MessageCursor) -> None:
     """Written by the worker just before it defers: the trigger's first ``load`` finds a checkpoint
     (no "XCom not found" error in the triggerer's log for every trigger start)."""
-    ti.xcom_push(key=XCOM_KEY, value=_value(batch_request_id, cursor.offset, _cursor_state(cursor)))
-
-
-def _cursor_state(cursor: MessageCursor) -> State | None:
-    if cursor.state is None or cursor.state_since is None:
-        return None
-    return cursor.state, cursor.state_since
+    ti.xcom_push(key=XCOM_KEY, value=_value(batch_request_id, cursor.offset, cursor.reported))
 
 
 def _value(batch_request_id: int, offset: int, state: State | None = None) -> dict[str, Any]:

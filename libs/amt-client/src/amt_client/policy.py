@@ -250,7 +250,7 @@ class JobWatch:
             self.undefined_since = None
         if self._timed_out():
             return Verdict(Outcome.TIMEOUT, f"the deadline (execution_timeout) passed while the job was {label}")
-        limit = self.settings.max_time_in_state.get(int(code)) if since is not None else None
+        limit = self.settings.max_time_in_state.get(int(code))
         if limit is None or since is None:
             return Verdict(Outcome.WAIT, pause=self._pause())
         held = self.wall_clock() - since
@@ -332,6 +332,13 @@ class MessageCursor:
             self.offset = page[-1].index + 1
             if self.keep:
                 self.last = (*self.last, *page[-self.keep :])[-self.keep :]
+
+    @property
+    def reported(self) -> tuple[int, float] | None:
+        """``(state, since)`` the reader reported, if it reported one (what it hands on to the next reader)."""
+        if self.state is None or self.state_since is None:
+            return None
+        return self.state, self.state_since
 
     def took(self, change: StateChange) -> None:
         """The reader reported ``change`` (unless it knew the state from earlier and set it itself)."""
