@@ -5,9 +5,11 @@ the code reads them through the functions below; the defaults live only here.
 
 Few knobs: an option exists only where a measured figure shows a site needs to turn it
 (docs/deployment.md names the figure for each): ``checkpoint_rate`` (the supervisor's time),
-``message_read_rate`` (the triggerer's CPU for live logs) and ``triggerer_gc_threshold`` (the
-process's collector). What a site never needed to turn is a constant where it is used (the first
-polls and checkpoint reads of a restart: ``triggers.runtime``; messages per log record: ``joblog``).
+``message_read_rate`` (the triggerer's CPU for live logs), ``trigger_messages`` (whether the
+triggerer's log carries the messages at all: its supervisor's limit, about 2,000 jobs with messages
+on two cores) and ``triggerer_gc_threshold`` (the process's collector). What a site never needed
+to turn is a constant where it is used (the first polls and checkpoint reads of a restart:
+``triggers.runtime``; messages per log record: ``joblog``).
 ``checkpoint_interval`` (0.2) is deprecated and still read until 0.4.
 """
 
@@ -25,6 +27,11 @@ CHECKPOINT_RATE = "checkpoint_rate"
 CHECKPOINT_RATE_DEFAULT = 1.0
 MESSAGE_READ_RATE = "message_read_rate"
 MESSAGE_READ_RATE_DEFAULT = 500.0
+TRIGGER_MESSAGES = "trigger_messages"
+#: ``live``: the triggerer logs every message as it comes; ``at_read``: it logs none, and
+#: ``AmtTaskLogHandler`` adds them from AMT whenever the task log is read.
+TRIGGER_MESSAGES_VALUES = ("live", "at_read")
+TRIGGER_MESSAGES_DEFAULT = "live"
 TRIGGERER_GC_THRESHOLD = "triggerer_gc_threshold"
 TRIGGERER_GC_THRESHOLD_DEFAULT = 10_000
 
@@ -66,6 +73,21 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "type": "float",
         "example": "500",
         "default": str(MESSAGE_READ_RATE_DEFAULT),
+    },
+    TRIGGER_MESSAGES: {
+        "description": (
+            "Where the AMT messages of a job watched from the triggerer go. live (default): the triggerer logs "
+            "each one into the task log as it comes. at_read: the triggerer logs none (its watches poll the "
+            "status only, like a job that writes none), and AmtTaskLogHandler, which the task log handler must "
+            "then be on the API server, adds them from AMT whenever the log is read, while the job runs too. "
+            "Every line a triggerer logs wakes its supervisor, which then reloads all its triggers: on two cores "
+            "one triggerer carries about 2,000 jobs writing messages live, and 10,000 and more at_read. The "
+            "worker still logs the messages of a job it watches. See docs/logs.md and docs/deployment.md."
+        ),
+        "version_added": "0.3.0",
+        "type": "string",
+        "example": "at_read",
+        "default": TRIGGER_MESSAGES_DEFAULT,
     },
     TRIGGERER_GC_THRESHOLD: {
         "description": (
@@ -121,6 +143,8 @@ class TriggerOptions:
     checkpoint_rate: float
     message_read_rate: float
     triggerer_gc_threshold: int
+    #: ``[amt] trigger_messages``: the triggerer logs the messages (``live``) or leaves them to the log handler.
+    messages_live: bool = True
 
 
 def trigger_options() -> TriggerOptions:
@@ -130,4 +154,54 @@ def trigger_options() -> TriggerOptions:
         checkpoint_rate=checkpoint_rate(),
         message_read_rate=_non_negative(MESSAGE_READ_RATE, MESSAGE_READ_RATE_DEFAULT),
         triggerer_gc_threshold=_non_negative(TRIGGERER_GC_THRESHOLD, TRIGGERER_GC_THRESHOLD_DEFAULT),
+        messages_live=trigger_messages() != "at_read",
     )
+
+
+def trigger_messages() -> str:
+    """``[amt] trigger_messages``; any value but ``at_read`` reads as ``live`` (nothing is lost that way),
+    and the triggerer's runtime says so once (:func:`trigger_messages_problem`)."""
+    from airflow_provider_amt.compat import conf
+
+    value = str(conf.get(SECTION, TRIGGER_MESSAGES, fallback=TRIGGER_MESSAGES_DEFAULT)).strip().lower()
+    return value if value in TRIGGER_MESSAGES_VALUES else TRIGGER_MESSAGES_DEFAULT
+
+
+def trigger_messages_problem() -> str | None:
+    """What is wrong with ``[amt] trigger_messages`` as configured, for the triggerer's log; None if nothing."""
+    from airflow_provider_amt.compat import conf
+
+    raw = str(conf.get(SECTION, TRIGGER_MESSAGES, fallback=TRIGGER_MESSAGES_DEFAULT))
+    if raw.strip().lower() not in TRIGGER_MESSAGES_VALUES:
+        return f"[amt] trigger_messages = {raw[:40]!r} is not one of {', '.join(TRIGGER_MESSAGES_VALUES)}: read as live"
+    if raw.strip().lower() == "at_read" and not _task_log_reads_amt():
+        return (
+            "[amt] trigger_messages = at_read, but this process's task log handler is not AmtTaskLogHandler: "
+            "the AMT messages of jobs watched here are in their task logs only where the API server's is "
+            "(docs/logs.md)"
+        )
+    return None
+
+
+def _task_log_reads_amt() -> bool:
+    """Whether the task log handler configured here (the one Airflow reads task logs with) adds AMT's
+    messages: a handler in place on ``airflow.task``, or else the ``[logging] logging_config_class``'s
+    reader handler (a triggerer's runner reconfigures its logging and keeps no such handler)."""
+    import logging
+    from importlib import import_module
+
+    from airflow_provider_amt.compat import conf
+    from airflow_provider_amt.log.task_handler import AmtTaskLogHandler
+
+    if any(isinstance(handler, AmtTaskLogHandler) for handler in logging.getLogger("airflow.task").handlers):
+        return True
+    try:
+        module, _, name = str(conf.get("logging", "logging_config_class", fallback="")).rpartition(".")
+        handlers = getattr(import_module(module), name)["handlers"]
+        kind = handlers[conf.get("logging", "task_log_reader", fallback="task")]["class"]
+        if isinstance(kind, str):
+            kind_module, _, kind_name = kind.rpartition(".")
+            kind = getattr(import_module(kind_module), kind_name)
+        return isinstance(kind, type) and issubclass(kind, AmtTaskLogHandler)
+    except Exception:  # no such config, or not one that names its handler: it is not ours
+        return False

@@ -198,6 +198,29 @@ def message_indexes(event: str) -> list[int]:
     return [index for index, _ in message_lines(event)]
 
 
+#: What a trigger logs when it leaves a job's messages to the log handler (``[amt] trigger_messages =
+#: at_read``); the handler reads it back (:func:`messages_at_read`). No brackets: never a message line.
+_AT_READ = (
+    "AMT messages of batch request {batch_request_id} from message {offset} on are added from AMT when the log is read"
+)
+_AT_READ_LINE = re.compile(
+    "^" + _AT_READ.format(batch_request_id=r"\d{1,19}", offset=r"\d{1,19}") + "(?: |$)", re.MULTILINE
+)
+
+
+def at_read_line(batch_request_id: int, offset: int) -> str:
+    """The line that says the triggerer does not log this job's messages (why, in the same line): the
+    trigger logs it with its first line, in one record (each record a trigger starts with costs a
+    triggerer starting thousands of them its supervisor's time)."""
+    text = _AT_READ.format(batch_request_id=int(batch_request_id), offset=int(offset))
+    return f"{text} (AmtTaskLogHandler; [amt] trigger_messages = at_read: the triggerer logs none)"
+
+
+def messages_at_read(text: str) -> bool:
+    """Whether a log record holds the line :func:`at_read_line` makes (as any of its lines)."""
+    return _AT_READ_LINE.search(text) is not None
+
+
 def message_level(message: AmtMessage) -> int:
     return _SEVERITY_LEVELS.get((message.severity or "").strip().upper(), logging.INFO)
 
@@ -252,10 +275,14 @@ def log_state(log: Any, change: StateChange) -> None:
     log.log(logging.INFO if change.code in _ORDINARY_STATES else logging.WARNING, text)
 
 
+#: The completion block's first line (the log handler puts messages AMT adds before it).
+COMPLETION_HEADER = "---------- AMT completion ----------"
+
+
 def log_completion(log: Any, code: Code, outcome: Outcome) -> None:
     """The completion block an operator looks for at the end of the task log."""
     level = logging.INFO if outcome is Outcome.SUCCESS else logging.WARNING
-    log.log(level, "---------- AMT completion ----------")
+    log.log(level, COMPLETION_HEADER)
     log.log(level, f"Completion Code : {code.amt_name} ({int(code)})")
     log.log(level, f"Outcome         : {outcome.value} ({code.description})")
 

@@ -499,3 +499,32 @@ def test_an_amt_jobs_success_updates_the_asset_that_schedules_the_next_dag_and_a
     time.sleep(3)  # and none queued behind it
     consumer_ran()
     assert new == [run_id]
+
+
+@pytest.mark.skipif(not start_from_trigger_supported(), reason="start_from_trigger needs Airflow 3.3+")
+def test_at_read_the_triggerer_logs_no_message_and_the_log_shows_each_from_amt_live_and_after(
+    cluster, cluster_emulator, amt
+):
+    """``[amt] trigger_messages = at_read`` (docs/logs.md#messages-at-read): a ``start_from_trigger``
+    task's messages are in no log file, and the api-server's ``AmtTaskLogHandler`` shows each once,
+    in order, while the job runs and after its end (before the completion block). The triggerer comes
+    back as it was (a dedicated one, as after the restart test) for the tests after this one."""
+    dag_id = "amt_cluster_from_trigger_one"
+    cluster.stop("triggerer")
+    try:
+        cluster.start("triggerer", env={**DEDICATED_TRIGGERER_ENV, "AIRFLOW__AMT__TRIGGER_MESSAGES": "at_read"})
+        run_id = cluster.trigger(dag_id, {"job": "STREAMREPORT"})  # 30 s, a message every 0.4 s
+        request_id = _wait(lambda: cluster.home.xcom(dag_id, "job", key="batch_request_id", run_id=run_id), 60, "id")
+        _wait(lambda: len(amt.get_messages(request_id)) >= 8, 30, "some messages")
+        live = _amt_log(cluster, dag_id, run_id)[1]
+        assert cluster.task_instance(dag_id, run_id, "job")["state"] == "deferred"
+        assert len(live) >= 8 and live == list(range(len(live))), live  # from AMT, while the job runs
+        ti = cluster.wait_for_state(dag_id, run_id, "job", {"success", "failed"}, timeout=120)
+        assert ti["state"] == "success"
+    finally:
+        cluster.stop("triggerer")
+        cluster.start("triggerer", env=DEDICATED_TRIGGERER_ENV)
+    assert _file_indexes(cluster, dag_id, run_id) == []  # the triggerer logged none of them
+    events, indexes = _amt_log(cluster, dag_id, run_id)
+    _assert_jors(events, indexes, len(amt.get_messages(request_id)), "Completion Code : DONE (4)")
+    assert any("are added from AMT when the log is read" in event for event in events)

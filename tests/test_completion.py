@@ -101,6 +101,26 @@ def test_the_trigger_logs_every_message_once_in_order_and_reports_the_offset(amt
     assert logged_indexes(capsys.readouterr().out) == list(range(total))
 
 
+def test_at_read_the_trigger_logs_no_message_and_the_worker_logs_them_all_from_its_offset(amt, emulator, capsys):
+    """``[amt] trigger_messages = at_read``: the trigger polls the status only and reports the offset it
+    was given, so the worker that resumes logs every message itself (its log is not the triggerer's)."""
+    request_id = start(amt, "REPORTTEST01", task_values=["A", "B"])
+    since = emulator.last_request_seq()
+
+    async def collect() -> list[dict[str, Any]]:
+        runtime_with(messages_live=False).install()
+        return [event.payload async for event in trigger_for(request_id).run()]
+
+    (event,) = asyncio.run(collect())
+    assert event["status"] == "success" and event["message_offset"] == 0
+    assert emulator.requests("GetMessages", since=since) == []
+    out = capsys.readouterr().out
+    assert logged_indexes(out) == [] and "on are added from AMT when the log is read" in out
+    op = operator()
+    complete(op, request_id, "success", 4, event["message_offset"])
+    assert logged_indexes(capsys.readouterr().out) == list(range(len(amt.get_messages(request_id))))
+
+
 def test_the_trigger_resumes_from_its_offset_without_repeating_messages(amt, capsys):
     request_id = start(amt, "REPORTTEST01", task_values=["A"])
     wait_for(amt, request_id, {Code.DONE})
@@ -772,3 +792,31 @@ def test_a_poking_sensor_logs_the_state_once_and_times_out_at_its_state_limit(am
         amt.kill_job(request_id)
     changes = state_changes(capsys.readouterr().out)
     assert changes[-1].endswith(" → WAIT FOR INPUT REQUEST (14)") and len(changes) == len(set(changes))
+
+
+def test_at_read_a_new_state_is_logged_without_a_checkpoint_read_first(amt, monkeypatch, capsys):
+    """``[amt] trigger_messages = at_read``: the state change does not wait for the checkpoint's first
+    read (at 10,000 triggers one read each held Airflow's own trigger starts up in the supervisor's
+    queue for minutes). Here the triggerer never answers a read: the state is logged all the same."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetXCom
+
+    class _NoReadAnswered(_Checkpoints):
+        async def asend(self, msg: Any) -> Any:
+            if isinstance(msg, GetXCom):
+                self.reads += 1
+                await asyncio.Event().wait()
+            return await super().asend(msg)
+
+    request_id = start(amt, "SLOWREPORT")  # 5 s: its first poll finds it running
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", _NoReadAnswered(), raising=False)
+
+    async def collect() -> list[dict[str, Any]]:
+        runtime_with(messages_live=False).install()
+        trigger = trigger_for(request_id)
+        trigger.task_instance = TaskInstance()  # type: ignore[assignment]
+        return [event.payload async for event in trigger.run()]
+
+    (event,) = asyncio.run(asyncio.wait_for(collect(), 60))
+    assert event["status"] == "success"
+    assert re.search(r"AMT state: .*RUNNING \(2\)", capsys.readouterr().out)

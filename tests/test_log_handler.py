@@ -13,7 +13,9 @@ from airflow.utils.log.file_task_handler import StructuredLogMessage
 
 from airflow_provider_amt.joblog import (
     BATCH_REQUEST_ID_LABEL,
+    COMPLETION_HEADER,
     CONNECTION_LABEL,
+    at_read_line,
     message_index,
     message_indexes,
     message_text,
@@ -22,6 +24,9 @@ from airflow_provider_amt.log.task_handler import AmtTaskLogHandler
 from amt_client import AmtCompletionCode
 from tests.test_completion import start, wait_for
 from tests.test_log_handler_hostile import OPERATOR_LOGGER
+
+#: The logger name of an AMT trigger's records in the triggerer.
+TRIGGER_LOGGER = "airflow.task.triggers.airflow_provider_amt.triggers.start.AmtStartJobTrigger"
 
 
 @pytest.fixture
@@ -174,3 +179,60 @@ def test_the_handler_reads_a_tail_whole_and_cuts_it_after_airflows_header(job, m
     indexes, _ = _events(out)
     assert asked == [{"end_of_log": False}] and metadata["log_pos"] == len(lines)
     assert indexes == [1, 2, 3]  # 0 was shown before the position; the repeats of 1 and 2 are dropped
+
+
+def _at_read_log(request_id: int, messages: list[Any], *, ended: bool) -> list[StructuredLogMessage]:
+    """A ``start_from_trigger`` task's log when its triggerer logs no messages (``[amt] trigger_messages``)."""
+    head = _log(request_id, messages, [])[:-1]
+    watching = f"Watching AMT batch request {request_id} from message 0 (poll every <= 30.0s)"
+    at_read = StructuredLogMessage(event=f"{watching}\n{at_read_line(request_id, 0)}", logger=TRIGGER_LOGGER)
+    state = StructuredLogMessage(event="AMT state: RUNNING (2) since 02:14:07 UTC", logger=TRIGGER_LOGGER)
+    end = [
+        StructuredLogMessage(event=COMPLETION_HEADER, logger=TRIGGER_LOGGER),
+        StructuredLogMessage(event="Completion Code : DONE (4)", logger=TRIGGER_LOGGER),
+    ]
+    return [*head, at_read, state, *(end if ended else [])]
+
+
+def test_where_the_triggerer_logs_no_messages_a_whole_read_shows_them_from_amt_while_the_job_runs(job, emulator):
+    request_id, messages = job
+    lines = _at_read_log(request_id, messages, ended=False)
+    indexes, events = _read(lines, ended=False)
+    assert indexes == list(range(len(messages)))
+    last = len(messages) - 1
+    assert events[-len(messages) - 1] == (
+        f"AMT messages 0-{last} of batch request {request_id} were not in the task log files; added from AMT"
+    )
+    # tailing from a position: what a reader saw before is unknown, so nothing is added (no repeats)
+    before = _get_messages_calls(emulator)
+    assert _read(lines, shown=len(lines) - 1, ended=False)[0] == []
+    assert _get_messages_calls(emulator) == before
+
+
+def test_after_the_end_messages_added_from_amt_come_before_the_completion_block(job):
+    request_id, messages = job
+    indexes, events = _read(_at_read_log(request_id, messages, ended=True))
+    assert indexes == list(range(len(messages)))
+    assert events.index(COMPLETION_HEADER) > max(i for i, e in enumerate(events) if message_indexes(e))
+    assert events[-1] == "Completion Code : DONE (4)"
+
+
+def test_the_at_read_line_counts_only_when_the_provider_logged_it(job, emulator):
+    """A line any task printed cannot make the handler ask AMT for the tail of a running job."""
+    request_id, messages = job
+    lines = _at_read_log(request_id, messages, ended=False)
+    for line in lines:
+        if "added from AMT when the log is read" in str(line.event):
+            line.logger = "airflow.task"  # printed by a DAG's own code
+    before = _get_messages_calls(emulator)
+    assert _read(lines, ended=False)[0] == []
+    assert _get_messages_calls(emulator) == before
+
+
+def test_a_job_block_whose_lines_share_a_record_names_the_job_too(job):
+    request_id, messages = job
+    block = StructuredLogMessage(
+        event=f"{CONNECTION_LABEL:<18}: amt_default\n{BATCH_REQUEST_ID_LABEL:<18}: {request_id}", logger=OPERATOR_LOGGER
+    )
+    indexes, _ = _read([block, StructuredLogMessage(event=message_text(messages[2]))])
+    assert indexes == list(range(len(messages)))  # 0-1 filled before 2, the tail after it

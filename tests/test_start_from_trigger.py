@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccess
 
 from airflow_provider_amt.compat import start_from_trigger_supported
 from airflow_provider_amt.fail_fast import AmtValidationFailedFastError, raise_failed_fast
+from airflow_provider_amt.joblog import MESSAGE_LINE_START
 from airflow_provider_amt.keys import XCOM_BATCH_REQUEST_ID, XCOM_MESSAGE_CURSOR, XCOM_START
 from airflow_provider_amt.operators.amt import AmtBatchJobOperator, AmtScriptOperator
 from airflow_provider_amt.start_ledger import task_guid
@@ -134,6 +136,26 @@ def test_a_failed_job_ends_the_task_failed_with_its_code_and_last_messages(emula
     assert xcom.values["return_value"]["completion_code"] == 11
     text = capsys.readouterr().out
     assert "batch job DEMO2/FAILINGREPORT" in text and "(11)" in text and "division by zero" in text
+
+
+def test_at_read_the_trigger_logs_no_message_and_reads_them_only_for_a_failure_text(
+    emulator, amt_conn, xcom, capsys, monkeypatch
+):
+    """``[amt] trigger_messages = at_read``: one line says where the messages are; the watch polls the
+    status only, and a failed job's last messages are still in its failure text."""
+    monkeypatch.setenv("AIRFLOW__AMT__TRIGGER_MESSAGES", "at_read")
+    since = emulator.last_request_seq()
+    event = _run(_trigger(FakeTI(), "FAILINGREPORT"))
+    assert isinstance(event, TaskFailedEvent)
+    request_id = xcom.values[XCOM_BATCH_REQUEST_ID]
+    text = capsys.readouterr().out
+    assert not re.search(MESSAGE_LINE_START.format(index=r"\d+"), text)  # no message line in the log
+    assert f"AMT messages of batch request {request_id} from message 0 on are added from AMT when the log is read" in (
+        text
+    )
+    assert "(11)" in text and "division by zero" in text  # the failure text: the last messages
+    # read once, for the failure text, after the job ended (a page, and perhaps the empty one after it)
+    assert 1 <= len(emulator.requests("GetMessages", since=since)) <= 2
 
 
 def test_skipped_by_ops_skips_the_task_when_asked(emulator, amt_conn, xcom):

@@ -13,6 +13,9 @@ handler is for deployments that also want the log checked against AMT itself whe
   machine). While the task runs it fills only gaps *between* logged messages (the trigger is still
   writing the tail); once it ended it also asks AMT for the tail after the last logged message. It
   asks AMT only when something is missing;
+* where the triggerer logs no messages (``[amt] trigger_messages = at_read``: the trigger's line
+  says so), a whole read shows them all from AMT while the job runs too, and after its end before
+  its completion block;
 * a reader that tails the log from a position (``log_pos``, the JSON API's continuation token) gets
   the lines after that position with the same rule: what was shown before it counts as shown;
 * if AMT cannot be reached, the log is shown as it is and the source details say why the AMT
@@ -35,12 +38,14 @@ from airflow.utils.state import TaskInstanceState
 from airflow_provider_amt.hooks.amt import AmtHook
 from airflow_provider_amt.joblog import (
     BATCH_REQUEST_ID_LABEL,
+    COMPLETION_HEADER,
     CONNECTION_LABEL,
     job_ids_of,
     job_reference,
     message_level,
     message_lines,
     message_text,
+    messages_at_read,
 )
 from amt_client import AmtError, AmtMessage, AmtValidationError, HttpRetryPolicy, MessageCursor, validation
 from amt_client.start import BatchRequestId, job_ids
@@ -119,14 +124,21 @@ class AmtTaskLogHandler(FileTaskHandler):
         job: dict[str, str] = {}
         filler: _GapFiller | None = None
         next_index = 0
+        tail = ended  # whether what AMT has after the last logged message belongs in this view
         try:
             for position, message in enumerate(stream):
                 visible = position >= shown
                 lines = _amt_lines(message)
                 if not lines:
-                    reference = job_reference(str(getattr(message, "event", "")))
-                    if reference is not None and _logged_by_provider(message):
-                        job.setdefault(*reference)  # the first block only
+                    text = str(getattr(message, "event", ""))
+                    if _logged_by_provider(message):
+                        for line in text.split("\n"):  # a block's lines, a record each or several in one
+                            if (reference := job_reference(line)) is not None:
+                                job.setdefault(*reference)  # the first block only
+                        if not shown and messages_at_read(text):
+                            tail = True  # the triggerer logs none: a whole read shows them while the job runs
+                        elif tail and text == COMPLETION_HEADER and (filler := filler or self._filler(job)):
+                            yield from filler.fill(next_index, None, seen)  # the messages before the completion
                     if visible:
                         yield message
                     continue
@@ -141,7 +153,7 @@ class AmtTaskLogHandler(FileTaskHandler):
                 next_index = max(next_index, new[-1][0] + 1)  # a record's lines are in AMT's order
                 if visible:
                     yield message if len(new) == len(lines) else _with_lines(message, new)
-            if ended and (filler := filler or self._filler(job)):
+            if tail and (filler := filler or self._filler(job)):
                 yield from filler.fill(next_index, None, seen)  # what AMT has after the last logged message
         finally:
             if filler is not None:

@@ -12,7 +12,8 @@ Why it is built the way it is:
   session and one logon per event loop.
 * What all AMT triggers of a triggerer share (options, budgets, the loop's stall watch, kills in
   flight) is one ``TriggererRuntime`` per event loop (``runtime``), taken when ``run()`` starts.
-* New messages are logged as they arrive, through a ``MessageSink`` the runtime makes
+* New messages are logged as they arrive (unless ``[amt] trigger_messages`` is ``at_read``: then
+  one line says the log handler adds them when the log is read), through a ``MessageSink`` the runtime makes
   (``message_sink``): it reads them only when the status says there are new ones (where the server
   gives a count) and within the triggerer's read budget, and checkpoints the cursor (``checkpoint``:
   within a per-triggerer budget, never backwards), so a restarted or moved trigger resumes where the
@@ -39,7 +40,7 @@ from airflow_provider_amt import metrics
 from airflow_provider_amt.class_logger import ClassLogger
 from airflow_provider_amt.events import AmtTriggerEvent
 from airflow_provider_amt.hooks.amt import AmtAsyncHook
-from airflow_provider_amt.joblog import log_ending
+from airflow_provider_amt.joblog import at_read_line, log_ending
 from airflow_provider_amt.triggers.message_sink import MessageSink
 from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from airflow_provider_amt.triggers.task_instance import current_state, watched_batch_request
@@ -84,9 +85,8 @@ def limits_kwarg(settings: WatchSettings) -> dict[str, float]:
 
 def _cursor_kwargs(cursor: MessageCursor) -> dict[str, Any]:
     """The job's state the task reported when it deferred (added in 0.3, written only when known)."""
-    if cursor.state is None:
-        return {}
-    return {"state": cursor.state, "state_since": cursor.state_since}
+    reported = cursor.reported
+    return {} if reported is None else {"state": reported[0], "state_since": reported[1]}
 
 
 class AmtJobTrigger(ClassLogger, BaseTrigger):
@@ -256,10 +256,11 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
             self.task_instance, self.batch_request_id, cursor, self.log, self.hook.redactor()
         )
         self.log.info(
-            "Watching AMT batch request %s from message %s (poll every <= %ss)",
+            "Watching AMT batch request %s from message %s (poll every <= %ss)%s",
             self.batch_request_id,
             cursor.offset,
             self.settings.poll_interval,
+            "" if runtime.options.messages_live else "\n" + at_read_line(self.batch_request_id, cursor.offset),
         )
         await runtime.starts.wait()
         return await self.hook.watch_job(

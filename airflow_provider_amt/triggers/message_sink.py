@@ -5,6 +5,9 @@ client library's polling loop calls :meth:`MessageSink.may_read` when the status
 new messages and :meth:`MessageSink.log_page` with each page it read. The sink owns the two rules
 that make thousands of triggers affordable on one loop:
 
+* **where the messages go** (``[amt] trigger_messages``): ``live``, the task log; ``at_read``, nowhere
+  (no read at all: the job is watched like one that writes none, and ``AmtTaskLogHandler`` adds its
+  messages from AMT when the log is read), since every line a triggerer logs wakes its supervisor;
 * **the read budget**: under load a trigger reads at most every ``triggers / [amt]
   message_read_rate`` seconds; its first read and the final drain at once, the read after its
   first at a random point of that spacing (after a restart every trigger reads within seconds, and
@@ -58,8 +61,11 @@ class MessageSink:
         """The job has new messages: read them now, or at a later poll?
 
         Later while the trigger read messages less than the read spacing ago (never for its first
-        read or the final drain), and while its checkpoint has not been read (in its turn).
+        read or the final drain), and while its checkpoint has not been read (in its turn); never
+        where the triggerer leaves the messages to the log handler (``[amt] trigger_messages``).
         """
+        if not self.runtime.options.messages_live:
+            return False
         spacing = self.runtime.message_read_spacing()
         if not final and self.read_at is not None and time.monotonic() - self.read_at < spacing:
             return False
@@ -82,9 +88,15 @@ class MessageSink:
 
     async def on_state(self, change: StateChange) -> bool:
         """Log the job's new state unless an earlier copy of this trigger logged it (then take its time);
-        ``False`` (not now) while the checkpoint has not been read."""
+        ``False`` (not now) while the checkpoint has not been read.
+
+        Where the triggerer logs no messages (``at_read``) the checkpoint is not read first: the read
+        would be this trigger's only request before its saves, and at thousands of triggers those reads
+        held Airflow's own trigger starts up in the supervisor's one queue for minutes (10,000 started
+        in 9 minutes instead of 2, docs/performance.md). A moved copy may then log the state once more.
+        """
         checkpoint = self.checkpoint
-        if not await checkpoint.loaded(False, patience=CHECKPOINT_PATIENCE):
+        if self.runtime.options.messages_live and not await checkpoint.loaded(False, patience=CHECKPOINT_PATIENCE):
             return False
         if checkpoint.state is not None and checkpoint.state[0] == int(change.code):
             self.cursor.state, self.cursor.state_since = checkpoint.state

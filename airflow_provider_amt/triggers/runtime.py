@@ -36,10 +36,11 @@ log = logging.getLogger(__name__)
 #: within 20 s instead of lagging the loop by seconds (the storm in docs/performance.md; never a
 #: site's knob: ``[amt] start_rate`` of 0.3's development was never released).
 START_RATE = 1000.0
-#: Checkpoint reads per second, one per trigger when it first has messages to log: about what one
-#: supervisor answers (a round trip of ~21 ms through the API server, docs/performance.md), so a
-#: restart's reads keep its heartbeat going (20,000 triggers: over 400 s, while status polls go on).
-CHECKPOINT_READ_RATE = 50.0
+#: Checkpoint reads per second, one per trigger when it first has a state or messages to log: 40 % of
+#: what one supervisor answers (a round trip of ~21 ms through the API server, docs/performance.md;
+#: at 50 a second the reads alone kept it busy), so a restart's reads leave it time for its heartbeat,
+#: its trigger loads and the log lines (20,000 triggers: 1,000 s, while status polls go on).
+CHECKPOINT_READ_RATE = 20.0
 
 
 class TriggererRuntime:
@@ -70,6 +71,8 @@ class TriggererRuntime:
             collector.raise_young_threshold(runtime.options.triggerer_gc_threshold, log)
             if runtime.options.checkpoint_interval > 0:  # not a warning raised: the triggers must run on
                 contextvars.Context().run(log.warning, config.CHECKPOINT_INTERVAL_DEPRECATED)
+            if problem := config.trigger_messages_problem():
+                contextvars.Context().run(log.warning, problem)
         return runtime
 
     def install(self) -> TriggererRuntime:

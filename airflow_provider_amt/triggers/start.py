@@ -44,14 +44,17 @@ from airflow_provider_amt.recovery import log_recovery, recovers, recovery_argum
 from airflow_provider_amt.start_ledger import EarlierJob, earlier_job, log_earlier_job, task_guid, unconfirmed_start
 from airflow_provider_amt.triggers import checkpoint
 from airflow_provider_amt.triggers.amt import AmtJobTrigger, limits_kwarg
+from airflow_provider_amt.triggers.runtime import TriggererRuntime
 from airflow_provider_amt.triggers.task_instance import ti_keys
 from airflow_provider_amt.worker_watch import DEFAULT_FAIL_FAST_CODES, LEFT_AS_IT_IS, result
 from amt_client import (
     AmtCompletionCode,
     AmtError,
+    AmtMessage,
     AmtNotFoundError,
     AmtValidationError,
     JobStatus,
+    MessageCursor,
     Outcome,
     Rules,
     StartRequest,
@@ -411,7 +414,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         await self._push("return_value", result(self.batch_request_id, code, outcome, job_url))
         if outcome is Outcome.SUCCESS:
             return TaskSuccessEvent()
-        last = await self.hook.get_messages(self.batch_request_id, max(0, offset - LAST_MESSAGES), LAST_MESSAGES)
+        last = await self._last_messages(offset)
         message = self.hook.redactor()(failure_message(self._what, self.batch_request_id, code, last))
         self.log.error(message)
         if outcome is Outcome.SKIPPED:
@@ -420,6 +423,15 @@ class AmtStartJobTrigger(AmtJobTrigger):
             fast = AmtJobFailedFastError(message, int(code), code.amt_name, int(self.batch_request_id))
             return TriggerEvent(failed_fast_event(fast))
         return TaskFailedEvent()
+
+    async def _last_messages(self, offset: int) -> Sequence[AmtMessage]:
+        """The job's last messages for the failure text: the ones before ``offset`` (where the log got to);
+        where the triggerer logged none (``[amt] trigger_messages = at_read``), read to the end for them."""
+        if TriggererRuntime.current().options.messages_live:
+            return await self.hook.get_messages(self.batch_request_id, max(0, offset - LAST_MESSAGES), LAST_MESSAGES)
+        cursor = MessageCursor(offset)
+        await self.hook.read_messages(self.batch_request_id, cursor, _ignore)
+        return cursor.last
 
     async def _push(self, key: str, value: Any) -> None:
         """Write an XCom of this task instance through the triggerer, as a worker writes it.
@@ -447,6 +459,10 @@ class AmtStartJobTrigger(AmtJobTrigger):
             )
             return
         await super().on_kill()
+
+
+def _ignore(page: Sequence[AmtMessage]) -> None:
+    """A page read only for the cursor's last messages."""
 
 
 def _number(batch_request_id: int | None) -> int | None:
