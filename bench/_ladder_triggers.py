@@ -17,9 +17,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from amt_client import DEFAULT_CONTRACT
 
 #: The designs of the ladder, and the first job id of each (``_fake_amt.py --quiet-from`` makes the
-#: jobs from 1,000,001 on write no messages).
-DESIGNS = ("messages", "quiet", "peer")
-FIRST_JOB = {"messages": 1, "quiet": 1_000_001, "peer": 2_000_001}
+#: jobs from 1,000,001 on write no messages). ``at_read`` watches the jobs that write messages with
+#: ``[amt] trigger_messages = at_read`` (the log handler shows them).
+DESIGNS = ("messages", "at_read", "quiet", "peer")
+FIRST_JOB = {"messages": 1, "at_read": 1, "quiet": 1_000_001, "peer": 2_000_001}
+#: The triggerer's environment per design (besides the ladder's own).
+TRIGGERER_ENV = {"at_read": {"AIRFLOW__AMT__TRIGGER_MESSAGES": "at_read"}}
 
 
 class PeerStatusTrigger(BaseTrigger):

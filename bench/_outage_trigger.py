@@ -15,7 +15,22 @@ from airflow_provider_amt.triggers.amt import AmtJobTrigger
 
 
 class OutageBenchTrigger(AmtJobTrigger):
+    #: Its lines are the provider's (the log handler acts only on those).
+    _logger_name = "airflow_provider_amt.triggers.amt.AmtJobTrigger"
+
     async def run(self) -> Any:
         self.batch_request_id += int(getattr(self.task_instance, "map_index", 0) or 0)
+        if _messages_at_read():  # what the operator's job block gives the log handler: which job, where
+            self.log.info(
+                "%-18s: %s\n%-18s: %s", "Connection", self.amt_conn_id, "Batch Request Id", self.batch_request_id
+            )
         async for event in super().run():
             yield event
+
+
+def _messages_at_read() -> bool:
+    try:
+        from airflow_provider_amt.triggers.runtime import TriggererRuntime
+    except ImportError:  # a baseline tree older than the runtime
+        return False
+    return not getattr(TriggererRuntime.current().options, "messages_live", True)

@@ -137,6 +137,13 @@ def main() -> None:
     parser.add_argument(
         "--message-every", type=float, default=10, help="seconds between a job's messages (10; 0: quiet jobs)"
     )
+    parser.add_argument(
+        "--triggerer-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the triggerer, e.g. AIRFLOW__AMT__TRIGGER_MESSAGES=at_read (repeatable)",
+    )
     args = parser.parse_args()
 
     in_scratch(args, run, "amt-bench-outage-")
@@ -159,7 +166,10 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                 if args.only not in (None, name):
                     continue
                 trees = [str(baseline_tree(args.baseline_rev, scratch))] if name == "baseline" else []
-                triggerer_env = {"PYTHONPATH": os.pathsep.join([*trees, str(ROOT / "bench")])}  # + _outage_trigger
+                triggerer_env = {
+                    "PYTHONPATH": os.pathsep.join([*trees, str(ROOT / "bench")]),  # + _outage_trigger
+                    **dict(option.split("=", 1) for option in args.triggerer_env),
+                }
                 results[name] = measure(pg, cluster, server, name, triggerer_env, args)
                 wait_until(lambda: running_on_triggerer(pg) == 0, 180, f"the {name} triggerer to let go")
     finally:
@@ -169,7 +179,8 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         f"\n{args.jobs} deferred AMT watches on one real triggerer (poll_interval {args.poll_interval:g} s), "
         f"{args.window:g} s normal, then every connection cut for {args.outage:g} s"
     )
-    print(f"baseline: provider and client at {args.baseline_rev}; current: this checkout\n")
+    print(f"baseline: provider and client at {args.baseline_rev}; current: this checkout")
+    print(f"triggerer environment: {args.triggerer_env or 'default'}\n")
     names = list(results)
     print("| figure | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for key in next(iter(results.values())):

@@ -7,6 +7,8 @@ every ``--message-every`` seconds, jobs from 1,000,001 none), and for every leve
 every design (``bench/dags/amt_ladder_bench.py``) a phase of its own:
 
 * **messages**: ``AmtJobTrigger`` watching jobs that write messages (logged, checkpointed);
+* **at_read**: the same on the same jobs, the triggerer at ``[amt] trigger_messages = at_read`` (it
+  logs no message; ``AmtTaskLogHandler`` adds them when the log is read);
 * **quiet**: ``AmtJobTrigger`` watching jobs that write none;
 * **peer**: the official providers' design (``bench/_ladder_triggers.py``): a new HTTP session per
   poll, the status only, a fixed pause.
@@ -21,7 +23,8 @@ all, lets ``--warmup`` seconds pass and measures ``--window`` seconds:
 * the triggerer's CPU per poll, supervisor and runner (and as a ratio to the peer's at that level);
 * memory per trigger, supervisor and runner (RSS at the level less RSS idle, over LEVEL);
 * the supervisor's loops a second and its CPU by activity (``_triggerer_probe.py``);
-* for messages: sampled task logs (``--samples`` map indexes) holding every message exactly once.
+* for messages and at_read: sampled task logs (``--samples`` map indexes) holding every message
+  exactly once (messages: the trigger's log files; at_read: the log as the api-server shows it).
 
 Then the run is failed, the triggers go, and the triggerer stops. The levels run up as long as
 ``[triggerer] capacity`` and ``[core] max_map_length`` are raised to hold them (this script does) and
@@ -50,7 +53,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _ladder_triggers import DESIGNS, FIRST_JOB  # noqa: E402
+from _ladder_triggers import DESIGNS, FIRST_JOB, TRIGGERER_ENV  # noqa: E402
 from _real_triggerer import (  # noqa: E402
     FakeServer,
     cluster_on,
@@ -87,16 +90,32 @@ def _rss(process: psutil.Process | None) -> int:
     return process.memory_info().rss if process is not None else 0
 
 
-def _logged_once(home: Path, run_id: str, dag_id: str, samples: list[int]) -> tuple[int, int]:
-    """Of the sampled map indexes' trigger logs: how many hold every message from 0 once, in order,
-    and how many messages they hold in all."""
+def _logged_once(cluster: AirflowCluster, design: str, run_id: str, dag_id: str, samples: list[int]) -> tuple[int, int]:
+    """Of the sampled map indexes' task logs: how many hold every message from 0 once, in order, and how
+    many messages they hold in all. ``messages``: the trigger log files themselves (what the trigger
+    wrote); ``at_read``: the log as a user reads it (the api-server, through ``AmtTaskLogHandler``)."""
     good = total = 0
     for index in samples:
-        folder = home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=watch" / f"map_index={index}"
-        indexes = [int(i) for f in sorted(folder.glob("attempt=*")) for i in re.findall(AMT_INDEX, f.read_text())]
+        if design == "at_read":
+            body = cluster.api(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/watch/logs/1",
+                params={"full_content": "true", "map_index": str(index)},
+                headers={"Accept": "application/json"},
+            )
+            lines = body["content"]
+            text = "\n".join(str(line.get("event", "")) if isinstance(line, dict) else str(line) for line in lines)
+        else:
+            folder = cluster.home.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=watch"
+            text = "\n".join(f.read_text() for f in sorted((folder / f"map_index={index}").glob("attempt=*")))
+        indexes = [int(i) for i in re.findall(AMT_INDEX, text)]
         total += len(indexes)
         good += bool(indexes) and indexes == list(range(len(indexes)))
     return good, total
+
+
+def _with_messages(design: str) -> bool:
+    return design in ("messages", "at_read")
 
 
 class TriggererStuck(Exception):
@@ -112,7 +131,11 @@ def _alive(probe: Path, most: float = 120.0) -> None:
 def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: str, jobs: int, args: Any) -> dict:
     dag_id = f"amt_ladder_{design}"
     name = f"{design}-{jobs}"
-    env = {"AMT_BENCH_URL": server.url, **dict(option.split("=", 1) for option in args.triggerer_env)}
+    env = {
+        "AMT_BENCH_URL": server.url,
+        **TRIGGERER_ENV.get(design, {}),
+        **dict(option.split("=", 1) for option in args.triggerer_env),
+    }
     with probed_triggerer(cluster, name, env) as triggerer:
         wait_until(lambda: triggerer.probe.exists(), 120, f"{name}: the triggerer")
         time.sleep(10)
@@ -140,7 +163,7 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         time.sleep(2)  # the probe writes about once a second
         probe_after = json.loads(triggerer.probe.read_text())
         samples = sorted({round(i * (jobs - 1) / max(1, args.samples - 1)) for i in range(args.samples)})
-        once, messages = _logged_once(cluster.home.home, run_id, dag_id, samples) if design == "messages" else (0, 0)
+        once, messages = _logged_once(cluster, design, run_id, dag_id, samples) if _with_messages(design) else (0, 0)
         cluster.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
         wait_until(lambda: running_on_triggerer(pg) == 0, 600, f"{name}: the triggers to go")
     late_after = args.poll_interval * LATE_FACTOR + LATE_SLACK
@@ -168,8 +191,8 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         "supervisor CPU, sockets: requests and log lines (% of a core)": 100 * activity["_service_subprocess"] / window,
         "supervisor wall time in trigger requests (% of the window)": 100 * requests / window,
         "supervisor CPU, all (% of a core)": 100 * (cpu_after[0] - cpu_before[0]) / window,
-        "sampled task logs with every message once": once if design == "messages" else float("nan"),
-        "messages in the sampled task logs": messages if design == "messages" else float("nan"),
+        "sampled task logs with every message once": once if _with_messages(design) else float("nan"),
+        "messages in the sampled task logs": messages if _with_messages(design) else float("nan"),
     }
 
 
@@ -218,6 +241,8 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         env = {
             **holding(max(levels)),
             "AMT_BENCH_POLL_INTERVAL": str(args.poll_interval),
+            # the task log as a user reads it: AmtTaskLogHandler (it adds what the triggerer leaves to it)
+            "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "airflow_provider_amt.log.config.LOGGING_CONFIG",
             # this tree's provider and client first (the venv may hold another checkout's), the bench triggers
             "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("", "libs/amt-client/src", "bench")),
         }

@@ -2,6 +2,7 @@
 straight in the triggerer (``start_from_trigger``: no worker), map index i watching job ``first + i``.
 
 * ``amt_ladder_messages``: ``AmtJobTrigger`` on jobs 1.. (each writes a message every 10 s);
+* ``amt_ladder_at_read``: the same on the same jobs, its triggerer at ``[amt] trigger_messages = at_read``;
 * ``amt_ladder_quiet``: ``AmtJobTrigger`` on jobs 1,000,001.. (no messages);
 * ``amt_ladder_peer``: the peer design (``bench/_ladder_triggers.py``) on jobs 2,000,001.. (no messages).
 
@@ -21,6 +22,7 @@ from airflow.sdk import DAG, BaseOperator, task
 POLL_INTERVAL = float(os.environ.get("AMT_BENCH_POLL_INTERVAL", "30"))
 TRIGGER = {
     "messages": "_outage_trigger.OutageBenchTrigger",
+    "at_read": "_outage_trigger.OutageBenchTrigger",
     "quiet": "_outage_trigger.OutageBenchTrigger",
     "peer": "_ladder_triggers.PeerStatusTrigger",
 }
