@@ -158,23 +158,27 @@ def trigger_options() -> TriggerOptions:
     )
 
 
+def _trigger_messages_configured() -> tuple[str, str]:
+    """``[amt] trigger_messages`` as written, and as compared (stripped, lower case)."""
+    from airflow_provider_amt.compat import conf
+
+    raw = str(conf.get(SECTION, TRIGGER_MESSAGES, fallback=TRIGGER_MESSAGES_DEFAULT))
+    return raw, raw.strip().lower()
+
+
 def trigger_messages() -> str:
     """``[amt] trigger_messages``; any value but ``at_read`` reads as ``live`` (nothing is lost that way),
     and the triggerer's runtime says so once (:func:`trigger_messages_problem`)."""
-    from airflow_provider_amt.compat import conf
-
-    value = str(conf.get(SECTION, TRIGGER_MESSAGES, fallback=TRIGGER_MESSAGES_DEFAULT)).strip().lower()
+    value = _trigger_messages_configured()[1]
     return value if value in TRIGGER_MESSAGES_VALUES else TRIGGER_MESSAGES_DEFAULT
 
 
 def trigger_messages_problem() -> str | None:
     """What is wrong with ``[amt] trigger_messages`` as configured, for the triggerer's log; None if nothing."""
-    from airflow_provider_amt.compat import conf
-
-    raw = str(conf.get(SECTION, TRIGGER_MESSAGES, fallback=TRIGGER_MESSAGES_DEFAULT))
-    if raw.strip().lower() not in TRIGGER_MESSAGES_VALUES:
+    raw, value = _trigger_messages_configured()
+    if value not in TRIGGER_MESSAGES_VALUES:
         return f"[amt] trigger_messages = {raw[:40]!r} is not one of {', '.join(TRIGGER_MESSAGES_VALUES)}: read as live"
-    if raw.strip().lower() == "at_read" and not _task_log_reads_amt():
+    if value == "at_read" and not _task_log_reads_amt():
         return (
             "[amt] trigger_messages = at_read, but this process's task log handler is not AmtTaskLogHandler: "
             "the AMT messages of jobs watched here are in their task logs only where the API server's is "

@@ -97,13 +97,7 @@ def _logged_once(cluster: AirflowCluster, design: str, run_id: str, dag_id: str,
     good = total = 0
     for index in samples:
         if design == "at_read":
-            body = cluster.api(
-                "GET",
-                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/watch/logs/1",
-                params={"full_content": "true", "map_index": str(index)},
-                headers={"Accept": "application/json"},
-            )
-            lines = body["content"]
+            lines = cluster.task_log(dag_id, run_id, "watch", map_index=index)
             text = "\n".join(str(line.get("event", "")) if isinstance(line, dict) else str(line) for line in lines)
         else:
             folder = cluster.home.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=watch"

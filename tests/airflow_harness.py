@@ -354,11 +354,14 @@ class AirflowCluster:
             time.sleep(every)
         raise AssertionError(f"{dag_id}.{task_id} did not end within {timeout}s")
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int | None = None
+    ) -> list[dict[str, Any]]:
+        params = {"full_content": "true", **({"map_index": str(map_index)} if map_index is not None else {})}
         body = self.api(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
+            params=params,
             headers={"Accept": "application/json"},
         )
         return body["content"]
