@@ -12,6 +12,10 @@ every design (``bench/dags/amt_ladder_bench.py``) a phase of its own:
 * **quiet**: ``AmtJobTrigger`` watching jobs that write none;
 * **peer**: the official providers' design (``bench/_ladder_triggers.py``): a new HTTP session per
   poll, the status only, a fixed pause.
+* **floor**: a trigger that logs one line and waits, polling nothing: what Airflow itself costs per
+  deferred task whose trigger writes its log. With it in the run, the report also gives every
+  design's CPU per poll and memory per trigger net of this floor (what the design adds to Airflow's
+  own cost), and the CPU ratios to the peer on those.
 
 Each phase starts a fresh triggerer under ``_triggerer_probe.py``, measures its idle memory, runs a
 DAG run of LEVEL mapped ``start_from_trigger`` tasks (no worker), waits until the triggerer runs them
@@ -66,6 +70,8 @@ from _real_triggerer import (  # noqa: E402
 from tests.airflow_harness import AMT_INDEX, AirflowCluster, wait_until  # noqa: E402
 from tests.distributed.services import Postgres  # noqa: E402
 
+#: The designs that poll a job (the floor polls nothing).
+POLLING = ("messages", "at_read", "quiet", "peer")
 #: Late: more than this after the job's previous poll (poll_interval x LATE_FACTOR + LATE_SLACK).
 LATE_FACTOR, LATE_SLACK = 1.15, 3.0
 RSS = "RSS, supervisor + runner (MB)"
@@ -185,6 +191,8 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         "supervisor CPU, sockets: requests and log lines (% of a core)": 100 * activity["_service_subprocess"] / window,
         "supervisor wall time in trigger requests (% of the window)": 100 * requests / window,
         "supervisor CPU, all (% of a core)": 100 * (cpu_after[0] - cpu_before[0]) / window,
+        "triggerer CPU, supervisor + runner (% of a core)": 100 * (sum(cpu_after) - sum(cpu_before)) / window,
+        "polls / s": polls / window,
         "sampled task logs with every message once": once if _with_messages(design) else float("nan"),
         "messages in the sampled task logs": messages if _with_messages(design) else float("nan"),
     }
@@ -288,9 +296,40 @@ def report(results: dict[str, dict[str, dict]], args: argparse.Namespace, nofile
         cpu = "CPU per poll, triggerer (ms)"
         if cpu in by_design.get("peer", {}):
             peer = by_design["peer"][cpu]
-            ratios = [f"{d} {by_design[d][cpu] / peer:.2f}x" for d in designs if d != "peer" and cpu in by_design[d]]
+            others = [d for d in designs if d in POLLING and d != "peer" and cpu in by_design[d]]
+            ratios = [f"{d} {by_design[d][cpu] / peer:.2f}x" for d in others]
             print(f"\nCPU per poll against the peer's: {', '.join(ratios)}")
+        if "floor" in by_design:
+            _net_of_floor(by_design)
         print()
+
+
+def _net_of_floor(by_design: dict[str, dict]) -> None:
+    """Each polling design's CPU per poll and memory per trigger less the floor's (Airflow's own cost of
+    a deferred task whose trigger logs: its CPU a second spread over the design's polls, its memory per
+    trigger), and the CPU ratios to the peer on those."""
+    floor = by_design["floor"]
+    cpu, polls = "triggerer CPU, supervisor + runner (% of a core)", "polls / s"
+    memory = ("memory per trigger, supervisor (KB)", "memory per trigger, runner (KB)")
+    net_cpu = {
+        d: 10 * (figures[cpu] - floor[cpu]) / figures[polls]  # % of a core -> ms a second
+        for d, figures in by_design.items()
+        if d in POLLING and cpu in figures and figures.get(polls)
+    }
+    net_memory = {
+        d: sum(figures[key] for key in memory) - sum(floor[key] for key in memory)
+        for d, figures in by_design.items()
+        if d in POLLING and all(key in figures for key in memory)
+    }
+    print(
+        f"\nthe floor (a trigger that logs a line and waits): {floor.get(cpu, float('nan')):.2f} % of a core, "
+        f"{sum(floor.get(key, float('nan')) for key in memory):.1f} KB per trigger"
+    )
+    print("net of the floor, CPU per poll: " + ", ".join(f"{d} {ms:.3f} ms" for d, ms in net_cpu.items()))
+    if net_cpu.get("peer", 0) > 0:
+        ratios = [f"{d} {ms / net_cpu['peer']:.2f}x" for d, ms in net_cpu.items() if d != "peer"]
+        print(f"net of the floor, CPU per poll against the peer's: {', '.join(ratios)}")
+    print("net of the floor, memory per trigger: " + ", ".join(f"{d} {kb:.1f} KB" for d, kb in net_memory.items()))
 
 
 if __name__ == "__main__":

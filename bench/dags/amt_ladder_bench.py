@@ -4,7 +4,8 @@ straight in the triggerer (``start_from_trigger``: no worker), map index i watch
 * ``amt_ladder_messages``: ``AmtJobTrigger`` on jobs 1.. (each writes a message every 10 s);
 * ``amt_ladder_at_read``: the same on the same jobs, its triggerer at ``[amt] trigger_messages = at_read``;
 * ``amt_ladder_quiet``: ``AmtJobTrigger`` on jobs 1,000,001.. (no messages);
-* ``amt_ladder_peer``: the peer design (``bench/_ladder_triggers.py``) on jobs 2,000,001.. (no messages).
+* ``amt_ladder_peer``: the peer design (``bench/_ladder_triggers.py``) on jobs 2,000,001.. (no messages);
+* ``amt_ladder_floor``: a trigger that logs one line and waits, polling nothing (Airflow's own cost).
 
 The job count comes with the run (a tiny upstream task lists the map indexes), so one parse serves
 every level of the ladder.
@@ -25,6 +26,7 @@ TRIGGER = {
     "at_read": "_outage_trigger.OutageBenchTrigger",
     "quiet": "_outage_trigger.OutageBenchTrigger",
     "peer": "_ladder_triggers.PeerStatusTrigger",
+    "floor": "_ladder_triggers.FloorTrigger",
 }
 
 
