@@ -21,7 +21,7 @@ help:
 	@echo "make bench-live  how soon AMT messages are in the UI log, on a real Airflow (~75 s)"
 	@echo "make bench-checkpoint  the message checkpoint's cost on a real triggerer (PostgreSQL; ~5 min)"
 	@echo "make bench-outage  a 90 s Batch Server outage under 2,000 deferred jobs in a real triggerer, before/after (~20 min)"
-	@echo "make bench-triggerer  a ladder of deferred AMT jobs (messages live and at read, quiet) and the peer design in one real triggerer"
+	@echo "make bench-triggerer  a ladder of deferred AMT jobs (messages live and at read, quiet), the peer design and Airflow's floor in one real triggerer"
 	@echo "make bench-worker-free  Airflow CPU per AMT job: start_from_trigger against the classic deferrable path"
 	@echo "make faults the bad-input catalogue and the fault suite, written into docs/reliability.md"
 	@echo "make dist  build the three distributions, twine check them, install the wheels without the repo and run an example DAG"
