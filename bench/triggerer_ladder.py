@@ -71,7 +71,7 @@ from tests.airflow_harness import AMT_INDEX, AirflowCluster, wait_until  # noqa:
 from tests.distributed.services import Postgres  # noqa: E402
 
 #: The designs that poll a job (the floor polls nothing).
-POLLING = ("messages", "at_read", "quiet", "peer")
+POLLING = tuple(design for design in DESIGNS if design != "floor")
 #: Late: more than this after the job's previous poll (poll_interval x LATE_FACTOR + LATE_SLACK).
 LATE_FACTOR, LATE_SLACK = 1.15, 3.0
 RSS = "RSS, supervisor + runner (MB)"

@@ -171,11 +171,7 @@ def main() -> int:
                 "--no-sources",
                 # the wheels just built, not uv's cached ones of the same name and version (a wheel of
                 # an unreleased version is rebuilt with new code under the same file name)
-                *[
-                    arg
-                    for name in ("amt-client", "amt-emulator", "airflow-provider-amt")
-                    for arg in ("--refresh-package", name)
-                ],
+                *[arg for name in DISTRIBUTIONS for arg in ("--refresh-package", name)],
                 "-c",
                 str(pins),
                 "--find-links",
