@@ -174,14 +174,15 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
     activity = {step: (probe_after["cpu"].get(step, 0.0) - probe_before["cpu"].get(step, 0.0)) for step in ACTIVITIES}
     requests = sum(probe_after["seconds"].values()) - sum(probe_before["seconds"].values())
     window = ended - began
+    per_poll = 1000 / polls if polls else float("nan")  # the floor polls nothing
     return {
         "ramp (s)": ramp,
         "polls on time (%)": 100.0 * sum(g <= late_after for g in gaps) / len(gaps) if gaps else float("nan"),
         "jobs polled in the window (%)": 100.0 * len(stats["monitor_times"]) / jobs,
         "heartbeat gap max (s)": max(beats, default=float("nan")),
-        "CPU per poll, supervisor (ms)": 1000 * (cpu_after[0] - cpu_before[0]) / max(polls, 1),
-        "CPU per poll, runner (ms)": 1000 * (cpu_after[1] - cpu_before[1]) / max(polls, 1),
-        "CPU per poll, triggerer (ms)": 1000 * (sum(cpu_after) - sum(cpu_before)) / max(polls, 1),
+        "CPU per poll, supervisor (ms)": (cpu_after[0] - cpu_before[0]) * per_poll,
+        "CPU per poll, runner (ms)": (cpu_after[1] - cpu_before[1]) * per_poll,
+        "CPU per poll, triggerer (ms)": (sum(cpu_after) - sum(cpu_before)) * per_poll,
         "memory per trigger, supervisor (KB)": (rss[0] - idle[0]) / jobs / 1024,
         "memory per trigger, runner (KB)": (rss[1] - idle[1]) / jobs / 1024,
         "RSS, supervisor + runner (MB)": sum(rss) / 2**20,
