@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
@@ -50,12 +51,14 @@ class FakeXCom:
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
         self.reads: list[str] = []
+        self.writes: list[str] = []
 
     async def get(self, key: str, **keys: Any) -> Any:
         self.reads.append(key)
         return self.values.get(key)
 
     async def set(self, key: str, value: Any, **keys: Any) -> None:
+        self.writes.append(key)
         self.values[key] = json.loads(json.dumps(value))
 
 
@@ -122,12 +125,45 @@ def test_a_job_that_succeeds_ends_the_task_with_success_and_the_xcoms(emulator, 
         "try_number": 1,
         "batch_request_id": request_id,
     }
-    # The record is read before the Start (an earlier copy's Start may still be on its way to AMT);
-    # the checkpoint was seeded after it, so the checkpoint's first read finds one.
+    # The record is read before the Start (an earlier copy's Start may still be on its way to AMT).
     assert xcom.reads[0] == XCOM_START
     assert xcom.values[XCOM_MESSAGE_CURSOR]["batch_request_id"] == request_id
     out = capsys.readouterr().out + capsys.readouterr().err
     assert f"Batch Request Id  : {request_id}" in out and "Completion Code : DONE (4)" in out
+
+
+def test_the_copy_that_seeded_the_checkpoint_does_not_read_it_back_before_logging(emulator, amt_conn, xcom):
+    """Every XCom round trip wakes the triggerer's supervisor (issue 23): the copy that started the job
+    wrote the checkpoint at message 0 itself, so it logs from there without reading it; only its saves
+    read it first (another copy may have logged further), and a copy that did not seed it reads it."""
+    ti = FakeTI()
+    assert isinstance(_run(_trigger(ti, "CHATTYREPORT")), TaskSuccessEvent)
+    saves = xcom.writes.count(XCOM_MESSAGE_CURSOR) - 1  # the seed, then the saves
+    assert saves >= 1 and xcom.reads.count(XCOM_MESSAGE_CURSOR) == saves
+    xcom.reads.clear()
+    assert isinstance(_run(_trigger(ti, "CHATTYREPORT")), TaskSuccessEvent)  # a moved copy adopts the job
+    assert xcom.reads[:2] == [XCOM_START, XCOM_MESSAGE_CURSOR]
+
+
+def test_the_writes_after_the_start_go_to_the_supervisor_together(emulator, amt_conn, xcom):
+    """Each round trip wakes the triggerer's supervisor for a loop that reloads its triggers (issue 23):
+    the record, the batch request id and the checkpoint seed are sent together, and answered in one."""
+    write, in_flight, most = xcom.set, [0], [0]
+
+    async def slow_write(key: str, value: Any, **keys: Any) -> None:
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        await asyncio.sleep(0.05)
+        await write(key, value, **keys)
+        in_flight[0] -= 1
+
+    for module in (start_module, checkpoint):
+        module.aset_xcom = slow_write  # type: ignore[attr-defined]  # undone by the fixture's monkeypatch
+    ti = FakeTI()
+    assert isinstance(_run(_trigger(ti)), TaskSuccessEvent)
+    assert most[0] == 3
+    assert xcom.values[XCOM_START] == {"task_id": _guid(ti), "try_number": 1, "batch_request_id": ANY}
+    assert xcom.values[XCOM_START]["batch_request_id"] == xcom.values[XCOM_BATCH_REQUEST_ID]
 
 
 def test_a_failed_job_ends_the_task_failed_with_its_code_and_last_messages(emulator, amt_conn, xcom, capsys):

@@ -173,6 +173,9 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         self._hook: AmtAsyncHook | None = None
         self._sink: MessageSink | None = None  # run() takes one from the triggerer's runtime
         self._cursor = MessageCursor(self.message_offset, keep=0)  # the worker reports the last ones
+        #: The checkpoint offset this copy wrote itself just before watching (the start trigger's seed):
+        #: then it needs no first read. None: another process wrote it, or this may be a moved copy.
+        self._seeded_offset: int | None = None
 
     @classmethod
     def for_job(
@@ -255,6 +258,8 @@ class AmtJobTrigger(ClassLogger, BaseTrigger):
         sink = self._sink = runtime.message_sink(
             self.task_instance, self.batch_request_id, cursor, self.log, self.hook.redactor()
         )
+        if self._seeded_offset is not None:
+            sink.checkpoint.seeded(self._seeded_offset)
         self.log.info(
             "Watching AMT batch request %s from message %s (poll every <= %ss)%s",
             self.batch_request_id,

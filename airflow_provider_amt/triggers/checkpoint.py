@@ -25,9 +25,10 @@ crashes between two saves makes the next copy log again what was logged since th
 (``docs/logs.md``). (No save on cancellation: during a graceful stop the supervisor no longer
 answers.)
 
-When it is read: not before the first poll, but when the trigger first has messages to log, and
-then at ``[amt] checkpoint_read_rate`` for the whole triggerer (``pacing``): after a restart every
-trigger starts at once, and 20,000 reads in one second would hold up the supervisor's heartbeat.
+When it is read: not before the first poll, but when the trigger first has messages to log (never by
+the copy of a start trigger that seeded it itself: ``Checkpoint.seeded``), and then at ``[amt]
+checkpoint_read_rate`` for the whole triggerer (``pacing``): after a restart every trigger starts at
+once, and 20,000 reads in one second would hold up the supervisor's heartbeat.
 Status polls go on while a read waits its turn; only the logging waits (the final drain too).
 
 Monotonic: a save first reads the checkpoint and never writes an offset below the one saved; an
@@ -160,6 +161,14 @@ class Checkpoint:
                 return False
         await self._first_read
         return True
+
+    def seeded(self, offset: int) -> None:
+        """This copy wrote the checkpoint at ``offset`` itself just now (the start trigger's seed after
+        its Start): that is its first read, made without a round trip through the supervisor."""
+        self.floor = max(self.floor, offset)
+        if self._first_read is None:
+            self._first_read = asyncio.get_running_loop().create_future()
+            self._first_read.set_result(self.floor)
 
     def close(self) -> None:
         """The trigger ends: a first read or a save still waiting for its turn is not made (a save under

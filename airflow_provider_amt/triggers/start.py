@@ -18,7 +18,8 @@ failure; none at all: this is the first Start. A server that cannot be asked lea
 alone to decide; an unanswered Start then fails the task with ``AmtUnconfirmedStartError`` unless
 ``allow_fresh_start``. Reading a record that is not there yet makes Airflow's client log one
 ``XCom not found`` line per try in the triggerer's log (no other channel tells a first copy from a
-later one); the message checkpoint is seeded after the Start, so it adds none.
+later one); the message checkpoint is seeded after the Start, so it adds none, and the copy that
+seeded it does not read it back (every XCom round trip wakes the triggerer's supervisor).
 
 ``execution_timeout`` is Airflow's own trigger timeout here: the scheduler resumes the task on a
 worker with ``__fail__``, whose ``resume_execution`` kills the job (as on the classic path). A
@@ -237,8 +238,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
         """The batch request this try watches: started here, or found (see the module docstring)."""
         guid = start.task_id or ""
         try_number = int(getattr(self.task_instance, "try_number", 1) or 1)
-        found = await self.hook.find_batch_requests(guid)
-        record = await self._read_record(guid)
+        found, record = await asyncio.gather(self.hook.find_batch_requests(guid), self._read_record(guid))
         if record is not None and record[0] == try_number:  # an earlier copy of this trigger sent the Start
             return await self._adopt_this_try(start, try_number, record[1], found)
         if found == []:
@@ -259,8 +259,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
                 start = recovery_start(start, self.recover_on_retry, earlier)
                 log_recovery(self.log, earlier, status.code, start)
             return await self._submit(start, try_number)
-        await self._record(guid, try_number, earlier)
-        await self._announce(start, earlier)
+        await self._announce(start, try_number, earlier)
         return earlier
 
     async def _adopt_this_try(
@@ -280,8 +279,7 @@ class AmtStartJobTrigger(AmtJobTrigger):
             found = await self._find_within(guid)
         if found:
             self.log.warning("AMT has batch request %s for task id %s, started by this try", found[-1], guid)
-            await self._record(guid, try_number, found[-1])
-            await self._announce(start, found[-1])  # the copy that sent the Start never learnt the id
+            await self._announce(start, try_number, found[-1])  # the copy that sent the Start never learnt the id
             return found[-1]
         if found is None and not self.allow_fresh_start:
             raise unconfirmed_start(guid)
@@ -314,20 +312,28 @@ class AmtStartJobTrigger(AmtJobTrigger):
         await self._record(guid, try_number, None)  # a Start is in flight
         batch_request_id = await self.hook.start(start)
         self.log.info("AMT accepted the request: batch request id %s (task id %s)", batch_request_id, guid)
-        await self._record(guid, try_number, batch_request_id)
-        await self._announce(start, batch_request_id)
+        await self._announce(start, try_number, batch_request_id)
         return batch_request_id
 
-    async def _announce(self, start: StartRequest, batch_request_id: int) -> None:
-        """What the classic path does on the worker once it knows the job: the XCom that on_kill, the
-        log handler and DAGs read, a checkpoint at message 0 (this try's log starts there), the
-        job information block."""
-        await self._push(XCOM_BATCH_REQUEST_ID, int(batch_request_id))  # missing: on_kill takes the framework's word
+    async def _announce(self, start: StartRequest, try_number: int, batch_request_id: int) -> None:
+        """The job is known: the record completed, then what the classic path does on the worker: the
+        XCom that on_kill, the log handler and DAGs read, a checkpoint at message 0 (this try's log
+        starts there), the job information block.
+
+        The writes are sent together: each round trip wakes the triggerer's supervisor for a loop that
+        reloads its triggers from the database, and requests that arrive together share one. Their
+        order does not matter (a copy could always stop between any two of them; see the module
+        docstring for what the next one does)."""
         job_url = (await self.hook.get_config()).job_url(batch_request_id)
-        if job_url is not None:  # no worker writes the link's XCom after this task: written here
-            await self._push(XCOM_JOB_URL, job_url)
-            await self._push(XCOM_JOB_LINK, job_url)
-        await checkpoint.save(self.task_instance, batch_request_id, 0, self.log)
+        links = [] if job_url is None else [XCOM_JOB_URL, XCOM_JOB_LINK]  # no worker writes the link's XCom here
+        seeded, *_ = await asyncio.gather(
+            checkpoint.save(self.task_instance, batch_request_id, 0, self.log),
+            self._record(start.task_id or "", try_number, batch_request_id),
+            self._push(XCOM_BATCH_REQUEST_ID, int(batch_request_id)),  # missing: on_kill takes the framework's word
+            *(self._push(key, job_url) for key in links),
+        )
+        if seeded:
+            self._seeded_offset = 0  # the watch logs from there without reading it back
         hook = self.hook
         log_job_information(
             self.log, await hook.get_config(), start, batch_request_id, self.amt_conn_id, hook.redactor()
