@@ -12,7 +12,9 @@ Per run: the CPU time (user + system) of every Airflow process tree (the schedul
 LocalExecutor workers and their task processes counted apart as "workers", the dag-processor's, the
 api-server's, the triggerer's; children that ended are counted through their parents) from the run's
 trigger to its end, less the idle rate over that time, over the number of tasks. Printed per
-component and as the ratio ``from_trigger / classic``.
+component and as the ratio ``from_trigger / classic``. The triggerer runs under the ladder's probe
+(``_triggerer_probe.py``), which also gives, per job, its supervisor's loops and the XCom reads and
+writes the triggers sent through it: what explains the triggerer's figure.
 
 Run: ``make bench-worker-free`` or ``.venv-distributed/bin/python bench/worker_free.py --tasks 40``.
 Not a test: it prints figures; ``docs/performance.md`` holds them with the machine.
@@ -31,7 +33,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _real_triggerer import BenchCluster, cluster_on, in_scratch  # noqa: E402
+from _real_triggerer import BenchCluster, ProbedTriggerer, cluster_on, in_scratch, probed_triggerer  # noqa: E402
 
 from amt_emulator.process import EmulatorProcess  # noqa: E402
 from tests.airflow_harness import wait_until  # noqa: E402
@@ -56,10 +58,10 @@ def _is_worker(process: psutil.Process) -> bool:
         return False
 
 
-def cpu_by_component(cluster: BenchCluster) -> dict[str, float]:
+def cpu_by_component(cluster: BenchCluster, triggerer: ProbedTriggerer) -> dict[str, float]:
     """CPU seconds so far of each component's process tree (LocalExecutor workers apart)."""
     totals = dict.fromkeys(COMPONENTS, 0.0)
-    for name, popen in cluster.processes.items():
+    for name, popen in {**cluster.processes, "triggerer": triggerer.process}.items():
         try:
             root = psutil.Process(popen.pid)
             tree = [root, *root.children(recursive=True)]
@@ -85,9 +87,38 @@ def _minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     return {k: a[k] - b[k] for k in a}
 
 
-def measured_run(cluster: BenchCluster, dag_id: str, tasks: int, idle_rate: dict[str, float]) -> dict[str, float]:
-    """Trigger one run, wait for its end; net CPU seconds per job by component (and the run's wall time)."""
-    before, started = cpu_by_component(cluster), time.monotonic()
+def supervisor_counts(triggerer: ProbedTriggerer) -> dict[str, float]:
+    """The probe's cumulative counts: the supervisor's loops and the triggers' XCom requests through it."""
+    time.sleep(1.5)  # the probe writes its counters about once a second
+    probe = json.loads(triggerer.probe.read_text())
+    counts = {name: float(probe["counts"].get(key, 0)) for name, key in SUPERVISOR_COUNTS.items()}
+    return {**counts, **{name: float(probe["cpu"].get(key, 0.0)) for name, key in SUPERVISOR_CPU.items()}}
+
+
+#: What the supervisor did per job (from the probe): every request and every burst of log lines
+#: wakes its loop, which reloads its triggers from the database (docs/performance.md).
+SUPERVISOR_COUNTS = {
+    "supervisor loops (per job)": "loops",
+    "XCom reads (per job)": "GetXCom",
+    "XCom writes (per job)": "SetXCom",
+}
+#: The supervisor thread's CPU seconds per job by step of its loop (the rest of the triggerer's is the
+#: runner's, where the triggers run, and the supervisor's other threads).
+SUPERVISOR_CPU = {
+    "supervisor: reloading triggers (s)": "load_triggers",
+    "supervisor: requests and log lines (s)": "_service_subprocess",
+    "supervisor: cleaning unused (s)": "clean_unused",
+    "supervisor: events (s)": "handle_events",
+}
+
+
+def measured_run(
+    cluster: BenchCluster, triggerer: ProbedTriggerer, dag_id: str, tasks: int, idle_rate: dict[str, float]
+) -> dict[str, float]:
+    """Trigger one run, wait for its end; net CPU seconds per job by component (and the run's wall time),
+    and the triggerer supervisor's loops and XCom requests per job."""
+    counted = supervisor_counts(triggerer)
+    before, started = cpu_by_component(cluster, triggerer), time.monotonic()
     run_id = cluster.trigger(dag_id)
     state = wait_until(
         lambda: (s := cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]) in ("success", "failed") and s,
@@ -95,11 +126,12 @@ def measured_run(cluster: BenchCluster, dag_id: str, tasks: int, idle_rate: dict
         f"{dag_id} to end",
     )
     time.sleep(2)  # the last task processes are reaped
-    spent, wall = _minus(cpu_by_component(cluster), before), time.monotonic() - started
+    spent, wall = _minus(cpu_by_component(cluster, triggerer), before), time.monotonic() - started
     if state != "success":
         raise SystemExit(f"{dag_id} run {run_id} ended {state}: not a measurement")
     net = {k: (spent[k] - idle_rate[k] * wall) / tasks for k in COMPONENTS}
-    return {**net, "total": sum(net.values()), "gross total": sum(spent.values()) / tasks, "wall (s)": wall}
+    per_job = {k: v / tasks for k, v in _minus(supervisor_counts(triggerer), counted).items()}
+    return {**net, "total": sum(net.values()), "gross total": sum(spent.values()) / tasks, "wall (s)": wall, **per_job}
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
@@ -107,27 +139,28 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
     with (
         EmulatorProcess(scratch / "emulator.sqlite") as emulator,
         cluster_on(scratch, emulator, env) as (_pg, cluster),
+        probed_triggerer(cluster, "worker-free", {}) as triggerer,
     ):
-        cluster.start("triggerer")
+        wait_until(triggerer.probe.exists, 120, "the triggerer's probe")
         for mode in MODES:
             cluster.wait_for_dag(f"amt_worker_free_{mode}")
         zero = dict.fromkeys(COMPONENTS, 0.0)
         for mode in MODES:  # warm-up: imports, connections, the first DAG runs' scheduling
-            measured_run(cluster, f"amt_worker_free_{mode}", args.tasks, zero)
-        before = cpu_by_component(cluster)
+            measured_run(cluster, triggerer, f"amt_worker_free_{mode}", args.tasks, zero)
+        before = cpu_by_component(cluster, triggerer)
         time.sleep(args.idle)
-        idle_rate = {k: v / args.idle for k, v in _minus(cpu_by_component(cluster), before).items()}
+        idle_rate = {k: v / args.idle for k, v in _minus(cpu_by_component(cluster, triggerer), before).items()}
         print("idle CPU (% of a core): " + json.dumps({k: round(100 * v, 2) for k, v in idle_rate.items()}))
         results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
         for round_number in range(1, args.rounds + 1):
             for mode in MODES:
-                figures = measured_run(cluster, f"amt_worker_free_{mode}", args.tasks, idle_rate)
+                figures = measured_run(cluster, triggerer, f"amt_worker_free_{mode}", args.tasks, idle_rate)
                 results[mode].append(figures)
                 print(f"round {round_number}, {mode}: " + json.dumps({k: round(v, 3) for k, v in figures.items()}))
         print(f"\nAirflow CPU per AMT job (s), net of idle, {args.rounds} rounds of {args.tasks} tasks ({args.job})")
         print("| component | classic deferrable | start_from_trigger | ratio |")
         print("|---|---|---|---|")
-        for key in (*COMPONENTS, "total", "gross total"):
+        for key in (*COMPONENTS, "total", "gross total", *SUPERVISOR_CPU, *SUPERVISOR_COUNTS):
             classic = sum(r[key] for r in results["classic"]) / args.rounds
             worker_free = sum(r[key] for r in results["from_trigger"]) / args.rounds
             ratio = f"{worker_free / classic:.2f}x" if classic > 0.005 else "-"
