@@ -135,7 +135,12 @@ def measured_run(
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
-    env = {"AMT_BENCH_TASKS": str(args.tasks), "AMT_BENCH_JOB": args.job, "AIRFLOW__CORE__PARALLELISM": "64"}
+    env = {
+        "AMT_BENCH_TASKS": str(args.tasks),
+        "AMT_BENCH_JOB": args.job,
+        "AIRFLOW__CORE__PARALLELISM": "64",
+        "AIRFLOW__AMT__TRIGGER_MESSAGES": args.trigger_messages,
+    }
     with (
         EmulatorProcess(scratch / "emulator.sqlite") as emulator,
         cluster_on(scratch, emulator, env) as (_pg, cluster),
@@ -157,7 +162,10 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                 figures = measured_run(cluster, triggerer, f"amt_worker_free_{mode}", args.tasks, idle_rate)
                 results[mode].append(figures)
                 print(f"round {round_number}, {mode}: " + json.dumps({k: round(v, 3) for k, v in figures.items()}))
-        print(f"\nAirflow CPU per AMT job (s), net of idle, {args.rounds} rounds of {args.tasks} tasks ({args.job})")
+        print(
+            f"\nAirflow CPU per AMT job (s), net of idle, {args.rounds} rounds of {args.tasks} tasks ({args.job}, "
+            f"trigger_messages={args.trigger_messages})"
+        )
         print("| component | classic deferrable | start_from_trigger | ratio |")
         print("|---|---|---|---|")
         for key in (*COMPONENTS, "total", "gross total", *SUPERVISOR_CPU, *SUPERVISOR_COUNTS):
@@ -172,6 +180,12 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40, help="tasks per DAG run (40)")
     parser.add_argument("--job", default="CHATTYREPORT", help="the emulator's batch job each task starts")
     parser.add_argument("--rounds", type=int, default=2, help="measured runs of each DAG (2)")
+    parser.add_argument(
+        "--trigger-messages",
+        choices=("live", "at_read"),
+        default="live",
+        help="[amt] trigger_messages for both paths (live: the triggerer logs every message)",
+    )
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle load measured (60)")
     parser.add_argument("--keep", action="store_true", help="keep the Airflow home and outputs")
     in_scratch(parser.parse_args(), run, "amt-worker-free-")
