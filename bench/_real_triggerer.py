@@ -143,11 +143,28 @@ def running_on_triggerer(pg: Postgres) -> int:
     return int(rows[0][0])
 
 
+#: The supervisor loop's steps whose CPU the probe counts (``_triggerer_probe.py``), and how the
+#: benchmarks' tables name them.
+SUPERVISOR_STEPS = {
+    "load_triggers": "reloading triggers",
+    "clean_unused": "cleaning unused",
+    "_service_subprocess": "requests and log lines",
+    "handle_events": "events",
+    "emit_metrics": "metrics",
+}
+
+
 @dataclass(frozen=True)
 class ProbedTriggerer:
     process: subprocess.Popen[bytes]
     probe: Path  # the probe's counters and heartbeats (``_triggerer_probe.py``)
     output: Path  # what the triggerer printed
+
+    def reading(self) -> dict[str, Any]:
+        """The probe's cumulative counters as last written (about once a second): ``counts`` of
+        requests by kind and of loops, ``seconds`` per kind of request, ``heartbeats``, and ``cpu``
+        by step of ``SUPERVISOR_STEPS``."""
+        return dict(json.loads(self.probe.read_text()))
 
 
 @contextlib.contextmanager

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from _common import catalogue  # noqa: E402
 from _real_triggerer import (  # noqa: E402
     BenchCluster,
+    ProbedTriggerer,
     baseline_tree,
     bench_home,
     in_scratch,
@@ -55,8 +55,8 @@ BASELINE_REV = "5933ea1"
 XCOM_REQUESTS = ("GetXCom", "SetXCom")
 
 
-def snapshot(probe: Path, proc: psutil.Process) -> dict[str, Any]:
-    data = json.loads(probe.read_text())
+def snapshot(triggerer: ProbedTriggerer, proc: psutil.Process) -> dict[str, Any]:
+    data = triggerer.reading()
     tree = [proc, *proc.children(recursive=True)]
     data["cpu"] = sum(p.cpu_times().user + p.cpu_times().system for p in tree if p.is_running())
     data["wall"] = time.time()
@@ -68,9 +68,9 @@ def measure(pg: Postgres, cluster: AirflowCluster, name: str, extra_env: dict[st
         probe = triggerer.probe
         wait_until(lambda: probe.exists() and running_on_triggerer(pg) >= args.jobs, 300, f"{name}: every trigger")
         time.sleep(args.warmup)  # first checkpoint reads done, polls backed off to poll_interval
-        before = snapshot(probe, psutil.Process(triggerer.process.pid))
+        before = snapshot(triggerer, psutil.Process(triggerer.process.pid))
         time.sleep(args.window)
-        after = snapshot(probe, psutil.Process(triggerer.process.pid))
+        after = snapshot(triggerer, psutil.Process(triggerer.process.pid))
     minutes = (after["wall"] - before["wall"]) / 60
     per_job_minute = args.jobs * minutes
 

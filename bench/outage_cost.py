@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import re
 import sys
@@ -104,7 +103,7 @@ def measure(
         time.sleep(args.poll_interval * 2)
         ended = time.time()
         stats = server.call("GET", "/stats")
-        beats = json.loads(probe.read_text())["heartbeats"]
+        beats = triggerer.reading()["heartbeats"]
     polls = args.jobs / args.poll_interval  # polls a second at the poll interval
     first_after = [min((t for t in times if t >= back), default=None) for times in stats["monitor_times"].values()]
     delays = sorted(t - back for t in first_after if t is not None)

@@ -59,7 +59,9 @@ sys.path.insert(0, str(ROOT))
 
 from _ladder_triggers import DESIGNS, FIRST_JOB, TRIGGERER_ENV  # noqa: E402
 from _real_triggerer import (  # noqa: E402
+    SUPERVISOR_STEPS,
     FakeServer,
+    ProbedTriggerer,
     cluster_on,
     holding,
     in_scratch,
@@ -75,7 +77,6 @@ POLLING = tuple(design for design in DESIGNS if design != "floor")
 #: Late: more than this after the job's previous poll (poll_interval x LATE_FACTOR + LATE_SLACK).
 LATE_FACTOR, LATE_SLACK = 1.15, 3.0
 RSS = "RSS, supervisor + runner (MB)"
-ACTIVITIES = ("load_triggers", "clean_unused", "handle_events", "emit_metrics", "_service_subprocess")
 
 
 def _tree(pid: int) -> tuple[psutil.Process, psutil.Process | None]:
@@ -122,8 +123,8 @@ class TriggererStuck(Exception):
     """The triggerer's supervisor stopped heartbeating (its probe file went stale)."""
 
 
-def _alive(probe: Path, most: float = 120.0) -> None:
-    age = time.time() - json.loads(probe.read_text())["time"]
+def _alive(triggerer: ProbedTriggerer, most: float = 120.0) -> None:
+    age = time.time() - triggerer.reading()["time"]
     if age > most:
         raise TriggererStuck(f"no heartbeat loop for {age:.0f} s")
 
@@ -144,24 +145,22 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         server.call("POST", "/jobs/restart")  # every phase's jobs start now: first pages of equal length
         run_id = cluster.trigger(dag_id, {"jobs": jobs})
         ramp = time.monotonic()
-        wait_until(
-            lambda: _alive(triggerer.probe) or running_on_triggerer(pg) >= jobs, args.ramp_timeout, f"{name}: ramp"
-        )
+        wait_until(lambda: _alive(triggerer) or running_on_triggerer(pg) >= jobs, args.ramp_timeout, f"{name}: ramp")
         ramp = time.monotonic() - ramp
         time.sleep(args.warmup)
         supervisor, runner = _tree(triggerer.process.pid)
         server.call("POST", "/reset")
-        probe_before = json.loads(triggerer.probe.read_text())
+        probe_before = triggerer.reading()
         cpu_before = (_cpu(supervisor), _cpu(runner))
         began = time.time()
         time.sleep(args.window)
-        _alive(triggerer.probe)
+        _alive(triggerer)
         ended = time.time()
         cpu_after = (_cpu(supervisor), _cpu(runner))
         rss = (_rss(supervisor), _rss(runner))
         stats = server.call("GET", "/stats")
         time.sleep(2)  # the probe writes about once a second
-        probe_after = json.loads(triggerer.probe.read_text())
+        probe_after = triggerer.reading()
         samples = sorted({round(i * (jobs - 1) / max(1, args.samples - 1)) for i in range(args.samples)})
         once, messages = _logged_once(cluster, design, run_id, dag_id, samples) if _with_messages(design) else (0, 0)
         cluster.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
@@ -171,7 +170,9 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
     polls = stats["requests"]["MonitorJob"]
     beats = [b - a for a, b in itertools.pairwise(t for t in probe_after["heartbeats"] if began - 30 <= t <= ended)]
     loops = probe_after["counts"].get("loops", 0) - probe_before["counts"].get("loops", 0)
-    activity = {step: (probe_after["cpu"].get(step, 0.0) - probe_before["cpu"].get(step, 0.0)) for step in ACTIVITIES}
+    activity = {
+        step: probe_after["cpu"].get(step, 0.0) - probe_before["cpu"].get(step, 0.0) for step in SUPERVISOR_STEPS
+    }
     requests = sum(probe_after["seconds"].values()) - sum(probe_before["seconds"].values())
     window = ended - began
     per_poll = 1000 / polls if polls else float("nan")  # the floor polls nothing
@@ -187,9 +188,10 @@ def measure(pg: Postgres, cluster: AirflowCluster, server: FakeServer, design: s
         "memory per trigger, runner (KB)": (rss[1] - idle[1]) / jobs / 1024,
         "RSS, supervisor + runner (MB)": sum(rss) / 2**20,
         "supervisor loops / s": loops / window,
-        "supervisor CPU, reloading triggers (% of a core)": 100 * activity["load_triggers"] / window,
-        "supervisor CPU, cleaning unused (% of a core)": 100 * activity["clean_unused"] / window,
-        "supervisor CPU, sockets: requests and log lines (% of a core)": 100 * activity["_service_subprocess"] / window,
+        **{
+            f"supervisor CPU, {SUPERVISOR_STEPS[step]} (% of a core)": 100 * activity[step] / window
+            for step in ("load_triggers", "clean_unused", "_service_subprocess")
+        },
         "supervisor wall time in trigger requests (% of the window)": 100 * requests / window,
         "supervisor CPU, all (% of a core)": 100 * (cpu_after[0] - cpu_before[0]) / window,
         "triggerer CPU, supervisor + runner (% of a core)": 100 * (sum(cpu_after) - sum(cpu_before)) / window,

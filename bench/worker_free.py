@@ -33,7 +33,14 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _real_triggerer import BenchCluster, ProbedTriggerer, cluster_on, in_scratch, probed_triggerer  # noqa: E402
+from _real_triggerer import (  # noqa: E402
+    SUPERVISOR_STEPS,
+    BenchCluster,
+    ProbedTriggerer,
+    cluster_on,
+    in_scratch,
+    probed_triggerer,
+)
 
 from amt_emulator.process import EmulatorProcess  # noqa: E402
 from tests.airflow_harness import wait_until  # noqa: E402
@@ -90,7 +97,7 @@ def _minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
 def supervisor_counts(triggerer: ProbedTriggerer) -> dict[str, float]:
     """The probe's cumulative counts: the supervisor's loops and the triggers' XCom requests through it."""
     time.sleep(1.5)  # the probe writes its counters about once a second
-    probe = json.loads(triggerer.probe.read_text())
+    probe = triggerer.reading()
     counts = {name: float(probe["counts"].get(key, 0)) for name, key in SUPERVISOR_COUNTS.items()}
     return {**counts, **{name: float(probe["cpu"].get(key, 0.0)) for name, key in SUPERVISOR_CPU.items()}}
 
@@ -104,12 +111,7 @@ SUPERVISOR_COUNTS = {
 }
 #: The supervisor thread's CPU seconds per job by step of its loop (the rest of the triggerer's is the
 #: runner's, where the triggers run, and the supervisor's other threads).
-SUPERVISOR_CPU = {
-    "supervisor: reloading triggers (s)": "load_triggers",
-    "supervisor: requests and log lines (s)": "_service_subprocess",
-    "supervisor: cleaning unused (s)": "clean_unused",
-    "supervisor: events (s)": "handle_events",
-}
+SUPERVISOR_CPU = {f"supervisor: {label} (s)": step for step, label in SUPERVISOR_STEPS.items()}
 
 
 def measured_run(
