@@ -51,6 +51,7 @@ TEST_REQUIREMENTS = (
     "pytest>=8",
     "pytest-asyncio>=0.24",
     "pytest-timeout>=2.3",
+    "pytest-xdist>=3.6",
     "requests-mock>=1.12",
     "psutil",
 )
@@ -267,8 +268,12 @@ def check_cell(cell: Cell) -> Result:
                 "-p",
                 "no:cacheprovider",
                 "-q",
+                "-n",  # two processes, a file each at a time, as make test
+                "2",
+                "--dist",
+                "loadfile",
                 "-m",
-                "not airflow_e2e and not browser and not distributed",
+                NON_E2E,
                 f"--basetemp={home / 'pytest'}",
             ],
             timeout=1800,
