@@ -35,11 +35,14 @@ $(VENV)/.synced: pyproject.toml uv.lock libs/amt-client/pyproject.toml libs/amt-
 env: $(VENV)/.synced
 
 # The suite runs in two processes, a test file each at a time (its module fixtures run once): most of
-# its time is spent waiting for real Airflow runs and emulator jobs, not on the CPU (10 minutes in one process, 6 in two on a 2-core machine).
+# its time is spent waiting for real Airflow runs and emulator jobs, not on the CPU (10 minutes in one
+# process, 6 in two on a 2-core machine). scripts/matrix.py runs each cell's suite the same way.
+IN_TWO_PROCESSES := -n 2 --dist loadfile
+
 test: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile --durations=15
+	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider $(IN_TWO_PROCESSES) --durations=15
 
 # A real scheduler, triggerer and api-server per test: restarts, crashes, kills, live logs, the log
 # handler in the api-server (about 4 minutes; CI runs it after make test).
@@ -64,7 +67,7 @@ test-matrix: env
 	AMT_UV="$(UV)" $(VENV)/bin/python scripts/matrix.py run $(CELLS) $(MATRIX_WRITE)
 
 test-fast: env
-	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile -m "not airflow_e2e"
+	AMT_UV="$(UV)" $(VENV)/bin/pytest -p no:cacheprovider $(IN_TWO_PROCESSES) -m "not airflow_e2e"
 
 lint: env
 	$(VENV)/bin/ruff check .
