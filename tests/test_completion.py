@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import re
 import time
 import warnings
@@ -453,6 +454,47 @@ def test_triggers_that_start_together_do_not_save_together(monkeypatch):
     at_start, after_a_quarter, after_half = asyncio.run(first_pages_then_later_ones())
     assert at_start < 50  # not all at once
     assert 150 < after_a_quarter < 350 and 400 < after_half < 600  # spread evenly over the spacing
+
+
+@pytest.mark.parametrize("slow_first_save", [False, True], ids=["not_due_yet", "while_a_save_runs"])
+def test_what_was_logged_is_saved_when_its_turn_comes_without_a_later_page(monkeypatch, slow_first_save):
+    """A quiet job's state line (or a last page) logged before its save is due is saved when it comes
+    due, not only when the trigger logs something else (issue 23's 10,000 quiet jobs: 9,600 of them
+    never saved their state, so a moved copy would have logged it again). The same for what is logged
+    while a save is under way: it is saved after that one."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import SetXCom
+
+    from airflow_provider_amt.triggers import checkpoint as checkpoint_module
+
+    channel = _Checkpoints(saved=0, request_id=7)
+    real_asend = channel.asend
+
+    async def slow_first_write(msg: Any) -> Any:
+        if slow_first_save and isinstance(msg, SetXCom) and not channel.writes:
+            await asyncio.sleep(0.3)
+        return await real_asend(msg)
+
+    channel.asend = slow_first_write  # type: ignore[method-assign]
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
+    monkeypatch.setattr(checkpoint_module.random, "random", lambda: 0.0)  # the first save: a full spacing away
+    runtime = runtime_with(checkpoint_interval=0.0, checkpoint_rate=10.0)
+    runtime.loop_watch.users = 2  # each trigger saves at most every 0.2 s
+
+    async def log_then_go_quiet() -> None:
+        checkpoint = checkpoint_module.Checkpoint(TaskInstance(), 7, logging.getLogger(__name__), runtime)
+        if slow_first_save:
+            await asyncio.sleep(0.25)
+            checkpoint.logged(3)  # due: its save starts and takes 0.3 s
+            await asyncio.sleep(0.1)
+        checkpoint.logged(5)  # the last page ...
+        checkpoint.logged_state((14, 1000.0))  # ... and the job's new state, then nothing more
+        await asyncio.sleep(1.2)
+        checkpoint.close()
+
+    asyncio.run(log_then_go_quiet())
+    assert channel.writes[-1] == 5 and channel.value["state"] == 14
+    assert len(channel.writes) == (2 if slow_first_save else 1)
 
 
 def test_on_kill_survives_the_triggerers_repeated_cancellation(amt, monkeypatch):

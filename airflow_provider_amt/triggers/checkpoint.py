@@ -19,11 +19,12 @@ never more often than ``[amt] checkpoint_interval`` (0 by default), its first sa
 point of that spacing (triggers that started together would otherwise save together), and the
 saves that come due together wait their turn in one queue at that rate (``pacing``). No watch
 waits for a save: it runs beside the watch, one at a time per trigger, and takes the newest offset
-logged when its turn comes (pages logged meanwhile are coalesced into it). A triggerer that stops or
-crashes between two saves makes the next copy log again what was logged since the last save;
-``AmtTaskLogHandler`` shows each message once anyway, Airflow's default handler shows the repeat
-(``docs/logs.md``). (No save on cancellation: during a graceful stop the supervisor no longer
-answers.)
+logged when its turn comes (pages logged meanwhile are coalesced into it). What is logged waits at
+most that spacing for its save even if nothing is logged after it (a quiet job's one state line: a
+timer for its turn). A triggerer that stops or crashes between two saves makes the next copy log
+again what was logged since the last save; ``AmtTaskLogHandler`` shows each message once anyway,
+Airflow's default handler shows the repeat (``docs/logs.md``). (No save on cancellation: during a
+graceful stop the supervisor no longer answers.)
 
 When it is read: not before the first poll, but when the trigger first has messages to log (never by
 the copy of a start trigger that seeded it itself: ``Checkpoint.seeded``), and then at ``[amt]
@@ -142,6 +143,7 @@ class Checkpoint:
     _unsaved: int = field(default=0, init=False)  # the newest offset logged and not yet saved (0: none)
     _unsaved_state: State | None = field(default=None, init=False)  # a state logged and not yet saved
     _saving: asyncio.Future[None] | None = field(default=None, init=False)
+    _due: asyncio.TimerHandle | None = field(default=None, init=False)  # the next save's turn, if one waits for it
 
     async def loaded(self, wait: bool, patience: float = 0.0) -> bool:
         """Whether the first read is done (it is started, in its turn, on the first call).
@@ -173,6 +175,9 @@ class Checkpoint:
     def close(self) -> None:
         """The trigger ends: a first read or a save still waiting for its turn is not made (a save under
         way finishes; the event carries the offset anyway)."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
         for waiting in (self._first_read, self._saving):
             if waiting is not None and not waiting.done():
                 waiting.cancel()
@@ -215,12 +220,37 @@ class Checkpoint:
         self._queue_save()
 
     def _queue_save(self) -> None:
+        """Queue a save of what is logged and not saved if its turn has come, else wait for the turn.
+
+        What is logged is saved when its turn comes even if the trigger logs nothing after it (a quiet
+        job's state line, a job's last page before a long wait): else a moved copy would log it again.
+        What is logged while a save runs is saved after that one, in its turn.
+        """
+        if not (self._unsaved or self._unsaved_state):
+            return
         now = time.monotonic()
         every = self.runtime.checkpoint_save_spacing()
         if self._saved_at is None:  # the first page: the spacing counts from the start, at a random phase
             self._saved_at = self._created - random.random() * (every - self.runtime.options.checkpoint_interval)
-        if (self._saving is None or self._saving.done()) and now - self._saved_at >= every:
+        if self._saving is not None and not self._saving.done():
+            return  # the save under way (or queued) takes this along, or _after_save comes back for it
+        if now - self._saved_at >= every:
+            if self._due is not None:
+                self._due.cancel()
+                self._due = None
             self._saving = self.runtime.checkpoint_saves.in_turn(self._save_unsaved)
+            self._saving.add_done_callback(self._after_save)
+        elif self._due is None:
+            self._due = asyncio.get_running_loop().call_later(self._saved_at + every - now, self._turn_came)
+
+    def _turn_came(self) -> None:
+        self._due = None
+        self._queue_save()
+
+    def _after_save(self, saving: asyncio.Future[None]) -> None:
+        """A save ended: what was logged while it ran waits for the next turn (not after close())."""
+        if not saving.cancelled():
+            self._queue_save()
 
     async def _save_unsaved(self) -> None:
         offset, self._unsaved = self._unsaved, 0
