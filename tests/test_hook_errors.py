@@ -35,14 +35,29 @@ def kind(request):
     return request.param
 
 
+@pytest.fixture
+def make_hook(kind):
+    """``_make`` for this test's kind; an async hook's session and loop are closed after the test."""
+    made = []
+
+    def make(conn_id):
+        made.append(_make(kind, conn_id))
+        return made[-1]
+
+    yield make
+    for hook in made:
+        if isinstance(hook, AsyncDriver):
+            hook.close()
+
+
 def _set_conn(monkeypatch, name, **fields):
     monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", json.dumps({"conn_type": "amt", **fields}))
     return name
 
 
-def test_bad_password_is_an_authentication_error_without_the_password(kind, emulator, monkeypatch, existing_id):
+def test_bad_password_is_an_authentication_error_without_the_password(make_hook, emulator, monkeypatch, existing_id):
     conn = _set_conn(monkeypatch, "amt_badpw", host=emulator.url, login="amtopcon", password=SECRET)
-    hook = _make(kind, conn)
+    hook = make_hook(conn)
     with pytest.raises(AmtAuthenticationError) as err:
         hook.get_job_status(existing_id)
     assert "Check the API user and password" in str(err.value) and "code 24" in str(err.value)
@@ -57,10 +72,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_unreachable_server_is_retried_then_reported(kind, monkeypatch):
+def test_unreachable_server_is_retried_then_reported(make_hook, monkeypatch):
     url = f"http://127.0.0.1:{_free_port()}"
     conn = _set_conn(monkeypatch, "amt_down", host=url, login="u", password=SECRET)
-    hook = _make(kind, conn)
+    hook = make_hook(conn)
     with pytest.raises(AmtServerUnavailableError) as err:
         hook.heartbeat()
     text = str(err.value)

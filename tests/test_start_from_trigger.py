@@ -308,9 +308,10 @@ def test_killing_the_task_while_its_start_is_under_way_sends_nothing_and_names_t
         running = asyncio.ensure_future(trigger.run().__anext__())
         await asyncio.sleep(1.5)  # the Start waits for its answer
         await trigger.on_kill()
-        running.cancel()  # as Airflow cancels the trigger
+        running.cancel()  # as Airflow cancels the trigger, and then lets it clean up
         with contextlib.suppress(asyncio.CancelledError):
             await running
+        await trigger.cleanup()
 
     asyncio.run(kill_during_the_start())
     time.sleep(2.5)  # the held-back Start arrives after all: the job runs, as the log warns
