@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import re
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -839,25 +840,32 @@ def test_a_poking_sensor_logs_the_state_once_and_times_out_at_its_state_limit(am
 def test_at_read_a_new_state_is_logged_without_a_checkpoint_read_first(amt, monkeypatch, capsys):
     """``[amt] trigger_messages = at_read``: the state change does not wait for the checkpoint's first
     read (at 10,000 triggers one read each held Airflow's own trigger starts up in the supervisor's
-    queue for minutes). Here the triggerer never answers a read: the state is logged all the same."""
+    queue for minutes). Here the triggerer answers no read before the trigger has ended (the state's
+    save reads too): the state is logged all the same."""
     from airflow.sdk.execution_time import task_runner
     from airflow.sdk.execution_time.comms import GetXCom
 
-    class _NoReadAnswered(_Checkpoints):
+    ended = threading.Event()  # a thread's too: Airflow 3.0-3.2 read XCom from one
+
+    class _NoReadAnsweredBeforeTheEnd(_Checkpoints):
         async def asend(self, msg: Any) -> Any:
             if isinstance(msg, GetXCom):
                 self.reads += 1
-                await asyncio.Event().wait()
+                while not ended.is_set():
+                    await asyncio.sleep(0.05)
             return await super().asend(msg)
 
     request_id = start(amt, "SLOWREPORT")  # 5 s: its first poll finds it running
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", _NoReadAnswered(), raising=False)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", _NoReadAnsweredBeforeTheEnd(), raising=False)
 
     async def collect() -> list[dict[str, Any]]:
         runtime_with(messages_live=False).install()
         trigger = trigger_for(request_id)
         trigger.task_instance = TaskInstance()  # type: ignore[assignment]
-        return [event.payload async for event in trigger.run()]
+        try:
+            return [event.payload async for event in trigger.run()]
+        finally:
+            ended.set()
 
     (event,) = asyncio.run(asyncio.wait_for(collect(), 60))
     assert event["status"] == "success"
